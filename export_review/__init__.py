@@ -1,0 +1,1 @@
+"""Export review: disclosure checks, DP releases, provider review, signed release bundles."""

@@ -1,0 +1,1 @@
+"""JupyterHub configuration helpers (hooks imported by jupyterhub_config.py)."""

@@ -1,0 +1,1 @@
+"""Query guard: per-agreement DuckDB databases, the sqlglot guard, the query service."""

@@ -1,0 +1,1 @@
+"""Control plane of the data sandbox: catalogue, applications, agreements, workspaces, audit."""

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy 2 models on SQLite (default) or PostgreSQL (by URL)."""

@@ -1,0 +1,65 @@
+"""Platform settings from the environment (prefix ``SANDBOX_``).
+
+Defaults are the embedded development ones (SQLite and files under ``var/``);
+production refuses to start on a development secret.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SANDBOX_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    secret_key: str = DEV_SECRET
+    timezone: str = "Asia/Shanghai"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    query_service_url: str = "http://127.0.0.1:8000/qs"
+    hub_url: str = "http://127.0.0.1:8081"
+    #: Extra non-working days and weekend working days (调休), as ISO dates.
+    holidays: list[str] = []
+    makeup_workdays: list[str] = []
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    mail_from: str = "sandbox@localhost"
+
+    @model_validator(mode="after")
+    def _no_dev_secret_in_production(self) -> Settings:
+        if self.environment == "production" and self.secret_key == DEV_SECRET:
+            raise ValueError("SANDBOX_SECRET_KEY must be set in production")
+        return self
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'sandbox.db').resolve()}"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.data_dir / "datasets"
+
+    @property
+    def agreements_dir(self) -> Path:
+        """Per-agreement DuckDB databases built at provisioning."""
+        return self.data_dir / "agreements"
+
+    @property
+    def keys_dir(self) -> Path:
+        """Secrets kept outside any researcher-visible database (pseudonym keys, signing key)."""
+        return self.data_dir / "keys"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
