@@ -1,0 +1,1 @@
+"""The platform's HTTP API (FastAPI, OpenAPI at /docs): thin routers over the services."""

@@ -1,0 +1,38 @@
+"""The platform's FastAPI application: API routers, error handling, startup."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from sandbox.api.routes import agreements, applications, auth, catalog, oversight
+from sandbox.db.base import make_engine, make_sessionmaker
+from sandbox.db.schema import ensure_schema
+from sandbox.errors import SandboxError
+from sandbox.settings import Settings, get_settings
+from sandbox.workcalendar import calendar_from_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app on a database brought to the current schema."""
+    settings = settings or get_settings()
+    ensure_schema(settings.db_url)
+    engine = make_engine(settings.db_url)
+    app = FastAPI(
+        title="Data sandbox for conditional-access public data",
+        description="有条件开放公共数据沙箱: catalogue, applications, agreements, audit record.",
+        version="0.1.0",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.calendar = calendar_from_settings(settings)
+
+    @app.exception_handler(SandboxError)
+    async def _refusal(_request: Request, exc: SandboxError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content=exc.to_dict())
+
+    for module in (auth, catalog, applications, agreements, oversight):
+        app.include_router(module.router)
+    app.include_router(agreements.lifecycle_router)
+    return app

@@ -1,0 +1,128 @@
+"""Applications: draft, submit, review (R3, R4)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from sandbox.api.deps import CalendarDep, DbDep, ProviderDep, ResearcherDep, UserDep
+from sandbox.api.views import agreement_view, application_view
+from sandbox.applications.service import (
+    approve_application,
+    create_application,
+    get_application,
+    list_applications,
+    missing_items,
+    refuse_application,
+    submit_application,
+    update_application,
+)
+from sandbox.clock import today
+from sandbox.contracts import load_agreement_text
+
+router = APIRouter(prefix="/api/applications", tags=["applications"])
+
+
+class ApplicationIn(BaseModel):
+    application_type: Literal["dataset", "interface", "sandbox"] | None = None
+    title: str | None = None
+    reason: str | None = None
+    scenario: str | None = None
+    purpose: str | None = None
+    datasets: dict[str, list[str]] | None = None
+    usage_from: date | None = None
+    usage_until: date | None = None
+    output_forms: list[str] | None = None
+    mode: Literal["aggregate", "record"] | None = None
+    conditions_evidence: str | None = None
+    commitment_signed: bool | None = None
+
+
+def _fields(body: ApplicationIn) -> dict[str, Any]:
+    return body.model_dump(exclude_unset=True)
+
+
+@router.get("")
+def index(db: DbDep, user: UserDep) -> list[dict[str, Any]]:
+    with db.tx() as session:
+        return [application_view(a, today()) for a in list_applications(session, user)]
+
+
+@router.post("", status_code=201)
+def create(body: ApplicationIn, db: DbDep, user: ResearcherDep) -> dict[str, Any]:
+    with db.tx() as session:
+        app = create_application(session=session, actor=user, fields=_fields(body))
+        return {**application_view(app, today()), "missing": missing_items(session, app)}
+
+
+@router.get("/{application_id}")
+def show(application_id: int, db: DbDep, user: UserDep) -> dict[str, Any]:
+    with db.tx() as session:
+        app = get_application(session, user, application_id)
+        return {**application_view(app, today()), "missing": missing_items(session, app)}
+
+
+@router.patch("/{application_id}")
+def update(
+    application_id: int, body: ApplicationIn, db: DbDep, user: ResearcherDep
+) -> dict[str, Any]:
+    with db.tx() as session:
+        app = update_application(
+            session=session, actor=user, application_id=application_id, fields=_fields(body)
+        )
+        return {**application_view(app, today()), "missing": missing_items(session, app)}
+
+
+@router.post("/{application_id}/submit")
+def submit(
+    application_id: int, db: DbDep, user: ResearcherDep, calendar: CalendarDep
+) -> dict[str, Any]:
+    with db.tx() as session:
+        app = submit_application(
+            session=session,
+            actor=user,
+            application_id=application_id,
+            today=today(),
+            calendar=calendar,
+        )
+        return application_view(app, today())
+
+
+class RefusalIn(BaseModel):
+    reason: str
+    legal_basis: str
+
+
+@router.post("/{application_id}/refuse")
+def refuse(
+    application_id: int, body: RefusalIn, db: DbDep, user: ProviderDep
+) -> dict[str, Any]:
+    with db.tx() as session:
+        app = refuse_application(
+            session=session, actor=user, application_id=application_id, **body.model_dump()
+        )
+        return application_view(app, today())
+
+
+class ApprovalIn(BaseModel):
+    scope: str
+    agreement_yaml: str
+
+
+@router.post("/{application_id}/approve")
+def approve(
+    application_id: int, body: ApprovalIn, db: DbDep, user: ProviderDep
+) -> dict[str, Any]:
+    agreement = load_agreement_text(body.agreement_yaml, "agreement_yaml")
+    with db.tx() as session:
+        rec = approve_application(
+            session=session,
+            actor=user,
+            application_id=application_id,
+            scope=body.scope,
+            agreement=agreement,
+        )
+        return agreement_view(rec)

@@ -1,0 +1,37 @@
+"""Sign in with a password and get a bearer token."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form
+
+from sandbox.accounts.service import authenticate, issue_token
+from sandbox.api.deps import DbDep, UserDep
+from sandbox.audit.record import record
+from sandbox.errors import PermissionDenied
+
+router = APIRouter(prefix="/api", tags=["auth"])
+
+
+@router.post("/auth/token")
+def token(
+    db: DbDep, username: Annotated[str, Form()], password: Annotated[str, Form()]
+) -> dict[str, str]:
+    with db.tx() as session:
+        user = authenticate(session, username, password)
+        if user is None:
+            raise PermissionDenied("unknown user or wrong password", rule="auth")
+        value = issue_token(session, user)
+        record(session, actor=user.username, action="user.sign_in", object=f"user:{user.username}")
+    return {"access_token": value, "token_type": "bearer"}
+
+
+@router.get("/me")
+def me(user: UserDep) -> dict[str, str]:
+    return {
+        "username": user.username,
+        "display_name": user.display_name,
+        "role": user.role,
+        "organisation": user.organisation,
+    }

@@ -1,0 +1,133 @@
+"""The public catalogue, publishing, reclassification, objections and complaints."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, UploadFile
+from pydantic import BaseModel
+
+from sandbox.accounts.models import Role
+from sandbox.api.deps import DbDep, MaybeUserDep, ProviderDep, SettingsDep
+from sandbox.api.views import dataset_view
+from sandbox.catalog.service import (
+    change_open_class,
+    get_dataset,
+    latest_version,
+    public_datasets,
+    publish_dataset,
+)
+from sandbox.clock import today
+from sandbox.contracts import OpenClass
+from sandbox.contracts.loading import load_catalog_entry
+from sandbox.errors import NotFound
+from sandbox.feedback.complaints import file_complaint
+from sandbox.feedback.objections import raise_objection
+
+router = APIRouter(prefix="/api/catalog", tags=["catalogue"])
+
+
+@router.get("")
+def list_catalog(
+    db: DbDep, q: str = "", domain: str = "", open_class: str = ""
+) -> list[dict[str, Any]]:
+    """Search the public catalogue (non-open datasets never appear)."""
+    out = []
+    with db.tx() as session:
+        for ds in public_datasets(session):
+            text = f"{ds.name} {ds.entry['title']} {ds.entry['summary']}".lower()
+            if q and q.lower() not in text:
+                continue
+            if domain and ds.entry["domain"] != domain:
+                continue
+            if open_class and ds.open_class != open_class:
+                continue
+            out.append(dataset_view(ds, latest_version(session, ds), today()))
+    return out
+
+
+@router.get("/{name}")
+def show_dataset(name: str, db: DbDep, user: MaybeUserDep) -> dict[str, Any]:
+    with db.tx() as session:
+        ds = get_dataset(session, name)
+        insider = user is not None and (
+            user.role in (Role.operator, Role.authority) or user.organisation == ds.provider
+        )
+        if ds.open_class == OpenClass.non_open and not insider:
+            raise NotFound(f"dataset {name!r} is not in the catalogue", rule="dataset-unknown")
+        return dataset_view(ds, latest_version(session, ds), today())
+
+
+@router.post("", status_code=201)
+def publish(
+    db: DbDep,
+    settings: SettingsDep,
+    user: ProviderDep,
+    entry: UploadFile,
+    data: UploadFile,
+    class_change_basis: Annotated[str, Form()] = "",
+) -> dict[str, Any]:
+    """Publish a new version: the entry YAML and the data file (CSV, Excel or Parquet)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        entry_path = Path(tmp) / "entry.yaml"
+        entry_path.write_bytes(entry.file.read())
+        suffix = Path(data.filename or "data.csv").suffix.lower() or ".csv"
+        data_path = Path(tmp) / f"data{suffix}"
+        data_path.write_bytes(data.file.read())
+        parsed = load_catalog_entry(entry_path)
+        with db.tx() as session:
+            version = publish_dataset(
+                session=session,
+                actor=user,
+                entry=parsed,
+                data_path=data_path,
+                datasets_dir=settings.datasets_dir,
+                class_change_basis=class_change_basis,
+            )
+            return {"dataset": parsed.name, "version": version.version, "quality": version.quality}
+
+
+class ClassChangeIn(BaseModel):
+    to: OpenClass
+    basis: str = ""
+
+
+@router.post("/{name}/class")
+def reclassify(name: str, body: ClassChangeIn, db: DbDep, user: ProviderDep) -> dict[str, str]:
+    with db.tx() as session:
+        ds = change_open_class(
+            session=session, actor=user, name=name, to_class=body.to, basis=body.basis
+        )
+        return {"dataset": ds.name, "open_class": ds.open_class}
+
+
+class ObjectionIn(BaseModel):
+    submitter: str
+    contact: str
+    description: str
+
+
+@router.post("/{name}/objections", status_code=201)
+def object_to(name: str, body: ObjectionIn, db: DbDep) -> dict[str, Any]:
+    """Anyone may flag an error or omission (Shanghai Art.21)."""
+    with db.tx() as session:
+        o = raise_objection(session=session, dataset=name, **body.model_dump())
+        return {"id": o.id, "status": o.status}
+
+
+class ComplaintIn(BaseModel):
+    complainant: str
+    contact: str
+    kind: str
+    description: str
+    evidence: str
+
+
+@router.post("/{name}/complaints", status_code=201)
+def complain(name: str, body: ComplaintIn, db: DbDep) -> dict[str, Any]:
+    """Anyone may complain, with evidence, that a dataset infringes their rights (Art.22)."""
+    with db.tx() as session:
+        c = file_complaint(session=session, dataset=name, **body.model_dump())
+        return {"id": c.id, "status": c.status}

@@ -1,0 +1,1 @@
+"""Applications for conditional data and their review (R3, R4)."""

@@ -1,0 +1,1 @@
+"""The ``sandbox`` command line (Typer): the same services and permission checks as the API."""

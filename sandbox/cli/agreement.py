@@ -1,0 +1,86 @@
+"""``sandbox agreement``: import, export, list and move agreements through their lifecycle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from sandbox.agreements.lifecycle import AgreementAction
+from sandbox.agreements.service import (
+    change_status,
+    export_agreement,
+    import_agreement,
+    list_agreements,
+    run_lifecycle,
+)
+from sandbox.clock import today
+from sandbox.cli.common import AS_OPTION, acting_user, refusals_exit, unit_of_work
+from sandbox.contracts import load_agreement
+
+agreement_app = typer.Typer(no_args_is_help=True)
+
+
+@agreement_app.command("import")
+def import_(file: Path, as_user: str = AS_OPTION) -> None:
+    """Register a signed agreement (or confirm the file equals the stored copy)."""
+    with refusals_exit():
+        agreement = load_agreement(file)
+        with unit_of_work() as session:
+            rec = import_agreement(
+                session=session, actor=acting_user(session, as_user), agreement=agreement
+            )
+            typer.echo(f"{rec.id} version {rec.version} {rec.status}")
+
+
+@agreement_app.command("export")
+def export(agreement_id: str, as_user: str = AS_OPTION, out: Path | None = None) -> None:
+    """Print (or write) the current version as contract YAML."""
+    with refusals_exit(), unit_of_work() as session:
+        text = export_agreement(session, acting_user(session, as_user), agreement_id)
+    if out:
+        out.write_text(text, encoding="utf-8")
+    else:
+        typer.echo(text, nl=False)
+
+
+@agreement_app.command("list")
+def list_(as_user: str = AS_OPTION) -> None:
+    with refusals_exit(), unit_of_work() as session:
+        for rec in list_agreements(session, acting_user(session, as_user)):
+            typer.echo(f"{rec.id}\t{rec.status}\tv{rec.version}\t{rec.valid_from}..{rec.valid_until}")
+
+
+def _move(action: AgreementAction):  # type: ignore[no-untyped-def]
+    def command(
+        agreement_id: str,
+        reason: str = typer.Option(..., help="Why (recorded in the audit record)."),
+        days: int | None = typer.Option(None, help="Rectification period (suspend only)."),
+        as_user: str = AS_OPTION,
+    ) -> None:
+        with refusals_exit(), unit_of_work() as session:
+            rec = change_status(
+                session=session,
+                actor=acting_user(session, as_user),
+                agreement_id=agreement_id,
+                action=action,
+                reason=reason,
+                rectification_days=days,
+                today=today(),
+            )
+            typer.echo(f"{rec.id} {rec.status}")
+
+    command.__doc__ = f"{action.value.capitalize()} an agreement."
+    return command
+
+
+for _action in (AgreementAction.suspend, AgreementAction.reinstate, AgreementAction.terminate):
+    agreement_app.command(_action.value)(_move(_action))
+
+
+@agreement_app.command("lifecycle")
+def lifecycle() -> None:
+    """The daily job: expire by date, end agreements not rectified in time."""
+    with refusals_exit(), unit_of_work() as session:
+        for agreement_id, status in run_lifecycle(session, today=today()):
+            typer.echo(f"{agreement_id} {status}")

@@ -1,0 +1,78 @@
+"""``sandbox serve|demo|run|user-add``: start the platform and seed the demo."""
+
+from __future__ import annotations
+
+import getpass
+
+import typer
+
+from sandbox.accounts.models import Role
+from sandbox.accounts.service import create_user
+from sandbox.cli.common import refusals_exit, unit_of_work
+from sandbox.demo.seed import DEMO_PASSWORD, is_seeded, seed_demo
+from sandbox.settings import get_settings
+from sandbox.workcalendar import calendar_from_settings
+
+
+def serve(host: str | None = None, port: int | None = None) -> None:
+    """Serve the platform's web app and API with uvicorn."""
+    import uvicorn
+
+    from sandbox.api.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+
+
+def demo() -> None:
+    """Seed the synthetic demo into an empty platform (development only)."""
+    settings = get_settings()
+    with refusals_exit(), unit_of_work() as session:
+        if is_seeded(session):
+            typer.echo("the platform already has accounts; demo not seeded")
+            return
+        accounts = seed_demo(session, settings, calendar_from_settings(settings))
+    typer.echo(f"demo seeded; every demo account's password is {DEMO_PASSWORD!r}")
+    for a in accounts:
+        typer.echo(f"  {a.username:<28} {a.role.value:<11} {a.organisation}")
+
+
+def run() -> None:
+    """What `make run` does: seed the demo on first run, print addresses and logins, serve."""
+    settings = get_settings()
+    if settings.environment == "production":
+        typer.echo("`sandbox run` is the development entry point; use `sandbox serve`", err=True)
+        raise typer.Exit(2)
+    demo()
+    base = f"http://{settings.host}:{settings.port}"
+    typer.echo(f"\nplatform:  {base}/\nAPI docs:  {base}/docs\ndata dir:  {settings.data_dir}")
+    serve()
+
+
+def user_add(
+    username: str,
+    role: Role,
+    display_name: str = typer.Option(..., help="Real name (Wuxi Art.6)."),
+    organisation: str = typer.Option("", help="Provider name or the researcher's organisation."),
+    email: str = typer.Option(""),
+) -> None:
+    """Create an account; the password is asked for, never passed on the command line."""
+    password = getpass.getpass("password: ")
+    with refusals_exit(), unit_of_work() as session:
+        create_user(
+            session=session,
+            username=username,
+            password=password,
+            role=role,
+            display_name=display_name,
+            organisation=organisation,
+            email=email,
+            actor="cli",
+        )
+    typer.echo(f"user {username} created")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (serve, demo, run):
+        app.command(command.__name__)(command)
+    app.command("user-add")(user_add)

@@ -1,0 +1,105 @@
+"""Seed the platform with the synthetic demo: accounts, datasets, an agreement, an application.
+
+Development only: every demo account shares one printed password. The data is
+synthetic; identifiers have valid checksums but region codes that do not exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sandbox.accounts.models import Role, User
+from sandbox.accounts.service import create_user
+from sandbox.agreements.service import import_agreement
+from sandbox.applications.service import create_application, submit_application
+from sandbox.catalog.service import publish_dataset
+from sandbox.clock import today
+from sandbox.contracts import load_agreement, load_catalog
+from sandbox.demo.generate import AGREEMENTS_DIR, CATALOG_DIR, generate_demo
+from sandbox.settings import Settings
+from sandbox.workcalendar import WorkCalendar
+
+DEMO_PASSWORD = "sandbox-demo-2026"
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    role: Role
+    display_name: str
+    organisation: str
+
+
+def demo_accounts(providers: list[str]) -> list[DemoAccount]:
+    people = [
+        DemoAccount("alice", Role.researcher, "李爱丽 Alice Li", "江南大学"),
+        DemoAccount("bob", Role.researcher, "王博 Bob Wang", "无锡市卫生经济研究所"),
+        DemoAccount("operator", Role.operator, "平台运维 Operator", "市大数据中心"),
+        DemoAccount("authority", Role.authority, "主管部门 Authority", "市数据局"),
+    ]
+    for provider in providers:
+        people.append(DemoAccount(provider, Role.provider, f"数据提供方 {provider}", provider))
+    return people
+
+
+def is_seeded(session: Session) -> bool:
+    return session.scalar(select(User.id).limit(1)) is not None
+
+
+def seed_demo(session: Session, settings: Settings, calendar: WorkCalendar) -> list[DemoAccount]:
+    """Everything in one transaction: a failed seed leaves an empty platform."""
+    catalog = load_catalog(CATALOG_DIR)
+    sources = generate_demo(settings.data_dir / "demo-source")
+    providers = sorted({e.provider for e in catalog.values()})
+    accounts = demo_accounts(providers)
+    users: dict[str, User] = {}
+    for a in accounts:
+        users[a.username] = create_user(
+            session=session,
+            username=a.username,
+            password=DEMO_PASSWORD,
+            role=a.role,
+            display_name=a.display_name,
+            organisation=a.organisation,
+            email=f"{a.username}@example.invalid",
+            actor="demo-seed",
+        )
+    for name, entry in catalog.items():
+        publish_dataset(
+            session=session,
+            actor=users[entry.provider],
+            entry=entry,
+            data_path=Path(sources[name]),
+            datasets_dir=settings.datasets_dir,
+        )
+    for path in sorted(AGREEMENTS_DIR.glob("*.yaml")):
+        agreement = load_agreement(path)
+        import_agreement(session=session, actor=users[agreement.provider], agreement=agreement)
+    conditional = [e for e in catalog.values() if e.open_class == "conditional"]
+    target = conditional[-1]
+    app = create_application(
+        session=session,
+        actor=users["bob"],
+        fields={
+            "application_type": "sandbox",
+            "title": f"Demo application for {target.title}",
+            "reason": "Study of regional patterns for a public-interest report.",
+            "scenario": "Aggregate statistics by district and year, published as a report.",
+            "purpose": "Regional comparison of aggregate indicators.",
+            "datasets": {target.name: [c.name for c in target.columns[:3]]},
+            "usage_from": today(),
+            "usage_until": today().replace(year=today().year + 1),
+            "output_forms": ["dp_table", "report"],
+            "conditions_evidence": "Institutional data-security certificate no. DEMO-001.",
+            "commitment_signed": True,
+        },
+    )
+    submit_application(
+        session=session, actor=users["bob"], application_id=app.id, today=today(),
+        calendar=calendar,
+    )  # fmt: skip
+    return accounts
