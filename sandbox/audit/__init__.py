@@ -1,0 +1,9 @@
+"""The tamper-evident record of opening and use (R7; Shanghai Art.19–20, 44).
+
+Every change the platform makes is appended, in the same transaction, as one
+event of a hash chain (:mod:`.record`). :mod:`.verify` re-walks the chain and
+names each event that was edited, deleted, reordered or inserted; signed
+checkpoints (:mod:`.checkpoint`) that the authority keeps catch an operator who
+rewrites the whole chain consistently; :mod:`.export` hands the record to the
+authority as a file that the same verifier checks offline.
+"""
