@@ -1,0 +1,68 @@
+"""What the guard knows about one agreement: its datasets, columns, keys and clauses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from query_guard.compile import built_columns
+from sandbox.contracts.agreement import Agreement
+from sandbox.contracts.catalog_entry import CatalogEntry, Sensitivity
+
+#: Regulation articles the guard cites.
+USE_WITHIN_SCENARIO = "Wuxi Art.15(4); Shanghai Art.28"
+DESENSITISATION = "Rizhao Art.29; Putuo Art.32"
+SUSPENSION = "Shanghai Art.22"
+
+
+@dataclass(frozen=True, eq=False)
+class GuardContext:
+    """The agreement and catalogue a query is checked against.
+
+    ``suspended`` names datasets whose opening is suspended after a rights
+    complaint (Shanghai Art.22): queries touching them are refused.
+    """
+
+    agreement: Agreement
+    catalog: Mapping[str, CatalogEntry]
+    suspended: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def mode(self) -> str:
+        return self.agreement.mode
+
+    def clause(self, path: str) -> str:
+        """Cite a clause of this agreement, e.g. ``agreement AGR-1 disclosure.min_group_size``."""
+        return f"agreement {self.agreement.id} {path}"
+
+    @cached_property
+    def schema(self) -> dict[str, dict[str, str]]:
+        """Tables and typed columns of the per-agreement database, suspended datasets left out."""
+        out: dict[str, dict[str, str]] = {}
+        for name in self.agreement.datasets:
+            if name in self.suspended:
+                continue
+            entry = self.catalog[name]
+            out[name] = {c: entry.column(c).type for c in built_columns(self.agreement, entry)}
+        return out
+
+    def is_hidden(self, dataset: str, column: str) -> bool:
+        """A column stored only for the guard (the entity in aggregate mode), not agreed."""
+        return column not in self.agreement.datasets[dataset].columns
+
+    def is_protected(self, dataset: str, column: str) -> bool:
+        """Identifier columns and hidden columns: their values are never shown."""
+        entry = self.catalog[dataset]
+        return self.is_hidden(dataset, column) or (
+            entry.column(column).sensitivity == Sensitivity.identifier
+        )
+
+    def entity(self, dataset: str) -> str | None:
+        """The dataset's entity column if the database holds it."""
+        entity = self.catalog[dataset].entity
+        return entity if entity and entity in self.schema.get(dataset, {}) else None
+
+    def is_declared_join(self, left: tuple[str, str], right: tuple[str, str]) -> bool:
+        pair = {f"{left[0]}.{left[1]}", f"{right[0]}.{right[1]}"}
+        return any(pair == {a, b} for a, b in self.agreement.joins)

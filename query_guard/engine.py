@@ -1,0 +1,73 @@
+"""The hardened DuckDB engine a guarded query runs on.
+
+The per-agreement file is opened read-only, with no files, network,
+extensions or configuration changes, bounded memory and threads, its own
+temporary directory, and a per-query timeout (THREAT_MODEL boundary 2: the
+engine alone must stop an escape the guard misses). The platform's base data
+is never attached to this connection.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from sandbox.errors import PolicyViolation
+
+DEFAULT_MEMORY_LIMIT = "1GB"
+DEFAULT_THREADS = 2
+TIMEOUT_RULE = "QG-013"
+
+
+def hardened_config(*, memory_limit: str, threads: int, temp_dir: str | Path) -> dict[str, object]:
+    """Settings fixed at connect time; ``lock_configuration`` makes them unchangeable by SQL."""
+    return {
+        "enable_external_access": False,
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "allow_community_extensions": False,
+        "allow_unsigned_extensions": False,
+        "allow_persistent_secrets": False,
+        "python_enable_replacements": False,
+        "memory_limit": memory_limit,
+        "max_temp_directory_size": memory_limit,
+        "threads": threads,
+        "temp_directory": str(temp_dir),
+        "lock_configuration": True,
+    }
+
+
+def open_readonly(
+    path: str | Path,
+    *,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    threads: int = DEFAULT_THREADS,
+    temp_dir: str | Path | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open a per-agreement database read-only on a hardened connection."""
+    if temp_dir is None:
+        temp_dir = tempfile.mkdtemp(prefix="qg-tmp-")
+    config = hardened_config(memory_limit=memory_limit, threads=threads, temp_dir=temp_dir)
+    return duckdb.connect(str(path), read_only=True, config=config)
+
+
+def run_query(conn: duckdb.DuckDBPyConnection, sql: str, timeout_s: float) -> pa.Table:
+    """Run ``sql`` and fetch the result as Arrow, interrupting it after ``timeout_s`` seconds."""
+    timer = threading.Timer(timeout_s, conn.interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        return conn.execute(sql).fetch_arrow_table()
+    except duckdb.InterruptException as exc:
+        raise PolicyViolation(
+            TIMEOUT_RULE,
+            "Shanghai Art.26",
+            f"the query ran longer than the {timeout_s:g} s allowed per query and was stopped; "
+            "narrow it or aggregate earlier",
+        ) from exc
+    finally:
+        timer.cancel()

@@ -1,0 +1,102 @@
+"""The guard: parse once, qualify, check every rule, rewrite, and check again.
+
+``check_query`` decides *allow*, *rewrite* or *block* for one SQL text under
+one agreement. It fails closed: a parse error, an unknown table or column, an
+ambiguous reference, or any internal error in analysis is a block. The SQL it
+returns is regenerated from the checked tree, and it is checked once more
+from its text: the rewrites must reach a fixed point, so what runs is exactly
+what was checked.
+"""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.qualify import qualify
+
+from query_guard.context import USE_WITHIN_SCENARIO, GuardContext
+from query_guard.findings import Decision, Finding, Reason
+from query_guard.rewrites import REWRITES
+from query_guard.rules import SCOPE_RULES, SYNTAX_RULES, statement
+from query_guard.rules.columns import finding as column_finding
+
+__all__ = ["Decision", "Finding", "GuardContext", "Reason", "check_query"]
+
+DIALECT = "duckdb"
+INTERNAL_RULE = "QG-000"
+FIXPOINT_RULE = "QG-012"
+
+
+def _block(findings: list[Finding]) -> Decision:
+    return Decision("block", None, [f for f in findings if f.action == "block"])
+
+
+def _parse(sql: str) -> exp.Expression | Finding:
+    try:
+        trees = [t for t in sqlglot.parse(sql, read=DIALECT) if t is not None]
+    except SqlglotError as exc:
+        first = str(exc).splitlines()[0][:200]
+        return statement.finding(f"the query could not be parsed ({first})")
+    if len(trees) != 1:
+        return statement.finding(f"{len(trees)} statements were given")
+    return trees[0]
+
+
+def _name_outputs(tree: exp.Expression) -> None:
+    """Keep result column names readable: name unnamed outputs after their expression
+    (qualification would otherwise call them ``_col_n``)."""
+    while isinstance(tree, exp.SetOperation):
+        tree = tree.this
+    if isinstance(tree, exp.Select):
+        for projection in tree.expressions:
+            if not projection.output_name and not isinstance(projection, exp.Star):
+                projection.replace(exp.alias_(projection.copy(), projection.sql(DIALECT),
+                                              quoted=True))
+
+
+def _run(rules: tuple, tree: exp.Expression, ctx: GuardContext) -> list[Finding]:
+    return [f for rule in rules for f in rule.check(tree, ctx)]
+
+
+def _evaluate(sql: str, ctx: GuardContext) -> Decision:
+    tree = _parse(sql)
+    if isinstance(tree, Finding):
+        return _block([tree])
+    findings = _run(SYNTAX_RULES, tree, ctx)
+    if findings:
+        return _block(findings)
+    _name_outputs(tree)
+    try:
+        tree = qualify(tree, schema=ctx.schema, dialect=DIALECT,
+                       validate_qualify_columns=True, identify=True)
+    except SqlglotError as exc:
+        return _block([column_finding(ctx, str(exc).splitlines()[0][:200])])
+    findings = _run(SCOPE_RULES, tree, ctx)
+    if findings:
+        return _block(findings)
+    notes: list[Finding] = []
+    for rewrite in REWRITES:
+        tree, found = rewrite.rewrite(tree, ctx)
+        if any(f.action == "block" for f in found):
+            return _block(found)
+        notes.extend(found)
+    return Decision("rewrite" if notes else "allow", tree.sql(DIALECT, comments=False), notes)
+
+
+def check_query(sql: str, ctx: GuardContext) -> Decision:
+    """Decide whether ``sql`` may run under ``ctx``'s agreement, and as what SQL."""
+    try:
+        first = _evaluate(sql, ctx)
+        if first.sql is None:
+            return first
+        again = _evaluate(first.sql, ctx)
+    except Exception as exc:  # fail closed on anything the analysis did not foresee
+        return _block([Finding(INTERNAL_RULE, "the guard could not analyse this query "
+                               f"({type(exc).__name__}); simplify it", USE_WITHIN_SCENARIO)])
+    if again.sql is None:
+        return again
+    if again.sql != first.sql:
+        return _block([Finding(FIXPOINT_RULE, "the rewritten query did not check out unchanged; "
+                               "simplify it", USE_WITHIN_SCENARIO)])
+    return first

@@ -1,0 +1,12 @@
+"""Rewrites: each ``rewrite(expr, ctx) -> (new_tree, findings)`` returns a new tree.
+
+Findings with ``action="rewrite"`` record what was changed; a finding with
+``action="block"`` means the query cannot be made safe. Every rewrite is
+idempotent, so re-checking the rewritten query reaches the same SQL.
+"""
+
+from query_guard.rewrites import error_safety, min_group_size, row_cap
+
+REWRITES = (error_safety, min_group_size, row_cap)
+
+__all__ = ["REWRITES"]

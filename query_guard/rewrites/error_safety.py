@@ -1,0 +1,72 @@
+"""QG-101: no error oracles — expressions that could fail on some row return NULL instead.
+
+A query that fails only when a condition on one person holds (a failing
+cast, an overflow, a division by zero, a bad conversion in a comparison)
+leaks that condition through the error. Every row-level expression is
+wrapped in DuckDB's ``TRY(...)`` and every ``CAST`` becomes ``TRY_CAST``, so
+no row-level value can raise.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from query_guard.context import USE_WITHIN_SCENARIO, GuardContext
+from query_guard.findings import Finding
+
+RULE = "QG-101"
+
+_LEAVES = (exp.Column, exp.Literal, exp.Boolean, exp.Null, exp.Star, exp.Identifier,
+           exp.DataType, exp.Var, exp.Interval, exp.Try, exp.Tuple)
+#: Nodes that are not values: only their parts are protected.
+_STRUCTURE = (exp.Query, exp.Subquery, exp.With, exp.CTE, exp.From, exp.Join, exp.Where,
+              exp.Group, exp.Having, exp.Order, exp.Ordered, exp.Limit, exp.Offset,
+              exp.Distinct, exp.Alias, exp.Table, exp.TableAlias, exp.Window, exp.WindowSpec,
+              exp.AggFunc, exp.RowNumber, exp.Rank, exp.DenseRank, exp.Ntile)
+_NOT_IN_TRY = (exp.AggFunc, exp.Window, exp.Query, exp.Subquery, exp.Star)
+
+
+def _is_literal_cast(node: exp.Expression) -> bool:
+    """``DATE '2024-01-01'`` parses as a cast of a literal; it cannot fail per row."""
+    return isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal)
+
+
+def _is_join_key_equality(node: exp.Expression) -> bool:
+    """``a.k = b.k`` in a join condition stays bare so DuckDB plans a hash join; QG-008
+    allows such equalities only between columns of the same type, which cannot fail."""
+    if not (isinstance(node, exp.EQ) and isinstance(node.left, exp.Column)
+            and isinstance(node.right, exp.Column)):
+        return False
+    parent = node.parent
+    while isinstance(parent, exp.And | exp.Paren):
+        parent = parent.parent
+    return isinstance(parent, exp.Join)
+
+
+def _protect(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, _LEAVES) or _is_literal_cast(node) or _is_join_key_equality(node):
+        return node
+    if isinstance(node, _STRUCTURE) or node.find(*_NOT_IN_TRY):
+        for key, value in list(node.args.items()):
+            if isinstance(value, exp.Expression):
+                node.set(key, _protect(value))
+            elif isinstance(value, list):
+                node.set(key, [_protect(v) if isinstance(v, exp.Expression) else v
+                               for v in value])
+        return node
+    return exp.Try(this=node)
+
+
+def _to_try_cast(node: exp.Expression) -> exp.Expression:
+    if type(node) is exp.Cast and not _is_literal_cast(node):
+        return exp.TryCast(this=node.this, to=node.args["to"])
+    return node
+
+
+def rewrite(expr: exp.Expression, ctx: GuardContext) -> tuple[exp.Expression, list[Finding]]:
+    tree = _protect(expr.copy().transform(_to_try_cast))
+    if tree.sql("duckdb") == expr.sql("duckdb"):
+        return tree, []
+    return tree, [Finding(RULE, "row-level expressions were wrapped in TRY(...) and casts made "
+                          "TRY_CAST so that no value can make the query fail; failures yield "
+                          "NULL", USE_WITHIN_SCENARIO, action="rewrite")]

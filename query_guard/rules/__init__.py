@@ -1,0 +1,25 @@
+"""Guard rules: one per module, each ``check(expr, ctx) -> list[Finding]``, pure.
+
+``SYNTAX_RULES`` need only the parsed tree and run before qualification (so
+that, for instance, a suspended dataset is refused with its own reason rather
+than as an unknown table); ``SCOPE_RULES`` run on the qualified tree.
+"""
+
+from query_guard.rules import (
+    aggregate_output,
+    columns,
+    disclosive,
+    functions,
+    identifiers,
+    joins,
+    nodes,
+    relations,
+    statement,
+    subqueries,
+    suspended,
+)
+
+SYNTAX_RULES = (statement, nodes, functions, relations, suspended)
+SCOPE_RULES = (columns, identifiers, joins, subqueries, aggregate_output, disclosive)
+
+__all__ = ["SCOPE_RULES", "SYNTAX_RULES"]

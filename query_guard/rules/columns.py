@@ -1,0 +1,37 @@
+"""QG-006: every column reference resolves to one allowed column of one relation.
+
+After qualification against the agreement's schema, a reference without a
+relation is a whole-row reference (``SELECT t FROM x t``) or unresolved, and
+is refused; so are references to relations the block does not select from.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from query_guard.context import USE_WITHIN_SCENARIO, GuardContext
+from query_guard.findings import Finding
+from query_guard.lineage import own_columns, scopes
+
+RULE = "QG-006"
+
+
+def finding(ctx: GuardContext, what: str) -> Finding:
+    allowed = "; ".join(f"{name}: {', '.join(cols)}" for name, cols in
+                        sorted((n, d.columns) for n, d in ctx.agreement.datasets.items()))
+    return Finding(RULE, f"{what}; only the agreement's columns may be referenced, one at a "
+                   f"time ({allowed})", f"{ctx.clause('datasets.*.columns')}; "
+                   f"{USE_WITHIN_SCENARIO}")
+
+
+def check(expr: exp.Expression, ctx: GuardContext) -> list[Finding]:
+    found = []
+    for scope in scopes(expr):
+        for column in own_columns(scope):
+            if not column.table:
+                found.append(finding(ctx, f"{column.sql('duckdb')} is a whole-row or "
+                                     "unresolved reference"))
+            elif column.table not in scope.sources:
+                found.append(finding(ctx, f"{column.sql('duckdb')} refers to a relation this "
+                                     "query block does not select from"))
+    return found
