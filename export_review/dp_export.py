@@ -1,0 +1,75 @@
+"""One DP release, end to end: refuse from the text, charge, then compute.
+
+The order is the guarantee (ARCHITECTURE "Differential privacy, precisely"):
+every refusal that the query text alone decides (guard, planner, ε format)
+happens before the ledger is touched, the charge is committed in its own
+transaction, and only then is the data read and noise drawn. A release that
+fails after the commit stays charged: budget is never refunded on a path
+where a noisy value might have been computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import duckdb
+from sqlalchemy.orm import Session, sessionmaker
+
+from export_review import ledger
+from export_review.dp_plan import DpPlan, plan_query
+from export_review.dp_release import SELECTION_DELTA_SHARE, execute, prepare
+from sandbox.contracts.agreement import Agreement
+from sandbox.contracts.catalog_entry import CatalogEntry
+from sandbox.db.base import transaction
+
+#: Checks a query against the agreement and raises PolicyViolation when it is outside it.
+Guard = Callable[[str, Agreement, Mapping[str, CatalogEntry]], None]
+
+
+def plan_release(sql: str, agreement: Agreement, catalog: Mapping[str, CatalogEntry],
+                 guard: Guard | None = None) -> DpPlan:
+    """Every check decided from the query text: the guard's first, then the DP planner's."""
+    if guard is not None:
+        guard(sql, agreement, catalog)
+    return plan_query(sql, agreement, catalog)
+
+
+def release_dp(
+    *,
+    sessions: sessionmaker[Session],
+    conn: duckdb.DuckDBPyConnection,
+    agreement: Agreement,
+    catalog: Mapping[str, CatalogEntry],
+    sql: str,
+    epsilon: float,
+    guard: Guard | None = None,
+) -> dict[str, Any]:
+    """Release ``sql`` with ε = ``epsilon`` and return the contract's JSON object.
+
+    ``conn`` is the agreement's own DuckDB database (tables named after the
+    datasets). Raises :class:`PolicyViolation` (nothing charged when decided
+    from the text; ``dp-budget-exhausted`` when the budget cannot pay) or
+    :class:`ValidationFailed` for a malformed ε.
+    """
+    units = ledger.epsilon_units(epsilon)
+    plan = plan_release(sql, agreement, catalog, guard)
+    prepared = prepare(
+        plan,
+        epsilon=units / ledger.EPSILON_UNIT,
+        max_contributions=agreement.privacy.max_contributions,
+        selection_delta=agreement.privacy.delta * SELECTION_DELTA_SHARE,
+    )
+    names = [m.name for m in prepared.mechanisms]
+    with transaction(sessions) as session:
+        state = ledger.charge(session, agreement.id, epsilon=units,
+                              delta=ledger.delta_units(prepared.delta), sql=sql, mechanisms=names)
+    result = execute(conn, prepared)
+    return {
+        "columns": result.columns,
+        "rows": result.rows,
+        "epsilon_spent": units / ledger.EPSILON_UNIT,
+        "epsilon_remaining": state.epsilon_remaining,
+        "delta_spent": ledger.delta_units(prepared.delta) / ledger.DELTA_UNIT,
+        "mechanisms": result.mechanisms,
+    }
