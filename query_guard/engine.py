@@ -16,11 +16,12 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from sandbox.errors import PolicyViolation
+from sandbox.errors import PolicyViolation, SandboxError
 
 DEFAULT_MEMORY_LIMIT = "1GB"
 DEFAULT_THREADS = 2
 TIMEOUT_RULE = "QG-013"
+QUERY_ERROR_RULE = "QG-014"
 
 
 def hardened_config(*, memory_limit: str, threads: int, temp_dir: str | Path) -> dict[str, object]:
@@ -61,7 +62,7 @@ def run_query(conn: duckdb.DuckDBPyConnection, sql: str, timeout_s: float) -> pa
     timer.daemon = True
     timer.start()
     try:
-        return conn.execute(sql).fetch_arrow_table()
+        return conn.execute(sql).to_arrow_table()
     except duckdb.InterruptException as exc:
         raise PolicyViolation(
             TIMEOUT_RULE,
@@ -69,5 +70,12 @@ def run_query(conn: duckdb.DuckDBPyConnection, sql: str, timeout_s: float) -> pa
             f"the query ran longer than the {timeout_s:g} s allowed per query and was stopped; "
             "narrow it or aggregate earlier",
         ) from exc
+    except (duckdb.BinderException, duckdb.ParserException, duckdb.CatalogException) as exc:
+        # About the query text, never about data values: safe to pass on.
+        raise SandboxError(str(exc).splitlines()[0], rule=QUERY_ERROR_RULE) from exc
+    except duckdb.Error as exc:
+        # Conversion and range errors quote the offending value: never pass them on.
+        raise SandboxError(f"the query failed while running ({type(exc).__name__})",
+                           rule=QUERY_ERROR_RULE) from exc
     finally:
         timer.cancel()

@@ -31,22 +31,26 @@ def _is_literal_cast(node: exp.Expression) -> bool:
     return isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal)
 
 
-def _is_join_key_equality(node: exp.Expression) -> bool:
-    """``a.k = b.k`` in a join condition stays bare so DuckDB plans a hash join; QG-008
-    allows such equalities only between columns of the same type, which cannot fail."""
-    if not (isinstance(node, exp.EQ) and isinstance(node.left, exp.Column)
-            and isinstance(node.right, exp.Column)):
-        return False
+def _in_join_condition(node: exp.Expression) -> bool:
+    """Whether ``node`` is a conjunct (or the conjunction) of a join's ON condition."""
     parent = node.parent
     while isinstance(parent, exp.And | exp.Paren):
         parent = parent.parent
     return isinstance(parent, exp.Join)
 
 
+def _is_join_key_equality(node: exp.Expression) -> bool:
+    """``a.k = b.k`` in a join condition stays bare so DuckDB plans a hash join; QG-008
+    allows such equalities only between columns of the same type, which cannot fail."""
+    return (isinstance(node, exp.EQ) and isinstance(node.left, exp.Column)
+            and isinstance(node.right, exp.Column) and _in_join_condition(node))
+
+
 def _protect(node: exp.Expression) -> exp.Expression:
     if isinstance(node, _LEAVES) or _is_literal_cast(node) or _is_join_key_equality(node):
         return node
-    if isinstance(node, _STRUCTURE) or node.find(*_NOT_IN_TRY):
+    conjunction = isinstance(node, exp.And | exp.Paren) and _in_join_condition(node)
+    if conjunction or isinstance(node, _STRUCTURE) or node.find(*_NOT_IN_TRY):
         for key, value in list(node.args.items()):
             if isinstance(value, exp.Expression):
                 node.set(key, _protect(value))

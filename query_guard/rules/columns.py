@@ -24,14 +24,24 @@ def finding(ctx: GuardContext, what: str) -> Finding:
                    f"{USE_WITHIN_SCENARIO}")
 
 
+def _is_output_alias_reference(column: exp.Column) -> bool:
+    """``ORDER BY n`` where ``n`` names an output column of the same block."""
+    order = column.parent.parent if isinstance(column.parent, exp.Ordered) else None
+    select = order.parent if isinstance(order, exp.Order) else None
+    return isinstance(select, exp.Query) and column.name in select.named_selects
+
+
 def check(expr: exp.Expression, ctx: GuardContext) -> list[Finding]:
-    found = []
+    found = [
+        finding(ctx, f"{column.sql('duckdb')} is a whole-row or unresolved reference")
+        for column in expr.find_all(exp.Column)
+        if not column.table and not _is_output_alias_reference(column)
+    ]
+    found += [finding(ctx, f"{ref.sql('duckdb')} is a whole-row reference")
+              for ref in expr.find_all(exp.TableColumn)]
     for scope in scopes(expr):
         for column in own_columns(scope):
-            if not column.table:
-                found.append(finding(ctx, f"{column.sql('duckdb')} is a whole-row or "
-                                     "unresolved reference"))
-            elif column.table not in scope.sources:
+            if column.table and column.table not in scope.sources:
                 found.append(finding(ctx, f"{column.sql('duckdb')} refers to a relation this "
                                      "query block does not select from"))
     return found

@@ -23,6 +23,13 @@ ALLOWED = (
 )
 
 
+_NAMED: dict[type[exp.Expression], str] = {
+    exp.PositionalColumn: "a positional column reference (#n)",
+    exp.Columns: "COLUMNS(...)",
+    exp.Dot: "method-call or dotted access syntax",
+}
+
+
 def _describe(node: exp.Expression) -> str | None:
     if isinstance(node, exp.With) and node.args.get("recursive"):
         return "WITH RECURSIVE"
@@ -30,13 +37,11 @@ def _describe(node: exp.Expression) -> str | None:
         return f"the type {node.sql('duckdb')}"
     if isinstance(node, exp.Distinct) and node.args.get("on"):
         return "DISTINCT ON"
+    if type(node) in _NAMED:
+        return _NAMED[type(node)]
     if isinstance(node, exp.Func) or type(node) in ALLOWED_NODES:
         return None
-    return {
-        exp.PositionalColumn: "a positional column reference (#n)",
-        exp.Columns: "COLUMNS(...)",
-        exp.Dot: "method-call or dotted access syntax",
-    }.get(type(node), node.key.upper())
+    return node.key.upper()
 
 
 def check(expr: exp.Expression, ctx: GuardContext) -> list[Finding]:
