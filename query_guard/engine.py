@@ -62,7 +62,7 @@ def run_query(conn: duckdb.DuckDBPyConnection, sql: str, timeout_s: float) -> pa
     timer.daemon = True
     timer.start()
     try:
-        return conn.execute(sql).to_arrow_table()
+        return conn.sql(sql).to_arrow_table()
     except duckdb.InterruptException as exc:
         raise PolicyViolation(
             TIMEOUT_RULE,

@@ -1,0 +1,130 @@
+"""The per-agreement database, the pseudonym keys and the hardened engine, on real files."""
+
+from __future__ import annotations
+
+import stat
+
+import duckdb
+import pytest
+
+from query_guard import keys
+from query_guard.compile import build_agreement_database, pseudonym
+from query_guard.engine import run_query
+from sandbox.contracts import load_agreement, load_catalog
+from sandbox.errors import NotFound, PolicyViolation, SandboxError
+from tests.query_guard.conftest import KEY
+from tests.query_guard.data import FILTERED_CANARY, HIDDEN_CANARY
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    rows = con.execute("SELECT table_name, column_name FROM information_schema.columns "
+                       "ORDER BY table_name, ordinal_position").fetchall()
+    out: dict[str, list[str]] = {}
+    for table, column in rows:
+        out.setdefault(table, []).append(column)
+    return out
+
+
+def test_database_holds_only_agreed_columns_plus_entity(aggregate, record) -> None:
+    assert _tables(aggregate.conn) == {"visits": ["patient_id", "visit_date", "district", "cost"],
+                                     "people": ["person_id", "age"]}
+    assert _tables(record.conn)["people"] == ["person_id", "age"]
+
+
+def test_rows_filtered_and_identifiers_pseudonymised(aggregate) -> None:
+    con = aggregate.conn
+    ids = {r[0] for r in con.execute("SELECT patient_id FROM visits").fetchall()}
+    dump = str(con.execute("SELECT * FROM visits").fetchall())
+    types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                             "WHERE table_name = 'visits'").fetchall())
+    assert FILTERED_CANARY not in dump and HIDDEN_CANARY not in dump
+    assert not ids & set(aggregate.raw_ids)
+    assert pseudonym(aggregate.raw_ids[0], KEY) in ids
+    assert types == {"patient_id": "VARCHAR", "visit_date": "DATE", "district": "VARCHAR",
+                     "cost": "DOUBLE"}
+
+
+def test_pseudonyms_unlinkable_across_agreements(world, tmp_path) -> None:
+    root, raw = world
+    catalog = load_catalog(root / "catalog")
+    agreement = load_agreement(root / "agreement-record.yaml")
+    dbs = [build_agreement_database(agreement, catalog, out_path=tmp_path / f"{i}.duckdb", key=k)
+           for i, k in enumerate([b"a" * 32, b"b" * 32])]
+    sets = []
+    for db in dbs:
+        con = duckdb.connect(str(db), read_only=True)
+        sets.append({r[0] for r in con.execute("SELECT person_id FROM people").fetchall()})
+        con.close()
+    assert len(sets[0]) == len(raw) and not sets[0] & sets[1]
+
+
+def test_suspended_dataset_left_out_and_build_is_atomic(world, tmp_path) -> None:
+    root, _ = world
+    catalog = load_catalog(root / "catalog")
+    agreement = load_agreement(root / "agreement-aggregate.yaml")
+    db = build_agreement_database(agreement, catalog, out_path=tmp_path / "s.duckdb", key=KEY,
+                                  suspended=frozenset({"people"}))
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert set(_tables(con)) == {"visits"}
+    finally:
+        con.close()
+    broken = {"visits": tmp_path / "missing.parquet"}
+    with pytest.raises(SandboxError):
+        build_agreement_database(agreement, catalog, out_path=tmp_path / "b.duckdb", key=KEY,
+                                 sources=broken)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.duckdb"]
+
+
+def test_keys_created_private_and_destroyed(tmp_path) -> None:
+    key = keys.create_key(tmp_path / "keys", "AGR-1")
+    path = keys.key_path(tmp_path / "keys", "AGR-1")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and len(key) == 32
+    assert keys.get_or_create_key(tmp_path / "keys", "AGR-1") == key
+    assert keys.destroy_key(tmp_path / "keys", "AGR-1") and not path.exists()
+    with pytest.raises(NotFound):
+        keys.load_key(tmp_path / "keys", "AGR-1")
+    with pytest.raises(SandboxError):
+        keys.key_path(tmp_path, "../escape")
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM '/etc/passwd'",
+    "COPY visits TO '/tmp/qg-escape.csv'",
+    "ATTACH '/tmp/qg-other.duckdb' AS o",
+    "INSTALL httpfs",
+    "LOAD httpfs",
+    "SET enable_external_access = true",
+    "SET lock_configuration = false",
+    "CREATE TABLE x AS SELECT 1",
+    "SELECT * FROM glob('/*')",
+])
+def test_engine_refuses_escapes_even_without_the_guard(aggregate, sql) -> None:
+    with pytest.raises(SandboxError):
+        run_query(aggregate.conn, sql, timeout_s=10)
+
+
+def test_engine_error_never_quotes_data(aggregate) -> None:
+    with pytest.raises(SandboxError) as err:
+        run_query(aggregate.conn, "SELECT CAST(district AS INTEGER) FROM visits", 10)
+    assert "Liangxi" not in str(err.value) and "Xishan" not in str(err.value)
+
+
+def test_engine_timeout_interrupts(aggregate) -> None:
+    slow = "SELECT count(*) FROM range(100000000000) a(x) WHERE x % 7 = 3"
+    with pytest.raises(PolicyViolation) as err:
+        run_query(aggregate.conn, slow, timeout_s=0.2)
+    assert err.value.rule == "QG-013"
+
+
+def test_engine_is_read_only_and_replacement_scans_off(aggregate) -> None:
+    import pandas as pd  # noqa: F401 - a DataFrame in scope must not become a table
+
+    frame = pd.DataFrame({"x": [1]})  # noqa: F841
+    with pytest.raises(SandboxError):
+        run_query(aggregate.conn, "SELECT * FROM frame", 10)
+    assert aggregate.conn.execute(
+        "SELECT current_setting('enable_external_access'), current_setting('lock_configuration')"
+    ).fetchone() == (False, True)
+
