@@ -48,13 +48,7 @@ def format_instant(moment: datetime) -> str:
 
 def canonical_json(value: Any) -> str:
     """The canonical JSON text of ``value`` (see the module docstring)."""
-    return json.dumps(
-        _normalise(value, "$"),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    )
+    return _dumps(_normalise(value, "$"))
 
 
 def canonical_bytes(value: Any) -> bytes:
@@ -62,23 +56,35 @@ def canonical_bytes(value: Any) -> bytes:
     return canonical_json(value).encode("utf-8")
 
 
+def is_canonical(text: str) -> bool:
+    """Whether ``text`` is exactly the canonical JSON of what it decodes to."""
+    try:
+        return _dumps(json.loads(text)) == text
+    except (ValueError, RecursionError):
+        return False
+
+
 def event_hash(
-    *, prev_hash: str, seq: int, at: str, actor: str, action: str, object: str, details: Any
+    *, prev_hash: str, seq: int, at: str, actor: str, action: str, object: str, details: str
 ) -> str:
     """``sha256(prev_hash || canonical({seq, at, actor, action, object, details}))`` in hex.
 
-    ``prev_hash`` enters as its 64 ASCII hex characters, so each hash commits to
-    every event before it.
+    ``details`` is given as its canonical JSON text (as stored), and spliced in
+    unchanged: the payload's keys sort as action, actor, at, details, object,
+    seq, so this is the canonical text of the whole object without decoding
+    details again. ``prev_hash`` enters as its 64 ASCII hex characters, so each
+    hash commits to every event before it.
     """
-    payload = {
-        "seq": seq,
-        "at": at,
-        "actor": actor,
-        "action": action,
-        "object": object,
-        "details": details,
-    }
-    return hashlib.sha256(prev_hash.encode("ascii") + canonical_bytes(payload)).hexdigest()
+    head = _dumps({"action": action, "actor": actor, "at": at})
+    tail = _dumps({"object": object, "seq": seq})
+    payload = f'{head[:-1]},"details":{details},{tail[1:]}'
+    return hashlib.sha256(prev_hash.encode("ascii") + payload.encode("utf-8")).hexdigest()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def _normalise(value: Any, path: str) -> Any:

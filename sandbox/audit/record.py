@@ -7,7 +7,6 @@ keep the record is itself a breach).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import select, text
@@ -70,7 +69,7 @@ def record(
             actor=actor,
             action=action,
             object=object,
-            details=json.loads(details_text),  # hash what a verifier will read back
+            details=details_text,
         ),
     )
     session.add(event)

@@ -12,7 +12,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sandbox.audit.canonical import GENESIS_HASH, canonical_json, event_hash, format_instant
+from sandbox.audit.canonical import (
+    GENESIS_HASH,
+    canonical_bytes,
+    canonical_json,
+    event_hash,
+    format_instant,
+    is_canonical,
+)
 from sandbox.errors import ValidationFailed
 
 
@@ -30,7 +37,7 @@ def test_event_hash_is_sha256_of_prev_hash_and_canonical_payload() -> None:
             actor="alice",
             action="agreement.suspend",
             object="agreement:AGR-2026-0001",
-            details={"reason": "投诉", "amount": Decimal("1.50")},
+            details=canonical_json({"reason": "投诉", "amount": Decimal("1.50")}),
         )
         == expected
     )
@@ -88,3 +95,20 @@ def test_canonical_text_is_a_fixed_point(value: object) -> None:
     """What a verifier reads back encodes to the very same text (floats included)."""
     text = canonical_json(value)
     assert canonical_json(json.loads(text)) == text
+
+
+@given(st.text(), st.text(), st.text(), st.integers(min_value=1), json_values)
+def test_the_spliced_payload_is_the_canonical_payload(
+    actor: str, action: str, object_: str, seq: int, details: object
+) -> None:
+    fields = {"seq": seq, "at": "2026-01-01T00:00:00.000000Z", "actor": actor, "action": action}
+    whole = canonical_bytes({**fields, "object": object_, "details": details})
+    spliced = event_hash(
+        prev_hash=GENESIS_HASH, object=object_, details=canonical_json(details), **fields
+    )
+    assert spliced == hashlib.sha256(GENESIS_HASH.encode() + whole).hexdigest()
+
+
+@pytest.mark.parametrize("text", ['{"a": 1}', '{"b":1,"a":2}', "NaN", '{"a":1.0e0}', "not json"])
+def test_non_canonical_text_is_recognised(text: str) -> None:
+    assert not is_canonical(text)

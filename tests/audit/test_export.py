@@ -87,9 +87,7 @@ def _write_resigned_export(out: Path, events: list[dict], tmp_path: Path) -> Non
     with transaction(forged) as session:
         for event in events:
             fields = {k: v for k, v in event.items() if k not in ("hash", "prev_hash")}
-            digest = event_hash(
-                **{**fields, "prev_hash": prev, "details": json.loads(event["details"])}
-            )
+            digest = event_hash(**fields, prev_hash=prev)
             session.add(AuditEvent(**fields, prev_hash=prev, hash=digest))
             prev = digest
     export_record(forged, load_signing_key(tmp_path / "keys"), out)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -172,7 +171,7 @@ def _store_with_recomputed_hash(
 ) -> str:
     """Write ``event`` with the hash its content really has; return that hash."""
     fields = {k: v for k, v in event.items() if k != "hash"}
-    row = {**fields, "hash": event_hash(**{**fields, "details": json.loads(event["details"])})}
+    row = {**fields, "hash": event_hash(**fields)}
     if insert:
         columns = ", ".join(row)
         values = ", ".join(f":{column}" for column in row)
