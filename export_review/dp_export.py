@@ -19,19 +19,35 @@ from sqlalchemy.orm import Session, sessionmaker
 from export_review import ledger
 from export_review.dp_plan import DpPlan, plan_query
 from export_review.dp_release import SELECTION_DELTA_SHARE, execute, prepare
+from query_guard.context import GuardContext
+from query_guard.guard import check_query
 from sandbox.contracts.agreement import Agreement
 from sandbox.contracts.catalog_entry import CatalogEntry
 from sandbox.db.base import transaction
+from sandbox.errors import PolicyViolation
 
 #: Checks a query against the agreement and raises PolicyViolation when it is outside it.
 Guard = Callable[[str, Agreement, Mapping[str, CatalogEntry]], None]
 
 
+def guard_scope(sql: str, agreement: Agreement, catalog: Mapping[str, CatalogEntry]) -> None:
+    """Refuse what the query guard blocks, with the guard's own rules and articles.
+
+    A *rewrite* is accepted: the guard's rewrites (minimum group sizes) protect
+    exact results, while a DP release protects every key by its noise and must
+    release empty public keys too.
+    """
+    decision = check_query(sql, GuardContext(agreement, catalog))
+    if decision.action == "block":
+        blocking = [r for r in decision.reasons if r.action == "block"] or decision.reasons
+        raise PolicyViolation(blocking[0].rule, blocking[0].article,
+                              "; ".join(r.message for r in blocking))
+
+
 def plan_release(sql: str, agreement: Agreement, catalog: Mapping[str, CatalogEntry],
-                 guard: Guard | None = None) -> DpPlan:
+                 guard: Guard = guard_scope) -> DpPlan:
     """Every check decided from the query text: the guard's first, then the DP planner's."""
-    if guard is not None:
-        guard(sql, agreement, catalog)
+    guard(sql, agreement, catalog)
     return plan_query(sql, agreement, catalog)
 
 
@@ -43,7 +59,7 @@ def release_dp(
     catalog: Mapping[str, CatalogEntry],
     sql: str,
     epsilon: float,
-    guard: Guard | None = None,
+    guard: Guard = guard_scope,
 ) -> dict[str, Any]:
     """Release ``sql`` with ε = ``epsilon`` and return the contract's JSON object.
 

@@ -83,13 +83,13 @@ class BudgetState:
 
 def epsilon_units(epsilon: float) -> int:
     """ε as whole micro-units; more than six decimals is refused rather than rounded."""
-    units = round(epsilon * EPSILON_UNIT)
-    if epsilon <= 0 or not math.isfinite(epsilon) or abs(units - epsilon * EPSILON_UNIT) > 1e-6:
+    scaled = epsilon * EPSILON_UNIT
+    if not math.isfinite(scaled) or scaled <= 0 or abs(round(scaled) - scaled) > 1e-6:
         raise ValidationFailed(
             f"epsilon must be a positive number with at most 6 decimals, got {epsilon!r}",
             rule="dp-epsilon",
         )
-    return units
+    return round(scaled)
 
 
 def delta_units(delta: float) -> int:
