@@ -63,8 +63,8 @@ def dp(
         with tempfile.TemporaryDirectory(prefix="dp-") as tmp:
             # A throwaway pseudonym key: a DP release never shows identifiers,
             # it only needs them to tell entities apart.
-            path = build_agreement_database(terms, datasets, out_path=Path(tmp) / "agreement.duckdb",
-                                            key=secrets.token_bytes(32))
+            path = build_agreement_database(terms, datasets, key=secrets.token_bytes(32),
+                                            out_path=Path(tmp) / "agreement.duckdb")
             conn = open_readonly(path, temp_dir=tmp)
             try:
                 result = release_dp(sessions=sessions, conn=conn, agreement=terms,
