@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs and starts the real services the tests need, on a fresh Debian 12 as root:
+# Docker engine, host firewall tools, PostgreSQL, Debian's chromium, the JupyterHub
+# proxy, and the workspace image. Every step checks first, so a second run is quick.
+# Writes var/ci/env (SANDBOX_TEST_POSTGRES_URL), which .ci/run sources.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s (%s)\n' "$1" "$(date +%T)"; }
+
+step "apt packages"
+packages=(docker.io debootstrap iptables postgresql chromium python3-venv ca-certificates git make)
+# A machine may already have node with its own npm (e.g. NodeSource, which conflicts with Debian's npm).
+command -v npm >/dev/null || packages+=(nodejs npm)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+step "configurable-http-proxy"
+command -v configurable-http-proxy >/dev/null || npm install -g --silent configurable-http-proxy
+
+step "docker engine"
+if ! docker info >/dev/null 2>&1; then
+  mkdir -p var/ci
+  nohup dockerd >var/ci/dockerd.log 2>&1 &
+  for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null || { tail -n 30 var/ci/dockerd.log; exit 1; }
+fi
+
+step "postgresql"
+cluster=$(pg_lsclusters -h | awk 'NR==1 {print $1" "$2}')
+[ -n "$cluster" ] || { pg_createcluster 15 main; cluster="15 main"; }
+# shellcheck disable=SC2086  # "<version> <name>" are two words on purpose
+pg_ctlcluster $cluster status >/dev/null 2>&1 || pg_ctlcluster $cluster start
+psql_admin() { runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qtAc "$1"; }
+[ "$(psql_admin "SELECT 1 FROM pg_roles WHERE rolname='sandbox'")" = 1 ] ||
+  psql_admin "CREATE ROLE sandbox LOGIN PASSWORD 'sandbox' CREATEDB"
+[ "$(psql_admin "SELECT 1 FROM pg_database WHERE datname='sandbox_test'")" = 1 ] ||
+  psql_admin "CREATE DATABASE sandbox_test OWNER sandbox"
+mkdir -p var/ci
+echo "export SANDBOX_TEST_POSTGRES_URL=postgresql+psycopg://sandbox:sandbox@127.0.0.1:5432/sandbox_test" \
+  >var/ci/env
+
+step "python environment"
+make install
+
+step "workspace image"
+images/build.sh
+
+step "done"

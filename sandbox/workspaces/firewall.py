@@ -1,0 +1,113 @@
+"""Host firewall rules that confine one agreement's bridge.
+
+Docker's ``--internal`` only removes the default route: containers still reach
+every port the host listens on through the bridge's gateway address, and
+forwarded packets are silently dropped (connections hang). Each bridge gets two
+chains of its own: ``<bridge>-in`` (from INPUT) accepts only the allowed host
+ports on the gateway, ``<bridge>-fwd`` (from DOCKER-USER) keeps traffic within
+the bridge. Everything else is REJECTed so that a blocked attempt fails at once.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable
+
+
+def _run(tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([tool, "-w", *args], capture_output=True, text=True, check=check)
+
+
+def _has(tool: str, *rule: str) -> bool:
+    return _run(tool, "-C", *rule, check=False).returncode == 0
+
+
+def _ensure_jump(tool: str, chain: str, *match: str, target: str) -> None:
+    if not _has(tool, chain, *match, "-j", target):
+        _run(tool, "-I", chain, "1", *match, "-j", target)
+
+
+def _fresh_chain(tool: str, chain: str) -> None:
+    if _run(tool, "-N", chain, check=False).returncode != 0:
+        _run(tool, "-F", chain)
+
+
+def confine(bridge: str, gateway: str, allowed_ports: Iterable[int]) -> None:
+    """Let containers on ``bridge`` open TCP connections only to ``allowed_ports`` on
+    the gateway address, and to each other; reject the rest (IPv6 entirely).
+
+    Idempotent: the bridge's chains are rebuilt, the jumps added once.
+    """
+    inbound, forward = f"{bridge}-in", f"{bridge}-fwd"
+    _fresh_chain("iptables", inbound)
+    _run(
+        "iptables",
+        "-A",
+        inbound,
+        "-m",
+        "conntrack",
+        "--ctstate",
+        "ESTABLISHED,RELATED",
+        "-j",
+        "ACCEPT",
+    )
+    for port in sorted(set(allowed_ports)):
+        _run(
+            "iptables",
+            "-A",
+            inbound,
+            "-d",
+            gateway,
+            "-p",
+            "tcp",
+            "--dport",
+            str(port),
+            "-j",
+            "ACCEPT",
+        )
+    _append_rejects("iptables", inbound)
+    _ensure_jump("iptables", "INPUT", "-i", bridge, target=inbound)
+
+    _fresh_chain("iptables", forward)
+    _run("iptables", "-A", forward, "-i", bridge, "-o", bridge, "-j", "RETURN")
+    _append_rejects("iptables", forward)
+    _ensure_jump("iptables", "DOCKER-USER", "-i", bridge, target=forward)
+    _ensure_jump("iptables", "DOCKER-USER", "-o", bridge, target=forward)
+
+    _fresh_chain("ip6tables", inbound)
+    _append_rejects("ip6tables", inbound)
+    _ensure_jump("ip6tables", "INPUT", "-i", bridge, target=inbound)
+    _ensure_jump("ip6tables", "FORWARD", "-i", bridge, target=inbound)
+
+
+def _append_rejects(tool: str, chain: str) -> None:
+    unreachable = "icmp-port-unreachable" if tool == "iptables" else "icmp6-port-unreachable"
+    _run(tool, "-A", chain, "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset")
+    _run(tool, "-A", chain, "-j", "REJECT", "--reject-with", unreachable)
+
+
+def release(bridge: str) -> None:
+    """Remove the bridge's jumps and chains; a no-op when they are already gone."""
+    inbound, forward = f"{bridge}-in", f"{bridge}-fwd"
+    jumps = [
+        ("iptables", "INPUT", ("-i", bridge), inbound),
+        ("iptables", "DOCKER-USER", ("-i", bridge), forward),
+        ("iptables", "DOCKER-USER", ("-o", bridge), forward),
+        ("ip6tables", "INPUT", ("-i", bridge), inbound),
+        ("ip6tables", "FORWARD", ("-i", bridge), inbound),
+    ]
+    for tool, chain, match, target in jumps:
+        while _has(tool, chain, *match, "-j", target):
+            _run(tool, "-D", chain, *match, "-j", target)
+    for tool, chain in [("iptables", inbound), ("iptables", forward), ("ip6tables", inbound)]:
+        if _run(tool, "-F", chain, check=False).returncode == 0:
+            _run(tool, "-X", chain)
+
+
+def rules(bridge: str) -> list[str]:
+    """The IPv4 rules of the bridge's chains in ``iptables -S`` form (for inspection)."""
+    out: list[str] = []
+    for chain in (f"{bridge}-in", f"{bridge}-fwd"):
+        listed = _run("iptables", "-S", chain, check=False)
+        out += listed.stdout.splitlines()
+    return out

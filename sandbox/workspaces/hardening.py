@@ -1,0 +1,73 @@
+"""The hardened settings of every workspace container, in one place.
+
+The hub config passes them to DockerSpawner and the tests start containers with
+exactly the same dicts, so what is tested is what is deployed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sandbox.workspaces.names import LABEL_AGREEMENT, LABEL_RESEARCHER, LABEL_ROLE
+
+#: The image's unprivileged user (see images/Dockerfile).
+WORKSPACE_USER = "1000:1000"
+HOME_DIR = "/home/jovyan"
+#: Single-user server arguments: raw-file downloads answer 403 (defence in depth only:
+#: /api/contents still serves what the editor opens, THREAT_MODEL).
+SINGLEUSER_ARGS = [
+    "--ContentsManager.files_handler_class=tornado.web.ErrorHandler",
+    '--ContentsManager.files_handler_params={"status_code": 403}',
+    "--ContentsManager.allow_hidden=False",
+]
+
+
+@dataclass(frozen=True)
+class WorkspaceLimits:
+    """Resources one workspace may use; memory is also the swap ceiling (no swap)."""
+
+    memory: str = "2g"
+    cpus: float = 1.0
+    pids: int = 512
+    tmp_size: str = "256m"
+
+
+def host_config(limits: WorkspaceLimits, *, network: str, home_volume: str, dns: str) -> dict:
+    """Keyword arguments for docker's ``create_host_config`` (and DockerSpawner's
+    ``extra_host_config``).
+
+    ``dns`` is the network's gateway: the embedded resolver forwards there, where the
+    firewall rejects port 53, so names outside the network never resolve (CVE-2024-29018).
+    No published ports and no host bind mounts: the only mount is the home volume.
+    """
+    return {
+        "network_mode": network,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+        "read_only": True,
+        "tmpfs": {"/tmp": f"rw,nosuid,nodev,noexec,size={limits.tmp_size}"},
+        "binds": {home_volume: {"bind": HOME_DIR, "mode": "rw"}},
+        "mem_limit": limits.memory,
+        "memswap_limit": limits.memory,
+        "nano_cpus": int(limits.cpus * 1e9),
+        "pids_limit": limits.pids,
+        "dns": [dns],
+        "dns_opt": ["timeout:1", "attempts:1"],
+        "sysctls": {"net.ipv6.conf.all.disable_ipv6": "1"},
+        "auto_remove": True,
+        "port_bindings": {},
+        "privileged": False,
+    }
+
+
+def create_kwargs(*, agreement_id: str, researcher: str) -> dict:
+    """Keyword arguments for docker's ``create_container`` besides image and command."""
+    return {
+        "user": WORKSPACE_USER,
+        "working_dir": HOME_DIR,
+        "labels": {
+            LABEL_AGREEMENT: agreement_id,
+            LABEL_RESEARCHER: researcher,
+            LABEL_ROLE: "workspace",
+        },
+    }

@@ -1,0 +1,39 @@
+"""Docker object names derived from agreement ids and researchers.
+
+Names are deterministic so that the hub, the control plane and teardown find the
+same objects; a hash suffix keeps two ids that slug alike apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+#: Labels put on every network, volume and container the platform creates.
+LABEL_AGREEMENT = "sandbox.agreement"
+LABEL_RESEARCHER = "sandbox.researcher"
+LABEL_ROLE = "sandbox.role"
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def _slug(text: str, limit: int) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit] or "x"
+
+
+def network_name(agreement_id: str) -> str:
+    """The agreement's private network, e.g. ``sandbox-agr-2026-0001-1a2b3c4d``."""
+    return f"sandbox-{_slug(agreement_id, 40)}-{_digest(agreement_id)[:8]}"
+
+
+def bridge_name(agreement_id: str) -> str:
+    """The host bridge interface of the agreement's network (at most 15 characters)."""
+    return f"sbx{_digest(agreement_id)[:12]}"
+
+
+def home_volume_name(researcher: str, agreement_id: str) -> str:
+    """One home volume per (researcher, agreement): files never cross agreements."""
+    slug = f"{_slug(researcher, 24)}-{_slug(agreement_id, 30)}"
+    return f"sandbox-home-{slug}-{_digest(researcher, agreement_id)[:8]}"

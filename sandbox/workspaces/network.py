@@ -1,0 +1,120 @@
+"""One private ``--internal`` Docker network per agreement, confined by the firewall.
+
+The hub ensures the network before every spawn, so a workspace never starts on a
+network without its rules; teardown removes containers, network, rules and homes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import docker
+from docker.errors import NotFound
+
+from sandbox.workspaces import firewall
+from sandbox.workspaces.names import (
+    LABEL_AGREEMENT,
+    LABEL_RESEARCHER,
+    LABEL_ROLE,
+    bridge_name,
+    home_volume_name,
+    network_name,
+)
+
+
+@dataclass(frozen=True)
+class AgreementNetwork:
+    """Where an agreement's workspaces live, as the host sees it."""
+
+    agreement_id: str
+    name: str
+    bridge: str
+    subnet: str
+    gateway: str
+
+
+def _describe(agreement_id: str, network: docker.models.networks.Network) -> AgreementNetwork:
+    ipam = network.attrs["IPAM"]["Config"][0]
+    return AgreementNetwork(
+        agreement_id=agreement_id,
+        name=network.name,
+        bridge=network.attrs["Options"]["com.docker.network.bridge.name"],
+        subnet=ipam["Subnet"],
+        gateway=ipam["Gateway"],
+    )
+
+
+def provision(
+    client: docker.DockerClient, agreement_id: str, allowed_ports: Iterable[int]
+) -> AgreementNetwork:
+    """Create (or find) the agreement's internal network and (re)install its rules.
+
+    ``allowed_ports`` are the host TCP ports the workspaces may reach on the
+    gateway: the query service's and the hub API's, nothing else.
+    """
+    name = network_name(agreement_id)
+    try:
+        network = client.networks.get(name)
+    except NotFound:
+        network = client.networks.create(
+            name,
+            driver="bridge",
+            internal=True,
+            labels={LABEL_AGREEMENT: agreement_id, LABEL_ROLE: "workspace-network"},
+            options={
+                "com.docker.network.bridge.name": bridge_name(agreement_id),
+                "com.docker.network.bridge.enable_ip_masquerade": "false",
+            },
+        )
+        network.reload()
+    described = _describe(agreement_id, network)
+    firewall.confine(described.bridge, described.gateway, allowed_ports)
+    return described
+
+
+def ensure_home_volume(client: docker.DockerClient, researcher: str, agreement_id: str) -> str:
+    """Create the researcher's home volume for this agreement if missing; return its name."""
+    name = home_volume_name(researcher, agreement_id)
+    try:
+        client.volumes.get(name)
+    except NotFound:
+        labels = {
+            LABEL_AGREEMENT: agreement_id,
+            LABEL_RESEARCHER: researcher,
+            LABEL_ROLE: "workspace-home",
+        }
+        client.volumes.create(name, labels=labels)
+    return name
+
+
+def stop_workspaces(client: docker.DockerClient, agreement_id: str) -> int:
+    """Remove every workspace container of the agreement (expiry, revocation, R11
+    suspension); returns how many there were."""
+    containers = client.containers.list(
+        all=True, filters={"label": f"{LABEL_AGREEMENT}={agreement_id}"}
+    )
+    for container in containers:
+        container.remove(force=True)
+    return len(containers)
+
+
+def destroy_home_volumes(client: docker.DockerClient, agreement_id: str) -> list[str]:
+    """Delete every home volume of an ended agreement (R16, Rizhao Art.31).
+
+    Its containers must be gone first (see :func:`stop_workspaces`).
+    """
+    volumes = client.volumes.list(filters={"label": f"{LABEL_AGREEMENT}={agreement_id}"})
+    for volume in volumes:
+        volume.remove()
+    return [volume.name for volume in volumes]
+
+
+def teardown(client: docker.DockerClient, agreement_id: str) -> None:
+    """End an agreement's workspaces: containers, home volumes, network and its rules."""
+    stop_workspaces(client, agreement_id)
+    destroy_home_volumes(client, agreement_id)
+    with contextlib.suppress(NotFound):
+        client.networks.get(network_name(agreement_id)).remove()
+    firewall.release(bridge_name(agreement_id))
