@@ -7,6 +7,7 @@ network without its rules; teardown removes containers, network, rules and homes
 from __future__ import annotations
 
 import contextlib
+import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -72,6 +73,19 @@ def provision(
     described = _describe(agreement_id, network)
     firewall.confine(described.bridge, described.gateway, allowed_ports)
     return described
+
+
+def drop_default_route(pid: int) -> None:
+    """Delete the default route in the network namespace of process ``pid``.
+
+    Docker before 26 gives containers on ``--internal`` networks a default route via
+    the gateway (the firewall still rejects what it carries); removing it makes
+    "no route out" literal. A no-op when there is none.
+    """
+    netns = ["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-4", "route"]
+    shown = subprocess.run([*netns, "show", "default"], capture_output=True, text=True, check=True)
+    if shown.stdout.strip():
+        subprocess.run([*netns, "del", "default"], capture_output=True, check=True)
 
 
 def ensure_home_volume(client: docker.DockerClient, researcher: str, agreement_id: str) -> str:

@@ -1,0 +1,70 @@
+"""Spawner hooks: a workspace starts only with the control plane's authorization.
+
+The server name is the agreement id, so each (researcher, agreement) pair has its
+own named server, network, token and home volume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import docker
+from tornado import web
+
+from hub_config.control_plane import ControlPlane, SpawnRefused
+from sandbox.workspaces import hardening, network
+from sandbox.workspaces.names import network_name
+
+
+@dataclass(frozen=True)
+class WorkspacePolicy:
+    """What every workspace gets, whoever starts it."""
+
+    query_service_url: str
+    hub_api_port: int
+    limits: hardening.WorkspaceLimits
+
+
+def _on_gateway(url: str, gateway: str) -> str:
+    """``url`` with its host replaced by the network's gateway (the host, as seen inside)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{gateway}:{parts.port or 80}"))
+
+
+async def pre_spawn(spawner, *, control_plane: ControlPlane, policy: WorkspacePolicy) -> None:
+    """Refuse unless the control plane authorizes this researcher on this agreement now;
+    then put the workspace on the agreement's confined network with its token."""
+    agreement_id, username = spawner.name, spawner.user.name
+    if not agreement_id:
+        raise web.HTTPError(403, "Open a workspace from one of your agreements.")
+    try:
+        grant = await control_plane.authorize_spawn(username, agreement_id)
+    except SpawnRefused as refused:
+        raise web.HTTPError(403, str(refused)) from refused
+    if grant.network_name != network_name(agreement_id):
+        raise web.HTTPError(500, "The control plane named an unexpected network.")
+
+    qs_port = urlsplit(policy.query_service_url).port or 80
+    client = docker.from_env()
+    net = await asyncio.to_thread(
+        network.provision, client, agreement_id, [qs_port, policy.hub_api_port]
+    )
+    home = await asyncio.to_thread(network.ensure_home_volume, client, username, agreement_id)
+
+    spawner.network_name = net.name
+    spawner.hub_connect_url = f"http://{net.gateway}:{policy.hub_api_port}"
+    spawner.extra_host_config = hardening.host_config(
+        policy.limits, network=net.name, home_volume=home, dns=net.gateway
+    )
+    spawner.extra_create_kwargs = hardening.create_kwargs(
+        agreement_id=agreement_id, researcher=username
+    )
+    spawner.environment = {
+        **spawner.environment,
+        "SANDBOX_AGREEMENT_ID": agreement_id,
+        "SANDBOX_QUERY_URL": _on_gateway(policy.query_service_url, net.gateway),
+        "SANDBOX_TOKEN": grant.token,
+        "SANDBOX_TOKEN_EXPIRES_AT": grant.expires_at.isoformat(),
+    }

@@ -1,0 +1,103 @@
+"""JupyterHub for the data sandbox: one hardened workspace per (researcher, agreement).
+
+Run with ``jupyterhub -f hub_config/jupyterhub_config.py``; settings come from
+``SANDBOX_HUB_*`` (hub_config/settings.py) and ``SANDBOX_QUERY_SERVICE_URL``.
+"""
+
+import sys
+from functools import partial
+from pathlib import Path
+
+from hub_config import hooks
+from hub_config.auth import ControlPlaneAuthenticator
+from hub_config.control_plane import HttpControlPlane
+from hub_config.settings import HubSettings
+from hub_config.spawner import SandboxSpawner
+from sandbox.settings import get_settings
+from sandbox.workspaces.hardening import SINGLEUSER_ARGS, WorkspaceLimits
+
+c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
+hub = HubSettings()
+state = Path(hub.state_dir).resolve()
+state.mkdir(parents=True, exist_ok=True)
+control_plane = HttpControlPlane(hub.platform_url, hub.platform_token)
+
+# --- Where the hub listens -------------------------------------------------------------
+# Researchers use the proxy's public address; the hub API listens on every interface
+# because each agreement's workspaces reach it on their own network's gateway.
+c.JupyterHub.bind_url = hub.public_url
+c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{hub.api_port}"
+c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
+c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
+
+# --- Who may log in ----------------------------------------------------------------------
+# The control plane checks passwords; every account it accepts may log in, and nobody is
+# a hub admin: the admin role can open any server, and operators must not read data (R16).
+c.JupyterHub.authenticator_class = ControlPlaneAuthenticator
+c.ControlPlaneAuthenticator.control_plane = control_plane
+c.Authenticator.allow_all = True
+c.Authenticator.admin_users = set()
+c.JupyterHub.admin_access = False
+
+# --- One named server per agreement ------------------------------------------------------
+# The server name is the agreement id; the default (unnamed) server is refused by the hook.
+c.JupyterHub.allow_named_servers = True
+c.JupyterHub.named_server_limit_per_user = 0
+
+# --- The workspace container ------------------------------------------------------------
+c.JupyterHub.spawner_class = SandboxSpawner
+c.DockerSpawner.image = hub.image
+c.DockerSpawner.allowed_images = [hub.image]
+c.DockerSpawner.pull_policy = "never"  # images are built offline, never pulled
+c.DockerSpawner.name_template = "sandbox-{username}--{servername}"
+c.DockerSpawner.use_internal_ip = True  # the network is set per spawn by the hook
+c.DockerSpawner.remove = True  # a stopped workspace leaves only its home volume
+c.DockerSpawner.cmd = ["jupyterhub-singleuser"]
+c.Spawner.args = SINGLEUSER_ARGS  # raw-file download route answers 403
+c.Spawner.default_url = "/lab"
+c.Spawner.env_keep = []  # an allowlist: hub secrets never reach a workspace
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 60
+c.Spawner.pre_spawn_hook = partial(
+    hooks.pre_spawn,
+    control_plane=control_plane,
+    policy=hooks.WorkspacePolicy(
+        query_service_url=get_settings().query_service_url,
+        hub_api_port=hub.api_port,
+        limits=WorkspaceLimits(memory=hub.memory, cpus=hub.cpus, pids=hub.pids),
+    ),
+)
+
+# --- Services and roles ------------------------------------------------------------------
+# The control plane starts and stops servers (expiry, revocation, R11 suspension) but
+# holds no access:servers scope, so it cannot open a workspace; neither can the culler.
+services = [
+    {
+        "name": "idle-culler",
+        "command": [
+            sys.executable,
+            "-m",
+            "jupyterhub_idle_culler",
+            f"--timeout={hub.idle_timeout}",
+        ],
+    }
+]
+roles = [
+    {
+        "name": "idle-culler",
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": ["idle-culler"],
+    }
+]
+if hub.api_token:
+    services.append({"name": "sandbox-control-plane", "api_token": hub.api_token})
+    roles.append(
+        {
+            "name": "sandbox-control-plane",
+            "scopes": ["admin:users", "servers"],
+            "services": ["sandbox-control-plane"],
+        }
+    )
+c.JupyterHub.services = services
+c.JupyterHub.load_roles = roles

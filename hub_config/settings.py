@@ -1,0 +1,31 @@
+"""The hub's settings from the environment (prefix ``SANDBOX_HUB_``).
+
+Secrets come from the environment, never from files in images; none of them
+reaches a workspace (the spawner's env is an allowlist).
+"""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class HubSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SANDBOX_HUB_", extra="ignore")
+
+    #: Where researchers open the hub (configurable-http-proxy's public address).
+    public_url: str = "http://127.0.0.1:8081"
+    #: The hub API port, listened on every interface: workspaces reach it on their gateway.
+    api_port: int = 8082
+    #: The control plane, and the token the hub presents to it.
+    platform_url: str = "http://127.0.0.1:8000"
+    platform_token: str = ""
+    #: The token the control plane presents to the hub API (start and stop servers).
+    api_token: str = ""
+    image: str = "sandbox-workspace:latest"
+    memory: str = "2g"
+    cpus: float = 1.0
+    pids: int = 512
+    #: Seconds without activity before a workspace is stopped.
+    idle_timeout: int = 3600
+    #: Where the hub keeps its state (SQLite database, cookie secret).
+    state_dir: str = "var/hub"

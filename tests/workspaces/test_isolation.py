@@ -1,0 +1,185 @@
+"""A workspace on its agreement's network reaches the allowed host port and nothing else."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from docker.errors import NotFound
+
+from sandbox.workspaces import firewall, hardening, network
+from sandbox.workspaces.names import home_volume_name
+from tests.workspaces.conftest import (
+    Listener,
+    new_agreement_id,
+    probe,
+    run_python,
+    serve_http,
+    start_workspace,
+)
+
+pytestmark = pytest.mark.docker
+
+SLEEP = ["sleep", "infinity"]
+
+
+@pytest.fixture
+def workspace(docker_client, workspace_image, agreement):
+    """A hardened workspace on a confined network, with an allowed HTTP server on the
+    gateway and a forbidden listener beside it."""
+    net = network.provision(docker_client, agreement, [])
+    allowed = serve_http(net.gateway)
+    forbidden = Listener(net.gateway)
+    loopback = Listener("127.0.0.1")
+    net = network.provision(docker_client, agreement, [allowed.server_port])
+    container = start_workspace(docker_client, workspace_image, net, "alice", SLEEP)
+    yield net, container, allowed, forbidden, loopback
+    allowed.shutdown()
+    forbidden.close()
+    loopback.close()
+
+
+def test_inspect_shows_every_hardening_setting(docker_client, workspace):
+    net, container, *_ = workspace
+    info = docker_client.api.inspect_container(container)
+    host, config = info["HostConfig"], info["Config"]
+    limits = hardening.WorkspaceLimits()
+    assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
+    assert "no-new-privileges:true" in host["SecurityOpt"]
+    assert host["ReadonlyRootfs"] is True
+    assert host["Privileged"] is False
+    assert "/tmp" in host["Tmpfs"] and "noexec" in host["Tmpfs"]["/tmp"]
+    assert host["Memory"] == 2 * 1024**3 and host["MemorySwap"] == host["Memory"]
+    assert host["NanoCpus"] == int(limits.cpus * 1e9)
+    assert host["PidsLimit"] == limits.pids
+    assert host["AutoRemove"] is True
+    assert not host["PortBindings"]
+    assert host["NetworkMode"] == net.name
+    assert host["Dns"] == [net.gateway] and "timeout:1" in host["DnsOptions"]
+    assert config["User"] == "1000:1000"
+    assert [(m["Type"], m["Name"], m["Destination"]) for m in info["Mounts"]] == [
+        ("volume", home_volume_name("alice", net.agreement_id), "/home/jovyan")
+    ]
+    assert docker_client.api.inspect_network(net.name)["Internal"] is True
+
+
+def test_routing_table_has_no_default_route(docker_client, workspace):
+    _, container, *_ = workspace
+    code, routes = run_python(docker_client, container, "print(open('/proc/net/route').read())")
+    assert code == 0
+    destinations = [line.split()[1] for line in routes.strip().splitlines()[1:]]
+    assert destinations and "00000000" not in destinations
+
+
+def test_firewall_allows_only_the_listed_port_on_the_gateway(docker_client, workspace):
+    net, _, allowed, *_ = workspace
+    rules = firewall.rules(net.bridge)
+    accepts = [rule for rule in rules if "-j ACCEPT" in rule and "--dport" in rule]
+    assert accepts == [
+        f"-A {net.bridge}-in -d {net.gateway}/32 -p tcp -m tcp --dport {allowed.server_port} "
+        "-j ACCEPT"
+    ]
+    assert rules[-1].endswith("-j REJECT --reject-with icmp-port-unreachable")
+
+
+def test_allowed_port_reachable_others_refused_at_once(docker_client, workspace):
+    net, container, allowed, forbidden, loopback = workspace
+    outcomes = probe(
+        docker_client,
+        container,
+        [
+            (net.gateway, allowed.server_port),
+            (net.gateway, forbidden.port),
+            ("127.0.0.1", loopback.port),
+        ],
+    )
+    assert outcomes == {
+        f"{net.gateway}:{allowed.server_port}": "connected",
+        f"{net.gateway}:{forbidden.port}": "ConnectionRefusedError",
+        f"127.0.0.1:{loopback.port}": "ConnectionRefusedError",
+    }
+    assert forbidden.accepted == 0 and loopback.accepted == 0
+    code, body = run_python(
+        docker_client,
+        container,
+        "import urllib.request; print(urllib.request.urlopen("
+        f"'http://{net.gateway}:{allowed.server_port}/', timeout=30).read().decode())",
+    )
+    assert code == 0 and "query-service-stand-in" in body
+
+
+def test_names_do_not_resolve_and_no_dns_leaves(docker_client, workspace):
+    net, container, *_ = workspace
+    dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dns.bind((net.gateway, 53))
+    dns.setblocking(False)
+    try:
+        code, out = run_python(
+            docker_client,
+            container,
+            "import socket\ntry:\n socket.getaddrinfo('probe.invalid', 80)\n"
+            "except socket.gaierror as e:\n print('gaierror')",
+        )
+        assert code == 0 and "gaierror" in out
+        with pytest.raises(BlockingIOError):
+            dns.recv(512)
+    finally:
+        dns.close()
+
+
+def test_two_agreements_cannot_reach_each_other(docker_client, workspace_image, workspace):
+    net_a, container_a, *_ = workspace
+    other = new_agreement_id()
+    try:
+        net_b = network.provision(docker_client, other, [])
+        server = ["python", "-m", "http.server", "8000"]
+        container_b = start_workspace(docker_client, workspace_image, net_b, "bob", server)
+        ip_b = docker_client.api.inspect_container(container_b)["NetworkSettings"]["Networks"][
+            net_b.name
+        ]["IPAddress"]
+        outcome = probe(docker_client, container_a, [(ip_b, 8000), (net_b.gateway, 8000)])
+        assert set(outcome.values()) <= {"OSError", "ConnectionRefusedError"}, outcome
+        code, out = run_python(
+            docker_client,
+            container_a,
+            f"import socket\ntry:\n socket.create_connection(('{ip_b}', 8000), 30)\n"
+            "except OSError as e:\n print(e.errno)",
+        )
+        assert out.strip() in {"101", "113"}  # ENETUNREACH / EHOSTUNREACH, never a hang
+    finally:
+        network.teardown(docker_client, other)
+
+
+def test_no_package_installer(docker_client, workspace):
+    _, container, *_ = workspace
+    for module in ("pip", "ensurepip"):
+        result = docker_client.api.exec_create(container, ["python", "-m", module, "--version"])
+        out = docker_client.api.exec_start(result["Id"]).decode()
+        assert docker_client.api.exec_inspect(result["Id"])["ExitCode"] != 0
+        assert f"No module named {module}" in out
+
+
+def test_root_read_only_home_writable(docker_client, workspace):
+    _, container, *_ = workspace
+    code, out = run_python(
+        docker_client,
+        container,
+        "import pathlib\npathlib.Path('/home/jovyan/notes.txt').write_text('ok')\n"
+        "try:\n open('/usr/evil', 'w')\nexcept OSError as e:\n print('readonly', e.errno)",
+    )
+    assert code == 0 and "readonly 30" in out  # EROFS
+
+
+def test_teardown_removes_containers_network_rules_and_homes(docker_client, workspace_image):
+    agreement_id = new_agreement_id()
+    net = network.provision(docker_client, agreement_id, [])
+    container = start_workspace(docker_client, workspace_image, net, "carol", SLEEP)
+    network.teardown(docker_client, agreement_id)
+    with pytest.raises(NotFound):
+        docker_client.api.inspect_container(container)
+    with pytest.raises(NotFound):
+        docker_client.networks.get(net.name)
+    with pytest.raises(NotFound):
+        docker_client.volumes.get(home_volume_name("carol", agreement_id))
+    assert firewall.rules(net.bridge) == []
+    network.teardown(docker_client, agreement_id)  # idempotent
