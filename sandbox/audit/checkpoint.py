@@ -104,6 +104,7 @@ def load_signing_key(keys_dir: Path, *, create: bool = True) -> Ed25519PrivateKe
 
 
 def public_key_hex(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
+    """The raw 32-byte public key in hex: how checkpoints name the key that signed."""
     public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return raw.hex()
