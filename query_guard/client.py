@@ -1,0 +1,185 @@
+"""The notebook client: the researcher's side of the query service.
+
+    from query_guard.client import connect
+    db = connect()                       # SANDBOX_QUERY_URL and SANDBOX_TOKEN from the workspace
+    df = db.sql("SELECT district, count(*) AS n FROM clinic_visits GROUP BY district")
+
+Results arrive as an Arrow IPC stream and are returned as pandas DataFrames.
+A query the guard refuses raises :class:`QueryBlocked` with every reason
+(rule, message, article); any other refusal raises :class:`QueryRefused`.
+``%load_ext query_guard.client`` adds the ``%%sql`` cell magic.
+
+Only the standard library, httpx, pyarrow and pandas are used: this module
+is installed in the workspace image, which has nothing of the platform.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, TextIO
+
+import httpx
+import pandas as pd
+import pyarrow as pa
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+DECISION_KEY = b"query_guard.decision"
+#: Seconds a query runs before the elapsed-time line appears.
+PROGRESS_AFTER_S = 2.0
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why the guard refused or rewrote a query."""
+
+    rule: str
+    message: str
+    article: str | None = None
+
+    def __str__(self) -> str:
+        cite = f" ({self.article})" if self.article else ""
+        return f"[{self.rule}] {self.message}{cite}"
+
+
+class QueryRefused(Exception):
+    """The query service refused the request (authentication, agreement status, engine...)."""
+
+    def __init__(self, message: str, *, rule: str, article: str | None = None,
+                 status: int = 0):
+        super().__init__(f"{message} [{rule}" + (f"; {article}]" if article else "]"))
+        self.message, self.rule, self.article, self.status = message, rule, article, status
+
+
+class QueryBlocked(QueryRefused):
+    """The guard blocked the query; ``reasons`` says what was wrong and what is allowed."""
+
+    def __init__(self, reasons: list[Reason], *, status: int = 403):
+        first = reasons[0] if reasons else Reason("QG-000", "blocked")
+        super().__init__("the guard blocked this query:\n  " + "\n  ".join(map(str, reasons)),
+                         rule=first.rule, article=first.article, status=status)
+        self.reasons = reasons
+
+
+def _refusal(response: httpx.Response) -> QueryRefused:
+    try:
+        body = response.json()
+    except ValueError:
+        return QueryRefused(f"the query service answered HTTP {response.status_code}",
+                            rule="http", status=response.status_code)
+    if body.get("action") == "block":
+        return QueryBlocked([Reason(r["rule"], r["message"], r.get("article"))
+                             for r in body.get("reasons", [])], status=response.status_code)
+    return QueryRefused(str(body.get("error") or body.get("detail")),
+                        rule=str(body.get("rule", "http")), article=body.get("article"),
+                        status=response.status_code)
+
+
+class _Elapsed:
+    """Prints ``running… 12 s`` on one line while a request is outstanding."""
+
+    def __init__(self, stream: TextIO | None):
+        self.stream = stream
+        self.shown = False
+
+    def wait(self, done: threading.Event) -> None:
+        started = time.monotonic()
+        while not done.wait(0.5):
+            elapsed = time.monotonic() - started
+            if self.stream is not None and elapsed >= PROGRESS_AFTER_S:
+                self.stream.write(f"\rquery running… {elapsed:.0f} s")
+                self.stream.flush()
+                self.shown = True
+        if self.shown:
+            self.stream.write("\r" + " " * 40 + "\r")
+            self.stream.flush()
+
+
+class Connection:
+    """A workspace's connection to its agreement's query service."""
+
+    def __init__(self, url: str, token: str, *, timeout_s: float = 600.0,
+                 progress: TextIO | None = sys.stderr):
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(headers={"Authorization": f"Bearer {token}"},
+                                  timeout=httpx.Timeout(timeout_s, connect=10.0))
+        self._progress = progress
+        #: The guard's decision on the last query that ran (action, sql, reasons).
+        self.last_decision: dict[str, Any] | None = None
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send in a thread so a long query shows its elapsed time; raise refusals."""
+        outcome: dict[str, Any] = {}
+        done = threading.Event()
+
+        def send() -> None:
+            try:
+                outcome["response"] = self._http.request(method, self.url + path, **kwargs)
+            except BaseException as exc:  # handed to the caller's thread below
+                outcome["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=send, daemon=True).start()
+        _Elapsed(self._progress).wait(done)
+        if "error" in outcome:
+            raise outcome["error"]
+        response: httpx.Response = outcome["response"]
+        if response.status_code >= 400:
+            raise _refusal(response)
+        return response
+
+    def arrow(self, sql: str) -> pa.Table:
+        """Run ``sql`` and return the result as an Arrow table."""
+        response = self._send("POST", "/query", json={"sql": sql},
+                              headers={"Accept": ARROW_STREAM})
+        table = pa.ipc.open_stream(response.content).read_all()
+        metadata = table.schema.metadata or {}
+        if DECISION_KEY in metadata:
+            self.last_decision = json.loads(metadata[DECISION_KEY])
+        return table.replace_schema_metadata(None)
+
+    def sql(self, sql: str) -> pd.DataFrame:
+        """Run ``sql`` and return the result as a pandas DataFrame."""
+        return self.arrow(sql).to_pandas()
+
+    def scope(self) -> dict[str, Any]:
+        """What the agreement allows: datasets, columns, mode and limits."""
+        return self._send("GET", "/agreement").json()
+
+    def usage_report(self, period_end: date | str, summary: str, outputs: str = "") -> dict:
+        """Report how the data was used in the period ending ``period_end`` (Shanghai Art.25)."""
+        body = {"period_end": str(period_end), "summary": summary, "outputs": outputs}
+        return self._send("POST", "/usage-reports", json=body).json()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(url: str | None = None, token: str | None = None, **kwargs: Any) -> Connection:
+    """Connect to the query service; the workspace sets ``SANDBOX_QUERY_URL`` and
+    ``SANDBOX_TOKEN`` at spawn."""
+    url = url or os.environ.get("SANDBOX_QUERY_URL")
+    token = token or os.environ.get("SANDBOX_TOKEN")
+    if not url or not token:
+        raise QueryRefused("no query service configured: pass url= and token=, or set "
+                           "SANDBOX_QUERY_URL and SANDBOX_TOKEN", rule="client-config")
+    return Connection(url, token, **kwargs)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext query_guard.client`` registers the ``%%sql`` cell magic."""
+    from query_guard.magic import load_ipython_extension as load
+
+    load(ipython)

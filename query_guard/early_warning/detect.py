@@ -1,0 +1,122 @@
+"""The anomalies the query service watches for after each query (R12; Shanghai Art.37).
+
+Each detector looks at the query just logged and the log before it, and
+returns the details of an alert to raise, or ``None``. They read only the
+database (never process memory), so any number of workers see the same
+history. A detector stays quiet while an alert of its kind for the same
+pattern is recent, so one burst raises one alert, not one per query.
+
+- *repeated blocks*: a researcher keeps sending queries the guard refuses;
+- *differencing*: two queries of one shape whose WHERE conditions differ only
+  by added or removed predicates — subtracting their answers isolates the
+  narrow slice in between (THREAT_MODEL: differencing across queries);
+- *bulk extraction*: in record mode, the rows returned in one day exceed a
+  multiple of the agreement's ``disclosure.max_result_rows``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from query_guard.early_warning.models import Alert, AlertKind
+from query_guard.service.models import QueryLog
+from sandbox.contracts.agreement import Agreement
+
+REPEATED_BLOCKS = 5
+BLOCK_WINDOW = timedelta(minutes=10)
+DIFFERENCING_WINDOW = timedelta(hours=1)
+#: Rows per day, as a multiple of ``disclosure.max_result_rows``, that count as bulk extraction.
+BULK_FACTOR = 10
+EXECUTED = ("allow", "rewrite")
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The query just logged, with what the detectors need to judge it."""
+
+    entry: QueryLog
+    agreement: Agreement
+    now: datetime
+    #: Start of the current calendar day in the platform's time zone, as UTC.
+    day_start: datetime
+    day: str
+
+
+def _recent_alerts(session: Session, obs: Observation, kind: AlertKind,
+                   since: datetime) -> list[Alert]:
+    return list(session.scalars(select(Alert).where(
+        Alert.agreement_id == obs.entry.agreement_id, Alert.kind == kind,
+        Alert.created_at >= since)))
+
+
+def repeated_blocks(session: Session, obs: Observation) -> dict[str, Any] | None:
+    entry = obs.entry
+    if entry.action != "block":
+        return None
+    since = obs.now - BLOCK_WINDOW
+    blocked = list(session.scalars(select(QueryLog.id).where(
+        QueryLog.agreement_id == entry.agreement_id, QueryLog.researcher == entry.researcher,
+        QueryLog.action == "block", QueryLog.at >= since)))
+    if len(blocked) < REPEATED_BLOCKS:
+        return None
+    if any(a.researcher == entry.researcher
+           for a in _recent_alerts(session, obs, AlertKind.repeated_blocks, since)):
+        return None
+    return {"blocks": len(blocked), "threshold": REPEATED_BLOCKS,
+            "window_minutes": int(BLOCK_WINDOW.total_seconds() // 60),
+            "query_log_ids": sorted(blocked)}
+
+
+def differencing(session: Session, obs: Observation) -> dict[str, Any] | None:
+    entry = obs.entry
+    if entry.action not in EXECUTED or entry.shape is None:
+        return None
+    since = obs.now - DIFFERENCING_WINDOW
+    if any(a.details.get("shape") == entry.shape
+           for a in _recent_alerts(session, obs, AlertKind.differencing, since)):
+        return None
+    terms = set(entry.where_terms)
+    earlier = session.scalars(select(QueryLog).where(
+        QueryLog.agreement_id == entry.agreement_id, QueryLog.shape == entry.shape,
+        QueryLog.action.in_(EXECUTED), QueryLog.at >= since, QueryLog.id != entry.id,
+    ).order_by(QueryLog.id.desc()))
+    for other in earlier:
+        others = set(other.where_terms)
+        if terms != others and (terms < others or others < terms):
+            return {"shape": entry.shape, "predicates_differing": len(terms ^ others),
+                    "query_log_ids": [other.id, entry.id],
+                    "audit_seqs": [other.audit_seq, entry.audit_seq],
+                    "window_minutes": int(DIFFERENCING_WINDOW.total_seconds() // 60)}
+    return None
+
+
+def bulk_extraction(session: Session, obs: Observation) -> dict[str, Any] | None:
+    entry = obs.entry
+    if obs.agreement.mode != "record" or entry.action not in EXECUTED:
+        return None
+    rows = session.scalar(select(func.coalesce(func.sum(QueryLog.rows), 0)).where(
+        QueryLog.agreement_id == entry.agreement_id, QueryLog.action.in_(EXECUTED),
+        QueryLog.at >= obs.day_start))
+    cap = obs.agreement.disclosure.max_result_rows
+    threshold = BULK_FACTOR * cap
+    if rows <= threshold:
+        return None
+    if any(a.details.get("day") == obs.day
+           for a in _recent_alerts(session, obs, AlertKind.bulk_extraction, obs.day_start)):
+        return None
+    return {"day": obs.day, "rows_today": int(rows), "threshold": threshold,
+            "max_result_rows": cap, "factor": BULK_FACTOR}
+
+
+Detector = Callable[[Session, Observation], dict[str, Any] | None]
+DETECTORS: tuple[tuple[AlertKind, Detector], ...] = (
+    (AlertKind.repeated_blocks, repeated_blocks),
+    (AlertKind.differencing, differencing),
+    (AlertKind.bulk_extraction, bulk_extraction),
+)

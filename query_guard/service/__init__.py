@@ -1,0 +1,1 @@
+"""The query service: the workspace's only door (routes, worker, query log)."""

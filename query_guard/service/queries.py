@@ -1,0 +1,160 @@
+"""One query through the door: guard, hardened engine, record, early warnings.
+
+Plain functions, no web framework: the router and the worker call them. The
+guard decides from the text alone; the engine runs only what the guard
+returned, on the agreement's own database; and every query — allowed,
+rewritten, blocked or failed — is recorded in its own transaction before any
+answer is given (Shanghai Art.19-20, 44: a query that is not recorded is not
+answered).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from sqlalchemy.orm import Session
+
+from query_guard.context import DESENSITISATION
+from query_guard.early_warning.models import Alert
+from query_guard.early_warning.service import observe
+from query_guard.engine import TIMEOUT_RULE, run_query
+from query_guard.findings import Decision
+from query_guard.guard import check_query
+from query_guard.service.access import Caller
+from query_guard.service.connections import ConnectionCache
+from query_guard.service.fingerprint import redact_sql, redact_text, shape_of
+from query_guard.service.models import QueryLog
+from sandbox.audit.record import record
+from sandbox.contracts.catalog_entry import Sensitivity
+from sandbox.errors import PolicyViolation, SandboxError
+
+QUERY_TIMEOUT_S = 30.0
+QUERY_FAILED_RULE = "QG-014"
+
+
+class QueryBlocked(PolicyViolation):
+    """The guard refused the query; the response carries every reason."""
+
+    def __init__(self, decision: Decision):
+        first = decision.reasons[0] if decision.reasons else None
+        super().__init__(first.rule if first else "QG-000",
+                         first.article if first else None,
+                         "the guard blocked this query: "
+                         + "; ".join(f"[{r.rule}] {r.message}" for r in decision.reasons))
+        self.decision = decision
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "action": "block",
+                "reasons": [r.to_dict() for r in self.decision.reasons]}
+
+
+class QueryFailed(SandboxError):
+    """The engine could not complete a query the guard allowed.
+
+    The message is the same whatever went wrong: an engine error may quote a
+    value or fail only when a condition on one person holds, so its text must
+    not depend on the data (THREAT_MODEL: error oracles).
+    """
+
+    rule = QUERY_FAILED_RULE
+    article = DESENSITISATION
+    status_code = 422
+
+    def __init__(self) -> None:
+        super().__init__("the query passed the guard but could not be completed by the engine; "
+                         "simplify it (the reason is not shown, since it could reveal data)")
+
+
+@dataclass
+class Outcome:
+    """What happened to one query: the decision, then the result or the refusal."""
+
+    decision: Decision
+    table: pa.Table | None = None
+    error: SandboxError | None = None
+    duration_ms: int = 0
+    alerts: list[Alert] = field(default_factory=list)
+
+    @property
+    def action(self) -> str:
+        return "error" if self.error is not None else self.decision.action
+
+    @property
+    def rows(self) -> int:
+        return self.table.num_rows if self.table is not None else 0
+
+
+def execute(cache: ConnectionCache, path: Path, sql: str, timeout_s: float) -> pa.Table:
+    """Run on the agreement's file; every failure but the timeout becomes one fixed error."""
+    with cache.cursor(path) as cursor:
+        try:
+            return run_query(cursor, sql, timeout_s)
+        except PolicyViolation as exc:
+            if exc.rule == TIMEOUT_RULE:
+                raise
+            raise QueryFailed() from exc
+        except (SandboxError, duckdb.Error, pa.ArrowException) as exc:
+            raise QueryFailed() from exc
+
+
+def run_guarded(caller: Caller, sql: str, *, cache: ConnectionCache, database: Path,
+                timeout_s: float = QUERY_TIMEOUT_S) -> Outcome:
+    """Check ``sql`` under the caller's agreement; unless blocked, run what the guard returned."""
+    started = time.perf_counter()
+    outcome = Outcome(check_query(sql, caller.guard))
+    if outcome.decision.sql is not None:
+        try:
+            outcome.table = execute(cache, database, outcome.decision.sql, timeout_s)
+        except SandboxError as exc:
+            outcome.error = exc
+    outcome.duration_ms = round((time.perf_counter() - started) * 1000)
+    return outcome
+
+
+def identifier_columns(caller: Caller) -> set[str]:
+    """Identifier and entity columns of the agreement's datasets: literals compared with them
+    are hashed in the record."""
+    out = set()
+    for name in caller.agreement.datasets:
+        entry = caller.guard.catalog[name]
+        out.update(c.name for c in entry.columns if c.sensitivity == Sensitivity.identifier)
+        if entry.entity:
+            out.add(entry.entity)
+    return out
+
+
+def record_query(session: Session, caller: Caller, sql: str, outcome: Outcome, *,
+                 key: bytes, timezone: str) -> QueryLog:
+    """Append the query's audit event, log it, and run the early warnings, in ``session``."""
+    ids = identifier_columns(caller)
+    decision = outcome.decision
+    details: dict[str, object] = {
+        "sql": redact_sql(key, sql, ids),
+        "decision": decision.action,
+        "reasons": [{"rule": r.rule, "article": r.article, "message": redact_text(key, r.message)}
+                    for r in decision.reasons],
+        "rows": outcome.rows,
+        "duration_ms": outcome.duration_ms,
+        "mode": caller.agreement.mode,
+    }
+    if decision.action == "rewrite" and decision.sql:
+        details["ran"] = redact_sql(key, decision.sql, ids)
+    if outcome.error is not None:
+        details["error"] = {"rule": outcome.error.rule, "article": outcome.error.article}
+    event = record(session, actor=caller.user.username, action="query",
+                   object=f"agreement:{caller.agreement_id}", details=details)
+    shape = shape_of(key, sql)
+    entry = QueryLog(agreement_id=caller.agreement_id, researcher=caller.user.username,
+                     action=outcome.action, mode=caller.agreement.mode, rows=outcome.rows,
+                     duration_ms=outcome.duration_ms, audit_seq=event.seq,
+                     shape=shape.shape if shape else None,
+                     where_terms=list(shape.where_terms) if shape else [])
+    session.add(entry)
+    session.flush()
+    outcome.alerts = observe(session, entry, caller.agreement, timezone=timezone)
+    return entry
+

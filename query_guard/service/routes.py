@@ -1,0 +1,194 @@
+"""The query service's HTTP routes (prefix ``/qs``): the workspace's only door.
+
+Every route authenticates a workspace token bound to one (researcher,
+agreement) pair; nothing here ever serves another agreement's data. Mounted
+in the platform app it serves every agreement (single-process mode, for
+development and tests); in deployment :mod:`query_guard.service.worker` serves
+one agreement per process.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import pyarrow as pa
+from fastapi import APIRouter, Depends, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session, sessionmaker
+
+from query_guard.engine import open_readonly
+from query_guard.findings import Decision
+from query_guard.service.access import Caller, authorise
+from query_guard.service.connections import ConnectionCache
+from query_guard.service.queries import QueryBlocked, record_query, run_guarded
+from sandbox.db.base import transaction
+from sandbox.feedback.usage import submit_usage_report
+from sandbox.provisioning.database import database_path
+from sandbox.settings import Settings
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+#: Schema metadata key carrying the guard's decision in an Arrow response.
+DECISION_KEY = b"query_guard.decision"
+MAX_SQL_CHARS = 100_000
+
+router = APIRouter(prefix="/qs", tags=["query service"])
+
+
+class QueryService:
+    """What the routes share: settings, the control plane's database, open DuckDB files."""
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], *,
+                 only_agreement: str | None = None):
+        self.settings = settings
+        self.sessions = sessions
+        self.only_agreement = only_agreement
+        tmp = settings.data_dir / "query-tmp"
+        self.cache = ConnectionCache(lambda path: open_readonly(path, temp_dir=_tmp_dir(tmp, path)))
+
+    @property
+    def record_key(self) -> bytes:
+        """Key of the hashes that replace identifier literals in the record."""
+        return self.settings.secret_key.encode()
+
+    def database(self, caller: Caller) -> Path:
+        return database_path(self.settings, caller.agreement_id)
+
+
+def _tmp_dir(root: Path, database: Path) -> Path:
+    path = root / database.stem
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+_SERVICE_LOCK = threading.Lock()
+
+
+def get_service(request: Request) -> QueryService:
+    """The app's query service; created on first use when the router is mounted in the
+    platform app (which holds settings and the sessionmaker on ``app.state``)."""
+    state = request.app.state
+    with _SERVICE_LOCK:
+        if getattr(state, "query_service", None) is None:
+            state.query_service = QueryService(state.settings, state.sessionmaker)
+    return state.query_service
+
+
+ServiceDep = Annotated[QueryService, Depends(get_service)]
+
+
+def _token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else None
+
+
+def get_caller(request: Request, service: ServiceDep) -> Caller:
+    with transaction(service.sessions) as session:
+        return authorise(session, _token(request), only_agreement=service.only_agreement)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+class QueryIn(BaseModel):
+    sql: str = Field(min_length=1, max_length=MAX_SQL_CHARS)
+
+
+def _decision_json(decision: Decision) -> str:
+    return json.dumps(decision.to_dict(), ensure_ascii=True)
+
+
+def _arrow(table: pa.Table, decision: Decision) -> Response:
+    table = table.replace_schema_metadata({DECISION_KEY: _decision_json(decision).encode()})
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return Response(sink.getvalue(), media_type=ARROW_STREAM,
+                    headers={"X-Guard-Action": decision.action})
+
+
+def _json(table: pa.Table, decision: Decision) -> JSONResponse:
+    rows = [list(r.values()) for r in table.to_pylist()]
+    return JSONResponse(jsonable_encoder({"decision": decision.to_dict(),
+                                          "columns": table.column_names, "rows": rows}),
+                        headers={"X-Guard-Action": decision.action})
+
+
+def _wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and ARROW_STREAM not in accept
+
+
+@router.post("/query", responses={200: {"content": {ARROW_STREAM: {}, "application/json": {}}}})
+def query(body: QueryIn, request: Request, caller: CallerDep, service: ServiceDep) -> Response:
+    """Run one SQL query under the caller's agreement; Arrow IPC stream unless JSON is asked for.
+
+    Refusals: 403 with the guard's reasons when blocked, 422 with one fixed
+    message when the engine fails, 403 QG-013 when the query runs too long.
+    """
+    outcome = run_guarded(caller, body.sql, cache=service.cache,
+                          database=service.database(caller))
+    with transaction(service.sessions) as session:
+        record_query(session, caller, body.sql, outcome, key=service.record_key,
+                     timezone=service.settings.timezone)
+    if outcome.decision.sql is None:
+        raise QueryBlocked(outcome.decision)
+    if outcome.error is not None:
+        raise outcome.error
+    assert outcome.table is not None
+    if _wants_json(request):
+        return _json(outcome.table, outcome.decision)
+    return _arrow(outcome.table, outcome.decision)
+
+
+@router.get("/agreement")
+def scope(caller: CallerDep) -> dict[str, Any]:
+    """The caller's own scope: datasets, columns, mode and limits — never data."""
+    agreement, ctx = caller.agreement, caller.guard
+    datasets = {}
+    for name, allowed in agreement.datasets.items():
+        entry = ctx.catalog[name]
+        datasets[name] = {
+            "title": entry.title,
+            "suspended": name in ctx.suspended,
+            "row_filter": allowed.row_filter,
+            "columns": [{"name": c, "type": entry.column(c).type,
+                         "sensitivity": entry.column(c).sensitivity.value,
+                         "description": entry.column(c).description}
+                        for c in allowed.columns],
+        }
+    return {
+        "id": agreement.id, "title": agreement.title, "purpose": agreement.purpose,
+        "status": caller.record.status, "mode": agreement.mode,
+        "valid_from": agreement.valid_from, "valid_until": agreement.valid_until,
+        "datasets": datasets, "joins": agreement.joins,
+        "disclosure": agreement.disclosure.model_dump(mode="json"),
+        "privacy": agreement.privacy.model_dump(mode="json"),
+        "outputs": agreement.outputs, "usage_reports": agreement.usage_reports,
+    }
+
+
+class UsageReportIn(BaseModel):
+    period_end: date
+    summary: str
+    outputs: str = ""
+
+
+@router.post("/usage-reports", status_code=201)
+def usage_report(body: UsageReportIn, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
+    """Report how the data was used for one reporting period (R8; Shanghai Art.25)."""
+    with transaction(service.sessions) as session:
+        report = submit_usage_report(session=session, actor=caller.user,
+                                     agreement_id=caller.agreement_id,
+                                     period_end=body.period_end, summary=body.summary,
+                                     outputs=body.outputs)
+        return {"id": report.id, "agreement_id": report.agreement_id,
+                "period_end": report.period_end.isoformat(),
+                "due_on": report.due_on.isoformat(),
+                "submitted_at": report.submitted_at.isoformat()}

@@ -1,0 +1,35 @@
+"""A query worker: the query service for one agreement, in its own process.
+
+In deployment one worker runs per active agreement, on that agreement's
+network, with only that agreement's DuckDB file mounted read-only: a DuckDB
+escape in it exposes nothing of any other agreement (ARCHITECTURE, query
+service). It refuses tokens of every other agreement.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from query_guard.service.routes import QueryService, router
+from sandbox.db.base import make_engine, make_sessionmaker
+from sandbox.errors import SandboxError
+from sandbox.settings import Settings
+
+
+async def refusal(_request: Request, exc: Exception) -> JSONResponse:
+    """Every refusal as ``{"error", "rule", "article", ...}`` with its status code."""
+    assert isinstance(exc, SandboxError)
+    return JSONResponse(status_code=exc.status_code, content=exc.to_dict())
+
+
+def create_worker_app(settings: Settings, agreement_id: str) -> FastAPI:
+    """The ``/qs`` routes serving ``agreement_id`` only, on the platform's database."""
+    app = FastAPI(title=f"Query worker for agreement {agreement_id}", version="0.1.0")
+    sessions = make_sessionmaker(make_engine(settings.db_url))
+    app.state.settings = settings
+    app.state.sessionmaker = sessions
+    app.state.query_service = QueryService(settings, sessions, only_agreement=agreement_id)
+    app.add_exception_handler(SandboxError, refusal)
+    app.include_router(router)
+    return app
