@@ -94,7 +94,9 @@ def agreement_end(rec: AgreementRecord) -> datetime:
     return datetime.combine(rec.valid_until + timedelta(days=1), time(0), tz).astimezone(UTC)
 
 
-def issue_workspace_token(session: Session, user: User, rec: AgreementRecord) -> tuple[str, datetime]:
+def issue_workspace_token(
+    session: Session, user: User, rec: AgreementRecord
+) -> tuple[str, datetime]:
     """The query-service token a workspace gets at spawn (issue 5, pre_spawn_hook)."""
     if rec.status != AgreementStatus.active:
         raise PolicyViolation(

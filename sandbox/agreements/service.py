@@ -39,7 +39,7 @@ def get_agreement(session: Session, agreement_id: str) -> AgreementRecord:
 
 
 def visible_agreement(session: Session, actor: User, agreement_id: str) -> AgreementRecord:
-    """The agreement if the actor may see it; otherwise not found (its existence is not revealed)."""
+    """The agreement if the actor may see it; otherwise not found (existence is not revealed)."""
     rec = get_agreement(session, agreement_id)
     if not can_see_agreement(actor, rec.provider, rec.spec["researchers"]):
         raise NotFound(f"agreement {agreement_id!r} does not exist", rule="agreement-unknown")

@@ -22,8 +22,13 @@ from sandbox.audit.record import record
 from sandbox.catalog.service import catalog_entries
 from sandbox.contracts import Agreement, OpenClass
 from sandbox.db.base import utcnow
-from sandbox.errors import Conflict, InvalidStateTransition, NotFound, PolicyViolation
-from sandbox.errors import ValidationFailed
+from sandbox.errors import (
+    Conflict,
+    InvalidStateTransition,
+    NotFound,
+    PolicyViolation,
+    ValidationFailed,
+)
 from sandbox.permissions import require_provider_of, require_role
 from sandbox.workcalendar import WorkCalendar
 
@@ -32,9 +37,19 @@ ART_COMPLETE = "Wuxi Art.15(1)-(2)"
 ART_REVIEW = "Wuxi Art.15(3); Rizhao Art.20"
 
 EDITABLE = (
-    "application_type", "title", "reason", "scenario", "purpose", "datasets", "usage_from",
-    "usage_until", "output_forms", "mode", "conditions_evidence", "commitment_signed",
-)  # fmt: skip
+    "application_type",
+    "title",
+    "reason",
+    "scenario",
+    "purpose",
+    "datasets",
+    "usage_from",
+    "usage_until",
+    "output_forms",
+    "mode",
+    "conditions_evidence",
+    "commitment_signed",
+)
 
 #: What a complete application must contain, with the words the applicant is shown.
 REQUIRED = {
@@ -223,9 +238,10 @@ def approve_application(
     app = _reviewable(session, actor, application_id)
     if not scope.strip():
         raise ValidationFailed(
-            "an approval states the purpose and scope of use", rule="approval-scope",
+            "an approval states the purpose and scope of use",
+            rule="approval-scope",
             article=ART_REVIEW,
-        )  # fmt: skip
+        )
     for name, part in agreement.datasets.items():
         wider = set(part.columns) - set(app.datasets.get(name, []))
         if name not in app.datasets or wider:
@@ -233,9 +249,12 @@ def approve_application(
                 "agreement-within-application",
                 ART_REVIEW,
                 f"the agreement may only narrow the application; {name} "
-                + ("was not applied for" if name not in app.datasets else
-                   f"columns {', '.join(sorted(wider))} were not applied for"),
-            )  # fmt: skip
+                + (
+                    "was not applied for"
+                    if name not in app.datasets
+                    else f"columns {', '.join(sorted(wider))} were not applied for"
+                ),
+            )
     application_user = session.get(User, app.applicant_id)
     if application_user is None or application_user.username not in agreement.researchers:
         raise ValidationFailed(

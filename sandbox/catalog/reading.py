@@ -142,7 +142,7 @@ def cast_to_entry(table: pa.Table, entry: CatalogEntry, origin: str) -> pa.Table
     numbered = table.append_column(_ROW_NAME, pa.array(range(1, table.num_rows + 1), pa.int64()))
     with duckdb.connect() as con:
         con.register("upload", numbered)
-        counts = con.execute(f"SELECT {checks} FROM upload").fetchone()
+        counts = con.sql(f"SELECT {checks} FROM upload").fetchall()[0]
         assert counts is not None
         for i, column in enumerate(entry.columns):
             bad, first = counts[2 * i], counts[2 * i + 1]

@@ -37,6 +37,14 @@ def get_dataset(session: Session, name: str) -> Dataset:
     return found
 
 
+def get_public_dataset(session: Session, name: str) -> Dataset:
+    """A dataset the public may see; non-open ones are not revealed (Shanghai Art.11)."""
+    found = get_dataset(session, name)
+    if found.open_class == OpenClass.non_open:
+        raise NotFound(f"dataset {name!r} is not in the catalogue", rule="dataset-unknown")
+    return found
+
+
 def entry_of(dataset: Dataset) -> CatalogEntry:
     return CatalogEntry.model_validate(dataset.entry)
 
@@ -241,4 +249,3 @@ def change_open_class(
     dataset.open_class = to_class
     dataset.entry = {**dataset.entry, "open_class": to_class.value}
     return dataset
-

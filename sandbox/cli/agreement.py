@@ -14,8 +14,8 @@ from sandbox.agreements.service import (
     list_agreements,
     run_lifecycle,
 )
-from sandbox.clock import today
 from sandbox.cli.common import AS_OPTION, acting_user, refusals_exit, unit_of_work
+from sandbox.clock import today
 from sandbox.contracts import load_agreement
 
 agreement_app = typer.Typer(no_args_is_help=True)
@@ -48,7 +48,9 @@ def export(agreement_id: str, as_user: str = AS_OPTION, out: Path | None = None)
 def list_(as_user: str = AS_OPTION) -> None:
     with refusals_exit(), unit_of_work() as session:
         for rec in list_agreements(session, acting_user(session, as_user)):
-            typer.echo(f"{rec.id}\t{rec.status}\tv{rec.version}\t{rec.valid_from}..{rec.valid_until}")
+            typer.echo(
+                f"{rec.id}\t{rec.status}\tv{rec.version}\t{rec.valid_from}..{rec.valid_until}"
+            )
 
 
 def _move(action: AgreementAction):  # type: ignore[no-untyped-def]

@@ -38,8 +38,17 @@ def publish(
                 datasets_dir=get_settings().datasets_dir,
                 class_change_basis=basis,
             )
-            typer.echo(json.dumps({"dataset": parsed.name, "version": version.version,
-                                   "quality": version.quality}, ensure_ascii=False, indent=2))  # fmt: skip
+            typer.echo(
+                json.dumps(
+                    {
+                        "dataset": parsed.name,
+                        "version": version.version,
+                        "quality": version.quality,
+                    },
+                    ensure_ascii=False,
+                    indent=2,
+                )
+            )
 
 
 @catalog_app.command("list")

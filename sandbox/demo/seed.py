@@ -99,7 +99,10 @@ def seed_demo(session: Session, settings: Settings, calendar: WorkCalendar) -> l
         },
     )
     submit_application(
-        session=session, actor=users["bob"], application_id=app.id, today=today(),
+        session=session,
+        actor=users["bob"],
+        application_id=app.id,
+        today=today(),
         calendar=calendar,
-    )  # fmt: skip
+    )
     return accounts

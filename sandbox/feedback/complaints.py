@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sandbox.accounts.models import Role, User
 from sandbox.audit.record import record
 from sandbox.catalog.models import Dataset, DatasetStatus
-from sandbox.catalog.service import get_dataset
+from sandbox.catalog.service import get_public_dataset
 from sandbox.db.base import utcnow
 from sandbox.errors import InvalidStateTransition, NotFound, ValidationFailed
 from sandbox.feedback.models import Complaint, ComplaintStatus
@@ -49,7 +49,7 @@ def file_complaint(
     description: str,
     evidence: str,
 ) -> Complaint:
-    ds = get_dataset(session, dataset)
+    ds = get_public_dataset(session, dataset)
     missing = [
         label
         for label, value in (
@@ -64,9 +64,10 @@ def file_complaint(
         missing.append(f"the kind of right ({', '.join(KINDS)})")
     if missing:
         raise ValidationFailed(
-            "a rights complaint needs " + ", ".join(missing), rule="complaint-incomplete",
+            "a rights complaint needs " + ", ".join(missing),
+            rule="complaint-incomplete",
             article=ARTICLE,
-        )  # fmt: skip
+        )
     c = Complaint(
         dataset_id=ds.id,
         complainant=complainant,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from sandbox.accounts.models import Role, User
 from sandbox.audit.record import record
 from sandbox.catalog.models import Dataset
-from sandbox.catalog.service import get_dataset
+from sandbox.catalog.service import get_public_dataset
 from sandbox.db.base import utcnow
 from sandbox.errors import InvalidStateTransition, NotFound, ValidationFailed
 from sandbox.feedback.models import Objection, ObjectionStatus
@@ -33,7 +33,7 @@ def raise_objection(
     *, session: Session, dataset: str, submitter: str, contact: str, description: str
 ) -> Objection:
     """Open to the public: no account needed."""
-    ds = get_dataset(session, dataset)
+    ds = get_public_dataset(session, dataset)
     if not (submitter.strip() and contact.strip() and description.strip()):
         raise ValidationFailed(
             "an objection needs your name, a contact and a description of the error",

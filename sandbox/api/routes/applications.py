@@ -97,9 +97,7 @@ class RefusalIn(BaseModel):
 
 
 @router.post("/{application_id}/refuse")
-def refuse(
-    application_id: int, body: RefusalIn, db: DbDep, user: ProviderDep
-) -> dict[str, Any]:
+def refuse(application_id: int, body: RefusalIn, db: DbDep, user: ProviderDep) -> dict[str, Any]:
     with db.tx() as session:
         app = refuse_application(
             session=session, actor=user, application_id=application_id, **body.model_dump()
@@ -113,9 +111,7 @@ class ApprovalIn(BaseModel):
 
 
 @router.post("/{application_id}/approve")
-def approve(
-    application_id: int, body: ApprovalIn, db: DbDep, user: ProviderDep
-) -> dict[str, Any]:
+def approve(application_id: int, body: ApprovalIn, db: DbDep, user: ProviderDep) -> dict[str, Any]:
     agreement = load_agreement_text(body.agreement_yaml, "agreement_yaml")
     with db.tx() as session:
         rec = approve_application(

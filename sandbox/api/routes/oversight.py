@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from sandbox.accounts.models import Role
 from sandbox.api.deps import DbDep, OversightDep, ProviderDep, UserDep
 from sandbox.api.views import application_view, complaint_view, objection_view
 from sandbox.applications.models import Application, ApplicationStatus
@@ -19,7 +20,6 @@ from sandbox.feedback.objections import handle_objection, list_objections
 from sandbox.feedback.usage import overdue_reports
 from sandbox.filings import list_filings
 from sandbox.permissions import require_role
-from sandbox.accounts.models import Role
 
 router = APIRouter(prefix="/api", tags=["oversight"])
 

@@ -1,0 +1,1 @@
+"""Operator functions: provision, suspend, revoke and destroy per-agreement workspaces (R16)."""

@@ -1,0 +1,54 @@
+"""Build and destroy the per-agreement DuckDB database (THREAT_MODEL boundary 1).
+
+The database holds only the agreement's columns and rows, identifiers already
+pseudonymised with a per-agreement key kept under ``keys_dir`` — never inside
+the database — and destroyed when the agreement ends (R16; Rizhao Art.31).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from query_guard.compile import build_agreement_database
+from query_guard.keys import destroy_key, get_or_create_key
+from sandbox.agreements.models import AgreementRecord
+from sandbox.agreements.service import as_contract
+from sandbox.catalog.service import catalog_entries, dataset_sources, suspended_datasets
+from sandbox.settings import Settings
+
+
+def database_path(settings: Settings, agreement_id: str) -> Path:
+    return settings.agreements_dir / f"{agreement_id}.duckdb"
+
+
+def build_database(
+    session: Session, settings: Settings, rec: AgreementRecord
+) -> tuple[Path, list[str]]:
+    """(Re)build the agreement's database from the latest dataset versions.
+
+    Returns the path and the datasets left out because they are suspended.
+    The build writes a temporary file and renames it, so a failure leaves the
+    previous database (or none) in place.
+    """
+    agreement = as_contract(rec)
+    suspended = suspended_datasets(session) & set(agreement.datasets)
+    available = [name for name in agreement.datasets if name not in suspended]
+    path = database_path(settings, rec.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    build_agreement_database(
+        agreement,
+        catalog_entries(session),
+        out_path=path,
+        key=get_or_create_key(settings.keys_dir, rec.id),
+        sources=dataset_sources(session, available),
+        suspended=frozenset(suspended),
+    )
+    return path, sorted(suspended)
+
+
+def destroy_database(settings: Settings, agreement_id: str) -> None:
+    """Delete the database and its pseudonym key: nothing of the agreement's data remains."""
+    database_path(settings, agreement_id).unlink(missing_ok=True)
+    destroy_key(settings.keys_dir, agreement_id)
