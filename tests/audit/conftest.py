@@ -7,7 +7,6 @@ child processes as it is.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -20,25 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from sandbox.audit.models import AuditCheckpoint, AuditEvent
 from sandbox.audit.record import record
 from sandbox.db.base import Base, make_engine, make_sessionmaker, transaction
+from tests.resources import require_postgres
 
 AUDIT_TABLES = [AuditEvent.__table__, AuditCheckpoint.__table__]
-
-
-def require_postgres() -> str:
-    """The test server's URL; skip without one, fail if SANDBOX_REQUIRE_POSTGRES=1.
-
-    Local stand-in for ``tests.resources.require_postgres`` until that exists.
-    """
-    url = os.environ.get("SANDBOX_TEST_POSTGRES_URL")
-    if url:
-        return url
-    reason = (
-        "needs PostgreSQL: set SANDBOX_TEST_POSTGRES_URL, e.g. "
-        "postgresql+psycopg://sandbox:sandbox@127.0.0.1:5432/sandbox_test"
-    )
-    if os.environ.get("SANDBOX_REQUIRE_POSTGRES") == "1":
-        pytest.fail(reason + " (SANDBOX_REQUIRE_POSTGRES=1)")
-    pytest.skip(reason)
 
 
 @contextmanager
