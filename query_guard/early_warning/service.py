@@ -6,7 +6,7 @@ the alerts on their own agreements; the operator and the authority see all.
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -31,7 +31,7 @@ def observe(session: Session, entry: QueryLog, agreement: Agreement, *,
     """Run every detector on the query just logged; store and record what they raise."""
     now = utcnow()
     local_day = now.astimezone(ZoneInfo(timezone)).date()
-    day_start = datetime.combine(local_day, time(0), ZoneInfo(timezone))
+    day_start = datetime.combine(local_day, time(0), ZoneInfo(timezone)).astimezone(UTC)
     obs = Observation(entry, agreement, now, day_start, local_day.isoformat())
     raised = []
     for kind, detector in DETECTORS:
