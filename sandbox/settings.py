@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     port: int = 8000
     query_service_url: str = "http://127.0.0.1:8000/qs"
     hub_url: str = "http://127.0.0.1:8081"
+    #: The token JupyterHub presents to /api/hub/* (empty: the hub API is closed).
+    hub_service_token: str = ""
     #: Extra non-working days and weekend working days (调休), as ISO dates.
     holidays: list[str] = []
     makeup_workdays: list[str] = []

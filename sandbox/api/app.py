@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from query_guard.service import alerts_api
 from query_guard.service import routes as query_service
-from sandbox.api.routes import agreements, applications, auth, catalog, oversight
+from sandbox.api.routes import agreements, applications, auth, catalog, hub, oversight
 from sandbox.db.base import make_engine, make_sessionmaker
 from sandbox.db.schema import ensure_schema
 from sandbox.errors import SandboxError
@@ -34,7 +34,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _refusal(_request: Request, exc: SandboxError) -> JSONResponse:
         return JSONResponse(status_code=exc.status_code, content=exc.to_dict())
 
-    for module in (auth, catalog, applications, agreements, oversight, query_service, alerts_api):
+    for module in (
+        auth,
+        catalog,
+        applications,
+        agreements,
+        oversight,
+        hub,
+        query_service,
+        alerts_api,
+    ):
         app.include_router(module.router)
     app.include_router(agreements.lifecycle_router)
     return app

@@ -29,7 +29,7 @@ class AgreementDataset(_Strict):
 
 
 class Disclosure(_Strict):
-    """Disclosure-control thresholds; defaults follow ACRO (threshold 10, dominance 2/0.9, p 10%)."""
+    """Disclosure thresholds; defaults follow ACRO (threshold 10, dominance 2/0.9, p 10%)."""
 
     min_group_size: int = Field(default=10, ge=1)
     max_result_rows: int = Field(default=10000, ge=1)

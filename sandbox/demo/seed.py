@@ -19,7 +19,8 @@ from sandbox.applications.service import create_application, submit_application
 from sandbox.catalog.service import publish_dataset
 from sandbox.clock import today
 from sandbox.contracts import load_agreement, load_catalog
-from sandbox.demo.generate import AGREEMENTS_DIR, CATALOG_DIR, generate_demo
+from sandbox.demo.generate import DEMO_AGREEMENTS_DIR, DEMO_CATALOG_DIR, generate_demo
+from sandbox.provisioning.service import provision
 from sandbox.settings import Settings
 from sandbox.workcalendar import WorkCalendar
 
@@ -52,7 +53,7 @@ def is_seeded(session: Session) -> bool:
 
 def seed_demo(session: Session, settings: Settings, calendar: WorkCalendar) -> list[DemoAccount]:
     """Everything in one transaction: a failed seed leaves an empty platform."""
-    catalog = load_catalog(CATALOG_DIR)
+    catalog = load_catalog(DEMO_CATALOG_DIR)
     sources = generate_demo(settings.data_dir / "demo-source")
     providers = sorted({e.provider for e in catalog.values()})
     accounts = demo_accounts(providers)
@@ -76,9 +77,12 @@ def seed_demo(session: Session, settings: Settings, calendar: WorkCalendar) -> l
             data_path=Path(sources[name]),
             datasets_dir=settings.datasets_dir,
         )
-    for path in sorted(AGREEMENTS_DIR.glob("*.yaml")):
+    for path in sorted(DEMO_AGREEMENTS_DIR.glob("*.yaml")):
         agreement = load_agreement(path)
         import_agreement(session=session, actor=users[agreement.provider], agreement=agreement)
+        provision(
+            session=session, settings=settings, actor=users["operator"], agreement_id=agreement.id
+        )
     conditional = [e for e in catalog.values() if e.open_class == "conditional"]
     target = conditional[-1]
     app = create_application(

@@ -1,0 +1,79 @@
+"""What JupyterHub asks the platform: may this person sign in, may they spawn this workspace.
+
+The hub never decides who works on which agreement (hub_config/control_plane.py
+documents the wire format). Only researchers sign in to the hub: operators and
+providers get no hub account, so no role can open a researcher's server.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from sandbox.accounts.models import Role, User
+from sandbox.accounts.service import authenticate, issue_workspace_token
+from sandbox.agreements.models import AgreementRecord
+from sandbox.api.deps import DbDep, bearer_token
+from sandbox.audit.record import record
+from sandbox.errors import NotFound, PermissionDenied
+from sandbox.workspaces.names import network_name
+
+router = APIRouter(prefix="/api/hub", tags=["hub"])
+
+
+def hub_only(request: Request) -> None:
+    expected = request.app.state.settings.hub_service_token
+    presented = bearer_token(request) or ""
+    if not expected or not secrets.compare_digest(presented, expected):
+        raise PermissionDenied("only the platform's JupyterHub may call this", rule="hub-token")
+
+
+HubOnly = Annotated[None, Depends(hub_only)]
+
+
+class Credentials(BaseModel):
+    username: str
+    password: str
+
+
+@router.post("/authenticate")
+def hub_authenticate(body: Credentials, db: DbDep, _: HubOnly) -> dict[str, bool]:
+    with db.tx() as session:
+        user = authenticate(session, body.username, body.password)
+        ok = user is not None and user.role == Role.researcher
+        record(
+            session,
+            actor=body.username,
+            action="hub.sign_in" if ok else "hub.sign_in_refused",
+            object=f"user:{body.username}",
+        )
+    return {"authenticated": ok}
+
+
+class SpawnRequest(BaseModel):
+    username: str
+    server_name: str
+
+
+@router.post("/spawn-authorization")
+def spawn_authorization(body: SpawnRequest, db: DbDep, _: HubOnly) -> dict[str, Any]:
+    """A workspace token bound to (researcher, agreement), refused unless the agreement
+    is active and names the researcher."""
+    with db.tx() as session:
+        user = session.scalar(select(User).where(User.username == body.username))
+        rec = session.scalar(
+            select(AgreementRecord).where(func.lower(AgreementRecord.id) == body.server_name)
+        )
+        if user is None or rec is None:
+            raise NotFound(f"no agreement {body.server_name!r} for you", rule="agreement-unknown")
+        token, expires = issue_workspace_token(session, user, rec)
+        return {
+            "agreement_id": rec.id,
+            "token": token,
+            "expires_at": expires.isoformat(),
+            "network_name": network_name(rec.id),
+        }
