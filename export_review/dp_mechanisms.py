@@ -16,6 +16,7 @@ technology; ARCHITECTURE "Differential privacy, precisely").
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,12 +45,17 @@ class Mechanism:
 
 
 def _solved(name: str, make: Any, d_in: Any, epsilon: float) -> Mechanism:
-    """Find the smallest noise scale whose privacy map stays within ``epsilon`` at ``d_in``."""
-    scale = dp.binary_search_param(make, d_in=d_in, d_out=epsilon, T=float)
+    """The noise scale for ``epsilon`` at ``d_in``, confirmed by the measurement's own map.
+
+    Laplace's ε is ``d_in / scale``; the scale is nudged up while OpenDP's
+    (conservatively rounded) map still exceeds ``epsilon``.
+    """
+    scale = float(d_in) / epsilon
     measurement = make(scale)
-    spent = measurement.map(d_in)
-    eps, delta = spent if isinstance(spent, tuple) else (spent, 0.0)
-    return Mechanism(name, measurement, d_in, float(eps), float(delta))
+    while measurement.map(d_in) > epsilon:
+        scale = math.nextafter(scale * (1 + 1e-12), math.inf)
+        measurement = make(scale)
+    return Mechanism(name, measurement, d_in, float(measurement.map(d_in)), 0.0)
 
 
 def count_mechanism(sensitivity: int, epsilon: float, what: str) -> Mechanism:

@@ -131,18 +131,31 @@ def _aggregate_sql(i: int, agg: Aggregate) -> list[str]:
 
 
 def exact_sql(plan: DpPlan, max_contributions: int) -> str:
-    """The exact per-group aggregates over contribution-bounded rows (not released as is)."""
+    """The exact per-group aggregates over contribution-bounded rows (not released as is).
+
+    Entities with at most ``max_contributions`` rows keep them all; only the
+    others are sampled (a random ``max_contributions`` of their rows), which
+    spares a sort of the whole table. Rows with no entity are left out: they
+    could belong to anyone, so they cannot be bounded.
+    """
     where = f" WHERE {plan.where}" if plan.where else ""
     source = f"SELECT * FROM {_ident(plan.dataset)}{where}"
+    ctes = ""
     if plan.entity:
-        drawn = f"SELECT *, random() AS {_DRAW} FROM ({source})"
-        ranked = (f"SELECT *, row_number() OVER (PARTITION BY {_ident(plan.entity)} "
-                  f"ORDER BY {_DRAW}) AS {_RANK} FROM ({drawn})")
-        source = f"SELECT * FROM ({ranked}) WHERE {_RANK} <= {max_contributions}"
+        e, k = _ident(plan.entity), max_contributions
+        ctes = (
+            f"WITH src AS (SELECT * FROM ({source}) WHERE {e} IS NOT NULL), "
+            f"heavy AS (SELECT {e} FROM src GROUP BY {e} HAVING COUNT(*) > {k}), "
+            f"drawn AS (SELECT *, random() AS {_DRAW} FROM src SEMI JOIN heavy USING ({e})), "
+            f"ranked AS (SELECT *, row_number() OVER (PARTITION BY {e} ORDER BY {_DRAW}) "
+            f"AS {_RANK} FROM drawn) "
+        )
+        source = (f"SELECT * FROM src ANTI JOIN heavy USING ({e}) UNION ALL "
+                  f"SELECT * EXCLUDE ({_DRAW}, {_RANK}) FROM ranked WHERE {_RANK} <= {k}")
     keys = [f"{_ident(k)} AS k{j}" for j, k in enumerate(plan.group_keys)]
     aggs = [p for i, a in enumerate(plan.aggregates) for p in _aggregate_sql(i, a)]
     group = f" GROUP BY {', '.join(_ident(k) for k in plan.group_keys)}" if keys else ""
-    return f"SELECT {', '.join([*keys, 'COUNT(*) AS n_rows', *aggs])} FROM ({source}){group}"
+    return f"{ctes}SELECT {', '.join([*keys, 'COUNT(*) AS n_rows', *aggs])} FROM ({source}){group}"
 
 
 def _exact(conn: duckdb.DuckDBPyConnection, prepared: PreparedRelease) -> dict[tuple, dict]:

@@ -99,3 +99,13 @@ def test_sum_noise_is_centred_with_the_expected_variance(one_row_each):
     errors = [s - truth for (s,) in rows]
     assert abs(statistics.fmean(errors)) < 500  # 5 standard errors of the mean (1414/√200)
     assert 1.0e6 < statistics.variance(errors) < 3.5e6
+
+
+def test_heavy_entities_are_sampled_and_rows_without_entity_left_out(tmp_path):
+    visits = make_visits(300)
+    visits.loc[:9, "patient_id"] = None
+    w = World(tmp_path, visits, max_contributions=1)
+    _, result = release(w, "SELECT COUNT(*) AS n FROM outpatient_visits", epsilon=50.0, k=1)
+    entities = visits["patient_id"].dropna().nunique()
+    assert len(visits) > entities + 10  # many patients have several visits
+    assert abs(result.rows[0][0] - entities) <= 2
