@@ -27,6 +27,7 @@ from query_guard.engine import open_readonly
 from query_guard.findings import Decision
 from query_guard.service.access import Caller, authorise
 from query_guard.service.connections import ConnectionCache
+from query_guard.service.dp import release
 from query_guard.service.queries import QueryBlocked, record_query, run_guarded
 from sandbox.db.base import transaction
 from sandbox.feedback.usage import submit_usage_report
@@ -192,3 +193,18 @@ def usage_report(body: UsageReportIn, caller: CallerDep, service: ServiceDep) ->
                 "period_end": report.period_end.isoformat(),
                 "due_on": report.due_on.isoformat(),
                 "submitted_at": report.submitted_at.isoformat()}
+
+
+class DpIn(BaseModel):
+    sql: str = Field(min_length=1, max_length=MAX_SQL_CHARS)
+    epsilon: float
+
+
+@router.post("/dp")
+def dp_release(body: DpIn, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
+    """A differentially private release charged to the agreement's budget (``sandbox export
+    dp`` contract): ``{"columns", "rows", "epsilon_spent", "epsilon_remaining",
+    "delta_spent", "mechanisms"}``. Like every output it leaves the platform only after review."""
+    return release(caller, body.sql, body.epsilon, sessions=service.sessions,
+                   cache=service.cache, database=service.database(caller),
+                   key=service.record_key)
