@@ -7,9 +7,13 @@ the hub's service token (``Authorization: Bearer``). Wire format::
       {"username": "alice", "password": "..."}
       200 {"authenticated": true}
     POST {platform_url}/api/hub/spawn-authorization
-      {"username": "alice", "agreement_id": "AGR-2026-0001"}
-      200 {"token": "...", "expires_at": "2027-05-31T23:59:59+08:00",
+      {"username": "alice", "server_name": "agr-2026-0001"}
+      200 {"agreement_id": "AGR-2026-0001", "token": "...",
+           "expires_at": "2027-05-31T23:59:59+08:00",
            "network_name": "sandbox-agr-2026-0001-1a2b3c4d"}
+
+The server name is the agreement id in lower case (JupyterHub's rule for server
+names); the control plane answers with the id as it stores it.
       403 {"error": "why", "rule": "rule-id", "article": "Shanghai Art.26" | null}
 """
 
@@ -26,6 +30,7 @@ import httpx
 class SpawnAuthorization:
     """The control plane's yes to one workspace: a token bound to the agreement."""
 
+    agreement_id: str
     token: str
     expires_at: datetime
     network_name: str
@@ -38,8 +43,9 @@ class SpawnRefused(Exception):
 class ControlPlane(Protocol):
     async def authenticate(self, username: str, password: str) -> bool: ...
 
-    async def authorize_spawn(self, username: str, agreement_id: str) -> SpawnAuthorization:
-        """Raise :class:`SpawnRefused` unless ``username`` may work on the agreement now."""
+    async def authorize_spawn(self, username: str, server_name: str) -> SpawnAuthorization:
+        """Raise :class:`SpawnRefused` unless ``username`` may work now on the agreement
+        whose lower-cased id is ``server_name``."""
         ...
 
 
@@ -47,29 +53,32 @@ class HttpControlPlane:
     """:class:`ControlPlane` over the platform's hub API."""
 
     def __init__(self, platform_url: str, token: str, *, timeout: float = 10.0):
-        self._client = httpx.AsyncClient(
-            base_url=platform_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=timeout,
-        )
+        # Plain values only: JupyterHub deep-copies its configuration, this object included.
+        self.platform_url = platform_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._timeout = timeout
+
+    async def _post(self, path: str, payload: dict) -> httpx.Response:
+        async with httpx.AsyncClient(headers=self._headers, timeout=self._timeout) as client:
+            return await client.post(self.platform_url + path, json=payload)
 
     async def authenticate(self, username: str, password: str) -> bool:
-        response = await self._client.post(
-            "/api/hub/authenticate", json={"username": username, "password": password}
+        response = await self._post(
+            "/api/hub/authenticate", {"username": username, "password": password}
         )
         response.raise_for_status()
         return response.json()["authenticated"] is True
 
-    async def authorize_spawn(self, username: str, agreement_id: str) -> SpawnAuthorization:
-        response = await self._client.post(
-            "/api/hub/spawn-authorization",
-            json={"username": username, "agreement_id": agreement_id},
+    async def authorize_spawn(self, username: str, server_name: str) -> SpawnAuthorization:
+        response = await self._post(
+            "/api/hub/spawn-authorization", {"username": username, "server_name": server_name}
         )
         if response.status_code in (403, 404, 409):
             raise SpawnRefused(response.json().get("error", "spawn refused"))
         response.raise_for_status()
         body = response.json()
         return SpawnAuthorization(
+            agreement_id=body["agreement_id"],
             token=body["token"],
             expires_at=datetime.fromisoformat(body["expires_at"]),
             network_name=body["network_name"],

@@ -1,6 +1,6 @@
 """Spawner hooks: a workspace starts only with the control plane's authorization.
 
-The server name is the agreement id, so each (researcher, agreement) pair has its
+The server name is the agreement id in lower case, so each (researcher, agreement) pair has its
 own named server, network, token and home volume.
 """
 
@@ -15,7 +15,7 @@ from tornado import web
 
 from hub_config.control_plane import ControlPlane, SpawnRefused
 from sandbox.workspaces import hardening, network
-from sandbox.workspaces.names import network_name
+from sandbox.workspaces.names import network_name, server_name
 
 
 @dataclass(frozen=True)
@@ -36,15 +36,18 @@ def _on_gateway(url: str, gateway: str) -> str:
 async def pre_spawn(spawner, *, control_plane: ControlPlane, policy: WorkspacePolicy) -> None:
     """Refuse unless the control plane authorizes this researcher on this agreement now;
     then put the workspace on the agreement's confined network with its token."""
-    agreement_id, username = spawner.name, spawner.user.name
-    if not agreement_id:
+    username = spawner.user.name
+    if not spawner.name:
         raise web.HTTPError(403, "Open a workspace from one of your agreements.")
     try:
-        grant = await control_plane.authorize_spawn(username, agreement_id)
+        grant = await control_plane.authorize_spawn(username, spawner.name)
     except SpawnRefused as refused:
         raise web.HTTPError(403, str(refused)) from refused
-    if grant.network_name != network_name(agreement_id):
-        raise web.HTTPError(500, "The control plane named an unexpected network.")
+    agreement_id = grant.agreement_id
+    if server_name(agreement_id) != spawner.name or grant.network_name != network_name(
+        agreement_id
+    ):
+        raise web.HTTPError(500, "The control plane answered for another agreement.")
 
     qs_port = urlsplit(policy.query_service_url).port or 80
     client = docker.from_env()

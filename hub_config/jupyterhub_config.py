@@ -29,6 +29,7 @@ c.JupyterHub.bind_url = hub.public_url
 c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{hub.api_port}"
 c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
+c.ConfigurableHTTPProxy.api_url = hub.proxy_api_url
 c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
 
 # --- Who may log in ----------------------------------------------------------------------
@@ -54,6 +55,7 @@ c.DockerSpawner.name_template = "sandbox-{username}--{servername}"
 c.DockerSpawner.use_internal_ip = True  # the network is set per spawn by the hook
 c.DockerSpawner.remove = True  # a stopped workspace leaves only its home volume
 c.DockerSpawner.cmd = ["jupyterhub-singleuser"]
+c.DockerSpawner.cpu_limit = None  # CPU is capped by NanoCpus in the hardened host config
 c.Spawner.args = SINGLEUSER_ARGS  # raw-file download route answers 403
 c.Spawner.default_url = "/lab"
 c.Spawner.env_keep = []  # an allowlist: hub secrets never reach a workspace

@@ -14,6 +14,8 @@ class HubSettings(BaseSettings):
 
     #: Where researchers open the hub (configurable-http-proxy's public address).
     public_url: str = "http://127.0.0.1:8081"
+    #: configurable-http-proxy's REST API (loopback only).
+    proxy_api_url: str = "http://127.0.0.1:8001"
     #: The hub API port, listened on every interface: workspaces reach it on their gateway.
     api_port: int = 8082
     #: The control plane, and the token the hub presents to it.

@@ -23,6 +23,15 @@ def _slug(text: str, limit: int) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit] or "x"
 
 
+def server_name(agreement_id: str) -> str:
+    """The JupyterHub named server of an agreement: its id in lower case.
+
+    JupyterHub accepts only lower-case slugs (letters, digits, single hyphens, at most
+    30 characters) as server names, so agreement ids must lower-case into one.
+    """
+    return agreement_id.lower()
+
+
 def network_name(agreement_id: str) -> str:
     """The agreement's private network, e.g. ``sandbox-agr-2026-0001-1a2b3c4d``."""
     return f"sandbox-{_slug(agreement_id, 40)}-{_digest(agreement_id)[:8]}"

@@ -1,0 +1,102 @@
+"""Start a real JupyterHub (with configurable-http-proxy and our DockerSpawner config)
+as a subprocess, for tests and the spawn benchmark."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "hub_config" / "jupyterhub_config.py"
+CONTROL_PLANE_TOKEN = "platform-to-hub-test-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Hub:
+    """A running hub; ``api`` is an HTTP client holding the given API token."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        env: dict[str, str],
+        config: Path = CONFIG,
+        token: str = CONTROL_PLANE_TOKEN,
+    ):
+        if shutil.which("configurable-http-proxy") is None:
+            raise RuntimeError("configurable-http-proxy is not installed (.ci/setup.sh)")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        full_env = {
+            **os.environ,
+            "SANDBOX_HUB_PUBLIC_URL": self.url,
+            "SANDBOX_HUB_API_PORT": str(free_port()),
+            "SANDBOX_HUB_PROXY_API_URL": f"http://127.0.0.1:{free_port()}",
+            "SANDBOX_HUB_STATE_DIR": str(state_dir),
+            "SANDBOX_HUB_API_TOKEN": token,
+            **env,
+        }
+        self.log_path = state_dir / "hub.log"
+        self.log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jupyterhub", "-f", str(config)],
+            cwd=state_dir,
+            env=full_env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.api = httpx.Client(
+            base_url=f"{self.url}/hub/api",
+            headers={"Authorization": f"token {token}"},
+            timeout=30,
+        )
+        self._wait_ready(state_dir)
+
+    def _wait_ready(self, state_dir: Path) -> None:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError((state_dir / "hub.log").read_text()[-3000:])
+            try:
+                if self.api.get("/").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("hub did not start: " + (state_dir / "hub.log").read_text()[-3000:])
+
+    def wait_server(self, user: str, name: str, *, ready: bool, limit: float = 180) -> dict:
+        """Poll the hub until the named server is ready (or gone); return its model."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            server = self.api.get(f"/users/{user}").json()["servers"].get(name)
+            if (server is not None and server["ready"]) == ready and (ready or server is None):
+                return server or {}
+            time.sleep(0.3)
+        raise TimeoutError(f"server {user}/{name} never became ready={ready}")
+
+    def log_tail(self) -> str:
+        """The end of the hub's log, for assertion messages."""
+        return self.log_path.read_text()[-4000:]
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.api.close()
+        self.log.close()
