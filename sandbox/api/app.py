@@ -7,7 +7,16 @@ from fastapi.responses import JSONResponse
 
 from query_guard.service import alerts_api
 from query_guard.service import routes as query_service
-from sandbox.api.routes import agreements, applications, auth, catalog, hub, oversight
+from sandbox.api.routes import (
+    agreements,
+    applications,
+    audit,
+    auth,
+    catalog,
+    hub,
+    oversight,
+    workspaces,
+)
 from sandbox.db.base import make_engine, make_sessionmaker
 from sandbox.db.schema import ensure_schema
 from sandbox.errors import SandboxError
@@ -41,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         agreements,
         oversight,
         hub,
+        audit,
+        workspaces,
         query_service,
         alerts_api,
     ):

@@ -17,6 +17,8 @@ from sandbox.agreements.service import (
 from sandbox.cli.common import AS_OPTION, acting_user, refusals_exit, unit_of_work
 from sandbox.clock import today
 from sandbox.contracts import load_agreement
+from sandbox.provisioning.service import destroy_ended
+from sandbox.settings import get_settings
 
 agreement_app = typer.Typer(no_args_is_help=True)
 
@@ -82,7 +84,9 @@ for _action in (AgreementAction.suspend, AgreementAction.reinstate, AgreementAct
 
 @agreement_app.command("lifecycle")
 def lifecycle() -> None:
-    """The daily job: expire by date, end agreements not rectified in time."""
+    """The daily job: expire by date, end agreements not rectified in time, destroy what ended."""
     with refusals_exit(), unit_of_work() as session:
         for agreement_id, status in run_lifecycle(session, today=today()):
             typer.echo(f"{agreement_id} {status}")
+        for agreement_id in destroy_ended(session, get_settings()):
+            typer.echo(f"{agreement_id} workspace data and key destroyed")

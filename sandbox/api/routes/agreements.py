@@ -21,12 +21,13 @@ from sandbox.agreements.service import (
     run_lifecycle,
     visible_agreement,
 )
-from sandbox.api.deps import DbDep, OperatorDep, ResearcherDep, UserDep
+from sandbox.api.deps import DbDep, OperatorDep, ResearcherDep, SettingsDep, UserDep
 from sandbox.api.views import agreement_view
 from sandbox.clock import today
 from sandbox.contracts import load_agreement_text
 from sandbox.errors import ValidationFailed
 from sandbox.feedback.usage import report_schedule, submit_usage_report
+from sandbox.provisioning.service import destroy_ended
 
 router = APIRouter(prefix="/api/agreements", tags=["agreements"])
 
@@ -141,7 +142,10 @@ lifecycle_router = APIRouter(prefix="/api/operator", tags=["operator"])
 
 
 @lifecycle_router.post("/lifecycle/run")
-def lifecycle(db: DbDep, user: OperatorDep) -> list[dict[str, str]]:
-    """Run the daily job now: expiry by date, termination after missed rectification."""
+def lifecycle(db: DbDep, settings: SettingsDep, user: OperatorDep) -> dict[str, Any]:
+    """Run the daily job now: expiry by date, termination after missed rectification,
+    then destruction of what ended (R16)."""
     with db.tx() as session:
-        return [{"agreement": a, "status": s} for a, s in run_lifecycle(session, today=today())]
+        changed = run_lifecycle(session, today=today())
+        destroyed = destroy_ended(session, settings)
+    return {"changed": [{"agreement": a, "status": s} for a, s in changed], "destroyed": destroyed}

@@ -9,10 +9,11 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from sandbox.accounts.models import Role
-from sandbox.api.deps import DbDep, OversightDep, ProviderDep, UserDep
+from sandbox.api.deps import DbDep, OversightDep, ProviderDep, SettingsDep, UserDep
 from sandbox.api.views import application_view, complaint_view, objection_view
 from sandbox.applications.models import Application, ApplicationStatus
 from sandbox.applications.service import is_overdue
+from sandbox.catalog.models import Dataset
 from sandbox.clock import today
 from sandbox.feedback.complaints import handle_complaint, list_complaints
 from sandbox.feedback.models import ComplaintStatus, ObjectionStatus
@@ -20,6 +21,7 @@ from sandbox.feedback.objections import handle_objection, list_objections
 from sandbox.feedback.usage import overdue_reports
 from sandbox.filings import list_filings
 from sandbox.permissions import require_role
+from sandbox.provisioning.service import rebuild_for_dataset
 
 router = APIRouter(prefix="/api", tags=["oversight"])
 
@@ -57,7 +59,10 @@ def complaints(db: DbDep, user: UserDep) -> list[dict[str, Any]]:
 
 
 @router.post("/complaints/{complaint_id}")
-def handle_comp(complaint_id: int, body: HandleIn, db: DbDep, user: ProviderDep) -> dict[str, Any]:
+def handle_comp(
+    complaint_id: int, body: HandleIn, db: DbDep, settings: SettingsDep, user: ProviderDep
+) -> dict[str, Any]:
+    """Handle a complaint; a suspension or restoration rebuilds every affected workspace."""
     with db.tx() as session:
         c = handle_complaint(
             session=session,
@@ -66,6 +71,7 @@ def handle_comp(complaint_id: int, body: HandleIn, db: DbDep, user: ProviderDep)
             to=ComplaintStatus(body.to),
             answer=body.answer,
         )
+        rebuild_for_dataset(session, settings, session.get_one(Dataset, c.dataset_id).name)
         return complaint_view(c)
 
 
