@@ -88,5 +88,8 @@ SUPPRESS: dict[str, Rule] = {"threshold": threshold, "zeros": zeros, "nk-rule": 
 REVIEW: dict[str, Rule] = {"negative": negative, "missing": missing}
 #: Dominance only means something for magnitude tables (sums, means ...).
 MAGNITUDE_ONLY = frozenset({"nk-rule", "p-ratio", "negative", "missing"})
+#: As in ACRO, an empty cell of a magnitude table has no value to hide (and is
+#: under the threshold anyway): zeros are checked in frequency tables.
+FREQUENCY_ONLY = frozenset({"zeros"})
 #: Statistics that are a single person's value: always sent to review.
 DISCLOSIVE_STATISTICS = frozenset({"min", "max"})
