@@ -27,7 +27,8 @@ _ARTICLE = "Shanghai Art.12; Wuxi Art.13"
 
 def _csv_encoding(path: Path) -> str:
     """UTF-8 (with or without BOM), else GB18030, the superset of GBK that Chinese Excel writes."""
-    head = path.read_bytes()[: 1 << 16]
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -51,7 +52,7 @@ def _read_csv(path: Path) -> pa.Table:
 
 
 def _read_xlsx(path: Path) -> pa.Table:
-    """The first worksheet; its first row is the header."""
+    """The first worksheet; its first row is the header. Blank rows and columns are skipped."""
     book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
         rows = [
@@ -63,15 +64,18 @@ def _read_xlsx(path: Path) -> pa.Table:
         book.close()
     if not rows:
         return pa.table({})
-    header, body = [str(h) for h in rows[0]], rows[1:]
-    columns = {}
+    header, body = rows[0], rows[1:]
+    names, arrays = [], []
     for i, name in enumerate(header):
         cells = [row[i] if i < len(row) else None for row in body]
+        if name is None and all(c is None for c in cells):
+            continue
+        names.append(f"(column {i + 1} has no header)" if name is None else str(name))
         try:
-            columns[name] = pa.array(cells)
+            arrays.append(pa.array(cells))
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed cell types: compare as text
-            columns[name] = pa.array([None if c is None else str(c) for c in cells], pa.string())
-    return pa.table(columns)
+            arrays.append(pa.array([None if c is None else str(c) for c in cells], pa.string()))
+    return pa.table(arrays, names=names)
 
 
 _READERS = {".csv": _read_csv, ".xlsx": _read_xlsx, ".parquet": pq.read_table}
@@ -101,12 +105,17 @@ def _check_columns(path: Path, table: pa.Table, entry: CatalogEntry) -> None:
     present, declared = table.column_names, entry.column_names
     missing = [c for c in declared if c not in present]
     extra = [c for c in present if c not in declared]
-    if missing or extra:
-        problems = []
-        if missing:
-            problems.append(f"missing column(s) {', '.join(missing)}")
-        if extra:
-            problems.append(f"undeclared column(s) {', '.join(extra)}")
+    repeated = sorted({c for c in present if present.count(c) > 1})
+    problems = [
+        f"{label} {', '.join(names)}"
+        for label, names in (
+            ("repeated column(s)", repeated),
+            ("missing column(s)", missing),
+            ("undeclared column(s)", extra),
+        )
+        if names
+    ]
+    if problems:
         raise ValidationFailed(
             f"{path.name}: {'; '.join(problems)}; catalogue entry {entry.name!r} declares "
             f"exactly {', '.join(declared)} (declare new columns in the entry first)",

@@ -94,6 +94,32 @@ def test_missing_and_extra_columns_are_named(tmp_path: Path, entry: CatalogEntry
     assert "patient_id, visit_date, district, cost, visits" in message
 
 
+def test_repeated_header_is_refused(tmp_path: Path, entry: CatalogEntry) -> None:
+    header = [*HEADER[:4], "cost"]
+    with pytest.raises(ValidationFailed, match="repeated column.s. cost; missing column.s. visits"):
+        read_table(_write_csv(tmp_path / "v.csv", ROWS, header), entry)
+
+
+def test_xlsx_blank_columns_are_skipped_and_zero_rows_kept(
+    tmp_path: Path, entry: CatalogEntry
+) -> None:
+    rows = [
+        [ID_A, datetime(2024, 1, 5), "梁溪区", 0, 0, None],
+        [None, None, None, None, None, None],
+    ]
+    table = read_table(_write_xlsx(tmp_path / "v.xlsx", [*HEADER, None], rows), entry)
+    assert table.num_rows == 1
+    assert table["visits"].to_pylist() == [0]
+
+
+def test_xlsx_unnamed_column_with_data_is_refused(tmp_path: Path, entry: CatalogEntry) -> None:
+    rows = [[ID_A, datetime(2024, 1, 5), "梁溪区", 0, 0, "note"]]
+    with pytest.raises(
+        ValidationFailed, match=r"undeclared column\(s\) \(column 6 has no header\)"
+    ):
+        read_table(_write_xlsx(tmp_path / "v.xlsx", [*HEADER, None], rows), entry)
+
+
 def test_failed_cast_gives_count_and_row_but_never_the_values(
     tmp_path: Path, entry: CatalogEntry
 ) -> None:
