@@ -21,6 +21,7 @@ from sandbox.db.base import make_engine, make_sessionmaker
 from sandbox.db.schema import ensure_schema
 from sandbox.errors import SandboxError
 from sandbox.settings import Settings, get_settings
+from sandbox.web import install_pages
 from sandbox.workcalendar import calendar_from_settings
 
 
@@ -57,4 +58,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(agreements.lifecycle_router)
+    install_pages(app)
     return app

@@ -1,0 +1,28 @@
+"""Server-rendered pages for the public, researchers, providers, operators and the authority.
+
+Pages are thin: each route calls the same service functions as the JSON API
+and renders a Jinja2 template. ``install_pages`` is the one hook the app calls.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from sandbox.web.pages import (
+    account,
+    alerts,
+    authority,
+    operator,
+    provider,
+    public,
+    publish,
+    researcher,
+)
+from sandbox.web.rendering import HERE
+
+
+def install_pages(app: FastAPI) -> None:
+    for module in (public, account, researcher, provider, publish, operator, authority, alerts):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -1,0 +1,73 @@
+"""Sign in and out, and the language switch.
+
+Signing in exchanges a password for the same bearer token the API issues, kept
+in an httponly session cookie that ``sandbox.api.deps.optional_user`` reads.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from sandbox.accounts.models import Role
+from sandbox.accounts.service import SESSION_HOURS, authenticate, issue_token, revoke_token
+from sandbox.api.deps import SESSION_COOKIE, DbDep, SettingsDep
+from sandbox.audit.record import record
+from sandbox.errors import PermissionDenied
+from sandbox.web.i18n import LANG_COOKIE, LANGUAGES
+from sandbox.web.rendering import back_url, page_router, render, see_other, set_cookie
+
+router = page_router()
+
+#: Where each role starts after signing in.
+HOME = {
+    Role.researcher: "/researcher",
+    Role.provider: "/provider",
+    Role.operator: "/operator",
+    Role.authority: "/authority",
+}
+
+
+@router.get("/signin")
+def signin_form(request: Request) -> HTMLResponse:
+    return render(request, "signin.html")
+
+
+@router.post("/signin")
+def signin(
+    db: DbDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    with db.tx() as session:
+        user = authenticate(session, username, password)
+        if user is None:
+            raise PermissionDenied("unknown user or wrong password", rule="auth")
+        token = issue_token(session, user)
+        record(session, actor=user.username, action="user.sign_in", object=f"user:{user.username}")
+        home = HOME[Role(user.role)]
+    response = see_other(home)
+    set_cookie(response, settings, SESSION_COOKIE, token, max_age=SESSION_HOURS * 3600)
+    return response
+
+
+@router.post("/signout")
+def signout(request: Request, db: DbDep) -> RedirectResponse:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        with db.tx() as session:
+            revoke_token(session, token)
+    response = see_other("/catalogue")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/lang/{code}")
+def switch_language(request: Request, code: str, settings: SettingsDep) -> RedirectResponse:
+    response = see_other(back_url(request))
+    if code in LANGUAGES:
+        set_cookie(response, settings, LANG_COOKIE, code, max_age=365 * 86400)
+    return response

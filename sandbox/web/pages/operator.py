@@ -1,0 +1,82 @@
+"""The operator's pages: workspaces per agreement, provisioning, suspension with a
+rectification period, revocation, and the daily lifecycle job (R9, R16).
+
+Operators run the platform without reading the data: nothing here shows rows.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from query_guard.early_warning.service import list_alerts
+from sandbox.agreements.lifecycle import AgreementAction
+from sandbox.agreements.service import change_status, list_agreements, run_lifecycle
+from sandbox.api.deps import DbDep, OperatorDep, SettingsDep
+from sandbox.clock import today
+from sandbox.provisioning.service import destroy_ended, list_workspaces, provision
+from sandbox.web.rendering import page_router, render, see_other
+
+router = page_router("/operator")
+
+
+def _home(request: Request, db: DbDep, user: OperatorDep, ran: dict | None = None) -> HTMLResponse:
+    with db.tx() as session:
+        workspaces = {w.agreement_id: w for w in list_workspaces(session, user)}
+        context = {
+            "agreements": list_agreements(session, user),
+            "workspaces": workspaces,
+            "alerts": list_alerts(session, user),
+            "ran": ran,
+        }
+    return render(request, "operator/home.html", context)
+
+
+@router.get("")
+def home(request: Request, db: DbDep, user: OperatorDep) -> HTMLResponse:
+    return _home(request, db, user)
+
+
+@router.post("/agreements/{agreement_id}/provision")
+def provision_workspace(
+    agreement_id: str, db: DbDep, user: OperatorDep, settings: SettingsDep
+) -> RedirectResponse:
+    """Build the agreement's database; only active agreements are provisioned."""
+    with db.tx() as session:
+        provision(session=session, settings=settings, actor=user, agreement_id=agreement_id)
+    return see_other("/operator")
+
+
+@router.post("/agreements/{agreement_id}/status")
+def move(
+    agreement_id: str,
+    db: DbDep,
+    user: OperatorDep,
+    action: Annotated[AgreementAction, Form()],
+    reason: Annotated[str, Form()] = "",
+    rectification_days: Annotated[int | None, Form()] = None,
+) -> RedirectResponse:
+    """Suspend (with days to rectify), reinstate, or revoke (terminate) an agreement.
+
+    Any move away from active revokes the workspace's tokens at once (Shanghai Art.26, 36).
+    """
+    with db.tx() as session:
+        change_status(
+            session=session, actor=user, agreement_id=agreement_id, action=action, reason=reason,
+            rectification_days=rectification_days, today=today(),
+        )  # fmt: skip
+    return see_other("/operator")
+
+
+@router.post("/lifecycle")
+def lifecycle(
+    request: Request, db: DbDep, user: OperatorDep, settings: SettingsDep
+) -> HTMLResponse:
+    """The daily job now: expire and terminate by date, then destroy ended workspaces (R16)."""
+    with db.tx() as session:
+        changed = run_lifecycle(session, today=today())
+    with db.tx() as session:
+        destroyed = destroy_ended(session, settings)
+    return _home(request, db, user, ran={"changed": changed, "destroyed": destroyed})

@@ -1,0 +1,105 @@
+"""Public pages: the catalogue, a dataset's page, objections (R10) and rights complaints (R11).
+
+No account is needed. Non-open datasets never appear (Shanghai Art.11); the
+catalogue services decide that, these routes only show what they return.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from sandbox.api.deps import DbDep
+from sandbox.api.views import dataset_view
+from sandbox.catalog.service import get_public_dataset, latest_version, public_datasets
+from sandbox.clock import today
+from sandbox.contracts import OpenClass
+from sandbox.feedback.complaints import KINDS, file_complaint
+from sandbox.feedback.objections import raise_objection
+from sandbox.web.rendering import page_router, render, see_other
+
+router = page_router()
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return see_other("/catalogue")
+
+
+@router.get("/catalogue")
+def catalogue(
+    request: Request, db: DbDep, q: str = "", domain: str = "", open_class: str = ""
+) -> HTMLResponse:
+    """Search by words in the name, title or summary; filter by domain and open class."""
+    with db.tx() as session:
+        everything = [
+            dataset_view(d, latest_version(session, d), today()) for d in public_datasets(session)
+        ]
+    words = q.strip().lower()
+    shown = [
+        d
+        for d in everything
+        if (not words or words in f"{d['name']} {d['title']} {d['summary']}".lower())
+        and (not domain or d["domain"] == domain)
+        and (not open_class or d["open_class"] == open_class)
+    ]
+    return render(
+        request,
+        "catalogue.html",
+        {
+            "datasets": shown,
+            "domains": sorted({d["domain"] for d in everything}),
+            "open_classes": [c.value for c in OpenClass if c != OpenClass.non_open],
+            "q": q,
+            "domain": domain,
+            "open_class": open_class,
+        },
+    )
+
+
+@router.get("/datasets/{name}")
+def dataset(request: Request, name: str, db: DbDep, sent: str = "") -> HTMLResponse:
+    with db.tx() as session:
+        ds = get_public_dataset(session, name)
+        view = dataset_view(ds, latest_version(session, ds), today())
+    return render(
+        request, "dataset.html", {"ds": view, "sent": sent, "complaint_kinds": KINDS}
+    )
+
+
+@router.post("/datasets/{name}/objections")
+def object_to(
+    name: str,
+    db: DbDep,
+    submitter: Annotated[str, Form()] = "",
+    contact: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    """Anyone may flag an error or omission (Shanghai Art.21; Wuxi Art.17)."""
+    with db.tx() as session:
+        raise_objection(
+            session=session, dataset=name, submitter=submitter, contact=contact,
+            description=description,
+        )  # fmt: skip
+    return see_other(f"/datasets/{name}?sent=objection")
+
+
+@router.post("/datasets/{name}/complaints")
+def complain(
+    name: str,
+    db: DbDep,
+    complainant: Annotated[str, Form()] = "",
+    contact: Annotated[str, Form()] = "",
+    kind: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    evidence: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    """A complaint with evidence that the data infringes a right (Shanghai Art.22)."""
+    with db.tx() as session:
+        file_complaint(
+            session=session, dataset=name, complainant=complainant, contact=contact, kind=kind,
+            description=description, evidence=evidence,
+        )  # fmt: skip
+    return see_other(f"/datasets/{name}?sent=complaint")

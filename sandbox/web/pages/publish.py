@@ -1,0 +1,196 @@
+"""Publishing a dataset in the browser, in two steps (R2, R13, R14).
+
+1. Upload a CSV, Excel or Parquet file; it is staged under a random id.
+2. Declare the entry and each column's type, description and sensitivity —
+   suggested by ``suggest_sensitivity`` where values are ID numbers or credit
+   codes — and preview: the file is read against the declaration and the
+   quality report shown. Only a previewed declaration can be published, and
+   publishing uses exactly the previewed entry.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import pyarrow as pa
+import yaml
+from fastapi import File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel, model_validator
+
+from sandbox.accounts.models import User
+from sandbox.api.deps import DbDep, ProviderDep, SettingsDep
+from sandbox.catalog.quality import quality_report, suggest_sensitivity
+from sandbox.catalog.reading import read_raw, read_table
+from sandbox.catalog.service import publish_dataset
+from sandbox.contracts import OpenClass, Sensitivity, load_catalog_entry
+from sandbox.contracts.catalog_entry import COLUMN_TYPES
+from sandbox.contracts.frequency import FREQUENCIES
+from sandbox.errors import SandboxError
+from sandbox.settings import Settings
+from sandbox.web import staging
+from sandbox.web.rendering import page_router, render, see_other
+
+router = page_router("/provider/publish")
+
+
+class Declaration(BaseModel):
+    """The catalogue entry as the provider fills it in; columns are parallel lists."""
+
+    name: str = ""
+    title: str = ""
+    domain: str = ""
+    summary: str = ""
+    open_class: str = OpenClass.conditional.value
+    conditions: str = ""
+    update_frequency: str = "monthly"
+    contact: str = ""
+    entity: str = ""
+    column_name: list[str] = []
+    column_type: list[str] = []
+    column_sensitivity: list[str] = []
+    column_description: list[str] = []
+
+    @model_validator(mode="after")
+    def _one_row_per_column(self) -> Declaration:
+        if not len(self.column_name) == len(self.column_type) == len(self.column_sensitivity) \
+                == len(self.column_description):
+            raise ValueError("each column needs a name, type, sensitivity and description field")
+        return self
+
+    def entry(self, provider: str, data: Path) -> dict[str, Any]:
+        columns = [
+            {"name": n, "type": t, "sensitivity": s, "description": d}
+            for n, t, s, d in zip(
+                self.column_name, self.column_type, self.column_sensitivity,
+                self.column_description, strict=True,
+            )
+        ]  # fmt: skip
+        return {
+            "name": self.name, "title": self.title, "provider": provider, "domain": self.domain,
+            "summary": self.summary, "open_class": self.open_class, "conditions": self.conditions,
+            "format": data.suffix.lstrip("."), "update_frequency": self.update_frequency,
+            "contact": self.contact, "entity": self.entity or None, "columns": columns,
+        }  # fmt: skip
+
+
+def _guess_type(arrow_type: pa.DataType) -> str:
+    """A starting point for the declared type; CSV columns arrive as text and stay VARCHAR."""
+    for check, name in (
+        (pa.types.is_boolean, "BOOLEAN"),
+        (pa.types.is_integer, "BIGINT"),
+        (pa.types.is_floating, "DOUBLE"),
+        (pa.types.is_decimal, "DECIMAL"),
+        (pa.types.is_date, "DATE"),
+        (pa.types.is_timestamp, "TIMESTAMP"),
+    ):
+        if check(arrow_type):
+            return name
+    return "VARCHAR"
+
+
+def _first_declaration(table: pa.Table) -> Declaration:
+    suggested = suggest_sensitivity(table)
+    return Declaration(
+        column_name=table.column_names,
+        column_type=[_guess_type(f.type) for f in table.schema],
+        column_sensitivity=[
+            suggested.get(n, Sensitivity.none).value for n in table.column_names
+        ],
+        column_description=["" for _ in table.column_names],
+    )
+
+
+def _declare_page(
+    request: Request, upload_id: str, declaration: Declaration, suggested: dict[str, Sensitivity],
+    report: dict | None = None, error: SandboxError | None = None,
+) -> HTMLResponse:  # fmt: skip
+    return render(
+        request,
+        "provider/publish_declare.html",
+        {
+            "upload_id": upload_id,
+            "d": declaration,
+            "columns": list(zip(declaration.column_name, declaration.column_type,
+                                declaration.column_sensitivity, declaration.column_description,
+                                strict=True)),  # fmt: skip
+            "suggested": suggested,
+            "report": report,
+            "error": error,
+            "column_types": COLUMN_TYPES,
+            "sensitivities": [s.value for s in Sensitivity],
+            "open_classes": [c.value for c in OpenClass],
+            "frequencies": list(FREQUENCIES),
+        },
+        status_code=error.status_code if error else 200,
+    )
+
+
+@router.get("")
+def upload_form(request: Request, user: ProviderDep) -> HTMLResponse:
+    return render(request, "provider/publish_upload.html")
+
+
+@router.post("")
+def upload(
+    user: ProviderDep, settings: SettingsDep, data: Annotated[UploadFile, File()]
+) -> RedirectResponse:
+    upload_id = staging.stage(settings, data.filename or "", data.file)
+    return see_other(f"/provider/publish/{upload_id}")
+
+
+@router.get("/{upload_id}")
+def declare(
+    request: Request, upload_id: str, user: ProviderDep, settings: SettingsDep
+) -> HTMLResponse:
+    table = read_raw(staging.data_file(settings, upload_id))
+    return _declare_page(request, upload_id, _first_declaration(table), suggest_sensitivity(table))
+
+
+def _preview(settings: Settings, user: User, upload_id: str, declaration: Declaration) -> dict:
+    """Write the declared entry next to the upload, read the file against it, report quality."""
+    data = staging.data_file(settings, upload_id)
+    path = staging.entry_file(settings, upload_id)
+    path.unlink(missing_ok=True)  # a failed preview leaves nothing to publish
+    text = yaml.safe_dump(declaration.entry(user.organisation, data), allow_unicode=True)
+    draft = path.with_suffix(".draft")
+    draft.write_text(text, encoding="utf-8")
+    entry = load_catalog_entry(draft)
+    report = quality_report(read_table(data, entry), entry).to_dict()
+    draft.replace(path)
+    return report
+
+
+@router.post("/{upload_id}/preview")
+def preview(
+    request: Request, upload_id: str, user: ProviderDep, settings: SettingsDep,
+    declaration: Annotated[Declaration, Form()],
+) -> HTMLResponse:  # fmt: skip
+    """Show the quality report for the declaration, or what is wrong with it."""
+    suggested = suggest_sensitivity(read_raw(staging.data_file(settings, upload_id)))
+    try:
+        report = _preview(settings, user, upload_id, declaration)
+    except SandboxError as exc:
+        return _declare_page(request, upload_id, declaration, suggested, error=exc)
+    return _declare_page(request, upload_id, declaration, suggested, report=report)
+
+
+@router.post("/{upload_id}/publish")
+def publish(
+    upload_id: str, db: DbDep, user: ProviderDep, settings: SettingsDep,
+    class_change_basis: Annotated[str, Form()] = "",
+) -> RedirectResponse:  # fmt: skip
+    """Publish the previewed entry and file as a new version, then discard the upload."""
+    entry_path = staging.entry_file(settings, upload_id)
+    if not entry_path.is_file():
+        raise SandboxError("preview the declaration before publishing", rule="publish-preview")
+    entry = load_catalog_entry(entry_path)
+    data = staging.data_file(settings, upload_id)
+    with db.tx() as session:
+        publish_dataset(
+            session=session, actor=user, entry=entry, data_path=data,
+            datasets_dir=settings.datasets_dir, class_change_basis=class_change_basis,
+        )  # fmt: skip
+    staging.discard(settings, upload_id)
+    return see_other("/provider#datasets")

@@ -1,0 +1,130 @@
+"""Rendering pages: the template environment, cookies, refusals as error pages.
+
+Every page router is made by :func:`page_router`, which gives it three things
+no route can forget: the signed-in user on ``request.state`` (for the menu),
+the CSRF check on every state-changing request, and a route class that turns
+any ``SandboxError`` into an error page naming the rule and the article.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+
+from sandbox.api.deps import MaybeUserDep
+from sandbox.clock import today
+from sandbox.errors import SandboxError, ValidationFailed
+from sandbox.settings import Settings
+from sandbox.web.csrf import CSRF_COOKIE, csrf_protect, new_nonce, request_token
+from sandbox.web.i18n import language, translator
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def set_cookie(
+    response: Response, settings: Settings, name: str, value: str, max_age: int | None = None
+) -> None:
+    """Every cookie the pages set: httponly, SameSite=Lax, Secure in production."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=settings.environment == "production",
+        path="/",
+    )
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> HTMLResponse:
+    """A page with the common context: user, language, translator, CSRF token, today."""
+    nonce = request.cookies.get(CSRF_COOKIE) or new_nonce()
+    lang = language(request)
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {
+            "user": getattr(request.state, "user", None),
+            "lang": lang,
+            "t": translator(lang),
+            "csrf_token": request_token(request, nonce),
+            "today": today(),
+            **(context or {}),
+        },
+        status_code=status_code,
+    )
+    if CSRF_COOKIE not in request.cookies:
+        set_cookie(response, request.app.state.settings, CSRF_COOKIE, nonce)
+    return response
+
+
+def see_other(url: str) -> RedirectResponse:
+    """After a successful POST: redirect so a reload does not repeat it. URLs carry ids only."""
+    return RedirectResponse(url, status_code=303)
+
+
+def back_url(request: Request) -> str:
+    """Where "back" goes: the referring page if it is ours, else the home page."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc == request.url.netloc:
+        return referer.path
+    return "/"
+
+
+def error_page(request: Request, exc: SandboxError) -> HTMLResponse:
+    """A refusal: what was wrong, the rule and the article; never a data value."""
+    return render(
+        request, "error.html", {"error": exc, "back": back_url(request)}, exc.status_code
+    )
+
+
+def _form_problem(exc: RequestValidationError) -> ValidationFailed:
+    fields = sorted({str(e["loc"][-1]) for e in exc.errors() if e.get("loc")})
+    return ValidationFailed(
+        f"the form has fields that are missing or not well-formed: {', '.join(fields)}",
+        rule="form",
+    )
+
+
+class PageRoute(APIRoute):
+    """A route whose refusals are rendered as error pages instead of JSON."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SandboxError as exc:
+                return error_page(request, exc)
+            except RequestValidationError as exc:
+                return error_page(request, _form_problem(exc))
+
+        return page_handler
+
+
+def remember_user(request: Request, user: MaybeUserDep) -> None:
+    """Keep the signed-in user for the page menu (resolved once per request)."""
+    request.state.user = user
+
+
+def page_router(prefix: str = "") -> APIRouter:
+    return APIRouter(
+        prefix=prefix,
+        route_class=PageRoute,
+        include_in_schema=False,
+        default_response_class=HTMLResponse,
+        dependencies=[Depends(remember_user), Depends(csrf_protect)],
+    )
+

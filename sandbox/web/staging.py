@@ -1,0 +1,79 @@
+"""Uploads waiting between "preview" and "publish", each in its own directory.
+
+A provider's file is kept under ``data_dir/uploads/<random id>/`` — never in a
+URL or a page, only its id — until it is published or abandoned. The id is 128
+random bits, so one provider cannot guess another's upload; the directory is
+removed after publishing, and any upload left for a day is removed at the next
+upload.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+from sandbox.catalog.reading import SUPPORTED_SUFFIXES
+from sandbox.errors import NotFound, ValidationFailed
+from sandbox.settings import Settings
+
+MAX_AGE_SECONDS = 24 * 3600
+ENTRY_FILE = "entry.yaml"
+_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _root(settings: Settings) -> Path:
+    return settings.data_dir / "uploads"
+
+
+def _folder(settings: Settings, upload_id: str) -> Path:
+    folder = _root(settings) / upload_id
+    if not _ID.match(upload_id) or not folder.is_dir():
+        raise NotFound("this upload does not exist or has expired; upload the file again",
+                       rule="upload-unknown")  # fmt: skip
+    return folder
+
+
+def stage(settings: Settings, filename: str, content: BinaryIO) -> str:
+    """Keep an uploaded file and return its id; refuse file types the catalogue cannot read."""
+    suffix = Path(filename).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise ValidationFailed(
+            f"unsupported file type {suffix or '(none)'!r}; upload one of "
+            f"{', '.join(SUPPORTED_SUFFIXES)}",
+            rule="upload-format",
+            article="Shanghai Art.12; Wuxi Art.13",
+        )
+    discard_abandoned(settings)
+    upload_id = secrets.token_hex(16)
+    folder = _root(settings) / upload_id
+    folder.mkdir(parents=True)
+    with (folder / f"data{suffix}").open("wb") as out:
+        shutil.copyfileobj(content, out)
+    return upload_id
+
+
+def data_file(settings: Settings, upload_id: str) -> Path:
+    return next(_folder(settings, upload_id).glob("data.*"))
+
+
+def entry_file(settings: Settings, upload_id: str) -> Path:
+    """Where the previewed catalogue entry is kept, so exactly what was previewed is published."""
+    return _folder(settings, upload_id) / ENTRY_FILE
+
+
+def discard(settings: Settings, upload_id: str) -> None:
+    shutil.rmtree(_folder(settings, upload_id), ignore_errors=True)
+
+
+def discard_abandoned(settings: Settings) -> None:
+    root = _root(settings)
+    if not root.is_dir():
+        return
+    cutoff = time.time() - MAX_AGE_SECONDS
+    for folder in root.iterdir():
+        if folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
