@@ -57,12 +57,17 @@ def open_readonly(
 
 
 def run_query(conn: duckdb.DuckDBPyConnection, sql: str, timeout_s: float) -> pa.Table:
-    """Run ``sql`` and fetch the result as Arrow, interrupting it after ``timeout_s`` seconds."""
-    timer = threading.Timer(timeout_s, conn.interrupt)
+    """Run ``sql`` and fetch the result as Arrow, interrupting it after ``timeout_s`` seconds.
+
+    Each query runs on its own cursor (same database, same locked settings), so
+    queries from several threads never share a pending result.
+    """
+    cursor = conn.cursor()
+    timer = threading.Timer(timeout_s, cursor.interrupt)
     timer.daemon = True
     timer.start()
     try:
-        return conn.sql(sql).to_arrow_table()
+        return cursor.sql(sql).to_arrow_table()
     except duckdb.InterruptException as exc:
         raise PolicyViolation(
             TIMEOUT_RULE,
@@ -79,3 +84,4 @@ def run_query(conn: duckdb.DuckDBPyConnection, sql: str, timeout_s: float) -> pa
                            rule=QUERY_ERROR_RULE) from exc
     finally:
         timer.cancel()
+        cursor.close()
