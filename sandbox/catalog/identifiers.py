@@ -13,7 +13,7 @@ of values in one vectorised pass). The tests assert the two agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Literal
 
@@ -120,7 +120,10 @@ def credit_code_sql(expr: str) -> str:
     )
 
 
-IDENTIFIER_SQL = {"resident_id": resident_id_sql, "credit_code": credit_code_sql}
+IDENTIFIER_SQL: dict[IdentifierKind, Callable[[str], str]] = {
+    "resident_id": resident_id_sql,
+    "credit_code": credit_code_sql,
+}
 
 
 def kind_from_counts(non_null: int, valid: dict[IdentifierKind, int]) -> IdentifierKind | None:
@@ -137,8 +140,8 @@ def detect_identifier_kind(
     """Which identifier a sample of values holds, if any: ``resident_id``, ``credit_code`` or None.
 
     Values are compared as text (an ID number kept as an integer still counts);
-    nulls are ignored. Counting runs in DuckDB, so a million values take well
-    under a second.
+    nulls are ignored. Counting runs vectorised in DuckDB: about a second for a
+    million values, several times faster than the Python checks.
     """
     if not isinstance(values, pa.Array | pa.ChunkedArray):
         values = pa.array([None if v is None else str(v) for v in values], pa.string())

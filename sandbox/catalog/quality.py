@@ -13,7 +13,7 @@ All counting is one DuckDB pass over the table, so millions of rows are cheap.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import duckdb
 import pyarrow as pa
@@ -28,7 +28,7 @@ from sandbox.contracts import CatalogEntry, Column, Sensitivity
 from sandbox.errors import PolicyViolation
 
 UNDECLARED_IDENTIFIER_ARTICLE = "Rizhao Art.10; Putuo Art.32 (R13)"
-_KIND_NAMES = {
+_KIND_NAMES: dict[IdentifierKind, str] = {
     "resident_id": "resident ID numbers (GB 11643-1999)",
     "credit_code": "unified social credit codes (GB 32100-2015)",
 }
@@ -40,7 +40,8 @@ class ColumnQuality:
 
     name: str
     nulls: int
-    #: Identifier kind the values are, when at least DETECTION_THRESHOLD of them are valid.
+    #: For declared identifier columns: the kind most values are valid as, if any.
+    #: (Any other column whose values are identifiers is refused, not reported.)
     identifier_kind: IdentifierKind | None = None
     #: For identifier columns of a recognised kind: values that fail its check.
     invalid_identifiers: int | None = None
@@ -67,10 +68,10 @@ class QualityReport:
         for c in self.columns:
             if c.nulls:
                 found.append(f"{c.name}: {c.nulls} empty values")
-            if c.invalid_identifiers:
+            if c.invalid_identifiers and c.identifier_kind:
                 found.append(
                     f"{c.name}: {c.invalid_identifiers} values are not valid "
-                    f"{_KIND_NAMES[c.identifier_kind or 'resident_id']}"
+                    f"{_KIND_NAMES[c.identifier_kind]}"
                 )
             if c.out_of_bounds:
                 found.append(f"{c.name}: {c.out_of_bounds} values outside the declared bounds")
@@ -88,10 +89,9 @@ def _quote(name: str) -> str:
 
 def _may_hold_identifiers(arrow_type: pa.DataType) -> bool:
     """Text, or integers wide enough for 18 digits (an ID number without X can be a BIGINT)."""
-    return (
-        pa.types.is_string(arrow_type)
-        or pa.types.is_large_string(arrow_type)
-        or (pa.types.is_int64(arrow_type) or pa.types.is_uint64(arrow_type))
+    return any(
+        check(arrow_type)
+        for check in (pa.types.is_string, pa.types.is_large_string, pa.types.is_int64)
     )
 
 
@@ -106,9 +106,9 @@ def _text_literal(value: str | int) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _count_sql(table: pa.Table, columns: list[Column] | None) -> list[tuple[str, str]]:
+def _count_sql(table: pa.Table, columns: list[Column]) -> list[tuple[str, str]]:
     """(key, SQL aggregate) pairs for everything the report counts, in one SELECT."""
-    declared = {c.name: c for c in columns or []}
+    declared = {c.name: c for c in columns}
     parts = [("rows", "count(*)")]
     for field in table.schema:
         col, q = declared.get(field.name), _quote(field.name)
@@ -128,14 +128,15 @@ def _count_sql(table: pa.Table, columns: list[Column] | None) -> list[tuple[str,
     return parts
 
 
-def _count(table: pa.Table, columns: list[Column] | None = None) -> dict[str, int]:
+def _count(table: pa.Table, columns: list[Column], *, duplicates: bool) -> dict[str, int]:
+    """Run the counts; ``distinct_rows`` too when ``duplicates`` (a second, costlier pass)."""
     parts = _count_sql(table, columns)
     select = ", ".join(sql for _, sql in parts)
     with duckdb.connect() as con:
         con.register("upload", table)
         row = con.execute(f"SELECT {select} FROM upload").fetchone()
         counts = dict(zip([key for key, _ in parts], row or (), strict=True))
-        if columns is not None:
+        if duplicates:
             distinct = con.execute(
                 "SELECT count(*) FROM (SELECT DISTINCT * FROM upload)"
             ).fetchone()
@@ -149,7 +150,9 @@ def _non_null_and_valid(counts: dict[str, int], name: str) -> tuple[int, dict[Id
     return counts["rows"] - counts[f"{name}:nulls"], valid
 
 
-def _refuse_undeclared(entry: CatalogEntry, column: Column, kind: str, valid: int, n: int) -> None:
+def _refuse_undeclared(
+    entry: CatalogEntry, column: Column, kind: IdentifierKind, valid: int, n: int
+) -> NoReturn:
     raise PolicyViolation(
         "undeclared-identifier",
         UNDECLARED_IDENTIFIER_ARTICLE,
@@ -165,7 +168,7 @@ def quality_report(table: pa.Table, entry: CatalogEntry) -> QualityReport:
 
     ``table`` is an upload already cast to the entry (see ``reading.read_table``).
     """
-    counts = _count(table, entry.columns)
+    counts = _count(table, entry.columns, duplicates=True)
     columns = []
     for column in entry.columns:
         name = column.name
@@ -205,7 +208,7 @@ def suggest_sensitivity(table: pa.Table) -> dict[str, Sensitivity]:
     For the provider's publish page, before a catalogue entry exists; columns
     with no suggestion are left out, since only the provider can judge them.
     """
-    counts = _count(table)
+    counts = _count(table, [], duplicates=False)
     return {
         name: Sensitivity.identifier
         for name in table.column_names
