@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from export_review import api as export_api
 from query_guard.service import alerts_api
 from query_guard.service import routes as query_service
 from sandbox.api.routes import (
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         workspaces,
         query_service,
         alerts_api,
+        export_api,
     ):
         app.include_router(module.router)
     app.include_router(agreements.lifecycle_router)

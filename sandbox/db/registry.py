@@ -2,6 +2,7 @@
 (for Alembic and for ``create_all`` in throwaway databases)."""
 
 from export_review import ledger  # noqa: F401
+from export_review import models as export_requests  # noqa: F401
 from query_guard.early_warning import models as early_warning  # noqa: F401
 from query_guard.service import models as query_service  # noqa: F401
 from sandbox import filings  # noqa: F401

@@ -1,0 +1,59 @@
+"""Export requests, their files and the reviewers' decisions, as stored."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from export_review.workflow import ExportStatus
+from sandbox.db.base import Base, utcnow
+
+
+class ExportRequest(Base):
+    __tablename__ = "export_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agreement_id: Mapped[str] = mapped_column(ForeignKey("agreements.id"))
+    author: Mapped[str] = mapped_column(String(64))
+    #: ``dp``: a differentially private release; ``files``: tables, figures, reports.
+    kind: Mapped[str] = mapped_column(String(8))
+    purpose: Mapped[str] = mapped_column(Text)
+    #: The queries that produced the output (text as submitted).
+    queries: Mapped[list] = mapped_column(JSON, default=list)
+    #: For ``dp``: the released JSON object (already noisy and charged).
+    dp_result: Mapped[dict | None] = mapped_column(JSON, default=None)
+    #: Figure file name -> the data file behind it.
+    figure_data: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: Results of the automatic checks, per file/rule.
+    checks: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=ExportStatus.draft)
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    bundle_path: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExportFile(Base):
+    __tablename__ = "export_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("export_requests.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int]
+
+
+class ExportDecision(Base):
+    """One reviewer's decision; two distinct approvals when the agreement asks for two."""
+
+    __tablename__ = "export_decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("export_requests.id"))
+    reviewer: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)

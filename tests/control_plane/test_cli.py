@@ -1,0 +1,106 @@
+"""The `sandbox` command line over the same services and permission checks as the API,
+and `sandbox run` (what `make run` starts) serving the seeded demo over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from sandbox.cli.main import app
+from tests.control_plane.helpers import agreement
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(settings, users, monkeypatch):  # noqa: ANN001, ANN201
+    monkeypatch.setenv("SANDBOX_DATABASE_URL", settings.db_url)
+    monkeypatch.setenv("SANDBOX_DATA_DIR", str(settings.data_dir))
+    from sandbox.settings import get_settings
+
+    get_settings.cache_clear()
+    yield settings
+    get_settings.cache_clear()
+
+
+def test_publish_import_export_and_verify(cli_env, catalog_dir, tmp_path: Path):
+    entry = str(catalog_dir / "clinic_visits.yaml")
+    refused = runner.invoke(app, ["catalog", "publish", entry, "--as", "alice"])
+    assert refused.exit_code == 1 and "[role]" in refused.output
+    done = runner.invoke(app, ["catalog", "publish", entry, "--as", "health"])
+    assert done.exit_code == 0, done.output
+    assert '"version": 1' in done.output
+    listed = runner.invoke(app, ["catalog", "list"])
+    assert listed.output.startswith("clinic_visits\tconditional\tv1")
+    path = tmp_path / "agr.yaml"
+    path.write_text(
+        agreement().model_dump_json(), encoding="utf-8"
+    )  # JSON is YAML: the contract loader reads it
+    assert runner.invoke(app, ["agreement", "import", str(path), "--as", "health"]).exit_code == 0
+    out = tmp_path / "back.yaml"
+    exported = runner.invoke(
+        app, ["agreement", "export", "AGR-T-0001", "--as", "alice", "--out", str(out)]
+    )
+    assert exported.exit_code == 0 and "id: AGR-T-0001" in out.read_text(encoding="utf-8")
+    hidden = runner.invoke(app, ["agreement", "export", "AGR-T-0001", "--as", "bob"])
+    assert hidden.exit_code == 1 and "does not exist" in hidden.output
+    bad = runner.invoke(app, ["agreement", "suspend", "AGR-T-0001", "--reason", "x", "--as", "ops"])
+    assert bad.exit_code == 1 and "rectification period" in bad.output
+    ok = runner.invoke(
+        app, ["agreement", "suspend", "AGR-T-0001", "--reason", "x", "--days", "3", "--as", "ops"]
+    )
+    assert ok.exit_code == 0 and ok.output.strip() == "AGR-T-0001 suspended"
+    verified = runner.invoke(app, ["audit", "verify"])
+    assert verified.exit_code == 0 and verified.output.startswith("OK")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_run_seeds_the_demo_and_serves_it(tmp_path: Path):
+    port = _free_port()
+    env = {
+        **os.environ,
+        "SANDBOX_DATA_DIR": str(tmp_path / "var"),
+        "SANDBOX_PORT": str(port),
+        "SANDBOX_ENVIRONMENT": "development",
+    }
+    env.pop("SANDBOX_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from sandbox.cli.main import app; app()", "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(240):
+            try:
+                if httpx.get(f"{base}/api/catalog", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        catalog = httpx.get(f"{base}/api/catalog").json()
+        names = {d["name"] for d in catalog}
+        assert {"outpatient_visits", "enterprise_registry", "population"} <= names
+        assert "social_assistance_recipients" not in names  # non-open stays out
+        login = httpx.post(
+            f"{base}/api/auth/token", data={"username": "alice", "password": "sandbox-demo-2026"}
+        )
+        assert login.status_code == 200
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=30)[0]
+    assert f"platform:  {base}/" in output and "alice" in output and "sandbox-demo-2026" in output
