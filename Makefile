@@ -20,8 +20,13 @@ run: install
 test: install
 	$(BIN)/pytest -q
 
-bench: install
+bench: install .venv-bench/.installed
 	$(BIN)/python -m benchmarks
+
+.venv-bench/.installed: benchmarks/requirements.txt
+	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/pip install -q -r benchmarks/requirements.txt
+	touch $@
 
 lint: install
 	$(BIN)/ruff check .

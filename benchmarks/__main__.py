@@ -1,0 +1,35 @@
+"""`make bench`: every benchmark, each printing ratios against a baseline measured in the
+same run. Peers that pin clashing libraries (SmartNoise SQL, ACRO) run from
+``.venv-bench``, which the Makefile creates; the spawn benchmark needs Docker."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+BENCHMARKS = [
+    ("guard and query service vs raw DuckDB", ["-m", "benchmarks.bench_guard"]),
+    ("query service hop", ["-m", "benchmarks.bench_service"]),
+    ("DP release vs SmartNoise SQL", ["benchmarks/bench_dp.py"]),
+    ("table checks vs ACRO", ["benchmarks/bench_disclosure.py"]),
+    ("spawn through our hub vs a bare DockerSpawner hub", ["-m", "benchmarks.bench_spawn"]),
+]
+
+
+def main() -> int:
+    failed = []
+    for title, args in BENCHMARKS:
+        print(f"\n=== {title} ===", flush=True)
+        if "bench_spawn" in args[-1] and not shutil.which("docker"):
+            print("skipped: no Docker engine here")
+            continue
+        if subprocess.run([sys.executable, *args]).returncode != 0:
+            failed.append(title)
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
