@@ -121,13 +121,11 @@ def ensure_budget(session: Session, agreement: Agreement) -> BudgetState:
     return budget_state(session, agreement.id)
 
 
-def _locked_budget(session: Session, agreement_id: str) -> PrivacyBudget:
-    budget = session.execute(
-        select(PrivacyBudget)
-        .where(PrivacyBudget.agreement_id == agreement_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+def _budget(session: Session, agreement_id: str, *, lock: bool) -> PrivacyBudget:
+    query = select(PrivacyBudget).where(PrivacyBudget.agreement_id == agreement_id)
+    if lock:
+        query = query.with_for_update()
+    budget = session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
     if budget is None:
         raise PolicyViolation(
             EXHAUSTED, "agreement clause privacy",
@@ -138,8 +136,8 @@ def _locked_budget(session: Session, agreement_id: str) -> PrivacyBudget:
 
 
 def budget_state(session: Session, agreement_id: str) -> BudgetState:
-    """The agreement's budget as it stands."""
-    return _state(_locked_budget(session, agreement_id))
+    """The agreement's budget as it stands (a plain read: takes no lock)."""
+    return _state(_budget(session, agreement_id, lock=False))
 
 
 def charge(session: Session, agreement_id: str, *, epsilon: int, delta: int, sql: str,
@@ -148,7 +146,7 @@ def charge(session: Session, agreement_id: str, *, epsilon: int, delta: int, sql
 
     The caller commits the session before computing any noisy value.
     """
-    budget = _locked_budget(session, agreement_id)
+    budget = _budget(session, agreement_id, lock=True)
     state = _state(budget)
     if budget.epsilon_spent + epsilon > budget.epsilon_total:
         raise PolicyViolation(
