@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import Role, User
 from sandbox.accounts.service import resolve_token
-from sandbox.db.base import transaction
+from sandbox.db.base import read_only, transaction
 from sandbox.errors import PermissionDenied
 from sandbox.permissions import require_role
 from sandbox.settings import Settings
@@ -33,6 +33,12 @@ class Db:
     @contextmanager
     def tx(self) -> Iterator[Session]:
         with transaction(self.factory) as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """For long reads such as verifying the record: writers are not held up."""
+        with read_only(self.factory) as session:
             yield session
 
 

@@ -31,7 +31,7 @@ from sandbox.audit.checkpoint import (
 from sandbox.audit.export import export_record, verify_export
 from sandbox.audit.models import AuditEvent
 from sandbox.audit.verify import VerifyResult, verify_chain
-from sandbox.db.base import make_engine, make_sessionmaker, transaction
+from sandbox.db.base import make_engine, make_sessionmaker, read_only, transaction
 from sandbox.errors import SandboxError
 from sandbox.settings import get_settings
 
@@ -67,7 +67,7 @@ def verify(
         if export is not None:
             result = verify_export(export, kept)
         else:
-            with _factory(db)() as session:
+            with read_only(_factory(db)) as session:
                 result = verify_chain(session, [*_platform_checkpoints(session, keys_dir), *kept])
     _print_result(result)
 

@@ -21,7 +21,8 @@ from export_review.dp_export import release_dp
 from query_guard.compile import build_agreement_database
 from query_guard.engine import open_readonly
 from sandbox.contracts import load_agreement, load_catalog
-from sandbox.db.base import Base, make_engine, make_sessionmaker, transaction
+from sandbox.db.base import make_engine, make_sessionmaker, transaction
+from sandbox.db.schema import ensure_schema
 from sandbox.errors import PolicyViolation, SandboxError
 from sandbox.settings import get_settings
 
@@ -54,9 +55,9 @@ def dp(
     try:
         datasets = load_catalog(catalog)
         terms = load_agreement(agreement)
-        engine = make_engine(db or get_settings().db_url)
-        Base.metadata.create_all(engine, tables=[ledger.PrivacyBudget.__table__,
-                                                 ledger.PrivacyCharge.__table__])
+        url = db or get_settings().db_url
+        ensure_schema(url)
+        engine = make_engine(url)
         sessions = make_sessionmaker(engine)
         with transaction(sessions) as session:
             ledger.ensure_budget(session, terms)

@@ -27,6 +27,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: Execution option marking a transaction that only reads (see :func:`read_only`).
+READ_ONLY = "sandbox_read_only"
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the settings our transactions rely on.
 
@@ -50,7 +54,9 @@ def make_engine(url: str) -> Engine:
         def _sqlite_begin_immediate(conn):  # type: ignore[no-untyped-def]
             # Take the write lock at BEGIN: read-then-write transactions (the
             # audit chain, the budget ledger) then serialise instead of deadlocking.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Long reads (verifying the record) say so and take no write lock.
+            read_only = conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -65,3 +71,15 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back everything on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+@contextmanager
+def read_only(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A transaction that only reads and never blocks writers (SQLite: no write lock);
+    anything it changed is rolled back."""
+    with factory() as session:
+        session.connection(execution_options={READ_ONLY: True})
+        try:
+            yield session
+        finally:
+            session.rollback()

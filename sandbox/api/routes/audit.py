@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api/audit", tags=["audit"])
 @router.get("/events")
 def events(db: DbDep, user: OversightDep, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
     limit = max(1, min(limit, 1000))
-    with db.tx() as session:
+    with db.read() as session:
         rows = session.scalars(
             select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(limit)
         )
@@ -45,7 +45,7 @@ def events(db: DbDep, user: OversightDep, after: int = 0, limit: int = 100) -> l
 
 @router.get("/verify")
 def verify(db: DbDep, user: OversightDep) -> dict[str, Any]:
-    with db.tx() as session:
+    with db.read() as session:
         result = verify_chain(session)
     return {
         "ok": result.ok,
