@@ -68,7 +68,10 @@ def users(factory: sessionmaker[Session]) -> dict[str, User]:
 
 @pytest.fixture
 def platform(
-    factory: sessionmaker[Session], users: dict[str, User], settings: Settings, catalog_dir: Path
+    factory: sessionmaker[Session],
+    users: dict[str, User],
+    settings: Settings,
+    catalog_dir: Path,  # noqa: F811  (the control-plane tests' fixture, imported above)
 ) -> dict[str, User]:
     """Users plus the published catalogue (clinic_visits conditional, secret_registry non-open)."""
     publish_all(factory, users, settings, catalog_dir)

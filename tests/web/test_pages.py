@@ -55,7 +55,8 @@ def test_every_role_page_renders(
     assert "clinic_visits" in client.get("/datasets/clinic_visits").text
     assert client.get("/datasets/secret_registry").status_code == 404  # non-open: not revealed
     pages = {
-        "alice": ["/researcher", "/researcher/applications/new", f"/researcher/applications/{app_id}"],
+        "alice": ["/researcher", "/researcher/applications/new",
+                  f"/researcher/applications/{app_id}"],
         "health": ["/provider", f"/provider/applications/{app_id}", "/provider/publish"],
         "ops": ["/operator", "/authority/audit"],
         "auth": ["/authority", "/authority/audit?page=2"],
