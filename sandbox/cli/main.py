@@ -6,9 +6,11 @@ import typer
 
 from sandbox.cli.agreement import agreement_app
 from sandbox.cli.audit import audit_app
+from sandbox.cli.backup import register as register_backup
 from sandbox.cli.catalog import catalog_app
 from sandbox.cli.export import export_app
 from sandbox.cli.guard import guard_app
+from sandbox.cli.query_worker import register as register_query_worker
 from sandbox.cli.release import release_app
 from sandbox.cli.serve import register as register_serve
 
@@ -20,3 +22,5 @@ app.add_typer(export_app, name="export", help="Differentially private releases."
 app.add_typer(release_app, name="release", help="Verify signed release bundles.")
 app.add_typer(audit_app, name="audit", help="Verify, checkpoint and export the audit record.")
 register_serve(app)
+register_query_worker(app)
+register_backup(app)
