@@ -11,6 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from query_guard.service import exports
 from query_guard.service.routes import QueryService, router
 from sandbox.db.base import make_engine, make_sessionmaker
 from sandbox.errors import SandboxError
@@ -32,4 +33,5 @@ def create_worker_app(settings: Settings, agreement_id: str) -> FastAPI:
     app.state.query_service = QueryService(settings, sessions, only_agreement=agreement_id)
     app.add_exception_handler(SandboxError, refusal)
     app.include_router(router)
+    app.include_router(exports.router)
     return app

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from export_review import api as export_api
 from query_guard.service import alerts_api
+from query_guard.service import exports as qs_exports
 from query_guard.service import routes as query_service
 from sandbox.api.routes import (
     agreements,
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         query_service,
         alerts_api,
         export_api,
+        qs_exports,
     ):
         app.include_router(module.router)
     app.include_router(agreements.lifecycle_router)

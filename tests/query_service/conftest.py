@@ -20,14 +20,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from query_guard.early_warning import models as _alerts  # noqa: F401  (tables for create_all)
-from query_guard.service import models as _query_log  # noqa: F401
 from sandbox.accounts.models import User
 from sandbox.accounts.service import issue_workspace_token
 from sandbox.agreements.service import get_agreement, import_agreement
 from sandbox.api.app import create_app
 from sandbox.db.base import transaction
-from sandbox.db.registry import metadata
 from sandbox.provisioning.service import provision
 from sandbox.settings import Settings
 from tests.control_plane.conftest import (  # noqa: F401  (fixtures)
@@ -72,16 +69,23 @@ def _agreements() -> list:
     columns = {"clinic_visits": {"columns": ["patient_id", "district", "cost"]}}
     return [
         agreement(id=AGGREGATE, datasets=columns),
-        agreement(id=RECORD, mode="record", datasets=columns,
-                  disclosure={"max_result_rows": RECORD_MAX_ROWS}),
+        agreement(
+            id=RECORD,
+            mode="record",
+            datasets=columns,
+            disclosure={"max_result_rows": RECORD_MAX_ROWS},
+        ),
         agreement(id=BOBS, researchers=["bob"], datasets=columns),
     ]
 
 
 @pytest.fixture
-def world(settings: Settings, factory: sessionmaker[Session],  # noqa: F811
-          users: dict[str, User], catalog_dir: Path) -> World:  # noqa: F811
-    metadata.create_all(factory.kw["bind"])  # query log and alerts, until the migration has them
+def world(
+    settings: Settings,
+    factory: sessionmaker[Session],  # noqa: F811
+    users: dict[str, User],
+    catalog_dir: Path,
+) -> World:  # noqa: F811
     publish_all(factory, users, settings, catalog_dir)
     tokens = {}
     for spec in _agreements():
@@ -89,8 +93,9 @@ def world(settings: Settings, factory: sessionmaker[Session],  # noqa: F811
             import_agreement(session=session, actor=users["health"], agreement=spec)
             provision(session=session, settings=settings, actor=users["ops"], agreement_id=spec.id)
             researcher = users[spec.researchers[0]]
-            tokens[spec.id], _ = issue_workspace_token(session, researcher,
-                                                       get_agreement(session, spec.id))
+            tokens[spec.id], _ = issue_workspace_token(
+                session, researcher, get_agreement(session, spec.id)
+            )
     return World(settings, factory, users, tokens)
 
 

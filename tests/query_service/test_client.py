@@ -9,12 +9,14 @@ import pytest
 from query_guard.client import QueryBlocked, QueryRefused, connect
 from tests.query_service.conftest import AGGREGATE, World
 
-BY_DISTRICT = ("SELECT district, count(*) AS n FROM clinic_visits "
-               "GROUP BY district ORDER BY district")
+BY_DISTRICT = (
+    "SELECT district, count(*) AS n FROM clinic_visits GROUP BY district ORDER BY district"
+)
 
 
-def test_sql_returns_a_dataframe_with_the_agreement_numbers(live_url: str, world: World,
-                                                           tmp_path: Path) -> None:
+def test_sql_returns_a_dataframe_with_the_agreement_numbers(
+    live_url: str, world: World, tmp_path: Path
+) -> None:
     expected = world.direct(AGGREGATE, BY_DISTRICT, tmp_path)
     with connect(f"{live_url}/qs", world.tokens[AGGREGATE], progress=None) as db:
         df = db.sql(BY_DISTRICT)
@@ -25,23 +27,28 @@ def test_sql_returns_a_dataframe_with_the_agreement_numbers(live_url: str, world
 
 
 def test_blocked_query_raises_with_every_reason(live_url: str, world: World) -> None:
-    with connect(f"{live_url}/qs", world.tokens[AGGREGATE], progress=None) as db, \
-            pytest.raises(QueryBlocked) as caught:
+    with (
+        connect(f"{live_url}/qs", world.tokens[AGGREGATE], progress=None) as db,
+        pytest.raises(QueryBlocked) as caught,
+    ):
         db.sql("SELECT patient_id FROM clinic_visits")
     assert caught.value.rule == "QG-007" and caught.value.reasons[0].article
     assert "QG-007" in str(caught.value)
 
 
 def test_other_refusals_raise_query_refused(live_url: str, world: World) -> None:
-    with connect(f"{live_url}/qs", "not-a-token", progress=None) as db, \
-            pytest.raises(QueryRefused) as caught:
+    with (
+        connect(f"{live_url}/qs", "not-a-token", progress=None) as db,
+        pytest.raises(QueryRefused) as caught,
+    ):
         db.sql(BY_DISTRICT)
     assert not isinstance(caught.value, QueryBlocked)
     assert caught.value.rule == "workspace-token" and caught.value.status == 401
 
 
-def test_connect_reads_the_workspace_environment(live_url: str, world: World,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_connect_reads_the_workspace_environment(
+    live_url: str, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SANDBOX_QUERY_URL", f"{live_url}/qs")
     monkeypatch.setenv("SANDBOX_TOKEN", world.tokens[AGGREGATE])
     with connect(progress=None) as db:
@@ -51,8 +58,9 @@ def test_connect_reads_the_workspace_environment(live_url: str, world: World,
         connect()
 
 
-def test_sql_cell_magic(live_url: str, world: World, monkeypatch: pytest.MonkeyPatch,
-                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_sql_cell_magic(
+    live_url: str, world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     interactiveshell = pytest.importorskip("IPython.core.interactiveshell")
     from query_guard import magic
 

@@ -19,8 +19,9 @@ def _alerts(qs: TestClient, who: str) -> list[dict]:
     return r.json()
 
 
-def test_repeated_blocks_raise_one_alert_listed_for_the_provider(qs: TestClient,
-                                                                  world: World) -> None:
+def test_repeated_blocks_raise_one_alert_listed_for_the_provider(
+    qs: TestClient, world: World
+) -> None:
     for _ in range(REPEATED_BLOCKS - 1):
         assert _run(qs, world, AGGREGATE, "SELECT patient_id FROM clinic_visits") == 403
     assert _alerts(qs, "ops") == []
@@ -54,10 +55,16 @@ def test_differencing_by_one_narrow_predicate_is_flagged(qs: TestClient, world: 
 def test_bulk_extraction_in_record_mode_is_flagged(qs: TestClient, world: World) -> None:
     queries = BULK_FACTOR + 1  # each returns max_result_rows rows
     for i in range(queries):
-        assert _run(qs, world, RECORD, f"SELECT district, cost FROM clinic_visits "
-                                       f"ORDER BY cost OFFSET {i}") == 200
+        assert (
+            _run(
+                qs,
+                world,
+                RECORD,
+                f"SELECT district, cost FROM clinic_visits ORDER BY cost OFFSET {i}",
+            )
+            == 200
+        )
     [alert] = _alerts(qs, "health")
     assert alert["kind"] == "bulk_extraction" and alert["agreement_id"] == RECORD
     assert alert["details"]["rows_today"] == queries * RECORD_MAX_ROWS
     assert alert["details"]["threshold"] == BULK_FACTOR * RECORD_MAX_ROWS
-

@@ -27,8 +27,9 @@ def _build(path: Path, rows: list[tuple[str, float]]) -> None:
 
 @pytest.fixture
 def cache(tmp_path: Path) -> Iterator[ConnectionCache]:
-    cache = ConnectionCache(lambda p: open_readonly(p, memory_limit="128MB", threads=1,
-                                                    temp_dir=tmp_path))
+    cache = ConnectionCache(
+        lambda p: open_readonly(p, memory_limit="128MB", threads=1, temp_dir=tmp_path)
+    )
     yield cache
     cache.close()
 
@@ -41,15 +42,16 @@ def test_a_rebuilt_file_is_reopened(tmp_path: Path, cache: ConnectionCache) -> N
     assert execute(cache, db, "SELECT count(*) FROM t", 5).to_pylist() == [{"count_star()": 2}]
 
 
-def test_engine_errors_do_not_depend_on_data_values(tmp_path: Path,
-                                                    cache: ConnectionCache) -> None:
+def test_engine_errors_do_not_depend_on_data_values(tmp_path: Path, cache: ConnectionCache) -> None:
     rows = [("Zhang San", 300.0), ("Li Si", 12.5)]
     db, plain = tmp_path / "b.duckdb", tmp_path / "plain.duckdb"
     _build(db, rows)
     _build(plain, rows)
     failures = []
-    for sql, value in (("SELECT CAST(name AS INTEGER) FROM t", "Zhang San"),  # conversion
-                       ("SELECT CAST(cost AS UTINYINT) FROM t", "300")):      # range
+    for sql, value in (
+        ("SELECT CAST(name AS INTEGER) FROM t", "Zhang San"),  # conversion
+        ("SELECT CAST(cost AS UTINYINT) FROM t", "300"),
+    ):  # range
         with pytest.raises(duckdb.Error, match=value):  # the engine's own text quotes data
             duckdb.connect(str(plain), read_only=True).execute(sql)
         with pytest.raises(QueryFailed) as caught:

@@ -32,31 +32,35 @@ from tests.query_service.conftest import (
     login,
 )
 
-BY_DISTRICT = ("SELECT district, count(*) AS n, sum(cost) AS total FROM clinic_visits "
-               "GROUP BY district ORDER BY district")
+BY_DISTRICT = (
+    "SELECT district, count(*) AS n, sum(cost) AS total FROM clinic_visits "
+    "GROUP BY district ORDER BY district"
+)
 
 
 def _query(qs: TestClient, world: World, agreement_id: str, sql: str, **headers: str):
-    return qs.post("/qs/query", json={"sql": sql},
-                   headers={**bearer(world.tokens[agreement_id]), **headers})
+    return qs.post(
+        "/qs/query", json={"sql": sql}, headers={**bearer(world.tokens[agreement_id]), **headers}
+    )
 
 
 def _events(world: World, action: str) -> list[dict]:
     with transaction(world.factory) as session:
-        rows = session.scalars(select(AuditEvent).where(AuditEvent.action == action)
-                               .order_by(AuditEvent.seq))
+        rows = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)
+        )
         return [json.loads(e.details) | {"actor": e.actor, "object": e.object} for e in rows]
 
 
 def test_allowed_query_returns_the_numbers_of_the_agreement_database(
-        qs: TestClient, world: World, tmp_path: Path) -> None:
+    qs: TestClient, world: World, tmp_path: Path
+) -> None:
     expected = world.direct(AGGREGATE, BY_DISTRICT, tmp_path)
     r = _query(qs, world, AGGREGATE, BY_DISTRICT)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/vnd.apache.arrow.stream"
     table = pa.ipc.open_stream(r.content).read_all()
-    got = list(zip(*(table.column(c).to_pylist() for c in ("district", "n", "total")),
-                   strict=True))
+    got = list(zip(*(table.column(c).to_pylist() for c in ("district", "n", "total")), strict=True))
     assert [(d, n) for d, n, _ in got] == [(d, n) for d, n, _ in expected]
     assert [t for *_, t in got] == pytest.approx([t for *_, t in expected])
     decision = json.loads(table.schema.metadata[b"query_guard.decision"])
@@ -86,12 +90,25 @@ def test_blocked_query_returns_reasons_and_is_recorded(qs: TestClient, world: Wo
 
 def test_identifier_literals_are_hashed_in_the_record(qs: TestClient, world: World) -> None:
     raw_ids = ["11010519491231002X", "91350100M000100Y43"]
-    _query(qs, world, AGGREGATE, f"SELECT count(*) AS n FROM clinic_visits "
-                                 f"WHERE patient_id = '{raw_ids[0]}'")
-    _query(qs, world, AGGREGATE, f"SELECT count(*) AS n FROM clinic_visits "
-                                 f"WHERE district = '{raw_ids[1]}'")
-    _query(qs, world, AGGREGATE, "SELECT count(*) AS n FROM clinic_visits WHERE "
-                                 "patient_id IN ('abc', 'def') AND district = '梁溪区'")
+    _query(
+        qs,
+        world,
+        AGGREGATE,
+        f"SELECT count(*) AS n FROM clinic_visits WHERE patient_id = '{raw_ids[0]}'",
+    )
+    _query(
+        qs,
+        world,
+        AGGREGATE,
+        f"SELECT count(*) AS n FROM clinic_visits WHERE district = '{raw_ids[1]}'",
+    )
+    _query(
+        qs,
+        world,
+        AGGREGATE,
+        "SELECT count(*) AS n FROM clinic_visits WHERE "
+        "patient_id IN ('abc', 'def') AND district = '梁溪区'",
+    )
     events = _events(world, "query")
     text = json.dumps(events, ensure_ascii=False)
     assert len(events) == 3
@@ -108,17 +125,28 @@ def test_record_mode_counts_rows_returned(qs: TestClient, world: World) -> None:
         assert pa.ipc.open_stream(r.content).read_all().num_rows == RECORD_MAX_ROWS
     with transaction(world.factory) as session:
         logged = session.scalars(select(QueryLog).where(QueryLog.agreement_id == RECORD)).all()
-    assert [(q.mode, q.action, q.rows) for q in logged] == [("record", "rewrite",
-                                                            RECORD_MAX_ROWS)] * 3
+    assert [(q.mode, q.action, q.rows) for q in logged] == [
+        ("record", "rewrite", RECORD_MAX_ROWS)
+    ] * 3
 
 
 def test_suspended_dataset_is_refused_citing_shanghai_art22(qs: TestClient, world: World) -> None:
     with transaction(world.factory) as session:
-        c = file_complaint(session=session, dataset="clinic_visits", complainant="Zhang",
-                           contact="z@example.invalid", kind="privacy",
-                           description="My visits are identifiable.", evidence="Letter.")
-        handle_complaint(session=session, actor=world.users["health"], complaint_id=c.id,
-                         to=ComplaintStatus.suspended)
+        c = file_complaint(
+            session=session,
+            dataset="clinic_visits",
+            complainant="Zhang",
+            contact="z@example.invalid",
+            kind="privacy",
+            description="My visits are identifiable.",
+            evidence="Letter.",
+        )
+        handle_complaint(
+            session=session,
+            actor=world.users["health"],
+            complaint_id=c.id,
+            to=ComplaintStatus.suspended,
+        )
     r = _query(qs, world, AGGREGATE, BY_DISTRICT)
     assert r.status_code == 403
     assert r.json()["rule"] == "QG-005" and "Shanghai Art.22" in r.json()["article"]
@@ -139,9 +167,15 @@ def test_platform_token_is_refused(qs: TestClient, world: World) -> None:
 
 def test_revoked_and_expired_tokens_are_refused(qs: TestClient, world: World) -> None:
     with transaction(world.factory) as session:
-        change_status(session=session, actor=world.users["health"], agreement_id=AGGREGATE,
-                      action=AgreementAction.suspend, reason="Security measures missing.",
-                      rectification_days=10, today=today())
+        change_status(
+            session=session,
+            actor=world.users["health"],
+            agreement_id=AGGREGATE,
+            action=AgreementAction.suspend,
+            reason="Security measures missing.",
+            rectification_days=10,
+            today=today(),
+        )
         for row in session.scalars(select(ApiToken).where(ApiToken.agreement_id == BOBS)):
             row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
     for agreement_id in (AGGREGATE, BOBS):
@@ -149,8 +183,9 @@ def test_revoked_and_expired_tokens_are_refused(qs: TestClient, world: World) ->
         assert r.status_code == 401 and r.json()["rule"] == "workspace-token"
 
 
-def test_agreement_not_active_is_refused_even_with_a_live_token(qs: TestClient,
-                                                                world: World) -> None:
+def test_agreement_not_active_is_refused_even_with_a_live_token(
+    qs: TestClient, world: World
+) -> None:
     with transaction(world.factory) as session:
         session.get_one(AgreementRecord, AGGREGATE).status = "suspended"
     r = _query(qs, world, AGGREGATE, BY_DISTRICT)
@@ -175,7 +210,10 @@ def test_scope_shows_the_agreement_never_data(qs: TestClient, world: World) -> N
     assert scope["disclosure"]["max_result_rows"] == RECORD_MAX_ROWS
     columns = scope["datasets"]["clinic_visits"]["columns"]
     assert [(c["name"], c["sensitivity"]) for c in columns] == [
-        ("patient_id", "identifier"), ("district", "quasi_identifier"), ("cost", "none")]
+        ("patient_id", "identifier"),
+        ("district", "quasi_identifier"),
+        ("cost", "none"),
+    ]
 
 
 def test_usage_report_goes_through_the_door(qs: TestClient, world: World) -> None:

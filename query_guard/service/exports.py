@@ -1,0 +1,101 @@
+"""Export requests through the workspace's only door (issue 4, item 1).
+
+A researcher's kernel hands files (tables, figures, reports) with their purpose
+and the queries behind them, or turns a DP release into an export candidate.
+The platform's automatic checks run at submission; a provider reviews; only a
+released bundle ever leaves (THREAT_MODEL boundary 3).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, UploadFile
+from pydantic import BaseModel, Field
+
+from export_review.api import export_view
+from export_review.requests import create_request, files_of, list_requests, submit_request
+from query_guard.service.dp import release
+from query_guard.service.routes import MAX_SQL_CHARS, CallerDep, ServiceDep
+from sandbox.db.base import transaction
+from sandbox.errors import ValidationFailed
+
+router = APIRouter(prefix="/qs", tags=["query service"])
+
+
+def _json(text: str, name: str, default: Any) -> Any:
+    try:
+        return json.loads(text) if text else default
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed(f"{name} must be JSON", rule="export-fields") from exc
+
+
+@router.post("/exports", status_code=201)
+def submit_files(
+    caller: CallerDep,
+    service: ServiceDep,
+    purpose: Annotated[str, Form()],
+    files: list[UploadFile],
+    queries: Annotated[str, Form()] = "",
+    figure_data: Annotated[str, Form()] = "",
+) -> dict[str, Any]:
+    """Create and submit an export request; the answer carries the automatic checks' verdict."""
+    content = [(f.filename or "", f.file.read()) for f in files]
+    with transaction(service.sessions) as session:
+        req = create_request(
+            session=session,
+            settings=service.settings,
+            actor=caller.user,
+            agreement_id=caller.agreement_id,
+            purpose=purpose,
+            files=content,
+            queries=_json(queries, "queries", []),
+            figure_data=_json(figure_data, "figure_data", {}),
+        )
+    with transaction(service.sessions) as session:
+        req = submit_request(session=session, actor=caller.user, request_id=req.id)
+        return export_view(req, [f.name for f in files_of(session, req)])
+
+
+class DpExportIn(BaseModel):
+    sql: str = Field(min_length=1, max_length=MAX_SQL_CHARS)
+    epsilon: float
+    purpose: str = Field(min_length=1)
+
+
+@router.post("/dp-exports", status_code=201)
+def dp_export(body: DpExportIn, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
+    """Release with DP (charged before anything is shown) and submit the result for review."""
+    result = release(
+        caller,
+        body.sql,
+        body.epsilon,
+        sessions=service.sessions,
+        cache=service.cache,
+        database=service.database(caller),
+        key=service.record_key,
+    )
+    with transaction(service.sessions) as session:
+        req = create_request(
+            session=session,
+            settings=service.settings,
+            actor=caller.user,
+            agreement_id=caller.agreement_id,
+            purpose=body.purpose,
+            queries=[body.sql],
+            dp_result=result,
+        )
+    with transaction(service.sessions) as session:
+        req = submit_request(session=session, actor=caller.user, request_id=req.id)
+        return {"release": result, "export": export_view(req, [])}
+
+
+@router.get("/exports")
+def my_exports(caller: CallerDep, service: ServiceDep) -> list[dict[str, Any]]:
+    """The agreement's export requests and their state."""
+    with transaction(service.sessions) as session:
+        return [
+            export_view(r, [f.name for f in files_of(session, r)])
+            for r in list_requests(session, caller.user, caller.agreement_id)
+        ]
