@@ -20,6 +20,7 @@ from sandbox.errors import PolicyViolation
 from sandbox.permissions import require_role
 from sandbox.provisioning.database import build_database, destroy_database
 from sandbox.provisioning.models import Workspace, WorkspaceStatus
+from sandbox.provisioning.runtime import prepare_network
 from sandbox.settings import Settings
 
 
@@ -33,11 +34,22 @@ def provision(*, session: Session, settings: Settings, actor: User, agreement_id
             "Shanghai Art.26, 36",
             f"agreement {rec.id} is {rec.status}; only active agreements are provisioned",
         )
-    return _build(session, settings, rec, actor=actor.username, action="workspace.provision")
+    # The confined network first: without a Docker engine, a platform that runs
+    # workspaces refuses to provision rather than leave a workspace unconfined.
+    network = prepare_network(settings, rec.id)
+    return _build(
+        session, settings, rec, actor=actor.username, action="workspace.provision", network=network
+    )
 
 
 def _build(
-    session: Session, settings: Settings, rec: AgreementRecord, *, actor: str, action: str
+    session: Session,
+    settings: Settings,
+    rec: AgreementRecord,
+    *,
+    actor: str,
+    action: str,
+    network: str | None = None,
 ) -> Workspace:
     path, left_out = build_database(session, settings, rec)
     versions = dataset_versions(session, [n for n in rec.spec["datasets"] if n not in left_out])
@@ -54,9 +66,25 @@ def _build(
         actor=actor,
         action=action,
         object=f"agreement:{rec.id}",
-        details={"dataset_versions": versions, "left_out": left_out},
+        details={"dataset_versions": versions, "left_out": left_out}
+        | ({"network": network} if network else {}),
     )
     return ws
+
+
+def rebuild_if_provisioned(session: Session, settings: Settings, agreement_id: str) -> bool:
+    """After an amendment, the database follows the new version at once."""
+    ws = session.get(Workspace, agreement_id)
+    if ws is None or ws.status != WorkspaceStatus.provisioned:
+        return False
+    _build(
+        session,
+        settings,
+        get_agreement(session, agreement_id),
+        actor="platform",
+        action="workspace.rebuild",
+    )
+    return True
 
 
 def rebuild_for_dataset(session: Session, settings: Settings, dataset: str) -> list[str]:

@@ -103,3 +103,21 @@ def test_authority_verifies_checkpoints_and_exports_the_record(client, signed, t
     assert not verify_export(out, [kept]).ok
     events = client.get("/api/audit/events?limit=3", headers=authority).json()
     assert [e["seq"] for e in events] == [1, 2, 3]
+
+
+def test_amendment_rebuilds_the_provisioned_database(client, signed, settings):
+    client.post("/api/workspaces/AGR-T-0001/provision", headers=login(client, "ops"))
+    narrower = agreement(
+        valid_until=date.today() + timedelta(days=1),
+        datasets={"clinic_visits": {"columns": ["patient_id", "district"]}},
+    )
+    r = client.put(
+        "/api/agreements/AGR-T-0001",
+        headers=login(client, "health"),
+        json={"agreement_yaml": narrower.model_dump_json(), "reason": "drop cost"},
+    )
+    assert r.status_code == 200, r.text
+    path = settings.agreements_dir / "AGR-T-0001.duckdb"
+    with duckdb.connect(str(path), read_only=True) as con:
+        columns = [row[0] for row in con.sql("DESCRIBE clinic_visits").fetchall()]
+    assert "cost" not in columns and "district" in columns

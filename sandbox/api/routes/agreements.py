@@ -27,7 +27,7 @@ from sandbox.clock import today
 from sandbox.contracts import load_agreement_text
 from sandbox.errors import ValidationFailed
 from sandbox.feedback.usage import report_schedule, submit_usage_report
-from sandbox.provisioning.service import destroy_ended
+from sandbox.provisioning.service import destroy_ended, rebuild_if_provisioned
 
 router = APIRouter(prefix="/api/agreements", tags=["agreements"])
 
@@ -83,12 +83,16 @@ class AmendIn(BaseModel):
 
 
 @router.put("/{agreement_id}")
-def amend(agreement_id: str, body: AmendIn, db: DbDep, user: UserDep) -> dict[str, Any]:
+def amend(
+    agreement_id: str, body: AmendIn, db: DbDep, settings: SettingsDep, user: UserDep
+) -> dict[str, Any]:
+    """A new version; a provisioned workspace's database is rebuilt to match it at once."""
     agreement = load_agreement_text(body.agreement_yaml, "agreement_yaml")
     if agreement.id != agreement_id:
         raise ValidationFailed("the YAML's id differs from the URL's", rule="agreement-id")
     with db.tx() as session:
         rec = amend_agreement(session=session, actor=user, agreement=agreement, reason=body.reason)
+        rebuild_if_provisioned(session, settings, rec.id)
         return agreement_view(rec)
 
 
