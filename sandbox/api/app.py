@@ -17,6 +17,7 @@ from sandbox.api.routes import (
     catalog,
     hub,
     oversight,
+    oversight_duties,
     workspaces,
 )
 from sandbox.db.base import make_engine, make_sessionmaker
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         applications,
         agreements,
         oversight,
+        oversight_duties,
         hub,
         audit,
         workspaces,

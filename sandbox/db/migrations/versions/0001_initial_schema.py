@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 19:18:39.909180
+Create Date: 2026-11-22 19:27:45.185108
 
 """
 
@@ -224,6 +224,27 @@ def upgrade() -> None:
         sa.UniqueConstraint("dataset_id", "version", name=op.f("uq_dataset_versions_dataset_id")),
     )
     op.create_table(
+        "demands",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("requester", sa.String(length=200), nullable=False),
+        sa.Column("contact", sa.String(length=200), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("domain", sa.String(length=64), nullable=False),
+        sa.Column("dataset_id", sa.Integer(), nullable=True),
+        sa.Column("receipt_hash", sa.String(length=64), nullable=False),
+        sa.Column("handled_by", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("answer", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["dataset_id"], ["datasets.id"], name=op.f("fk_demands_dataset_id_datasets")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_demands")),
+        sa.UniqueConstraint("receipt_hash", name=op.f("uq_demands_receipt_hash")),
+    )
+    op.create_table(
         "objections",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("dataset_id", sa.Integer(), nullable=False),
@@ -282,6 +303,34 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_agreements")),
     )
     op.create_table(
+        "quality_tasks",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("dataset_id", sa.Integer(), nullable=False),
+        sa.Column("provider", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("objection_id", sa.Integer(), nullable=True),
+        sa.Column("require_new_version", sa.Boolean(), nullable=False),
+        sa.Column("version_at_raise", sa.Integer(), nullable=False),
+        sa.Column("closed_version", sa.Integer(), nullable=True),
+        sa.Column("raised_by", sa.String(length=64), nullable=False),
+        sa.Column("raised_on", sa.Date(), nullable=False),
+        sa.Column("due_on", sa.Date(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("answer", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["dataset_id"], ["datasets.id"], name=op.f("fk_quality_tasks_dataset_id_datasets")
+        ),
+        sa.ForeignKeyConstraint(
+            ["objection_id"],
+            ["objections.id"],
+            name=op.f("fk_quality_tasks_objection_id_objections"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_quality_tasks")),
+        sa.UniqueConstraint("objection_id", name=op.f("uq_quality_tasks_objection_id")),
+    )
+    op.create_table(
         "agreement_versions",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("agreement_id", sa.String(length=64), nullable=False),
@@ -323,6 +372,31 @@ def upgrade() -> None:
             name=op.f("fk_export_requests_agreement_id_agreements"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_export_requests")),
+    )
+    op.create_table(
+        "tipoffs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=24), nullable=False),
+        sa.Column("reporter", sa.String(length=200), nullable=False),
+        sa.Column("contact", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("dataset_id", sa.Integer(), nullable=True),
+        sa.Column("agreement_id", sa.String(length=64), nullable=True),
+        sa.Column("provider", sa.String(length=200), nullable=False),
+        sa.Column("receipt_hash", sa.String(length=64), nullable=False),
+        sa.Column("handled_by", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("answer", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["agreement_id"], ["agreements.id"], name=op.f("fk_tipoffs_agreement_id_agreements")
+        ),
+        sa.ForeignKeyConstraint(
+            ["dataset_id"], ["datasets.id"], name=op.f("fk_tipoffs_dataset_id_datasets")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_tipoffs")),
+        sa.UniqueConstraint("receipt_hash", name=op.f("uq_tipoffs_receipt_hash")),
     )
     op.create_table(
         "usage_reports",
@@ -385,24 +459,64 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_export_files")),
     )
+    op.create_table(
+        "violations",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("agreement_id", sa.String(length=64), nullable=False),
+        sa.Column("researcher", sa.String(length=64), nullable=False),
+        sa.Column("organisation", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("alert_id", sa.Integer(), nullable=True),
+        sa.Column("tipoff_id", sa.Integer(), nullable=True),
+        sa.Column("evidence", sa.Text(), nullable=False),
+        sa.Column("references", sa.JSON(), nullable=False),
+        sa.Column("recorded_by", sa.String(length=64), nullable=False),
+        sa.Column("measure", sa.String(length=16), nullable=False),
+        sa.Column("measured_by", sa.String(length=64), nullable=False),
+        sa.Column("measured_on", sa.Date(), nullable=True),
+        sa.Column("rectification_deadline", sa.Date(), nullable=True),
+        sa.Column("published_on", sa.Date(), nullable=True),
+        sa.Column("published_by", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("answer", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["agreement_id"], ["agreements.id"], name=op.f("fk_violations_agreement_id_agreements")
+        ),
+        sa.ForeignKeyConstraint(
+            ["alert_id"], ["alerts.id"], name=op.f("fk_violations_alert_id_alerts")
+        ),
+        sa.ForeignKeyConstraint(
+            ["tipoff_id"], ["tipoffs.id"], name=op.f("fk_violations_tipoff_id_tipoffs")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_violations")),
+        sa.UniqueConstraint("alert_id", name=op.f("uq_violations_alert_id")),
+        sa.UniqueConstraint("tipoff_id", name=op.f("uq_violations_tipoff_id")),
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     """Downgrade schema."""
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table("violations")
     op.drop_table("export_files")
     op.drop_table("export_decisions")
     op.drop_table("workspaces")
     op.drop_table("usage_reports")
+    op.drop_table("tipoffs")
     op.drop_table("export_requests")
     op.drop_table("agreement_versions")
+    op.drop_table("quality_tasks")
     op.drop_table("agreements")
     with op.batch_alter_table("privacy_charges", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_privacy_charges_agreement_id"))
 
     op.drop_table("privacy_charges")
     op.drop_table("objections")
+    op.drop_table("demands")
     op.drop_table("dataset_versions")
     op.drop_table("complaints")
     op.drop_table("class_changes")
