@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 19:27:45.185108
+Create Date: 2026-11-22 19:28:48.952979
 
 """
 
@@ -84,6 +84,31 @@ def upgrade() -> None:
         sa.Column("filed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_filings")),
     )
+    op.create_table(
+        "notification_cursor",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_notification_cursor")),
+    )
+    op.create_table(
+        "notifications",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=400), nullable=False),
+        sa.Column("recipient", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=40), nullable=False),
+        sa.Column("object", sa.String(length=120), nullable=False),
+        sa.Column("due_on", sa.Date(), nullable=True),
+        sa.Column("subject", sa.String(length=300), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("emailed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("read_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
+        sa.UniqueConstraint("key", name=op.f("uq_notifications_key")),
+    )
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_notifications_recipient"), ["recipient"], unique=False)
+
     op.create_table(
         "privacy_budgets",
         sa.Column("agreement_id", sa.String(length=64), nullable=False),
@@ -528,6 +553,11 @@ def downgrade() -> None:
 
     op.drop_table("query_log")
     op.drop_table("privacy_budgets")
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_notifications_recipient"))
+
+    op.drop_table("notifications")
+    op.drop_table("notification_cursor")
     op.drop_table("filings")
     op.drop_table("datasets")
     op.drop_table("audit_events")
