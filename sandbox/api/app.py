@@ -19,6 +19,7 @@ from sandbox.api.routes import (
     notifications,
     oversight,
     oversight_duties,
+    statistics,
     workspaces,
 )
 from sandbox.db.base import make_engine, make_sessionmaker
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub,
         notifications,
         audit,
+        statistics,
         workspaces,
         query_service,
         alerts_api,

@@ -1,0 +1,51 @@
+"""``GET /api/statistics`` (JSON) and ``GET /api/statistics.csv`` for the authority and operator."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from sandbox.api.deps import CalendarDep, DbDep, OversightDep, SettingsDep
+from sandbox.clock import today
+from sandbox.statistics.service import Statistics, as_csv_rows, compute
+
+router = APIRouter(prefix="/api", tags=["statistics"])
+
+
+def _report(
+    db: DbDep, user: OversightDep, settings: SettingsDep, calendar: CalendarDep
+) -> Statistics:
+    with db.tx() as session:
+        return compute(
+            session=session,
+            actor=user,
+            calendar=calendar,
+            today=today(),
+            timezone=settings.timezone,
+        )
+
+
+@router.get("/statistics")
+def statistics(
+    db: DbDep, user: OversightDep, settings: SettingsDep, calendar: CalendarDep
+) -> dict[str, Any]:
+    return _report(db, user, settings, calendar).to_dict()
+
+
+@router.get("/statistics.csv")
+def statistics_csv(
+    db: DbDep, user: OversightDep, settings: SettingsDep, calendar: CalendarDep
+) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(("figure", "key", "value"))
+    writer.writerows(as_csv_rows(_report(db, user, settings, calendar)))
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="statistics.csv"'},
+    )
