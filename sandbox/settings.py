@@ -36,6 +36,15 @@ class Settings(BaseSettings):
     smtp_host: str | None = None
     smtp_port: int = 25
     mail_from: str = "sandbox@localhost"
+    #: Sign-in through an external OpenID Connect provider (Wuxi Art.6 unified identity
+    #: authentication); off while the issuer is empty. The secret comes from the
+    #: environment only (SANDBOX_OIDC_CLIENT_SECRET). See sandbox/identity/oidc.py.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_redirect_url: str = ""  # https://<platform>/auth/oidc/callback, registered at the provider
+    oidc_scope: str = "openid profile"
+    oidc_display_name: str = "统一身份认证"
 
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> Settings:

@@ -17,6 +17,8 @@ from sandbox.api.routes import (
     catalog,
     hub,
     notifications,
+    oidc,
+    organisations,
     oversight,
     oversight_duties,
     statistics,
@@ -61,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit,
         statistics,
         workspaces,
+        organisations,
+        oidc,
         query_service,
         alerts_api,
         export_api,
@@ -68,5 +72,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(agreements.lifecycle_router)
+    app.include_router(oidc.pages)
     install_pages(app)
     return app
