@@ -17,11 +17,8 @@ from sandbox.api.routes import (
     catalog,
     hub,
     notifications,
-    oidc,
-    organisations,
     oversight,
     oversight_duties,
-    statistics,
     workspaces,
 )
 from sandbox.db.base import make_engine, make_sessionmaker
@@ -61,10 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub,
         notifications,
         audit,
-        statistics,
         workspaces,
-        organisations,
-        oidc,
         query_service,
         alerts_api,
         export_api,
@@ -72,6 +66,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(agreements.lifecycle_router)
-    app.include_router(oidc.pages)
     install_pages(app)
     return app

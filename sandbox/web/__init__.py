@@ -18,22 +18,11 @@ from sandbox.web.pages import (
     public,
     publish,
     researcher,
-    statistics,
 )
 from sandbox.web.rendering import HERE
 
 
 def install_pages(app: FastAPI) -> None:
-    for module in (
-        public,
-        account,
-        researcher,
-        provider,
-        publish,
-        operator,
-        authority,
-        alerts,
-        statistics,
-    ):
+    for module in (public, account, researcher, provider, publish, operator, authority, alerts):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
