@@ -17,8 +17,11 @@ from sandbox.api.routes import (
     catalog,
     hub,
     notifications,
+    oidc,
+    organisations,
     oversight,
     oversight_duties,
+    statistics,
     workspaces,
 )
 from sandbox.db.base import make_engine, make_sessionmaker
@@ -58,7 +61,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub,
         notifications,
         audit,
+        statistics,
         workspaces,
+        organisations,
+        oidc,
         query_service,
         alerts_api,
         export_api,
@@ -66,5 +72,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(agreements.lifecycle_router)
+    app.include_router(oidc.pages)
     install_pages(app)
     return app

@@ -11,6 +11,7 @@ from sandbox.cli.catalog import catalog_app
 from sandbox.cli.export import export_app
 from sandbox.cli.guard import guard_app
 from sandbox.cli.notify import notify_app
+from sandbox.cli.org import org_app
 from sandbox.cli.oversight import oversight_app
 from sandbox.cli.query_worker import register as register_query_worker
 from sandbox.cli.release import release_app
@@ -23,6 +24,7 @@ app.add_typer(guard_app, name="guard", help="Check or run a query against an agr
 app.add_typer(export_app, name="export", help="Differentially private releases.")
 app.add_typer(release_app, name="release", help="Verify signed release bundles.")
 app.add_typer(audit_app, name="audit", help="Verify, checkpoint and export the audit record.")
+app.add_typer(org_app, name="org", help="Organisations, members, real-name identity.")
 app.add_typer(notify_app, name="notify", help="Notices of deadlines and decisions.")
 app.add_typer(oversight_app, name="oversight", help="Violations, tip-offs, quality tasks, demands.")
 register_serve(app)

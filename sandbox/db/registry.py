@@ -13,7 +13,7 @@ from sandbox.audit import models as audit  # noqa: F401
 from sandbox.catalog import models as catalog  # noqa: F401
 from sandbox.db.base import Base
 from sandbox.feedback import models as feedback  # noqa: F401
-from sandbox.oversight import models as oversight  # noqa: F401
+from sandbox.identity import models as identity  # noqa: F401
 from sandbox.notifications import models as notifications  # noqa: F401
 from sandbox.oversight import models as oversight  # noqa: F401
 from sandbox.provisioning import models as provisioning  # noqa: F401

@@ -18,11 +18,22 @@ from sandbox.web.pages import (
     public,
     publish,
     researcher,
+    statistics,
 )
 from sandbox.web.rendering import HERE
 
 
 def install_pages(app: FastAPI) -> None:
-    for module in (public, account, researcher, provider, publish, operator, authority, alerts):
+    for module in (
+        public,
+        account,
+        researcher,
+        provider,
+        publish,
+        operator,
+        authority,
+        alerts,
+        statistics,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

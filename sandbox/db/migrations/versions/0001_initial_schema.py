@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 19:34:04.083145
+Create Date: 2026-11-22 19:34:14.879873
 
 """
 
@@ -109,6 +109,29 @@ def upgrade() -> None:
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_notifications_recipient"), ["recipient"], unique=False)
 
+    op.create_table(
+        "oidc_login_attempts",
+        sa.Column("state_hash", sa.String(length=64), nullable=False),
+        sa.Column("nonce", sa.String(length=64), nullable=False),
+        sa.Column("code_verifier", sa.String(length=128), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("state_hash", name=op.f("pk_oidc_login_attempts")),
+    )
+    op.create_table(
+        "organisations",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("credit_code", sa.String(length=18), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("legal_name", sa.String(length=200), nullable=False),
+        sa.Column("verified_how", sa.String(length=200), nullable=False),
+        sa.Column("verified_by", sa.String(length=64), nullable=False),
+        sa.Column("verified_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_organisations")),
+        sa.UniqueConstraint("credit_code", name=op.f("uq_organisations_credit_code")),
+        sa.UniqueConstraint("name", name=op.f("uq_organisations_name")),
+    )
     op.create_table(
         "privacy_budgets",
         sa.Column("agreement_id", sa.String(length=64), nullable=False),
@@ -284,6 +307,55 @@ def upgrade() -> None:
             ["dataset_id"], ["datasets.id"], name=op.f("fk_objections_dataset_id_datasets")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_objections")),
+    )
+    op.create_table(
+        "oidc_links",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("issuer", sa.String(length=300), nullable=False),
+        sa.Column("subject", sa.String(length=255), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("created_by", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_oidc_links_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_oidc_links")),
+        sa.UniqueConstraint("issuer", "subject", name="uq_oidc_links_issuer_subject"),
+        sa.UniqueConstraint("issuer", "user_id", name="uq_oidc_links_issuer_user"),
+    )
+    op.create_table(
+        "organisation_members",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("organisation_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("role", sa.String(length=16), nullable=False),
+        sa.Column("added_by", sa.String(length=64), nullable=False),
+        sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["organisation_id"],
+            ["organisations.id"],
+            name=op.f("fk_organisation_members_organisation_id_organisations"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_organisation_members_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_organisation_members")),
+        sa.UniqueConstraint("user_id", name=op.f("uq_organisation_members_user_id")),
+    )
+    op.create_table(
+        "person_identities",
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("legal_name", sa.String(length=200), nullable=False),
+        sa.Column("resident_id_hmac", sa.String(length=64), nullable=True),
+        sa.Column("verified", sa.Boolean(), nullable=False),
+        sa.Column("verified_how", sa.String(length=200), nullable=False),
+        sa.Column("verified_by", sa.String(length=64), nullable=False),
+        sa.Column("verified_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_person_identities_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_person_identities")),
+        sa.UniqueConstraint("resident_id_hmac", name=op.f("uq_person_identities_resident_id_hmac")),
     )
     op.create_table(
         "privacy_charges",
@@ -540,6 +612,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_privacy_charges_agreement_id"))
 
     op.drop_table("privacy_charges")
+    op.drop_table("person_identities")
+    op.drop_table("organisation_members")
+    op.drop_table("oidc_links")
     op.drop_table("objections")
     op.drop_table("demands")
     op.drop_table("dataset_versions")
@@ -553,6 +628,8 @@ def downgrade() -> None:
 
     op.drop_table("query_log")
     op.drop_table("privacy_budgets")
+    op.drop_table("organisations")
+    op.drop_table("oidc_login_attempts")
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_notifications_recipient"))
 
