@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     hub_url: str = "http://127.0.0.1:8081"
     #: The token JupyterHub presents to /api/hub/* (empty: the hub API is closed).
     hub_service_token: str = ""
+    #: The scoped service token the platform presents to the hub's REST API to stop
+    #: servers (the hub reads the same ``SANDBOX_HUB_API_TOKEN``). Empty: no hub runs
+    #: workspaces, so there are no containers, networks or home volumes to manage.
+    hub_api_token: str = ""
+    #: The hub API port workspaces reach on their gateway (the hub reads the same
+    #: ``SANDBOX_HUB_API_PORT``); the firewall lets it through with the query service's.
+    hub_api_port: int = 8082
     #: Extra non-working days and weekend working days (调休), as ISO dates.
     holidays: list[str] = []
     makeup_workdays: list[str] = []

@@ -17,6 +17,7 @@ from sandbox.agreements.service import (
 from sandbox.cli.common import AS_OPTION, acting_user, refusals_exit, unit_of_work
 from sandbox.clock import today
 from sandbox.contracts import load_agreement
+from sandbox.provisioning.runtime import enforce_agreement_status
 from sandbox.provisioning.service import destroy_ended
 from sandbox.settings import get_settings
 
@@ -62,17 +63,19 @@ def _move(action: AgreementAction):  # type: ignore[no-untyped-def]
         days: int | None = typer.Option(None, help="Rectification period (suspend only)."),
         as_user: str = AS_OPTION,
     ) -> None:
-        with refusals_exit(), unit_of_work() as session:
-            rec = change_status(
-                session=session,
-                actor=acting_user(session, as_user),
-                agreement_id=agreement_id,
-                action=action,
-                reason=reason,
-                rectification_days=days,
-                today=today(),
-            )
-            typer.echo(f"{rec.id} {rec.status}")
+        with refusals_exit():
+            with unit_of_work() as session:
+                rec = change_status(
+                    session=session,
+                    actor=acting_user(session, as_user),
+                    agreement_id=agreement_id,
+                    action=action,
+                    reason=reason,
+                    rectification_days=days,
+                    today=today(),
+                )
+                typer.echo(f"{rec.id} {rec.status}")
+            _stop_workspaces([agreement_id], actor=as_user)
 
     command.__doc__ = f"{action.value.capitalize()} an agreement."
     return command
@@ -85,8 +88,22 @@ for _action in (AgreementAction.suspend, AgreementAction.reinstate, AgreementAct
 @agreement_app.command("lifecycle")
 def lifecycle() -> None:
     """The daily job: expire by date, end agreements not rectified in time, destroy what ended."""
-    with refusals_exit(), unit_of_work() as session:
-        for agreement_id, status in run_lifecycle(session, today=today()):
-            typer.echo(f"{agreement_id} {status}")
-        for agreement_id in destroy_ended(session, get_settings()):
-            typer.echo(f"{agreement_id} workspace data and key destroyed")
+    with refusals_exit():
+        with unit_of_work() as session:
+            changed = run_lifecycle(session, today=today())
+            for agreement_id, status in changed:
+                typer.echo(f"{agreement_id} {status}")
+            for agreement_id in destroy_ended(session, get_settings()):
+                typer.echo(f"{agreement_id} workspace data and key destroyed")
+        _stop_workspaces([agreement_id for agreement_id, _ in changed], actor="platform")
+
+
+def _stop_workspaces(agreement_ids: list[str], *, actor: str) -> None:
+    """After the status change committed: stop the agreements' running workspaces."""
+    stops = enforce_agreement_status(get_settings(), unit_of_work, agreement_ids, actor=actor)
+    for stop in stops:
+        servers = ", ".join(stop.servers_stopped) or "none running"
+        typer.echo(f"{stop.agreement_id} workspaces stopped: {servers}")
+        if stop.homes_destroyed:
+            count = len(stop.homes_destroyed)
+            typer.echo(f"{stop.agreement_id} home volumes destroyed (R16): {count}")

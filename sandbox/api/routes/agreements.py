@@ -27,6 +27,7 @@ from sandbox.clock import today
 from sandbox.contracts import load_agreement_text
 from sandbox.errors import ValidationFailed
 from sandbox.feedback.usage import report_schedule, submit_usage_report
+from sandbox.provisioning.runtime import enforce_agreement_status
 from sandbox.provisioning.service import destroy_ended, rebuild_if_provisioned
 
 router = APIRouter(prefix="/api/agreements", tags=["agreements"])
@@ -103,8 +104,15 @@ class StatusIn(BaseModel):
 
 @router.post("/{agreement_id}/{action}")
 def move(
-    agreement_id: str, action: AgreementAction, body: StatusIn, db: DbDep, user: UserDep
+    agreement_id: str,
+    action: AgreementAction,
+    body: StatusIn,
+    db: DbDep,
+    settings: SettingsDep,
+    user: UserDep,
 ) -> dict[str, Any]:
+    """Suspend, reinstate or terminate. When the answer comes, the agreement's tokens are
+    revoked and none of its workspaces runs any more (Shanghai Art.26, 36; R11)."""
     with db.tx() as session:
         rec = change_status(
             session=session,
@@ -115,7 +123,9 @@ def move(
             rectification_days=body.rectification_days,
             today=today(),
         )
-        return agreement_view(rec)
+        view = agreement_view(rec)
+    stops = enforce_agreement_status(settings, db.tx, [view["id"]], actor=user.username)
+    return view | {"workspace_stops": [stop.details() for stop in stops]}
 
 
 @router.get("/{agreement_id}/usage-reports")
@@ -152,4 +162,5 @@ def lifecycle(db: DbDep, settings: SettingsDep, user: OperatorDep) -> dict[str, 
     with db.tx() as session:
         changed = run_lifecycle(session, today=today())
         destroyed = destroy_ended(session, settings)
+    enforce_agreement_status(settings, db.tx, [a for a, _ in changed], actor=user.username)
     return {"changed": [{"agreement": a, "status": s} for a, s in changed], "destroyed": destroyed}

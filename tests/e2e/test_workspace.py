@@ -1,0 +1,181 @@
+"""End to end through the real hub (issue 5): alice signs in with her platform password,
+spawns her agreement's workspace, runs a guarded query in a kernel and gets a DataFrame,
+sees why a query is blocked, cannot reach anything but the query service and the hub; the
+operator terminates the agreement and, when the call returns, the container is gone and
+the token is refused.
+
+No address outside this machine is ever contacted: isolation is shown by the workspace's
+routing table, the firewall rules, and a listener the test opens on the host.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+from docker.errors import NotFound
+
+from sandbox.workspaces import firewall
+from sandbox.workspaces.hardening import HOME_DIR, WORKSPACE_USER
+from sandbox.workspaces.names import LABEL_AGREEMENT, home_volume_name
+from tests.control_plane.conftest import PASSWORD
+from tests.e2e.conftest import Stack
+from tests.e2e.jupyter import Kernel, api_token, log_in
+from tests.workspaces.conftest import Listener
+
+pytestmark = pytest.mark.docker
+
+QUERY = """
+import json
+from query_guard.client import connect
+df = connect().sql("SELECT district, COUNT(*) AS n FROM clinic_visits GROUP BY district")
+print(type(df).__name__, json.dumps({d: int(n) for d, n in zip(df["district"], df["n"])}))
+"""
+
+BLOCKED = """
+import json
+from query_guard.client import QueryBlocked, connect
+try:
+    connect().sql("SELECT patient_id FROM clinic_visits")
+except QueryBlocked as blocked:
+    print(json.dumps([[r.rule, r.message] for r in blocked.reasons]))
+"""
+
+ROUTES = "print(open('/proc/net/route').read())"
+
+CONNECT = """
+import socket
+try:
+    socket.create_connection(({host!r}, {port}), timeout=30).close()
+    print("connected")
+except OSError as exc:
+    print(type(exc).__name__)
+"""
+
+
+def hardening_problems(info: dict, net_name: str, home_volume: str) -> list[str]:
+    """Every hardening setting `docker inspect` must show, as a list of what is missing."""
+    host, config = info["HostConfig"], info["Config"]
+    expected = {
+        "CapDrop is ALL": host["CapDrop"] == ["ALL"] and not host["CapAdd"],
+        "no-new-privileges": "no-new-privileges:true" in (host["SecurityOpt"] or []),
+        "read-only root": host["ReadonlyRootfs"] is True,
+        "not privileged": host["Privileged"] is False,
+        "tmpfs /tmp noexec": "noexec" in (host["Tmpfs"] or {}).get("/tmp", ""),
+        "memory limit, no swap": host["Memory"] > 0 and host["MemorySwap"] == host["Memory"],
+        "cpu limit": host["NanoCpus"] > 0,
+        "pids limit": (host["PidsLimit"] or 0) > 0,
+        "removed on stop": host["AutoRemove"] is True,
+        "no published ports": not host["PortBindings"] and not info["NetworkSettings"]["Ports"],
+        "on the agreement network only": host["NetworkMode"] == net_name
+        and list(info["NetworkSettings"]["Networks"]) == [net_name],
+        "non-root user": config["User"] == WORKSPACE_USER,
+        "only the home volume mounted": [
+            (m["Type"], m["Name"], m["Destination"]) for m in info["Mounts"]
+        ]
+        == [("volume", home_volume, HOME_DIR)],
+    }
+    return [name for name, ok in expected.items() if not ok]
+
+
+def district_counts(catalog_dir: Path) -> dict[str, int]:
+    """The answer computed from the provider's file itself."""
+    rows = pq.read_table(catalog_dir / "data" / "clinic_visits.parquet").to_pylist()
+    return dict(Counter(row["district"] for row in rows if row["cost"] >= 0))
+
+
+def test_researcher_queries_in_her_workspace_until_the_operator_revokes(
+    stack: Stack, docker_client, catalog_dir: Path
+) -> None:
+    # alice signs in through the hub's form: the platform checks her password.
+    session = log_in(stack.hub.url, "alice", PASSWORD)
+    token = api_token(session, "alice")
+    alice = httpx.Client(
+        base_url=f"{stack.hub.url}/hub/api",
+        headers={"Authorization": f"token {token}"},
+        timeout=60,
+    )
+    spawned = alice.post(f"/users/alice/servers/{stack.server_name}")
+    assert spawned.status_code in (201, 202), stack.hub.log_tail()
+    stack.hub.wait_server("alice", stack.server_name, ready=True)
+
+    [container] = docker_client.containers.list(
+        filters={"label": f"{LABEL_AGREEMENT}={stack.agreement_id}"}
+    )
+    home = home_volume_name("alice", stack.agreement_id)
+    assert hardening_problems(container.attrs, stack.net.name, home) == []
+    assert docker_client.api.inspect_network(stack.net.name)["Internal"] is True
+    env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
+    workspace_token = env["SANDBOX_TOKEN"]
+    assert env["SANDBOX_QUERY_URL"] == f"{stack.worker.url}/qs"  # the worker, on the gateway
+
+    kernel = Kernel(f"{stack.hub.url}/user/alice/{stack.server_name}", token)
+    forbidden = Listener(stack.net.gateway)
+    try:
+        # A guarded query in the kernel returns a DataFrame with the provider's numbers.
+        ran = kernel.run(QUERY)
+        assert ran.error is None, ran
+        kind, counts = ran.stdout.split(" ", 1)
+        assert kind == "DataFrame"
+        assert json.loads(counts) == district_counts(catalog_dir)
+
+        # A blocked query shows its reasons, each naming its rule.
+        blocked = kernel.run(BLOCKED)
+        assert blocked.error is None, blocked
+        reasons = json.loads(blocked.stdout)
+        assert "QG-007" in [rule for rule, _ in reasons], reasons
+
+        # No route out: the routing table has no default route ...
+        routes = kernel.run(ROUTES).stdout.strip().splitlines()[1:]
+        destinations = [line.split()[1] for line in routes]
+        assert destinations and "00000000" not in destinations
+        # ... the firewall lets through the query worker's and the hub API's ports only ...
+        accepted = {
+            rule.split("--dport ")[1].split()[0]
+            for rule in firewall.rules(stack.net.bridge)
+            if "-j ACCEPT" in rule and "--dport" in rule
+        }
+        worker_port = stack.worker.url.rsplit(":", 1)[1]
+        assert accepted == {worker_port, str(stack.settings.hub_api_port)}
+        # ... and another host port on the same gateway is refused at once, never reached.
+        refused = kernel.run(CONNECT.format(host=stack.net.gateway, port=forbidden.port))
+        assert refused.stdout.strip() == "ConnectionRefusedError", refused
+        assert forbidden.accepted == 0
+    finally:
+        kernel.close()
+        forbidden.close()
+
+    # The operator terminates the agreement; when the call returns, nothing of it runs.
+    ended = httpx.post(
+        f"{stack.platform.url}/api/agreements/{stack.agreement_id}/terminate",
+        json={"reason": "End-to-end test: access revoked by the operator."},
+        headers=stack.sign_in("ops"),
+        timeout=180,
+    )
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["status"] == "terminated"
+    [stop] = ended.json()["workspace_stops"]
+    assert stop["servers_stopped"] == [f"alice/{stack.server_name}"]
+    assert stop["hub_error"] is None
+    with pytest.raises(NotFound):
+        container.reload()
+    assert not docker_client.containers.list(
+        all=True, filters={"label": f"{LABEL_AGREEMENT}={stack.agreement_id}"}
+    )
+    assert stack.server_name not in alice.get("/users/alice").json()["servers"]
+    # The worker's address went with the agreement's network; the platform's own query
+    # service (same token table) refuses the token.
+    refused_query = httpx.post(
+        f"{stack.platform.url}/qs/query",
+        json={"sql": "SELECT COUNT(*) FROM clinic_visits"},
+        headers={"Authorization": f"Bearer {workspace_token}"},
+    )
+    assert refused_query.status_code == 401
+    assert refused_query.json()["rule"] == "workspace-token"
+    # The agreement has ended: the home volume is destroyed (R16, Rizhao Art.31).
+    with pytest.raises(NotFound):
+        docker_client.volumes.get(home)
