@@ -48,7 +48,7 @@ def export_view(req: ExportRequest, files: list[str]) -> dict[str, Any]:
     }
 
 
-def _json_field(text: str, name: str, default: Any) -> Any:
+def json_field(text: str, name: str, default: Any) -> Any:
     try:
         return json.loads(text) if text else default
     except json.JSONDecodeError as exc:
@@ -76,8 +76,8 @@ def create(
             agreement_id=agreement_id,
             purpose=purpose,
             files=content,
-            queries=_json_field(queries, "queries", []),
-            figure_data=_json_field(figure_data, "figure_data", {}),
+            queries=json_field(queries, "queries", []),
+            figure_data=json_field(figure_data, "figure_data", {}),
         )
         return export_view(req, [name for name, _ in content])
 

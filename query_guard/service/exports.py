@@ -8,27 +8,18 @@ released bundle ever leaves (THREAT_MODEL boundary 3).
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, UploadFile
 from pydantic import BaseModel, Field
 
-from export_review.api import export_view
+from export_review.api import export_view, json_field
 from export_review.requests import create_request, files_of, list_requests, submit_request
 from query_guard.service.dp import release
 from query_guard.service.routes import MAX_SQL_CHARS, CallerDep, ServiceDep
 from sandbox.db.base import transaction
-from sandbox.errors import ValidationFailed
 
 router = APIRouter(prefix="/qs", tags=["query service"])
-
-
-def _json(text: str, name: str, default: Any) -> Any:
-    try:
-        return json.loads(text) if text else default
-    except json.JSONDecodeError as exc:
-        raise ValidationFailed(f"{name} must be JSON", rule="export-fields") from exc
 
 
 @router.post("/exports", status_code=201)
@@ -50,8 +41,8 @@ def submit_files(
             agreement_id=caller.agreement_id,
             purpose=purpose,
             files=content,
-            queries=_json(queries, "queries", []),
-            figure_data=_json(figure_data, "figure_data", {}),
+            queries=json_field(queries, "queries", []),
+            figure_data=json_field(figure_data, "figure_data", {}),
         )
     with transaction(service.sessions) as session:
         req = submit_request(session=session, actor=caller.user, request_id=req.id)
