@@ -21,6 +21,7 @@ from sandbox.api.routes import (
     organisations,
     oversight,
     oversight_duties,
+    preview,
     statistics,
     workspaces,
 )
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(agreements.lifecycle_router)
+    app.include_router(preview.router)
     app.include_router(oidc.pages)
     install_pages(app)
     return app

@@ -13,6 +13,7 @@ from sandbox.cli.guard import guard_app
 from sandbox.cli.notify import notify_app
 from sandbox.cli.org import org_app
 from sandbox.cli.oversight import oversight_app
+from sandbox.cli.preview import preview_app
 from sandbox.cli.query_worker import register as register_query_worker
 from sandbox.cli.release import release_app
 from sandbox.cli.serve import register as register_serve
@@ -26,6 +27,7 @@ app.add_typer(release_app, name="release", help="Verify signed release bundles."
 app.add_typer(audit_app, name="audit", help="Verify, checkpoint and export the audit record.")
 app.add_typer(org_app, name="org", help="Organisations, members, real-name identity.")
 app.add_typer(notify_app, name="notify", help="Notices of deadlines and decisions.")
+app.add_typer(preview_app, name="preview", help="Synthetic previews of conditional datasets.")
 app.add_typer(oversight_app, name="oversight", help="Violations, tip-offs, quality tasks, demands.")
 register_serve(app)
 register_query_worker(app)

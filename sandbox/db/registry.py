@@ -16,6 +16,7 @@ from sandbox.feedback import models as feedback  # noqa: F401
 from sandbox.identity import models as identity  # noqa: F401
 from sandbox.notifications import models as notifications  # noqa: F401
 from sandbox.oversight import models as oversight  # noqa: F401
+from sandbox.preview import models as preview  # noqa: F401
 from sandbox.provisioning import models as provisioning  # noqa: F401
 
 metadata = Base.metadata

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 19:34:14.879873
+Create Date: 2026-11-22 19:37:20.375588
 
 """
 
@@ -131,6 +131,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organisations")),
         sa.UniqueConstraint("credit_code", name=op.f("uq_organisations_credit_code")),
         sa.UniqueConstraint("name", name=op.f("uq_organisations_name")),
+    )
+    op.create_table(
+        "preview_budgets",
+        sa.Column("dataset", sa.String(length=63), nullable=False),
+        sa.Column("epsilon_total", sa.BigInteger(), nullable=False),
+        sa.Column("delta_total", sa.BigInteger(), nullable=False),
+        sa.Column("epsilon_spent", sa.BigInteger(), nullable=False),
+        sa.Column("delta_spent", sa.BigInteger(), nullable=False),
+        sa.Column("max_contributions", sa.Integer(), nullable=False),
+        sa.Column("set_by", sa.String(length=64), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("dataset", name=op.f("pk_preview_budgets")),
     )
     op.create_table(
         "privacy_budgets",
@@ -358,6 +370,26 @@ def upgrade() -> None:
         sa.UniqueConstraint("resident_id_hmac", name=op.f("uq_person_identities_resident_id_hmac")),
     )
     op.create_table(
+        "preview_charges",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("dataset", sa.String(length=63), nullable=False),
+        sa.Column("dataset_version", sa.Integer(), nullable=False),
+        sa.Column("epsilon", sa.BigInteger(), nullable=False),
+        sa.Column("delta", sa.BigInteger(), nullable=False),
+        sa.Column("mechanisms", sa.Text(), nullable=False),
+        sa.Column("charged_by", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["dataset"],
+            ["preview_budgets.dataset"],
+            name=op.f("fk_preview_charges_dataset_preview_budgets"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_preview_charges")),
+    )
+    with op.batch_alter_table("preview_charges", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_preview_charges_dataset"), ["dataset"], unique=False)
+
+    op.create_table(
         "privacy_charges",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("agreement_id", sa.String(length=64), nullable=False),
@@ -427,6 +459,34 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_quality_tasks")),
         sa.UniqueConstraint("objection_id", name=op.f("uq_quality_tasks_objection_id")),
     )
+    op.create_table(
+        "synthetic_previews",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("charge_id", sa.Integer(), nullable=False),
+        sa.Column("dataset", sa.String(length=63), nullable=False),
+        sa.Column("dataset_version", sa.Integer(), nullable=False),
+        sa.Column("epsilon", sa.BigInteger(), nullable=False),
+        sa.Column("delta", sa.BigInteger(), nullable=False),
+        sa.Column("max_contributions", sa.Integer(), nullable=False),
+        sa.Column("rows", sa.Integer(), nullable=False),
+        sa.Column("marginals", sa.JSON(), nullable=False),
+        sa.Column("sample_csv", sa.Text(), nullable=False),
+        sa.Column("sample_sha256", sa.String(length=64), nullable=False),
+        sa.Column("created_by", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["charge_id"],
+            ["preview_charges.id"],
+            name=op.f("fk_synthetic_previews_charge_id_preview_charges"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_synthetic_previews")),
+        sa.UniqueConstraint("charge_id", name=op.f("uq_synthetic_previews_charge_id")),
+    )
+    with op.batch_alter_table("synthetic_previews", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_synthetic_previews_dataset"), ["dataset"], unique=False
+        )
+
     op.create_table(
         "agreement_versions",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -606,12 +666,20 @@ def downgrade() -> None:
     op.drop_table("tipoffs")
     op.drop_table("export_requests")
     op.drop_table("agreement_versions")
+    with op.batch_alter_table("synthetic_previews", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_synthetic_previews_dataset"))
+
+    op.drop_table("synthetic_previews")
     op.drop_table("quality_tasks")
     op.drop_table("agreements")
     with op.batch_alter_table("privacy_charges", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_privacy_charges_agreement_id"))
 
     op.drop_table("privacy_charges")
+    with op.batch_alter_table("preview_charges", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_preview_charges_dataset"))
+
+    op.drop_table("preview_charges")
     op.drop_table("person_identities")
     op.drop_table("organisation_members")
     op.drop_table("oidc_links")
@@ -628,6 +696,7 @@ def downgrade() -> None:
 
     op.drop_table("query_log")
     op.drop_table("privacy_budgets")
+    op.drop_table("preview_budgets")
     op.drop_table("organisations")
     op.drop_table("oidc_login_attempts")
     with op.batch_alter_table("notifications", schema=None) as batch_op:
