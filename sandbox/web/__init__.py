@@ -13,7 +13,11 @@ from sandbox.web.pages import (
     account,
     alerts,
     authority,
+    export_review,
+    exports,
+    keys,
     operator,
+    oversight,
     provider,
     public,
     publish,
@@ -25,15 +29,8 @@ from sandbox.web.rendering import HERE
 
 def install_pages(app: FastAPI) -> None:
     for module in (
-        public,
-        account,
-        researcher,
-        provider,
-        publish,
-        operator,
-        authority,
-        alerts,
-        statistics,
-    ):
+        public, account, researcher, exports, provider, publish, export_review, operator,
+        authority, alerts, keys, statistics, oversight,
+    ):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -7,29 +7,36 @@ SANDBOX_REQUIRE_BROWSER=1 (CI installs chromium, so a skip there is a defect).
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import socket
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import User
+from sandbox.agreements.service import import_agreement
 from sandbox.api.app import create_app
 from sandbox.applications.service import create_application, submit_application
 from sandbox.audit.verify import verify_chain
 from sandbox.db.base import make_engine, make_sessionmaker, transaction
 from sandbox.db.schema import ensure_schema
+from sandbox.provisioning.service import provision
 from sandbox.settings import Settings
 from sandbox.workcalendar import WorkCalendar
 from tests.control_plane.conftest import PASSWORD, catalog_dir, make_users  # noqa: F401
-from tests.control_plane.helpers import complete_application, publish_all
+from tests.control_plane.helpers import agreement, complete_application, publish_all
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -163,3 +170,56 @@ def sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped-
     page.fill("input[name=password]", PASSWORD)
     page.click("form.narrow button[type=submit]")
     page.wait_for_url(lambda url: "/signin" not in url)
+
+
+# --- Export requests -------------------------------------------------------------------
+
+EXPORT_AGREEMENT = "AGR-T-0001"
+COUNT_QUERY = "SELECT district, COUNT(*) AS visits FROM clinic_visits GROUP BY district"
+#: Few visits cost this much: its cells fall under the threshold of 10.
+SMALL_QUERY = (
+    "SELECT district, SUM(cost) AS total FROM clinic_visits WHERE cost > 850 GROUP BY district"
+)
+
+
+def png(width: int = 6, height: int = 4) -> bytes:
+    """A real (grey) PNG image, so the browser can draw it."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    raw = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+            + chunk(b"IEND", b""))  # fmt: skip
+
+
+def table_csv(catalog_dir: Path, sql: str) -> str:  # noqa: F811
+    """The true result of ``sql`` over the test catalogue's rows, as the researcher's CSV."""
+    con = duckdb.connect()
+    clinic_visits = con.read_parquet(str(catalog_dir / "data" / "clinic_visits.parquet"))
+    clinic_visits.create_view("clinic_visits")
+    result = con.execute(sql + " ORDER BY 1")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([d[0] for d in result.description])
+    writer.writerows(result.fetchall())
+    return out.getvalue()
+
+
+@pytest.fixture
+def export_agreement(
+    factory: sessionmaker[Session], platform: dict[str, User], settings: Settings
+) -> str:
+    """An active agreement letting tables and figures leave, with its workspace built."""
+    with transaction(factory) as session:
+        import_agreement(
+            session=session, actor=platform["health"],
+            agreement=agreement(outputs=["dp_table", "table", "figure", "report"]),
+        )  # fmt: skip
+        provision(
+            session=session, settings=settings, actor=platform["ops"],
+            agreement_id=EXPORT_AGREEMENT,
+        )  # fmt: skip
+    return EXPORT_AGREEMENT

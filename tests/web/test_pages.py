@@ -54,6 +54,7 @@ def test_every_role_page_renders(
     assert client.get("/catalogue?domain=health&open_class=conditional&q=clinic").status_code == 200
     assert "clinic_visits" in client.get("/datasets/clinic_visits").text
     assert client.get("/datasets/secret_registry").status_code == 404  # non-open: not revealed
+    assert client.get("/keys").status_code == 200
     pages = {
         "alice": ["/researcher", "/researcher/applications/new",
                   f"/researcher/applications/{app_id}"],
@@ -102,9 +103,7 @@ def test_a_token_from_before_sign_in_does_not_work_in_the_session(
     """Tokens are bound to the session cookie: one seen before (or by someone else) fails."""
     anonymous_token = csrf_token(client, "/signin")
     sign_in(client, "alice")
-    r = client.post(
-        "/researcher/applications", data={"title": "x", "csrf_token": anonymous_token}
-    )
+    r = client.post("/researcher/applications", data={"title": "x", "csrf_token": anonymous_token})
     assert r.status_code == 403 and 'class="rule">csrf<' in r.text
     assert count(factory, Application) == 0
     fresh = csrf_token(client, "/researcher")

@@ -1,5 +1,5 @@
 """The provider's pages: the application queue and review, agreements, objections and
-complaints. Publishing is in ``publish.py``.
+complaints. Publishing is in ``publish.py``, export review in ``export_review.py``.
 
 Review (Wuxi Art.15(3); Rizhao Art.20): approval states scope and builds the
 agreement from fields prefilled from the application; refusal needs a reason
@@ -15,6 +15,7 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 
+from export_review.requests import list_requests
 from query_guard.early_warning.service import list_alerts
 from sandbox.accounts.models import User
 from sandbox.agreements.service import export_agreement, list_agreements, visible_agreement
@@ -56,6 +57,7 @@ def home(request: Request, db: DbDep, user: ProviderDep, calendar: CalendarDep) 
             "objections": list_objections(session, user),
             "complaints": list_complaints(session, user),
             "alerts": list_alerts(session, user),
+            "exports": list_requests(session, user),
             "dataset_names": {d.id: d.name for d in datasets},
         }
     return render(request, "provider/home.html", context)

@@ -1,4 +1,5 @@
-"""The researcher's pages: applications with completeness help, agreements, usage reports.
+"""The researcher's pages: applications with completeness help, agreements, usage reports
+(export requests are in ``exports.py``).
 
 The completeness help is the service's own ``missing_items`` list, shown while
 the form is filled in (``/researcher/applications/check``) and again on
@@ -14,6 +15,7 @@ from fastapi import Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
+from export_review.requests import list_requests
 from sandbox.accounts.models import User
 from sandbox.agreements.service import list_agreements, visible_agreement
 from sandbox.api.deps import CalendarDep, DbDep, ResearcherDep, SettingsDep
@@ -56,8 +58,11 @@ def home(
             }
             for rec in list_agreements(session, user)
         ]
+        exports = list_requests(session, user)
     return render(
-        request, "researcher/home.html", {"applications": applications, "agreements": agreements}
+        request,
+        "researcher/home.html",
+        {"applications": applications, "agreements": agreements, "exports": exports},
     )
 
 
@@ -166,6 +171,7 @@ def agreement(
             "epsilon_left": epsilon_left(session, rec),
             "workspace": workspace_url(settings.hub_url, user.username, rec.id),
             "schedule": report_schedule(session, rec, today()),
+            "exports": list_requests(session, user, rec.id),
         }
     return render(request, "researcher/agreement.html", context)
 
@@ -186,4 +192,3 @@ def usage_report(
             summary=summary, outputs=outputs,
         )  # fmt: skip
     return see_other(f"/researcher/agreements/{agreement_id}")
-
