@@ -141,9 +141,7 @@ def handle_tipoff(
     return tip
 
 
-def mark_handled(
-    session: Session, tip: TipOff, *, to: str, actor: User, answer: str = ""
-) -> None:
+def mark_handled(session: Session, tip: TipOff, *, to: str, actor: User, answer: str = "") -> None:
     """Move the tip-off (also used when it becomes a violation)."""
     advance(
         session,

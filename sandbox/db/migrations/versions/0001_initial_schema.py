@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 19:38:52.873024
+Create Date: 2026-11-22 19:39:46.032360
 
 """
 
