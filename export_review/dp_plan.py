@@ -21,7 +21,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from query_guard.compile import built_columns
+from query_guard.compile import has_contribution_rank
 from sandbox.contracts.agreement import Agreement
 from sandbox.contracts.catalog_entry import CatalogEntry, Sensitivity
 from sandbox.errors import PolicyViolation
@@ -237,8 +237,9 @@ def _key_values(
 
 
 def _check_privacy_unit(agreement: Agreement, entry: CatalogEntry) -> None:
-    """The entity column must be in the agreement's database, or contributions cannot be bounded."""
-    if entry.entity is not None and entry.entity not in built_columns(agreement, entry):
+    """The entity column (and with it the contribution rank) must be in the agreement's
+    database, or contributions cannot be bounded."""
+    if entry.entity is not None and not has_contribution_rank(agreement, entry):
         raise _refuse(
             f"dataset {entry.name!r} protects entity {entry.entity!r}, which this record-mode "
             "agreement does not include, so one entity's rows cannot be bounded for DP",

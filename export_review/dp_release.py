@@ -11,8 +11,10 @@ Defaults, and where they come from:
 
 - ``max_contributions`` comes from the agreement (``privacy.max_contributions``,
   default 1, ARCHITECTURE). Each entity keeps at most that many rows, chosen at
-  random per entity *before* aggregation; the bound is never learnt from the
-  data. A dataset without an ``entity`` protects single rows (bound 1).
+  random per entity *before* aggregation (the random order is drawn when the
+  agreement's database is built, see :func:`exact_sql`); the bound is never
+  learnt from the data. A dataset without an ``entity`` protects single rows
+  (bound 1).
 - Values of SUM/AVG columns are clamped to the catalogue's public ``bounds``.
 - ε is split equally between the release's measurements; δ is spent only when
   partitions are selected, :data:`SELECTION_DELTA_SHARE` of the agreement's δ
@@ -32,13 +34,12 @@ from sqlglot import exp
 
 from export_review import dp_mechanisms as mech
 from export_review.dp_plan import Aggregate, DpPlan
+from query_guard.compile import CONTRIBUTION_RANK
 
 #: Share of the agreement's total δ one partition-selecting release may spend.
 SELECTION_DELTA_SHARE = 0.1
 #: Guard against float rounding pushing the sum of per-mechanism ε over the charge.
 _EPSILON_SLACK = 1 - 1e-9
-_RANK = "__dp_rank"
-_DRAW = "__dp_draw"
 
 
 @dataclass(frozen=True)
@@ -133,29 +134,38 @@ def _aggregate_sql(i: int, agg: Aggregate) -> list[str]:
 def exact_sql(plan: DpPlan, max_contributions: int) -> str:
     """The exact per-group aggregates over contribution-bounded rows (not released as is).
 
-    Entities with at most ``max_contributions`` rows keep them all; only the
-    others are sampled (a random ``max_contributions`` of their rows), which
-    spares a sort of the whole table. Rows with no entity are left out: they
-    could belong to anyone, so they cannot be bounded.
+    Each entity keeps the rows whose :data:`~query_guard.compile.CONTRIBUTION_RANK`
+    is at most ``max_contributions``. That rank is a uniformly random order of
+    the entity's rows, drawn with ``random()`` once, when the agreement's
+    database is built, so bounding is a filter rather than a grouping over
+    every entity at release time. It is still *enforced by sampling, not learnt
+    from the data*: the bound comes from the agreement, and which rows are kept
+    depends only on the random draw, never on their values or on other
+    entities. Whatever the draw, neighbouring datasets (one entity's rows
+    added or removed) differ in at most ``max_contributions`` kept rows, which
+    is the sensitivity every mechanism is calibrated to.
+
+    Repeated releases reuse the same sample (until the database is rebuilt).
+    That is sound: the bound above holds for every fixed draw, so each release
+    is (ε, δ)-DP on its own and releases compose additively exactly as if each
+    had drawn afresh. Two consequences are by design: repeating a query only
+    averages away the noise, never the sampling; and the ``WHERE`` of a
+    release filters the sampled rows, so an entity whose sampled rows fail the
+    predicate contributes nothing even when other rows of it would pass.
+
+    Rows with no entity are left out: they could belong to anyone, so they
+    cannot be bounded.
     """
-    where = f" WHERE {plan.where}" if plan.where else ""
-    source = f"SELECT * FROM {_ident(plan.dataset)}{where}"
-    ctes = ""
+    conditions = [f"({plan.where})"] if plan.where else []
     if plan.entity:
-        e, k = _ident(plan.entity), max_contributions
-        ctes = (
-            f"WITH src AS (SELECT * FROM ({source}) WHERE {e} IS NOT NULL), "
-            f"heavy AS (SELECT {e} FROM src GROUP BY {e} HAVING COUNT(*) > {k}), "
-            f"drawn AS (SELECT *, random() AS {_DRAW} FROM src SEMI JOIN heavy USING ({e})), "
-            f"ranked AS (SELECT *, row_number() OVER (PARTITION BY {e} ORDER BY {_DRAW}) "
-            f"AS {_RANK} FROM drawn) "
-        )
-        source = (f"SELECT * FROM src ANTI JOIN heavy USING ({e}) UNION ALL "
-                  f"SELECT * EXCLUDE ({_DRAW}, {_RANK}) FROM ranked WHERE {_RANK} <= {k}")
+        conditions += [f"{_ident(plan.entity)} IS NOT NULL",
+                       f"{_ident(CONTRIBUTION_RANK)} <= {int(max_contributions)}"]
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     keys = [f"{_ident(k)} AS k{j}" for j, k in enumerate(plan.group_keys)]
     aggs = [p for i, a in enumerate(plan.aggregates) for p in _aggregate_sql(i, a)]
     group = f" GROUP BY {', '.join(_ident(k) for k in plan.group_keys)}" if keys else ""
-    return f"{ctes}SELECT {', '.join([*keys, 'COUNT(*) AS n_rows', *aggs])} FROM ({source}){group}"
+    return (f"SELECT {', '.join([*keys, 'COUNT(*) AS n_rows', *aggs])} "
+            f"FROM {_ident(plan.dataset)}{where}{group}")
 
 
 def _exact(conn: duckdb.DuckDBPyConnection, prepared: PreparedRelease) -> dict[tuple, dict]:

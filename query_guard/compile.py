@@ -6,6 +6,12 @@ identifier columns replaced by keyed pseudonyms. What is not in this file cannot
 leak, whatever the guard misses (THREAT_MODEL boundary 1; Rizhao Art.29,
 Putuo Art.32). Datasets suspended after a rights complaint are left out
 (Shanghai Art.22).
+
+Tables that hold their entity also get one hidden column,
+:data:`CONTRIBUTION_RANK`: a random order of each entity's rows drawn once here,
+so that a DP release bounds contributions with a filter instead of a grouping
+over every entity (see ``export_review.dp_release.exact_sql`` for why that is
+still sampling, not learning from the data).
 """
 
 from __future__ import annotations
@@ -26,9 +32,29 @@ from sandbox.contracts.catalog_entry import CatalogEntry, Sensitivity
 from sandbox.contracts.validation import parse_row_filter, validate_agreement
 from sandbox.errors import ContractError
 
-#: Hex digits kept of each HMAC-SHA256 pseudonym (80 bits: no collisions at
-#: any realistic number of entities).
-PSEUDONYM_HEX_CHARS = 20
+#: Bits kept of each HMAC-SHA256 pseudonym: the first 63 bits of the MAC, read
+#: big-endian, so every pseudonym is a non-negative BIGINT.
+#:
+#: Why an integer: the guard's minimum-group-size rewrite (QG-102) and DP
+#: bounding group and count by the entity on every query, and DuckDB hashes and
+#: compares a fixed-width integer far faster than a 20-character string (which
+#: does not fit its 12-byte inline string form).
+#:
+#: Collisions: for n distinct values the chance that any two share a pseudonym
+#: is about n^2 / 2^64, i.e. 5.4e-6 for 10 million entities (5.4e-8 for one
+#: million). A collision only ever *merges* two entities, never splits one, so
+#: it cannot weaken a protection: COUNT(DISTINCT entity) counts the pair once
+#: (a group is suppressed sooner, not later) and the DP contribution bound then
+#: holds for the merged pair and so for each of its members. Its only effect is
+#: on accuracy: a declared join or a record-mode row could attribute one
+#: person's rows to another, at odds far below the error rate of the source
+#: identifiers themselves. Without the key nobody can search for a collision.
+PSEUDONYM_BITS = 63
+#: The hidden column holding each row's random draw position within its entity
+#: (1, 2, ... in random order), fixed when the database is built; DP releases
+#: bound an entity's contribution with ``rank <= max_contributions``. It is not
+#: in the guard's schema, so no researcher query can name it.
+CONTRIBUTION_RANK = "__qg_contribution_rank"
 _BLOCK = 64  # SHA-256 block size, for HMAC's inner and outer pads
 
 
@@ -51,12 +77,14 @@ def hmac_sql(column_sql: str, key: bytes) -> str:
     ipad = bytes(b ^ 0x36 for b in padded).hex()
     opad = bytes(b ^ 0x5C for b in padded).hex()
     inner = f"unhex(sha256(unhex('{ipad}') || encode(CAST({column_sql} AS VARCHAR))))"
-    return f"left(sha256(unhex('{opad}') || {inner}), {PSEUDONYM_HEX_CHARS})"
+    first_64_bits = f"CAST('0x' || left(sha256(unhex('{opad}') || {inner}), 16) AS UBIGINT)"
+    return f"CAST({first_64_bits} >> {64 - PSEUDONYM_BITS} AS BIGINT)"
 
 
-def pseudonym(value: str, key: bytes) -> str:
+def pseudonym(value: str, key: bytes) -> int:
     """The pseudonym the build gives ``value`` (for tests, and for the provider to re-identify)."""
-    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX_CHARS]
+    digest = hmac.new(key, value.encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big") >> (64 - PSEUDONYM_BITS)
 
 
 def built_columns(agreement: Agreement, entry: CatalogEntry) -> list[str]:
@@ -73,6 +101,24 @@ def is_pseudonymised(agreement: Agreement, entry: CatalogEntry, column: str) -> 
     if entry.column(column).sensitivity == Sensitivity.identifier:
         return True
     return column not in agreement.datasets[entry.name].columns
+
+
+def column_types(agreement: Agreement, entry: CatalogEntry) -> dict[str, str]:
+    """The researcher-visible columns of a dataset and their SQL types in the database.
+
+    Pseudonymised columns are BIGINT whatever their catalogue type. The
+    contribution rank is deliberately absent: this is the guard's schema.
+    """
+    return {
+        name: "BIGINT" if is_pseudonymised(agreement, entry, name) else entry.column(name).type
+        for name in built_columns(agreement, entry)
+    }
+
+
+def has_contribution_rank(agreement: Agreement, entry: CatalogEntry) -> bool:
+    """Whether the dataset's database table carries :data:`CONTRIBUTION_RANK`: exactly when
+    it holds the entity, i.e. when a DP release can bound contributions at all."""
+    return entry.entity is not None and entry.entity in built_columns(agreement, entry)
 
 
 def _reader_sql(path: Path) -> str:
@@ -98,10 +144,17 @@ def _dataset_sql(agreement: Agreement, entry: CatalogEntry, path: Path, key: byt
     where = ""
     if scope.row_filter:
         where = " WHERE " + parse_row_filter(scope.row_filter, entry).sql("duckdb")
-    return (
-        f"CREATE TABLE {_ident(entry.name)} AS SELECT {', '.join(outputs)} "
-        f"FROM (SELECT {typed} FROM {_reader_sql(path)}) AS src{where}"
-    )
+    built = (f"SELECT {', '.join(outputs)} "
+             f"FROM (SELECT {typed} FROM {_reader_sql(path)}) AS src{where}")
+    if has_contribution_rank(agreement, entry):
+        # Partitioned by the pseudonym, the entity as every query sees it; the draw is a
+        # column of its own because DuckDB refuses a volatile window ORDER BY.
+        draw = _ident("__draw")
+        rank = (f"row_number() OVER (PARTITION BY {_ident(entry.entity or '')} "
+                f"ORDER BY {draw}) AS {_ident(CONTRIBUTION_RANK)}")
+        built = (f"SELECT * EXCLUDE ({draw}), {rank} "
+                 f"FROM (SELECT *, random() AS {draw} FROM ({built}) AS pseudonymised)")
+    return f"CREATE TABLE {_ident(entry.name)} AS {built}"
 
 
 def _source(entry: CatalogEntry, sources: Mapping[str, Path] | None) -> Path:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from query_guard.compile import built_columns
+from query_guard.compile import column_types
 from sandbox.contracts.agreement import Agreement
 from sandbox.contracts.catalog_entry import CatalogEntry, Sensitivity
 
@@ -38,14 +38,16 @@ class GuardContext:
 
     @cached_property
     def schema(self) -> dict[str, dict[str, str]]:
-        """Tables and typed columns of the per-agreement database, suspended datasets left out."""
-        out: dict[str, dict[str, str]] = {}
-        for name in self.agreement.datasets:
-            if name in self.suspended:
-                continue
-            entry = self.catalog[name]
-            out[name] = {c: entry.column(c).type for c in built_columns(self.agreement, entry)}
-        return out
+        """Tables and typed columns of the per-agreement database, suspended datasets left out.
+
+        Pseudonymised columns are typed BIGINT as stored, so the join rule compares
+        what DuckDB compares; hidden build columns (the DP contribution rank) are not
+        listed, so any reference to them fails qualification and is refused.
+        """
+        return {
+            name: column_types(self.agreement, self.catalog[name])
+            for name in self.agreement.datasets if name not in self.suspended
+        }
 
     def is_hidden(self, dataset: str, column: str) -> bool:
         """A column stored only for the guard (the entity in aggregate mode), not agreed."""

@@ -10,7 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from query_guard.compile import build_agreement_database
 from sandbox.contracts import load_agreement, load_catalog
+
+#: The pseudonym key of the test agreement database.
+KEY = b"e" * 32
 
 DISTRICTS = ["梁溪区", "锡山区", "惠山区", "滨湖区", "新吴区", "空白区"]  # the last has no rows
 
@@ -90,10 +94,9 @@ class World:
         self.agreement_path.write_text(AGREEMENT_YAML % max_contributions, encoding="utf-8")
         self.catalog = load_catalog(self.catalog_dir)
         self.agreement = load_agreement(self.agreement_path)
-        self.duckdb_path = root / "agreement.duckdb"
-        with duckdb.connect(str(self.duckdb_path)) as con:
-            con.register("visits", visits)
-            con.execute("CREATE TABLE outpatient_visits AS SELECT * FROM visits")
+        # Built by the provisioning code path: pseudonymised entity, contribution rank.
+        self.duckdb_path = build_agreement_database(
+            self.agreement, self.catalog, out_path=root / "agreement.duckdb", key=KEY)
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(self.duckdb_path), read_only=True)

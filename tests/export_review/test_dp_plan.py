@@ -29,6 +29,12 @@ REFUSED = [
     ("SELECT patient_id, COUNT(*) FROM outpatient_visits GROUP BY patient_id",
      "dp-out-of-scope"),
     ("SELECT COUNT(*) FROM other_table", "dp-out-of-scope"),
+    # the hidden contribution rank that bounds each entity's rows is never nameable
+    ("SELECT COUNT(*) FROM outpatient_visits WHERE __qg_contribution_rank <= 100",
+     "dp-out-of-scope"),
+    ("SELECT SUM(__qg_contribution_rank) FROM outpatient_visits", "dp-out-of-scope"),
+    ("SELECT __qg_contribution_rank, COUNT(*) FROM outpatient_visits "
+     "GROUP BY __qg_contribution_rank", "dp-out-of-scope"),
     ("SELECT age, hospital, district, COUNT(*) FROM outpatient_visits "
      "GROUP BY age, hospital, district", "dp-unsupported"),
     ("SELECT district FROM outpatient_visits GROUP BY district", "dp-unsupported"),

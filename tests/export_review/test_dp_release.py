@@ -7,7 +7,8 @@ import statistics
 import pytest
 
 from export_review.dp_plan import plan_query
-from export_review.dp_release import execute, prepare
+from export_review.dp_release import exact_sql, execute, prepare
+from query_guard.compile import CONTRIBUTION_RANK
 
 from .conftest import DISTRICTS, World, make_visits
 
@@ -59,6 +60,24 @@ def test_one_entity_contributes_at_most_max_contributions_rows(tmp_path):
     w = World(tmp_path, heavy, max_contributions=2)
     _, result = release(w, "SELECT COUNT(*) AS n FROM outpatient_visits", epsilon=50.0, k=2)
     assert len(heavy) > 50 and result.rows[0][0] <= 4
+
+
+def test_bounding_is_a_filter_on_the_build_time_rank(world):
+    """Exactly the sampled rows (rank <= k, entity known) are aggregated; ranks exist per entity."""
+    plan = plan_query("SELECT COUNT(*) AS n FROM outpatient_visits WHERE age >= 50",
+                      world.agreement, world.catalog)
+    with world.connect() as conn:
+        for k in (1, 2):
+            exact = conn.execute(exact_sql(plan, k)).fetchone()
+            kept = conn.execute(
+                f'SELECT count(*) FROM outpatient_visits WHERE "{CONTRIBUTION_RANK}" <= {k} '
+                "AND patient_id IS NOT NULL AND age >= 50").fetchone()
+            assert exact[0] == kept[0]
+        per_entity = conn.execute(
+            f'SELECT max("{CONTRIBUTION_RANK}") = count(*) FROM outpatient_visits '
+            "GROUP BY patient_id").fetchall()
+    assert all(ok for (ok,) in per_entity)
+    assert len(per_entity) == world.visits["patient_id"].nunique()
 
 
 def test_sums_clamp_values_to_catalogue_bounds(world):

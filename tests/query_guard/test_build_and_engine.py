@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import stat
 
 import duckdb
 import pytest
 
 from query_guard import keys
-from query_guard.compile import build_agreement_database, pseudonym
+from query_guard.compile import CONTRIBUTION_RANK, build_agreement_database, pseudonym
 from query_guard.engine import run_query
 from sandbox.contracts import load_agreement, load_catalog
 from sandbox.errors import NotFound, PolicyViolation, SandboxError
@@ -26,9 +28,10 @@ def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
 
 
 def test_database_holds_only_agreed_columns_plus_entity(aggregate, record) -> None:
-    assert _tables(aggregate.conn) == {"visits": ["patient_id", "visit_date", "district", "cost"],
-                                     "people": ["person_id", "age"]}
-    assert _tables(record.conn)["people"] == ["person_id", "age"]
+    assert _tables(aggregate.conn) == {
+        "visits": ["patient_id", "visit_date", "district", "cost", CONTRIBUTION_RANK],
+        "people": ["person_id", "age", CONTRIBUTION_RANK]}
+    assert _tables(record.conn)["people"] == ["person_id", "age", CONTRIBUTION_RANK]
 
 
 def test_rows_filtered_and_identifiers_pseudonymised(aggregate) -> None:
@@ -40,8 +43,52 @@ def test_rows_filtered_and_identifiers_pseudonymised(aggregate) -> None:
     assert FILTERED_CANARY not in dump and HIDDEN_CANARY not in dump
     assert not ids & set(aggregate.raw_ids)
     assert pseudonym(aggregate.raw_ids[0], KEY) in ids
-    assert types == {"patient_id": "VARCHAR", "visit_date": "DATE", "district": "VARCHAR",
-                     "cost": "DOUBLE"}
+    assert types == {"patient_id": "BIGINT", "visit_date": "DATE", "district": "VARCHAR",
+                     "cost": "DOUBLE", CONTRIBUTION_RANK: "BIGINT"}
+
+
+def test_guard_schema_is_the_database_without_the_contribution_rank(aggregate, record) -> None:
+    """The guard types columns as stored (pseudonyms BIGINT) and never knows the rank."""
+    for built in (aggregate, record):
+        stored = built.conn.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            f"WHERE column_name <> '{CONTRIBUTION_RANK}'").fetchall()
+        schema = {(t, c, ty) for t, cols in built.ctx.schema.items() for c, ty in cols.items()}
+        assert set(stored) == schema
+        assert ("visits", "patient_id", "BIGINT") in schema
+
+
+def test_pseudonyms_are_the_first_63_bits_of_the_keyed_hmac(aggregate) -> None:
+    """The in-engine HMAC equals Python's hmac, truncated to a non-negative BIGINT."""
+    expected = {pseudonym(raw, KEY) for raw in aggregate.raw_ids}
+    stored = {r[0] for r in aggregate.conn.execute("SELECT person_id FROM people").fetchall()}
+    digest = hmac.new(KEY, aggregate.raw_ids[5].encode(), hashlib.sha256).digest()
+    assert pseudonym(aggregate.raw_ids[5], KEY) == int.from_bytes(digest[:8], "big") >> 1
+    assert stored == expected and len(stored) == len(aggregate.raw_ids)
+    assert all(0 <= p < 2**63 for p in stored)
+
+
+def test_contribution_rank_is_a_random_order_within_each_entity(world, tmp_path) -> None:
+    """Ranks run 1..n within every entity, and are drawn afresh (not the file order) per build."""
+    root, _ = world
+    catalog = load_catalog(root / "catalog")
+    agreement = load_agreement(root / "agreement-aggregate.yaml")
+    first_rows = []
+    for i in range(2):
+        db = build_agreement_database(agreement, catalog, out_path=tmp_path / f"{i}.duckdb",
+                                      key=KEY)
+        con = duckdb.connect(str(db), read_only=True)
+        rank = f'"{CONTRIBUTION_RANK}"'
+        assert con.execute(
+            f"SELECT count(*) FROM (SELECT patient_id, list_sort(list({rank})) AS r, count(*) AS n"
+            " FROM visits GROUP BY patient_id) WHERE r <> range(1, n + 1)").fetchone() == (0,)
+        first_rows.append(set(con.execute(
+            f"SELECT patient_id, visit_date, cost FROM visits WHERE {rank} = 1").fetchall()))
+        several = con.execute("SELECT count(*) FROM (SELECT patient_id FROM visits "
+                              "GROUP BY patient_id HAVING count(*) > 1)").fetchone()[0]
+        con.close()
+        assert several > 20  # so that two equal draws are practically impossible
+    assert first_rows[0] != first_rows[1]
 
 
 def test_pseudonyms_unlinkable_across_agreements(world, tmp_path) -> None:

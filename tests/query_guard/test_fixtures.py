@@ -80,3 +80,12 @@ def test_rewritten_sql_checks_out_unchanged(aggregate) -> None:
     first = check_query(sql, aggregate.ctx)
     again = check_query(first.sql, aggregate.ctx)
     assert again.sql == first.sql and again.action == "allow"
+
+
+def test_star_never_reaches_the_contribution_rank(record) -> None:
+    """``SELECT *`` is expanded from the guard's schema, which does not hold the rank."""
+    for sql in ("SELECT * FROM visits", "SELECT v.* FROM visits v",
+                "WITH t AS (SELECT * FROM visits) SELECT * FROM t"):
+        decision = check_query(sql, record.ctx)
+        result = run_query(record.conn, decision.sql, timeout_s=30)
+        assert result.column_names == ["patient_id", "visit_date", "district", "cost"], sql

@@ -1,10 +1,12 @@
 """Property: whatever query the grammar makes, no executed result holds a protected value.
 
 Queries are built from allowed and disallowed pieces (hidden columns,
-identifiers in every position, disclosive aggregates, the raw source file,
-qualified names, filtered-out rows, small groups). Each one the guard lets
-through is run on the hardened engine, and its result must hold no canary,
-no raw resident ID, and in aggregate mode no group below the minimum size.
+identifiers in every position, the hidden DP contribution rank, disclosive
+aggregates, the raw source file, qualified names, filtered-out rows, small
+groups). Any query naming the contribution rank must be blocked. Each one the
+guard lets through is run on the hardened engine, and its result must hold no
+canary, no raw resident ID, and in aggregate mode no group below the minimum
+size.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from query_guard.compile import CONTRIBUTION_RANK
 from query_guard.engine import run_query
 from query_guard.guard import check_query
 from sandbox.errors import SandboxError
@@ -25,7 +28,8 @@ ITEMS = [
     "substr(patient_id, 1, 18)", "patient_id || ''", "CAST(patient_id AS VARCHAR)",
     "year(visit_date)", "date_trunc('month', visit_date)", "upper(district)",
     "CASE WHEN cost > 500 THEN 'hi' ELSE 'lo' END", "count(*) OVER ()",
-    "row_number() OVER (ORDER BY cost)", "secret_note",
+    "row_number() OVER (ORDER BY cost)", "secret_note", CONTRIBUTION_RANK,
+    f"sum({CONTRIBUTION_RANK})",
 ]
 SOURCES = [
     "visits v", "visits AS v", "(SELECT * FROM visits) v", "memory.main.visits v",
@@ -55,6 +59,8 @@ def queries(draw: st.DrawFn, raw: str) -> str:
 
 def _check(built, sql: str) -> None:
     decision = check_query(sql, built.ctx)
+    if CONTRIBUTION_RANK in sql:  # the DP sampling column is never readable
+        assert decision.action == "block", decision.sql
     if decision.action == "block":
         assert decision.sql is None and decision.reasons
         return
