@@ -9,18 +9,22 @@ import typer
 from sandbox.accounts.models import Role
 from sandbox.accounts.service import create_user
 from sandbox.cli.common import refusals_exit, unit_of_work
+from sandbox.cli.hub import maybe_start_workspaces
 from sandbox.demo.seed import DEMO_PASSWORD, is_seeded, seed_demo
-from sandbox.settings import get_settings
+from sandbox.settings import Settings, get_settings
 from sandbox.workcalendar import calendar_from_settings
 
 
 def serve(host: str | None = None, port: int | None = None) -> None:
     """Serve the platform's web app and API with uvicorn."""
+    _serve(get_settings(), host=host, port=port)
+
+
+def _serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
     import uvicorn
 
     from sandbox.api.app import create_app
 
-    settings = get_settings()
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
 
 
@@ -46,7 +50,14 @@ def run() -> None:
     demo()
     base = f"http://{settings.host}:{settings.port}"
     typer.echo(f"\nplatform:  {base}/\nAPI docs:  {base}/docs\ndata dir:  {settings.data_dir}")
-    serve()
+    # The hub and query workers when Docker is available (sandbox/cli/hub.py); the platform
+    # then holds the generated hub tokens, so revocation stops running servers.
+    workspaces = maybe_start_workspaces(settings)
+    try:
+        _serve(workspaces.settings if workspaces else settings)
+    finally:
+        if workspaces:
+            workspaces.stop()
 
 
 def user_add(
