@@ -47,6 +47,9 @@ from sandbox.errors import (
 )
 from sandbox.settings import Settings
 
+#: Outputs are the researcher's own, under the agreement that names them (Shanghai Art.15).
+ART_AUTHOR = "Shanghai Art.15; agreement clause researchers"
+
 #: Which agreement output form each kind of file needs (agreement clause ``outputs``).
 FORM_OF = {"csv": "table", "json": "table", "png": "figure", "text": "report"}
 
@@ -83,7 +86,9 @@ def create_request(
     rec = visible_agreement(session, actor, agreement_id)
     if actor.username not in rec.spec["researchers"]:
         raise PermissionDenied(
-            "export requests come from the agreement's researchers", rule="export-author"
+            "export requests come from the agreement's researchers",
+            rule="export-author",
+            article=ART_AUTHOR,
         )
     if rec.status != AgreementStatus.active:
         raise PolicyViolation(
@@ -196,7 +201,9 @@ def submit_request(*, session: Session, actor: User, request_id: int) -> ExportR
     """Hand in a draft (or a returned request); the automatic checks decide at once."""
     req = _get(session, actor, request_id)
     if req.author != actor.username:
-        raise PermissionDenied("only the author submits an export request", rule="export-author")
+        raise PermissionDenied(
+            "only the author submits an export request", rule="export-author", article=ART_AUTHOR
+        )
     _move(session, req, ExportAction.submit, actor.username)
     try:
         req.checks = _automatic_checks(session, req)
@@ -211,7 +218,9 @@ def submit_request(*, session: Session, actor: User, request_id: int) -> ExportR
 def withdraw_request(*, session: Session, actor: User, request_id: int) -> ExportRequest:
     req = _get(session, actor, request_id)
     if req.author != actor.username:
-        raise PermissionDenied("only the author withdraws an export request", rule="export-author")
+        raise PermissionDenied(
+            "only the author withdraws an export request", rule="export-author", article=ART_AUTHOR
+        )
     _move(session, req, ExportAction.withdraw, actor.username)
     return req
 
@@ -229,11 +238,15 @@ def review_request(
     req = _get(session, actor, request_id)
     rec = get_agreement(session, req.agreement_id)
     if action in AUTHOR_ACTIONS:
-        raise PermissionDenied(f"{action.value} is the author's move", rule="export-author")
+        raise PermissionDenied(
+            f"{action.value} is the author's move", rule="export-author", article=ART_AUTHOR
+        )
     check_user_can_review(actor, author=req.author, provider=rec.provider)
     if action in NEEDS_REASON and not reason.strip():
         raise ValidationFailed(
-            f"{action.value} needs a reason for the author", rule="export-reason"
+            f"{action.value} needs a reason for the author",
+            rule="export-reason",
+            article="Wuxi Art.15(3) (decisions state their reasons)",
         )
     if action != ExportAction.approve:
         _move(session, req, action, actor.username, reason)
@@ -252,6 +265,7 @@ def review_request(
         raise PermissionDenied(
             "each reviewer approves once; a second reviewer must be someone else",
             rule="export-independent-reviewers",
+            article="agreement clause review.reviewers",
         )
     session.add(
         ExportDecision(

@@ -12,6 +12,10 @@ from enum import StrEnum
 from sandbox.accounts.models import Role, User
 from sandbox.errors import InvalidStateTransition, PermissionDenied
 
+#: The provider fixes and checks the conditions of use under the agreement (Shanghai Art.15);
+#: the output leaves only as the agreement's review clause says.
+ART_REVIEW = "Shanghai Art.15; agreement clause review"
+
 
 class ExportStatus(StrEnum):
     draft = "draft"
@@ -78,12 +82,15 @@ def check_user_can_review(user: User, *, author: str, provider: str) -> None:
     """Raise unless ``user`` may review: the data's provider, and never the author."""
     if user.username == author:
         raise PermissionDenied(
-            "the author of an export request never reviews it", rule="export-author-reviews"
+            "the author of an export request never reviews it",
+            rule="export-author-reviews",
+            article=ART_REVIEW,
         )
     if user.role != Role.provider or user.organisation != provider:
         raise PermissionDenied(
             f"export requests are reviewed by the data's provider ({provider})",
             rule="export-reviewer",
+            article=ART_REVIEW,
         )
 
 
