@@ -40,18 +40,22 @@ FORMAT = "sandbox-release/1"
 
 def citation_text(agreement: Agreement, catalog: Mapping[str, CatalogEntry]) -> str:
     """The source statement every product built on the data must carry (Shanghai Art.25)."""
-    sources = "; ".join(f"{catalog[n].title} ({n}), {catalog[n].provider}"
-                        for n in agreement.datasets)
-    return (f"数据来源：{sources}。经数据沙箱依数据利用协议 {agreement.id} 有条件开放，"
-            f"依《上海市数据条例》第二十五条注明来源。\n"
-            f"Source: {sources}. Conditional-access public data used in the data sandbox "
-            f"under agreement {agreement.id} ({agreement.title}); cited per Shanghai Art.25.\n")
+    sources = "; ".join(
+        f"{catalog[n].title} ({n}), {catalog[n].provider}" for n in agreement.datasets
+    )
+    return (
+        f"数据来源：{sources}。经数据沙箱依数据利用协议 {agreement.id} 有条件开放，"
+        f"依《上海市数据条例》第二十五条注明来源。\n"
+        f"Source: {sources}. Conditional-access public data used in the data sandbox "
+        f"under agreement {agreement.id} ({agreement.title}); cited per Shanghai Art.25.\n"
+    )
 
 
 def canonical(manifest: Mapping[str, Any]) -> bytes:
     """The bytes that are signed: sorted keys, no whitespace, UTF-8."""
-    return json.dumps(manifest, sort_keys=True, ensure_ascii=False,
-                      separators=(",", ":")).encode("utf-8")
+    return json.dumps(manifest, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8"
+    )
 
 
 def _sha256(path: Path) -> str:
@@ -74,9 +78,15 @@ class BundleContent:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-def write_bundle(destination: Path, files: Sequence[Path], *, agreement: Agreement,
-                 catalog: Mapping[str, CatalogEntry], content: BundleContent,
-                 key: Ed25519PrivateKey) -> Path:
+def write_bundle(
+    destination: Path,
+    files: Sequence[Path],
+    *,
+    agreement: Agreement,
+    catalog: Mapping[str, CatalogEntry],
+    content: BundleContent,
+    key: Ed25519PrivateKey,
+) -> Path:
     """Write a signed bundle at ``destination`` (which must not exist yet) and return it."""
     destination = Path(destination)
     if destination.exists():
@@ -93,22 +103,35 @@ def write_bundle(destination: Path, files: Sequence[Path], *, agreement: Agreeme
         (tmp / CITATION).write_text(citation_text(agreement, catalog), encoding="utf-8")
         manifest = {
             "format": FORMAT,
-            "agreement": {"id": agreement.id, "title": agreement.title,
-                          "provider": agreement.provider, "purpose": agreement.purpose},
-            "datasets": {n: {"version": content.dataset_versions.get(n, "unknown"),
-                             "provider": catalog[n].provider} for n in agreement.datasets},
+            "agreement": {
+                "id": agreement.id,
+                "title": agreement.title,
+                "provider": agreement.provider,
+                "purpose": agreement.purpose,
+            },
+            "datasets": {
+                n: {
+                    "version": content.dataset_versions.get(n, "unknown"),
+                    "provider": catalog[n].provider,
+                }
+                for n in agreement.datasets
+            },
             "citation": citation_text(agreement, catalog),
             "dp": dict(content.dp) if content.dp else None,
             "checks": dict(content.checks),
             "reviewers": [dict(r) for r in content.reviewers],
             "submitted_at": content.submitted_at.isoformat() if content.submitted_at else None,
             "released_at": datetime.now(UTC).isoformat(),
-            "files": {p.relative_to(tmp).as_posix(): _sha256(p)
-                      for p in sorted(tmp.rglob("*")) if p.is_file()},
+            "files": {
+                p.relative_to(tmp).as_posix(): _sha256(p)
+                for p in sorted(tmp.rglob("*"))
+                if p.is_file()
+            },
             **content.extra,
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2,
-                                               sort_keys=True), encoding="utf-8")
+        (tmp / MANIFEST).write_text(
+            json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8"
+        )
         (tmp / SIGNATURE).write_text(base64.b64encode(key.sign(canonical(manifest))).decode())
         os.rename(tmp, destination)
     except BaseException:
@@ -128,13 +151,18 @@ def verify_bundle(path: Path, public_key: Ed25519PublicKey) -> list[str]:
     try:
         public_key.verify(signature, canonical(manifest))
     except InvalidSignature:
-        return ["the manifest's signature does not match: the manifest was changed or signed "
-                "by another key"]
+        return [
+            "the manifest's signature does not match: the manifest was changed or signed "
+            "by another key"
+        ]
     listed: dict[str, str] = manifest.get("files", {})
     present = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()}
     present -= {MANIFEST, SIGNATURE}
     problems = [f"file removed: {name}" for name in sorted(set(listed) - present)]
     problems += [f"file added: {name}" for name in sorted(present - set(listed))]
-    problems += [f"file changed: {name}" for name in sorted(set(listed) & present)
-                 if _sha256(path / name) != listed[name]]
+    problems += [
+        f"file changed: {name}"
+        for name in sorted(set(listed) & present)
+        if _sha256(path / name) != listed[name]
+    ]
     return problems

@@ -54,8 +54,7 @@ class TableCheck:
         }
 
 
-def _evidence(rows: pd.DataFrame, keys: list[str], values: str | None,
-              n: int) -> pd.DataFrame:
+def _evidence(rows: pd.DataFrame, keys: list[str], values: str | None, n: int) -> pd.DataFrame:
     """Per-cell evidence over the full grid of observed keys (so empty cells appear).
 
     Keys are factorised to integer cell codes and every statistic is a
@@ -68,8 +67,9 @@ def _evidence(rows: pd.DataFrame, keys: list[str], values: str | None,
         code = code * len(uniques) + codes
     keep = np.all([codes >= 0 for codes, _ in factors], axis=0)  # rows with a missing key
     size = int(np.prod([len(uniques) for _, uniques in factors]))
-    v = (rows[values].to_numpy(dtype=float, na_value=np.nan) if values
-         else np.ones(len(rows)))[keep]
+    v = (rows[values].to_numpy(dtype=float, na_value=np.nan) if values else np.ones(len(rows)))[
+        keep
+    ]
     code = code[keep]
     present = ~np.isnan(v)
     order = np.lexsort((-np.where(present, v, -np.inf), code))
@@ -77,28 +77,36 @@ def _evidence(rows: pd.DataFrame, keys: list[str], values: str | None,
     starts = np.searchsorted(sc, sc, side="left")
     rank = np.arange(len(sc)) - starts
 
-    def count(mask: np.ndarray, weights: np.ndarray | None = None,
-              on: np.ndarray = code) -> np.ndarray:
-        return np.bincount(on[mask], weights=None if weights is None else weights[mask],
-                           minlength=size)
+    def count(
+        mask: np.ndarray, weights: np.ndarray | None = None, on: np.ndarray = code
+    ) -> np.ndarray:
+        return np.bincount(
+            on[mask], weights=None if weights is None else weights[mask], minlength=size
+        )
 
     n_values = count(present)
     empty = np.where(n_values == 0, np.nan, 0.0)
     everything = np.ones(len(sc), dtype=bool)
-    cells = pd.DataFrame({
-        "count": count(np.ones(len(code), dtype=bool)), "n_values": n_values,
-        "sum": count(everything, sv, sc) + empty,
-        "top1": count(rank == 0, sv, sc) + empty,
-        "top2_sum": count(rank < 2, sv, sc), "topn_sum": count(rank < n, sv, sc),
-        "negatives": count(present & (v < 0)), "missing": count(~present),
-    })
+    cells = pd.DataFrame(
+        {
+            "count": count(np.ones(len(code), dtype=bool)),
+            "n_values": n_values,
+            "sum": count(everything, sv, sc) + empty,
+            "top1": count(rank == 0, sv, sc) + empty,
+            "top2_sum": count(rank < 2, sv, sc),
+            "topn_sum": count(rank < n, sv, sc),
+            "negatives": count(present & (v < 0)),
+            "missing": count(~present),
+        }
+    )
     levels = [pd.Index(uniques, name=k) for k, (_, uniques) in zip(keys, factors, strict=True)]
     cells.index = levels[0] if len(keys) == 1 else pd.MultiIndex.from_product(levels)
     return cells
 
 
-def _statistic(rows: pd.DataFrame, keys: list[str], values: str | None, statistic: str,
-               cells: pd.DataFrame) -> pd.Series:
+def _statistic(
+    rows: pd.DataFrame, keys: list[str], values: str | None, statistic: str, cells: pd.DataFrame
+) -> pd.Series:
     if statistic == "count":
         return cells["count"].astype(float)
     if statistic == "sum":
@@ -116,8 +124,14 @@ def _shape(series: pd.Series, index: list[str], columns: list[str]) -> pd.DataFr
     return series.to_frame(series.name or "value")
 
 
-def _with_totals(table: pd.DataFrame, cells: pd.DataFrame, published: pd.Series,
-                 statistic: str, index: list[str], columns: list[str]) -> pd.DataFrame:
+def _with_totals(
+    table: pd.DataFrame,
+    cells: pd.DataFrame,
+    published: pd.Series,
+    statistic: str,
+    index: list[str],
+    columns: list[str],
+) -> pd.DataFrame:
     """Totals recomputed from published cells only (count, sum, mean)."""
     if statistic not in (*_ADDITIVE, "mean"):
         return table
@@ -131,12 +145,17 @@ def _with_totals(table: pd.DataFrame, cells: pd.DataFrame, published: pd.Series,
         return frame["num"].sum(min_count=1)
 
     out = table.copy()
-    label = (pd.Index([TOTAL], name=index[0]) if len(index) == 1
-             else pd.MultiIndex.from_tuples([(TOTAL,) * len(index)], names=index))
+    label = (
+        pd.Index([TOTAL], name=index[0])
+        if len(index) == 1
+        else pd.MultiIndex.from_tuples([(TOTAL,) * len(index)], names=index)
+    )
     if columns:
         out[TOTAL] = kept.groupby(index, dropna=False).apply(total)
-        bottom = [*kept.groupby(columns, dropna=False).apply(total).reindex(table.columns),
-                  total(kept)]
+        bottom = [
+            *kept.groupby(columns, dropna=False).apply(total).reindex(table.columns),
+            total(kept),
+        ]
     else:
         bottom = [total(kept)]
     return pd.concat([out, pd.DataFrame([bottom], index=label, columns=out.columns)])
@@ -176,17 +195,22 @@ def check_table(
     if statistic in rules.DISCLOSIVE_STATISTICS:
         long_masks["disclosive-statistic"] = cells["count"] > 0
     suppress = pd.concat([m for n, m in long_masks.items() if n in rules.SUPPRESS], axis=1).any(
-        axis=1)
-    review = pd.concat([m for n, m in long_masks.items() if n not in rules.SUPPRESS]
-                       or [pd.Series(False, index=cells.index)], axis=1).any(axis=1)
+        axis=1
+    )
+    review = pd.concat(
+        [m for n, m in long_masks.items() if n not in rules.SUPPRESS]
+        or [pd.Series(False, index=cells.index)],
+        axis=1,
+    ).any(axis=1)
     outcome = pd.Series("ok", index=cells.index)
     fired = pd.DataFrame(long_masks)
     labels = fired.apply(lambda row: "; ".join(n for n, hit in row.items() if hit), axis=1)
     outcome = outcome.where(labels == "", labels)
     value = _statistic(rows, keys, values, statistic, cells).rename(statistic)
     table = _shape(value, index, columns)
-    suppressed = _with_totals(_shape(value.where(~suppress), index, columns), cells, ~suppress,
-                              statistic, index, columns)
+    suppressed = _with_totals(
+        _shape(value.where(~suppress), index, columns), cells, ~suppress, statistic, index, columns
+    )
     return TableCheck(
         statistic=statistic,
         table=table,

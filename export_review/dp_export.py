@@ -40,12 +40,14 @@ def guard_scope(sql: str, agreement: Agreement, catalog: Mapping[str, CatalogEnt
     decision = check_query(sql, GuardContext(agreement, catalog))
     if decision.action == "block":
         blocking = [r for r in decision.reasons if r.action == "block"] or decision.reasons
-        raise PolicyViolation(blocking[0].rule, blocking[0].article,
-                              "; ".join(r.message for r in blocking))
+        raise PolicyViolation(
+            blocking[0].rule, blocking[0].article, "; ".join(r.message for r in blocking)
+        )
 
 
-def plan_release(sql: str, agreement: Agreement, catalog: Mapping[str, CatalogEntry],
-                 guard: Guard = guard_scope) -> DpPlan:
+def plan_release(
+    sql: str, agreement: Agreement, catalog: Mapping[str, CatalogEntry], guard: Guard = guard_scope
+) -> DpPlan:
     """Every check decided from the query text: the guard's first, then the DP planner's."""
     guard(sql, agreement, catalog)
     return plan_query(sql, agreement, catalog)
@@ -78,8 +80,14 @@ def release_dp(
     )
     names = [m.name for m in prepared.mechanisms]
     with transaction(sessions) as session:
-        state = ledger.charge(session, agreement.id, epsilon=units,
-                              delta=ledger.delta_units(prepared.delta), sql=sql, mechanisms=names)
+        state = ledger.charge(
+            session,
+            agreement.id,
+            epsilon=units,
+            delta=ledger.delta_units(prepared.delta),
+            sql=sql,
+            mechanisms=names,
+        )
     result = execute(conn, prepared)
     return {
         "columns": result.columns,

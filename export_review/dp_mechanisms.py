@@ -97,14 +97,19 @@ def threshold_mechanism(max_contributions: int, epsilon: float, delta: float) ->
     def make(scale: float, threshold: int = _MAX_THRESHOLD) -> dp.Measurement:
         return dp.m.make_laplace_threshold(domain, metric, scale, threshold=threshold)
 
-    scale = dp.binary_search(lambda s: make(s).map(d_in)[0] <= epsilon, T=float,
-                             bounds=(1e-9, 1e9))
-    threshold = dp.binary_search(lambda t: make(scale, t).map(d_in)[1] <= delta, T=int,
-                                 bounds=(k, _MAX_THRESHOLD))
+    scale = dp.binary_search(lambda s: make(s).map(d_in)[0] <= epsilon, T=float, bounds=(1e-9, 1e9))
+    threshold = dp.binary_search(
+        lambda t: make(scale, t).map(d_in)[1] <= delta, T=int, bounds=(k, _MAX_THRESHOLD)
+    )
     measurement = make(scale, threshold)
     eps, spent_delta = measurement.map(d_in)
-    return Mechanism("discrete laplace threshold (partition selection)", measurement, d_in,
-                     float(eps), float(spent_delta))
+    return Mechanism(
+        "discrete laplace threshold (partition selection)",
+        measurement,
+        d_in,
+        float(eps),
+        float(spent_delta),
+    )
 
 
 def noisy_counts(mechanism: Mechanism, counts: Sequence[int]) -> list[int]:

@@ -98,8 +98,9 @@ def delta_units(delta: float) -> int:
 
 
 def _state(budget: PrivacyBudget) -> BudgetState:
-    return BudgetState(budget.epsilon_total, budget.delta_total, budget.epsilon_spent,
-                       budget.delta_spent)
+    return BudgetState(
+        budget.epsilon_total, budget.delta_total, budget.epsilon_spent, budget.delta_spent
+    )
 
 
 def ensure_budget(session: Session, agreement: Agreement) -> BudgetState:
@@ -128,7 +129,8 @@ def _budget(session: Session, agreement_id: str, *, lock: bool) -> PrivacyBudget
     budget = session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
     if budget is None:
         raise PolicyViolation(
-            EXHAUSTED, "agreement clause privacy",
+            EXHAUSTED,
+            "agreement clause privacy",
             f"agreement {agreement_id!r} has no privacy budget registered; no DP release "
             "is possible until it is",
         )
@@ -140,8 +142,15 @@ def budget_state(session: Session, agreement_id: str) -> BudgetState:
     return _state(_budget(session, agreement_id, lock=False))
 
 
-def charge(session: Session, agreement_id: str, *, epsilon: int, delta: int, sql: str,
-           mechanisms: list[str]) -> BudgetState:
+def charge(
+    session: Session,
+    agreement_id: str,
+    *,
+    epsilon: int,
+    delta: int,
+    sql: str,
+    mechanisms: list[str],
+) -> BudgetState:
     """Debit (ε, δ) in ledger units, or refuse with ``dp-budget-exhausted``.
 
     The caller commits the session before computing any noisy value.
@@ -150,22 +159,29 @@ def charge(session: Session, agreement_id: str, *, epsilon: int, delta: int, sql
     state = _state(budget)
     if budget.epsilon_spent + epsilon > budget.epsilon_total:
         raise PolicyViolation(
-            EXHAUSTED, "agreement clause privacy.epsilon",
+            EXHAUSTED,
+            "agreement clause privacy.epsilon",
             f"the release asks for epsilon {epsilon / EPSILON_UNIT:g} but only "
             f"{state.epsilon_remaining:g} of the agreement's {state.epsilon_total:g} remains; "
             "ask for a smaller epsilon or release fewer statistics",
         )
     if budget.delta_spent + delta > budget.delta_total:
         raise PolicyViolation(
-            EXHAUSTED, "agreement clause privacy.delta",
+            EXHAUSTED,
+            "agreement clause privacy.delta",
             f"the release needs delta {delta / DELTA_UNIT:.3g} to select groups but only "
             f"{state.delta_remaining:.3g} remains; group by columns with public values instead",
         )
     budget.epsilon_spent += epsilon
     budget.delta_spent += delta
-    session.add(PrivacyCharge(
-        agreement_id=agreement_id, epsilon=epsilon, delta=delta,
-        query_sha256=hashlib.sha256(sql.encode()).hexdigest(), mechanisms="; ".join(mechanisms),
-    ))
+    session.add(
+        PrivacyCharge(
+            agreement_id=agreement_id,
+            epsilon=epsilon,
+            delta=delta,
+            query_sha256=hashlib.sha256(sql.encode()).hexdigest(),
+            mechanisms="; ".join(mechanisms),
+        )
+    )
     session.flush()
     return _state(budget)

@@ -30,8 +30,12 @@ class Thresholds:
     @classmethod
     def from_agreement(cls, agreement: Agreement) -> Thresholds:
         d = agreement.disclosure
-        return cls(threshold=d.min_group_size, nk_n=d.dominance[0], nk_k=d.dominance[1],
-                   p_ratio=d.p_percent / 100)
+        return cls(
+            threshold=d.min_group_size,
+            nk_n=d.dominance[0],
+            nk_k=d.dominance[1],
+            p_ratio=d.p_percent / 100,
+        )
 
 
 #: Columns of the evidence frame the rules read (one row per cell).
@@ -82,8 +86,12 @@ def missing(cells: pd.DataFrame, t: Thresholds) -> pd.Series:
 Rule = Callable[[pd.DataFrame, Thresholds], pd.Series]
 
 #: Rules whose disclosive cells are suppressed.
-SUPPRESS: dict[str, Rule] = {"threshold": threshold, "zeros": zeros, "nk-rule": nk_rule,
-                             "p-ratio": p_ratio}
+SUPPRESS: dict[str, Rule] = {
+    "threshold": threshold,
+    "zeros": zeros,
+    "nk-rule": nk_rule,
+    "p-ratio": p_ratio,
+}
 #: Rules whose cells are sent to a person (not suppressed automatically).
 REVIEW: dict[str, Rule] = {"negative": negative, "missing": missing}
 #: Dominance only means something for magnitude tables (sums, means ...).
