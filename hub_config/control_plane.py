@@ -40,6 +40,12 @@ class SpawnRefused(Exception):
     """The control plane refused the spawn; the message is shown to the researcher."""
 
 
+def _cited(refusal: dict) -> str:
+    """The control plane's refusal with its rule and article, as the researcher sees it."""
+    cite = "; ".join(str(part) for part in (refusal.get("rule"), refusal.get("article")) if part)
+    return refusal.get("error", "spawn refused") + (f" [{cite}]" if cite else "")
+
+
 class ControlPlane(Protocol):
     async def authenticate(self, username: str, password: str) -> bool: ...
 
@@ -74,7 +80,7 @@ class HttpControlPlane:
             "/api/hub/spawn-authorization", {"username": username, "server_name": server_name}
         )
         if response.status_code in (403, 404, 409):
-            raise SpawnRefused(response.json().get("error", "spawn refused"))
+            raise SpawnRefused(_cited(response.json()))
         response.raise_for_status()
         body = response.json()
         return SpawnAuthorization(

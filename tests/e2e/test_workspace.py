@@ -1,8 +1,9 @@
 """End to end through the real hub (issue 5): alice signs in with her platform password,
 spawns her agreement's workspace, runs a guarded query in a kernel and gets a DataFrame,
 sees why a query is blocked, cannot reach anything but the query service and the hub; the
-operator terminates the agreement and, when the call returns, the container is gone and
-the token is refused.
+operator terminates the agreement and, when the call returns, the container is gone, the
+token is refused and the home volume destroyed. A suspension stops the workspace too, but
+keeps its home for the rectification, and no new workspace starts meanwhile.
 
 No address outside this machine is ever contacted: isolation is shown by the workspace's
 routing table, the firewall rules, and a listener the test opens on the host.
@@ -12,12 +13,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pyarrow.parquet as pq
 import pytest
+from docker import DockerClient
 from docker.errors import NotFound
+from docker.models.containers import Container
 
 from sandbox.workspaces import firewall
 from sandbox.workspaces.hardening import HOME_DIR, WORKSPACE_USER
@@ -88,24 +92,51 @@ def district_counts(catalog_dir: Path) -> dict[str, int]:
     return dict(Counter(row["district"] for row in rows if row["cost"] >= 0))
 
 
-def test_researcher_queries_in_her_workspace_until_the_operator_revokes(
-    stack: Stack, docker_client, catalog_dir: Path
-) -> None:
-    # alice signs in through the hub's form: the platform checks her password.
+@dataclass
+class RunningWorkspace:
+    """alice's running workspace: her hub API client and token, and its container."""
+
+    hub: httpx.Client
+    token: str
+    container: Container
+
+
+def open_workspace(stack: Stack, docker_client: DockerClient) -> RunningWorkspace:
+    """alice signs in through the hub's form (the platform checks her password) and
+    starts her agreement's named server with her own API token."""
     session = log_in(stack.hub.url, "alice", PASSWORD)
     token = api_token(session, "alice")
-    alice = httpx.Client(
+    hub = httpx.Client(
         base_url=f"{stack.hub.url}/hub/api",
         headers={"Authorization": f"token {token}"},
         timeout=60,
     )
-    spawned = alice.post(f"/users/alice/servers/{stack.server_name}")
+    spawned = hub.post(f"/users/alice/servers/{stack.server_name}")
     assert spawned.status_code in (201, 202), stack.hub.log_tail()
     stack.hub.wait_server("alice", stack.server_name, ready=True)
-
     [container] = docker_client.containers.list(
         filters={"label": f"{LABEL_AGREEMENT}={stack.agreement_id}"}
     )
+    return RunningWorkspace(hub, token, container)
+
+
+def change_status(stack: Stack, action: str, **body: object) -> dict:
+    """The operator moves the agreement over the platform API; returns its answer."""
+    answer = httpx.post(
+        f"{stack.platform.url}/api/agreements/{stack.agreement_id}/{action}",
+        json={"reason": f"End-to-end test: {action} by the operator.", **body},
+        headers=stack.sign_in("ops"),
+        timeout=180,
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_researcher_queries_in_her_workspace_until_the_operator_revokes(
+    stack: Stack, docker_client: DockerClient, catalog_dir: Path
+) -> None:
+    workspace = open_workspace(stack, docker_client)
+    container = workspace.container
     home = home_volume_name("alice", stack.agreement_id)
     assert hardening_problems(container.attrs, stack.net.name, home) == []
     assert docker_client.api.inspect_network(stack.net.name)["Internal"] is True
@@ -113,7 +144,7 @@ def test_researcher_queries_in_her_workspace_until_the_operator_revokes(
     workspace_token = env["SANDBOX_TOKEN"]
     assert env["SANDBOX_QUERY_URL"] == f"{stack.worker.url}/qs"  # the worker, on the gateway
 
-    kernel = Kernel(f"{stack.hub.url}/user/alice/{stack.server_name}", token)
+    kernel = Kernel(f"{stack.hub.url}/user/alice/{stack.server_name}", workspace.token)
     forbidden = Listener(stack.net.gateway)
     try:
         # A guarded query in the kernel returns a DataFrame with the provider's numbers.
@@ -150,15 +181,9 @@ def test_researcher_queries_in_her_workspace_until_the_operator_revokes(
         forbidden.close()
 
     # The operator terminates the agreement; when the call returns, nothing of it runs.
-    ended = httpx.post(
-        f"{stack.platform.url}/api/agreements/{stack.agreement_id}/terminate",
-        json={"reason": "End-to-end test: access revoked by the operator."},
-        headers=stack.sign_in("ops"),
-        timeout=180,
-    )
-    assert ended.status_code == 200, ended.text
-    assert ended.json()["status"] == "terminated"
-    [stop] = ended.json()["workspace_stops"]
+    ended = change_status(stack, "terminate")
+    assert ended["status"] == "terminated"
+    [stop] = ended["workspace_stops"]
     assert stop["servers_stopped"] == [f"alice/{stack.server_name}"]
     assert stop["hub_error"] is None
     with pytest.raises(NotFound):
@@ -166,7 +191,7 @@ def test_researcher_queries_in_her_workspace_until_the_operator_revokes(
     assert not docker_client.containers.list(
         all=True, filters={"label": f"{LABEL_AGREEMENT}={stack.agreement_id}"}
     )
-    assert stack.server_name not in alice.get("/users/alice").json()["servers"]
+    assert stack.server_name not in workspace.hub.get("/users/alice").json()["servers"]
     # The worker's address went with the agreement's network; the platform's own query
     # service (same token table) refuses the token.
     refused_query = httpx.post(
@@ -179,3 +204,25 @@ def test_researcher_queries_in_her_workspace_until_the_operator_revokes(
     # The agreement has ended: the home volume is destroyed (R16, Rizhao Art.31).
     with pytest.raises(NotFound):
         docker_client.volumes.get(home)
+
+
+def test_suspension_stops_the_workspace_keeps_its_home_and_refuses_a_new_one(
+    stack: Stack, docker_client: DockerClient
+) -> None:
+    workspace = open_workspace(stack, docker_client)
+
+    suspended = change_status(stack, "suspend", rectification_days=10)
+    assert suspended["status"] == "suspended"
+    [stop] = suspended["workspace_stops"]
+    assert stop["servers_stopped"] == [f"alice/{stack.server_name}"] and not stop["hub_error"]
+    with pytest.raises(NotFound):
+        workspace.container.reload()
+    # Suspended, not ended: alice's files wait for the rectification (Shanghai Art.26, 36).
+    assert docker_client.volumes.get(home_volume_name("alice", stack.agreement_id))
+
+    again = workspace.hub.post(f"/users/alice/servers/{stack.server_name}")
+    assert again.status_code >= 400
+    assert "agreement-not-active; Shanghai Art.26, 36" in again.text, again.text
+    assert not docker_client.containers.list(
+        all=True, filters={"label": f"{LABEL_AGREEMENT}={stack.agreement_id}"}
+    )
