@@ -41,10 +41,32 @@ _NUMERIC = ("BIGINT", "INTEGER", "DOUBLE", "DECIMAL")
 #: Node types a WHERE predicate may contain: comparisons and boolean logic over
 #: columns and literals. No subqueries, functions or aggregates.
 _PREDICATE_NODES: tuple[type[exp.Expression], ...] = (
-    exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.Paren,
-    exp.And, exp.Or, exp.Not, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE,
-    exp.Is, exp.In, exp.Between, exp.Like, exp.ILike, exp.Cast, exp.DataType,
-    exp.Tuple, exp.Neg, exp.DataTypeParam, exp.Var,
+    exp.Column,
+    exp.Identifier,
+    exp.Literal,
+    exp.Boolean,
+    exp.Null,
+    exp.Paren,
+    exp.And,
+    exp.Or,
+    exp.Not,
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.Is,
+    exp.In,
+    exp.Between,
+    exp.Like,
+    exp.ILike,
+    exp.Cast,
+    exp.DataType,
+    exp.Tuple,
+    exp.Neg,
+    exp.DataTypeParam,
+    exp.Var,
 )
 
 AggregateKind = Literal["count", "count_distinct", "sum", "avg"]
@@ -100,8 +122,22 @@ def _parse(sql: str) -> exp.Select:
 
 
 def _reject_extra_clauses(select: exp.Select) -> None:
-    for arg in ("with", "joins", "having", "order", "limit", "offset", "distinct", "qualify",
-                "windows", "laterals", "pivots", "sample", "into", "settings"):
+    for arg in (
+        "with",
+        "joins",
+        "having",
+        "order",
+        "limit",
+        "offset",
+        "distinct",
+        "qualify",
+        "windows",
+        "laterals",
+        "pivots",
+        "sample",
+        "into",
+        "settings",
+    ):
         if select.args.get(arg):
             raise _refuse(f"the clause {arg.upper()} is not supported; {_SHAPE}")
     for node in select.walk():
@@ -111,8 +147,9 @@ def _reject_extra_clauses(select: exp.Select) -> None:
             raise _refuse(f"subqueries and window functions are not supported; {_SHAPE}")
 
 
-def _dataset(select: exp.Select, agreement: Agreement,
-             catalog: Mapping[str, CatalogEntry]) -> CatalogEntry:
+def _dataset(
+    select: exp.Select, agreement: Agreement, catalog: Mapping[str, CatalogEntry]
+) -> CatalogEntry:
     source = select.args.get("from_") or select.args.get("from")
     table = source.this if source is not None else None
     if not isinstance(table, exp.Table) or table.db or table.catalog:
@@ -120,8 +157,7 @@ def _dataset(select: exp.Select, agreement: Agreement,
     name = table.name
     if name not in agreement.datasets or name not in catalog:
         allowed = ", ".join(sorted(agreement.datasets))
-        raise _refuse(f"dataset {name!r} is not in the agreement; allowed: {allowed}",
-                      OUT_OF_SCOPE)
+        raise _refuse(f"dataset {name!r} is not in the agreement; allowed: {allowed}", OUT_OF_SCOPE)
     return catalog[name]
 
 
@@ -137,8 +173,9 @@ class _Columns:
         if not isinstance(node, exp.Column) or isinstance(node.this, exp.Star):
             raise _refuse(f"expected a plain column name, got {type(node).__name__}; {_SHAPE}")
         if node.table and node.table not in self.table_names:
-            raise _refuse(f"column qualifier {node.table!r} is not the queried dataset",
-                          OUT_OF_SCOPE)
+            raise _refuse(
+                f"column qualifier {node.table!r} is not the queried dataset", OUT_OF_SCOPE
+            )
         name = node.name
         if name in self.allowed or (entity_ok and name == self.entry.entity):
             return name
@@ -185,8 +222,11 @@ def _group_keys(select: exp.Select, cols: _Columns) -> tuple[str, ...]:
         raise _refuse(f"at most {MAX_GROUP_KEYS} distinct group keys; {_SHAPE}")
     for key in keys:
         if cols.entry.column(key).sensitivity == Sensitivity.identifier:
-            raise _refuse(f"identifier column {key!r} cannot be a group key: identifiers are "
-                          "never released as values (Rizhao Art.29)", OUT_OF_SCOPE)
+            raise _refuse(
+                f"identifier column {key!r} cannot be a group key: identifiers are "
+                "never released as values (Rizhao Art.29)",
+                OUT_OF_SCOPE,
+            )
     return keys
 
 

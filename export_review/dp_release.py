@@ -86,8 +86,9 @@ def _measurement_count(plan: DpPlan) -> int:
     return count
 
 
-def prepare(plan: DpPlan, *, epsilon: float, max_contributions: int,
-            selection_delta: float) -> PreparedRelease:
+def prepare(
+    plan: DpPlan, *, epsilon: float, max_contributions: int, selection_delta: float
+) -> PreparedRelease:
     """Choose the mechanisms for ``plan`` so that their total ε is at most ``epsilon``."""
     k = max_contributions if plan.entity else 1
     each = epsilon / _measurement_count(plan) * _EPSILON_SLACK
@@ -105,7 +106,8 @@ def prepare(plan: DpPlan, *, epsilon: float, max_contributions: int,
             assert agg.bounds is not None  # the planner refuses unbounded sums
             reach = k * max(abs(agg.bounds[0]), abs(agg.bounds[1]))
             roles["sum"] = mech.sum_mechanism(
-                reach, each, "sum" if agg.kind == "sum" else "sum for avg")
+                reach, each, "sum" if agg.kind == "sum" else "sum for avg"
+            )
             if agg.kind == "avg":
                 roles["count"] = mech.count_mechanism(k, each, "count for avg")
         per_aggregate.append(roles)
@@ -158,14 +160,18 @@ def exact_sql(plan: DpPlan, max_contributions: int) -> str:
     """
     conditions = [f"({plan.where})"] if plan.where else []
     if plan.entity:
-        conditions += [f"{_ident(plan.entity)} IS NOT NULL",
-                       f"{_ident(CONTRIBUTION_RANK)} <= {int(max_contributions)}"]
+        conditions += [
+            f"{_ident(plan.entity)} IS NOT NULL",
+            f"{_ident(CONTRIBUTION_RANK)} <= {int(max_contributions)}",
+        ]
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     keys = [f"{_ident(k)} AS k{j}" for j, k in enumerate(plan.group_keys)]
     aggs = [p for i, a in enumerate(plan.aggregates) for p in _aggregate_sql(i, a)]
     group = f" GROUP BY {', '.join(_ident(k) for k in plan.group_keys)}" if keys else ""
-    return (f"SELECT {', '.join([*keys, 'COUNT(*) AS n_rows', *aggs])} "
-            f"FROM {_ident(plan.dataset)}{where}{group}")
+    return (
+        f"SELECT {', '.join([*keys, 'COUNT(*) AS n_rows', *aggs])} "
+        f"FROM {_ident(plan.dataset)}{where}{group}"
+    )
 
 
 def _exact(conn: duckdb.DuckDBPyConnection, prepared: PreparedRelease) -> dict[tuple, dict]:
@@ -206,9 +212,14 @@ def _number(value: Any) -> float:
     return float(value) if isinstance(value, Decimal | int | float) else 0.0
 
 
-def _release_aggregate(i: int, agg: Aggregate, roles: dict[str, mech.Mechanism],
-                       keys: list[tuple], exact: dict[tuple, dict],
-                       selected: dict[tuple, int]) -> list[Any]:
+def _release_aggregate(
+    i: int,
+    agg: Aggregate,
+    roles: dict[str, mech.Mechanism],
+    keys: list[tuple],
+    exact: dict[tuple, dict],
+    selected: dict[tuple, int],
+) -> list[Any]:
     if agg.kind == "count" and not roles:
         return [max(0, selected[key]) for key in keys]
     if agg.kind in ("count", "count_distinct"):
@@ -231,8 +242,7 @@ def execute(conn: duckdb.DuckDBPyConnection, prepared: PreparedRelease) -> DpRes
     keys, exact, selected = _released_keys(prepared, _exact(conn, prepared))
     columns_by_aggregate = [
         _release_aggregate(i, agg, roles, keys, exact, selected)
-        for i, (agg, roles) in enumerate(zip(plan.aggregates, prepared.per_aggregate,
-                                             strict=True))
+        for i, (agg, roles) in enumerate(zip(plan.aggregates, prepared.per_aggregate, strict=True))
     ]
     rows = []
     for r, key in enumerate(keys):
@@ -244,5 +254,4 @@ def execute(conn: duckdb.DuckDBPyConnection, prepared: PreparedRelease) -> DpRes
                 row.append(columns_by_aggregate[a][r])
                 a += 1
         rows.append(row)
-    return DpResult([o.name for o in plan.outputs], rows,
-                    [m.name for m in prepared.mechanisms])
+    return DpResult([o.name for o in plan.outputs], rows, [m.name for m in prepared.mechanisms])

@@ -127,8 +127,9 @@ def _reader_sql(path: Path) -> str:
         return f"read_parquet({_string(str(path))})"
     if suffix in (".csv", ".txt"):
         return f"read_csv({_string(str(path))}, header = true, all_varchar = true)"
-    raise ContractError(f"{path}: unsupported source format; use Parquet or CSV",
-                        rule="build-source")
+    raise ContractError(
+        f"{path}: unsupported source format; use Parquet or CSV", rule="build-source"
+    )
 
 
 def _dataset_sql(agreement: Agreement, entry: CatalogEntry, path: Path, key: bytes) -> str:
@@ -144,16 +145,21 @@ def _dataset_sql(agreement: Agreement, entry: CatalogEntry, path: Path, key: byt
     where = ""
     if scope.row_filter:
         where = " WHERE " + parse_row_filter(scope.row_filter, entry).sql("duckdb")
-    built = (f"SELECT {', '.join(outputs)} "
-             f"FROM (SELECT {typed} FROM {_reader_sql(path)}) AS src{where}")
+    built = (
+        f"SELECT {', '.join(outputs)} FROM (SELECT {typed} FROM {_reader_sql(path)}) AS src{where}"
+    )
     if has_contribution_rank(agreement, entry):
         # Partitioned by the pseudonym, the entity as every query sees it; the draw is a
         # column of its own because DuckDB refuses a volatile window ORDER BY.
         draw = _ident("__draw")
-        rank = (f"row_number() OVER (PARTITION BY {_ident(entry.entity or '')} "
-                f"ORDER BY {draw}) AS {_ident(CONTRIBUTION_RANK)}")
-        built = (f"SELECT * EXCLUDE ({draw}), {rank} "
-                 f"FROM (SELECT *, random() AS {draw} FROM ({built}) AS pseudonymised)")
+        rank = (
+            f"row_number() OVER (PARTITION BY {_ident(entry.entity or '')} "
+            f"ORDER BY {draw}) AS {_ident(CONTRIBUTION_RANK)}"
+        )
+        built = (
+            f"SELECT * EXCLUDE ({draw}), {rank} "
+            f"FROM (SELECT *, random() AS {draw} FROM ({built}) AS pseudonymised)"
+        )
     return f"CREATE TABLE {_ident(entry.name)} AS {built}"
 
 
@@ -163,8 +169,7 @@ def _source(entry: CatalogEntry, sources: Mapping[str, Path] | None) -> Path:
         raise ContractError(f"dataset {entry.name!r} has no source file", rule="build-source")
     path = Path(path)
     if not path.is_file():
-        raise ContractError(f"dataset {entry.name!r}: source {path} not found",
-                            rule="build-source")
+        raise ContractError(f"dataset {entry.name!r}: source {path} not found", rule="build-source")
     return path
 
 
@@ -187,9 +192,14 @@ def build_agreement_database(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex}.building")
     try:
-        con = duckdb.connect(str(tmp), config={"autoinstall_known_extensions": False,
-                                               "autoload_known_extensions": False,
-                                               "python_enable_replacements": False})
+        con = duckdb.connect(
+            str(tmp),
+            config={
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                "python_enable_replacements": False,
+            },
+        )
         try:
             for name in agreement.datasets:
                 if name in suspended:

@@ -46,7 +46,8 @@ class GuardContext:
         """
         return {
             name: column_types(self.agreement, self.catalog[name])
-            for name in self.agreement.datasets if name not in self.suspended
+            for name in self.agreement.datasets
+            if name not in self.suspended
         }
 
     def is_hidden(self, dataset: str, column: str) -> bool:

@@ -67,15 +67,18 @@ def make_visits(n_patients: int = 2000, seed: int = 7) -> pd.DataFrame:
     visits = rng.integers(1, 4, n_patients)
     patient = np.repeat([f"P{i:06d}" for i in range(n_patients)], visits)
     n = len(patient)
-    frame = pd.DataFrame({
-        "patient_id": patient,
-        "visit_date": pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 365, n), "D"),
-        "district": rng.choice(DISTRICTS[:5], n),
-        "hospital": rng.choice(["H-A", "H-B", "H-C"], n),
-        "cost": rng.uniform(0, 1200, n).round(2),
-        "age": rng.integers(0, 100, n).astype("int32"),
-        "diagnosis": rng.choice(["J06", "I10", "E11"], n),
-    })
+    frame = pd.DataFrame(
+        {
+            "patient_id": patient,
+            "visit_date": pd.Timestamp("2025-01-01")
+            + pd.to_timedelta(rng.integers(0, 365, n), "D"),
+            "district": rng.choice(DISTRICTS[:5], n),
+            "hospital": rng.choice(["H-A", "H-B", "H-C"], n),
+            "cost": rng.uniform(0, 1200, n).round(2),
+            "age": rng.integers(0, 100, n).astype("int32"),
+            "diagnosis": rng.choice(["J06", "I10", "E11"], n),
+        }
+    )
     frame.loc[:2, "hospital"] = "H-RARE"
     return frame
 
@@ -96,7 +99,8 @@ class World:
         self.agreement = load_agreement(self.agreement_path)
         # Built by the provisioning code path: pseudonymised entity, contribution rank.
         self.duckdb_path = build_agreement_database(
-            self.agreement, self.catalog, out_path=root / "agreement.duckdb", key=KEY)
+            self.agreement, self.catalog, out_path=root / "agreement.duckdb", key=KEY
+        )
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(self.duckdb_path), read_only=True)

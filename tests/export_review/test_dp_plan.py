@@ -8,35 +8,52 @@ from export_review.dp_plan import plan_query
 from sandbox.errors import PolicyViolation
 
 ACCEPTED = [
-    ("SELECT district, COUNT(*) AS n FROM outpatient_visits GROUP BY district",
-     ("district",), ["count"]),
+    (
+        "SELECT district, COUNT(*) AS n FROM outpatient_visits GROUP BY district",
+        ("district",),
+        ["count"],
+    ),
     ("SELECT COUNT(DISTINCT patient_id) AS p FROM outpatient_visits", (), ["count_distinct"]),
-    ("SELECT hospital, district, SUM(cost) AS s, AVG(cost) AS a FROM outpatient_visits v "
-     "WHERE v.age BETWEEN 18 AND 65 AND district IN ('梁溪区') GROUP BY hospital, district",
-     ("hospital", "district"), ["sum", "avg"]),
+    (
+        "SELECT hospital, district, SUM(cost) AS s, AVG(cost) AS a FROM outpatient_visits v "
+        "WHERE v.age BETWEEN 18 AND 65 AND district IN ('梁溪区') GROUP BY hospital, district",
+        ("hospital", "district"),
+        ["sum", "avg"],
+    ),
 ]
 
 REFUSED = [
     ("SELECT district, MEDIAN(cost) FROM outpatient_visits GROUP BY district", "dp-unsupported"),
-    ("SELECT district, COUNT(*) FROM outpatient_visits GROUP BY district ORDER BY 2",
-     "dp-unsupported"),
-    ("SELECT COUNT(*) FROM outpatient_visits a JOIN outpatient_visits b ON a.age = b.age",
-     "dp-unsupported"),
+    (
+        "SELECT district, COUNT(*) FROM outpatient_visits GROUP BY district ORDER BY 2",
+        "dp-unsupported",
+    ),
+    (
+        "SELECT COUNT(*) FROM outpatient_visits a JOIN outpatient_visits b ON a.age = b.age",
+        "dp-unsupported",
+    ),
     ("SELECT COUNT(*) FROM (SELECT * FROM outpatient_visits)", "dp-unsupported"),
     ("SELECT COUNT(*) FROM outpatient_visits WHERE age IN (SELECT 1)", "dp-unsupported"),
     ("SELECT SUM(age) FROM outpatient_visits", "dp-no-bounds"),
     ("SELECT SUM(diagnosis) FROM outpatient_visits", "dp-out-of-scope"),
-    ("SELECT patient_id, COUNT(*) FROM outpatient_visits GROUP BY patient_id",
-     "dp-out-of-scope"),
+    ("SELECT patient_id, COUNT(*) FROM outpatient_visits GROUP BY patient_id", "dp-out-of-scope"),
     ("SELECT COUNT(*) FROM other_table", "dp-out-of-scope"),
     # the hidden contribution rank that bounds each entity's rows is never nameable
-    ("SELECT COUNT(*) FROM outpatient_visits WHERE __qg_contribution_rank <= 100",
-     "dp-out-of-scope"),
+    (
+        "SELECT COUNT(*) FROM outpatient_visits WHERE __qg_contribution_rank <= 100",
+        "dp-out-of-scope",
+    ),
     ("SELECT SUM(__qg_contribution_rank) FROM outpatient_visits", "dp-out-of-scope"),
-    ("SELECT __qg_contribution_rank, COUNT(*) FROM outpatient_visits "
-     "GROUP BY __qg_contribution_rank", "dp-out-of-scope"),
-    ("SELECT age, hospital, district, COUNT(*) FROM outpatient_visits "
-     "GROUP BY age, hospital, district", "dp-unsupported"),
+    (
+        "SELECT __qg_contribution_rank, COUNT(*) FROM outpatient_visits "
+        "GROUP BY __qg_contribution_rank",
+        "dp-out-of-scope",
+    ),
+    (
+        "SELECT age, hospital, district, COUNT(*) FROM outpatient_visits "
+        "GROUP BY age, hospital, district",
+        "dp-unsupported",
+    ),
     ("SELECT district FROM outpatient_visits GROUP BY district", "dp-unsupported"),
     ("DELETE FROM outpatient_visits", "dp-unsupported"),
     ("SELECT COUNT(*) FROM outpatient_visits; SELECT 1", "dp-unsupported"),
@@ -70,6 +87,9 @@ def test_public_values_become_the_keys_and_where_is_unqualified(world):
 
 def test_refusal_message_does_not_echo_literals(world):
     with pytest.raises(PolicyViolation) as info:
-        plan_query("SELECT COUNT(*) FROM outpatient_visits WHERE diagnosis = 'J06'",
-                   world.agreement, world.catalog)
+        plan_query(
+            "SELECT COUNT(*) FROM outpatient_visits WHERE diagnosis = 'J06'",
+            world.agreement,
+            world.catalog,
+        )
     assert "J06" not in str(info.value)

@@ -19,8 +19,10 @@ from tests.query_guard.data import FILTERED_CANARY, HIDDEN_CANARY
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
-    rows = con.execute("SELECT table_name, column_name FROM information_schema.columns "
-                       "ORDER BY table_name, ordinal_position").fetchall()
+    rows = con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "ORDER BY table_name, ordinal_position"
+    ).fetchall()
     out: dict[str, list[str]] = {}
     for table, column in rows:
         out.setdefault(table, []).append(column)
@@ -30,7 +32,8 @@ def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
 def test_database_holds_only_agreed_columns_plus_entity(aggregate, record) -> None:
     assert _tables(aggregate.conn) == {
         "visits": ["patient_id", "visit_date", "district", "cost", CONTRIBUTION_RANK],
-        "people": ["person_id", "age", CONTRIBUTION_RANK]}
+        "people": ["person_id", "age", CONTRIBUTION_RANK],
+    }
     assert _tables(record.conn)["people"] == ["person_id", "age", CONTRIBUTION_RANK]
 
 
@@ -38,13 +41,22 @@ def test_rows_filtered_and_identifiers_pseudonymised(aggregate) -> None:
     con = aggregate.conn
     ids = {r[0] for r in con.execute("SELECT patient_id FROM visits").fetchall()}
     dump = str(con.execute("SELECT * FROM visits").fetchall())
-    types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
-                             "WHERE table_name = 'visits'").fetchall())
+    types = dict(
+        con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'visits'"
+        ).fetchall()
+    )
     assert FILTERED_CANARY not in dump and HIDDEN_CANARY not in dump
     assert not ids & set(aggregate.raw_ids)
     assert pseudonym(aggregate.raw_ids[0], KEY) in ids
-    assert types == {"patient_id": "BIGINT", "visit_date": "DATE", "district": "VARCHAR",
-                     "cost": "DOUBLE", CONTRIBUTION_RANK: "BIGINT"}
+    assert types == {
+        "patient_id": "BIGINT",
+        "visit_date": "DATE",
+        "district": "VARCHAR",
+        "cost": "DOUBLE",
+        CONTRIBUTION_RANK: "BIGINT",
+    }
 
 
 def test_guard_schema_is_the_database_without_the_contribution_rank(aggregate, record) -> None:
@@ -52,7 +64,8 @@ def test_guard_schema_is_the_database_without_the_contribution_rank(aggregate, r
     for built in (aggregate, record):
         stored = built.conn.execute(
             "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            f"WHERE column_name <> '{CONTRIBUTION_RANK}'").fetchall()
+            f"WHERE column_name <> '{CONTRIBUTION_RANK}'"
+        ).fetchall()
         schema = {(t, c, ty) for t, cols in built.ctx.schema.items() for c, ty in cols.items()}
         assert set(stored) == schema
         assert ("visits", "patient_id", "BIGINT") in schema
@@ -75,17 +88,26 @@ def test_contribution_rank_is_a_random_order_within_each_entity(world, tmp_path)
     agreement = load_agreement(root / "agreement-aggregate.yaml")
     first_rows = []
     for i in range(2):
-        db = build_agreement_database(agreement, catalog, out_path=tmp_path / f"{i}.duckdb",
-                                      key=KEY)
+        db = build_agreement_database(
+            agreement, catalog, out_path=tmp_path / f"{i}.duckdb", key=KEY
+        )
         con = duckdb.connect(str(db), read_only=True)
         rank = f'"{CONTRIBUTION_RANK}"'
         assert con.execute(
             f"SELECT count(*) FROM (SELECT patient_id, list_sort(list({rank})) AS r, count(*) AS n"
-            " FROM visits GROUP BY patient_id) WHERE r <> range(1, n + 1)").fetchone() == (0,)
-        first_rows.append(set(con.execute(
-            f"SELECT patient_id, visit_date, cost FROM visits WHERE {rank} = 1").fetchall()))
-        several = con.execute("SELECT count(*) FROM (SELECT patient_id FROM visits "
-                              "GROUP BY patient_id HAVING count(*) > 1)").fetchone()[0]
+            " FROM visits GROUP BY patient_id) WHERE r <> range(1, n + 1)"
+        ).fetchone() == (0,)
+        first_rows.append(
+            set(
+                con.execute(
+                    f"SELECT patient_id, visit_date, cost FROM visits WHERE {rank} = 1"
+                ).fetchall()
+            )
+        )
+        several = con.execute(
+            "SELECT count(*) FROM (SELECT patient_id FROM visits "
+            "GROUP BY patient_id HAVING count(*) > 1)"
+        ).fetchone()[0]
         con.close()
         assert several > 20  # so that two equal draws are practically impossible
     assert first_rows[0] != first_rows[1]
@@ -95,8 +117,10 @@ def test_pseudonyms_unlinkable_across_agreements(world, tmp_path) -> None:
     root, raw = world
     catalog = load_catalog(root / "catalog")
     agreement = load_agreement(root / "agreement-record.yaml")
-    dbs = [build_agreement_database(agreement, catalog, out_path=tmp_path / f"{i}.duckdb", key=k)
-           for i, k in enumerate([b"a" * 32, b"b" * 32])]
+    dbs = [
+        build_agreement_database(agreement, catalog, out_path=tmp_path / f"{i}.duckdb", key=k)
+        for i, k in enumerate([b"a" * 32, b"b" * 32])
+    ]
     sets = []
     for db in dbs:
         con = duckdb.connect(str(db), read_only=True)
@@ -109,8 +133,9 @@ def test_suspended_dataset_left_out_and_build_is_atomic(world, tmp_path) -> None
     root, _ = world
     catalog = load_catalog(root / "catalog")
     agreement = load_agreement(root / "agreement-aggregate.yaml")
-    db = build_agreement_database(agreement, catalog, out_path=tmp_path / "s.duckdb", key=KEY,
-                                  suspended=frozenset({"people"}))
+    db = build_agreement_database(
+        agreement, catalog, out_path=tmp_path / "s.duckdb", key=KEY, suspended=frozenset({"people"})
+    )
     con = duckdb.connect(str(db), read_only=True)
     try:
         assert set(_tables(con)) == {"visits"}
@@ -118,8 +143,9 @@ def test_suspended_dataset_left_out_and_build_is_atomic(world, tmp_path) -> None
         con.close()
     broken = {"visits": tmp_path / "missing.parquet"}
     with pytest.raises(SandboxError):
-        build_agreement_database(agreement, catalog, out_path=tmp_path / "b.duckdb", key=KEY,
-                                 sources=broken)
+        build_agreement_database(
+            agreement, catalog, out_path=tmp_path / "b.duckdb", key=KEY, sources=broken
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.duckdb"]
 
 
@@ -135,18 +161,21 @@ def test_keys_created_private_and_destroyed(tmp_path) -> None:
         keys.key_path(tmp_path, "../escape")
 
 
-@pytest.mark.parametrize("sql", [
-    "SELECT * FROM read_csv('/etc/passwd')",
-    "SELECT * FROM '/etc/passwd'",
-    "COPY visits TO '/tmp/qg-escape.csv'",
-    "ATTACH '/tmp/qg-other.duckdb' AS o",
-    "INSTALL httpfs",
-    "LOAD httpfs",
-    "SET enable_external_access = true",
-    "SET lock_configuration = false",
-    "CREATE TABLE x AS SELECT 1",
-    "SELECT * FROM glob('/*')",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM '/etc/passwd'",
+        "COPY visits TO '/tmp/qg-escape.csv'",
+        "ATTACH '/tmp/qg-other.duckdb' AS o",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "SET enable_external_access = true",
+        "SET lock_configuration = false",
+        "CREATE TABLE x AS SELECT 1",
+        "SELECT * FROM glob('/*')",
+    ],
+)
 def test_engine_refuses_escapes_even_without_the_guard(aggregate, sql) -> None:
     with pytest.raises(SandboxError):
         run_query(aggregate.conn, sql, timeout_s=10)
@@ -174,4 +203,3 @@ def test_engine_is_read_only_and_replacement_scans_off(aggregate) -> None:
     assert aggregate.conn.execute(
         "SELECT current_setting('enable_external_access'), current_setting('lock_configuration')"
     ).fetchone() == (False, True)
-

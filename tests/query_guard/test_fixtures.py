@@ -45,8 +45,9 @@ def test_messages_cite_the_agreement_clause(aggregate) -> None:
 
 
 def test_small_groups_are_suppressed(aggregate) -> None:
-    decision = check_query("SELECT district, count(*) AS n FROM visits GROUP BY district",
-                           aggregate.ctx)
+    decision = check_query(
+        "SELECT district, count(*) AS n FROM visits GROUP BY district", aggregate.ctx
+    )
     districts = run_query(aggregate.conn, decision.sql, 30).column("district").to_pylist()
     assert "Tiny" not in districts and len(districts) == 4
 
@@ -66,8 +67,9 @@ def test_error_oracle_returns_instead_of_failing(aggregate) -> None:
 def test_suspended_dataset_is_refused_citing_art22(aggregate) -> None:
     from query_guard.guard import GuardContext
 
-    ctx = GuardContext(aggregate.ctx.agreement, aggregate.ctx.catalog,
-                       suspended=frozenset({"people"}))
+    ctx = GuardContext(
+        aggregate.ctx.agreement, aggregate.ctx.catalog, suspended=frozenset({"people"})
+    )
     decision = check_query("SELECT count(*) FROM people", ctx)
     assert decision.action == "block"
     assert any(r.rule == "QG-005" and r.article == "Shanghai Art.22" for r in decision.reasons)
@@ -75,8 +77,10 @@ def test_suspended_dataset_is_refused_citing_art22(aggregate) -> None:
 
 
 def test_rewritten_sql_checks_out_unchanged(aggregate) -> None:
-    sql = ("WITH t AS (SELECT district, cost FROM visits WHERE cost > 100) "
-           "SELECT district, avg(cost) FROM t GROUP BY district")
+    sql = (
+        "WITH t AS (SELECT district, cost FROM visits WHERE cost > 100) "
+        "SELECT district, avg(cost) FROM t GROUP BY district"
+    )
     first = check_query(sql, aggregate.ctx)
     again = check_query(first.sql, aggregate.ctx)
     assert again.sql == first.sql and again.action == "allow"
@@ -84,8 +88,11 @@ def test_rewritten_sql_checks_out_unchanged(aggregate) -> None:
 
 def test_star_never_reaches_the_contribution_rank(record) -> None:
     """``SELECT *`` is expanded from the guard's schema, which does not hold the rank."""
-    for sql in ("SELECT * FROM visits", "SELECT v.* FROM visits v",
-                "WITH t AS (SELECT * FROM visits) SELECT * FROM t"):
+    for sql in (
+        "SELECT * FROM visits",
+        "SELECT v.* FROM visits v",
+        "WITH t AS (SELECT * FROM visits) SELECT * FROM t",
+    ):
         decision = check_query(sql, record.ctx)
         result = run_query(record.conn, decision.sql, timeout_s=30)
         assert result.column_names == ["patient_id", "visit_date", "district", "cost"], sql

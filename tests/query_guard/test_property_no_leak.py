@@ -22,26 +22,55 @@ from tests.query_guard.data import FILTERED_CANARY, HIDDEN_CANARY, SMALL_DISTRIC
 from tests.query_guard.leaks import assert_no_leak
 
 ITEMS = [
-    "district", "count(*)", "sum(cost)", "avg(cost)", "cost", "patient_id",
-    "count(DISTINCT patient_id)", "max(cost)", "min(visit_date)", "diagnosis", "v", "*",
-    "v.*", "COLUMNS(*)", "list(patient_id)", "string_agg(district, ',')",
-    "substr(patient_id, 1, 18)", "patient_id || ''", "CAST(patient_id AS VARCHAR)",
-    "year(visit_date)", "date_trunc('month', visit_date)", "upper(district)",
-    "CASE WHEN cost > 500 THEN 'hi' ELSE 'lo' END", "count(*) OVER ()",
-    "row_number() OVER (ORDER BY cost)", "secret_note", CONTRIBUTION_RANK,
+    "district",
+    "count(*)",
+    "sum(cost)",
+    "avg(cost)",
+    "cost",
+    "patient_id",
+    "count(DISTINCT patient_id)",
+    "max(cost)",
+    "min(visit_date)",
+    "diagnosis",
+    "v",
+    "*",
+    "v.*",
+    "COLUMNS(*)",
+    "list(patient_id)",
+    "string_agg(district, ',')",
+    "substr(patient_id, 1, 18)",
+    "patient_id || ''",
+    "CAST(patient_id AS VARCHAR)",
+    "year(visit_date)",
+    "date_trunc('month', visit_date)",
+    "upper(district)",
+    "CASE WHEN cost > 500 THEN 'hi' ELSE 'lo' END",
+    "count(*) OVER ()",
+    "row_number() OVER (ORDER BY cost)",
+    "secret_note",
+    CONTRIBUTION_RANK,
     f"sum({CONTRIBUTION_RANK})",
 ]
 SOURCES = [
-    "visits v", "visits AS v", "(SELECT * FROM visits) v", "memory.main.visits v",
-    "read_parquet('{raw}') v", "'{raw}' v", "(SELECT patient_id AS district, cost, "
-    "visit_date, patient_id FROM visits) v", "visits v JOIN people p ON v.patient_id = "
-    "p.person_id", "visits v, people p", "(SELECT * FROM visits WHERE district = '"
-    + SMALL_DISTRICT + "') v",
+    "visits v",
+    "visits AS v",
+    "(SELECT * FROM visits) v",
+    "memory.main.visits v",
+    "read_parquet('{raw}') v",
+    "'{raw}' v",
+    "(SELECT patient_id AS district, cost, visit_date, patient_id FROM visits) v",
+    "visits v JOIN people p ON v.patient_id = p.person_id",
+    "visits v, people p",
+    "(SELECT * FROM visits WHERE district = '" + SMALL_DISTRICT + "') v",
 ]
 WHERES = [
-    "", f"WHERE patient_id = '{resident_id(3)}'", f"WHERE district = '{SMALL_DISTRICT}'",
-    f"WHERE district = '{FILTERED_CANARY}'", "WHERE visit_date < DATE '2024-01-01'",
-    "WHERE cost > 100", "WHERE district IN (SELECT district FROM visits)",
+    "",
+    f"WHERE patient_id = '{resident_id(3)}'",
+    f"WHERE district = '{SMALL_DISTRICT}'",
+    f"WHERE district = '{FILTERED_CANARY}'",
+    "WHERE visit_date < DATE '2024-01-01'",
+    "WHERE cost > 100",
+    "WHERE district IN (SELECT district FROM visits)",
     f"WHERE diagnosis = '{HIDDEN_CANARY}'",
 ]
 GROUPS = ["", "GROUP BY district", "GROUP BY ALL", "GROUP BY patient_id", "GROUP BY 1"]
@@ -52,8 +81,12 @@ TAILS = ["", "ORDER BY 1", "LIMIT 5", "LIMIT 100000"]
 def queries(draw: st.DrawFn, raw: str) -> str:
     items = draw(st.lists(st.sampled_from(ITEMS), min_size=1, max_size=3, unique=True))
     source = draw(st.sampled_from(SOURCES)).format(raw=raw)
-    parts = [f"SELECT {', '.join(items)} FROM {source}", draw(st.sampled_from(WHERES)),
-             draw(st.sampled_from(GROUPS)), draw(st.sampled_from(TAILS))]
+    parts = [
+        f"SELECT {', '.join(items)} FROM {source}",
+        draw(st.sampled_from(WHERES)),
+        draw(st.sampled_from(GROUPS)),
+        draw(st.sampled_from(TAILS)),
+    ]
     return " ".join(p for p in parts if p)
 
 
@@ -90,8 +123,10 @@ def test_no_canary_in_record_mode(record, data) -> None:
 
 def test_the_grammar_reaches_allowed_queries(aggregate, record) -> None:
     """Guard against a vacuous property: legitimate draws are allowed and run."""
-    for built, sql in [(aggregate, "SELECT district, count(*) FROM visits v GROUP BY district"),
-                       (record, "SELECT district, cost FROM visits v WHERE cost > 100")]:
+    for built, sql in [
+        (aggregate, "SELECT district, count(*) FROM visits v GROUP BY district"),
+        (record, "SELECT district, cost FROM visits v WHERE cost > 100"),
+    ]:
         decision = check_query(sql, built.ctx)
         assert decision.action == "rewrite"
         assert run_query(built.conn, decision.sql, 30).num_rows > 0
