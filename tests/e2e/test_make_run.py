@@ -1,0 +1,94 @@
+"""`make run`'s workspace half (sandbox/cli/hub.py): with Docker it starts the agreement's
+query worker on its network gateway and a JupyterHub configured against the platform;
+without what workspaces need it says why and starts nothing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from sandbox.accounts.models import User
+from sandbox.agreements.service import import_agreement
+from sandbox.cli.hub import maybe_start_workspaces, unavailable_reason
+from sandbox.db.base import transaction
+from sandbox.provisioning.service import provision
+from sandbox.settings import Settings
+from sandbox.workspaces import network
+from sandbox.workspaces.names import network_name
+from tests.control_plane.helpers import agreement, publish_all
+from tests.workspaces.hub import free_port
+
+
+def test_without_what_workspaces_need_it_says_why_and_starts_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = "sandbox-workspace:no-such-tag"
+    monkeypatch.setenv("SANDBOX_HUB_IMAGE", image)
+    reason = unavailable_reason(image)
+    assert reason is not None  # no engine, or the engine has no such image
+    assert maybe_start_workspaces(Settings(environment="test")) is None
+    assert f"workspaces:  not started — {reason}." in capsys.readouterr().out
+
+
+def _eventually(check: Callable[[], bool], what: str, limit: float = 90) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{what} never answered")
+
+
+@pytest.mark.docker
+def test_with_docker_it_starts_the_worker_on_the_gateway_and_the_hub(
+    docker_client,
+    workspace_image: str,
+    settings: Settings,
+    factory: sessionmaker[Session],
+    users: dict[str, User],
+    catalog_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SANDBOX_HUB_PROXY_API_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("SANDBOX_HUB_IMAGE", workspace_image)
+    settings = Settings(
+        environment="test",
+        data_dir=settings.data_dir,
+        database_url=settings.db_url,
+        port=free_port(),
+        hub_url=f"http://127.0.0.1:{free_port()}",
+        hub_api_port=free_port(),
+        query_service_url=f"http://127.0.0.1:{free_port()}/qs",
+    )
+    signed = agreement(id=f"AGR-RUN-{free_port()}")
+    publish_all(factory, users, settings, catalog_dir)
+    with transaction(factory) as session:
+        import_agreement(session=session, actor=users["health"], agreement=signed)
+        provision(session=session, settings=settings, actor=users["ops"], agreement_id=signed.id)
+
+    runtime = maybe_start_workspaces(settings)
+    assert runtime is not None
+    try:
+        assert runtime.settings.hub_service_token and runtime.settings.hub_api_token
+        [worker_url] = runtime.workers.values()
+        ipam = docker_client.networks.get(network_name(signed.id)).attrs["IPAM"]["Config"]
+        port = urlsplit(settings.query_service_url).port
+        assert worker_url == f"http://{ipam[0]['Gateway']}:{port}/qs"
+        _eventually(
+            lambda: httpx.post(f"{worker_url}/query", json={"sql": "SELECT 1"}).status_code == 401,
+            "the query worker on the gateway",
+        )
+        _eventually(lambda: httpx.get(f"{settings.hub_url}/hub/api/").status_code == 200, "the hub")
+    finally:
+        runtime.stop()
+        network.teardown(docker_client, signed.id)
+    assert all(process.poll() is not None for process in runtime.processes)
