@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from sandbox.agreements.lifecycle import AgreementAction
 from sandbox.agreements.service import change_status, import_agreement
 from sandbox.api.app import create_app
+from sandbox.audit.models import AuditEvent
 from sandbox.clock import today
 from sandbox.db.base import transaction
 from sandbox.workspaces.names import network_name
@@ -73,5 +77,13 @@ def test_spawn_needs_an_active_agreement_naming_the_researcher(hub_client, facto
         )
     r = hub_client.post("/api/hub/spawn-authorization", json=ask, headers=HUB)
     assert r.status_code == 403 and r.json()["rule"] == "agreement-not-active"
+    with transaction(factory) as session:
+        refused = session.scalars(
+            select(AuditEvent.details).where(AuditEvent.action == "hub.spawn_refused")
+        ).all()
+    assert [json.loads(d)["rule"] for d in refused] == [
+        "agreement-researcher",
+        "agreement-not-active",
+    ]
     revoked = hub_client.get("/qs/agreement", headers={"Authorization": f"Bearer {body['token']}"})
     assert revoked.status_code in (401, 403)

@@ -19,7 +19,7 @@ from sandbox.accounts.service import authenticate, issue_workspace_token
 from sandbox.agreements.models import AgreementRecord
 from sandbox.api.deps import DbDep, bearer_token
 from sandbox.audit.record import record
-from sandbox.errors import NotFound, PermissionDenied
+from sandbox.errors import NotFound, PermissionDenied, SandboxError
 from sandbox.workspaces.names import network_name
 
 router = APIRouter(prefix="/api/hub", tags=["hub"])
@@ -62,18 +62,32 @@ class SpawnRequest(BaseModel):
 @router.post("/spawn-authorization")
 def spawn_authorization(body: SpawnRequest, db: DbDep, _: HubOnly) -> dict[str, Any]:
     """A workspace token bound to (researcher, agreement), refused unless the agreement
-    is active and names the researcher."""
-    with db.tx() as session:
-        user = session.scalar(select(User).where(User.username == body.username))
-        rec = session.scalar(
-            select(AgreementRecord).where(func.lower(AgreementRecord.id) == body.server_name)
-        )
-        if user is None or rec is None:
-            raise NotFound(f"no agreement {body.server_name!r} for you", rule="agreement-unknown")
-        token, expires = issue_workspace_token(session, user, rec)
-        return {
-            "agreement_id": rec.id,
-            "token": token,
-            "expires_at": expires.isoformat(),
-            "network_name": network_name(rec.id),
-        }
+    is active and names the researcher. A refusal is recorded too (R12: repeated
+    attempts are what an early warning looks for)."""
+    try:
+        with db.tx() as session:
+            user = session.scalar(select(User).where(User.username == body.username))
+            rec = session.scalar(
+                select(AgreementRecord).where(func.lower(AgreementRecord.id) == body.server_name)
+            )
+            if user is None or rec is None:
+                raise NotFound(
+                    f"no agreement {body.server_name!r} for you", rule="agreement-unknown"
+                )
+            token, expires = issue_workspace_token(session, user, rec)
+            return {
+                "agreement_id": rec.id,
+                "token": token,
+                "expires_at": expires.isoformat(),
+                "network_name": network_name(rec.id),
+            }
+    except SandboxError as exc:
+        with db.tx() as session:
+            record(
+                session,
+                actor=body.username,
+                action="hub.spawn_refused",
+                object=f"server:{body.server_name}",
+                details={"rule": exc.rule, "article": exc.article},
+            )
+        raise
