@@ -59,6 +59,7 @@ class WorkspaceStop:
     containers_removed: int = 0
     homes_destroyed: list[str] = field(default_factory=list)
     hub_error: str | None = None
+    docker_error: str | None = None
 
     def details(self) -> dict[str, object]:
         return {
@@ -67,6 +68,7 @@ class WorkspaceStop:
             "containers_removed_by_docker": self.containers_removed,
             "homes_destroyed": self.homes_destroyed,
             "hub_error": self.hub_error,
+            "docker_error": self.docker_error,
         }
 
 
@@ -111,24 +113,32 @@ def _stop(
     settings: Settings, agreement_id: str, researchers: Iterable[str], status: str
 ) -> WorkspaceStop:
     """Stop through the hub, then remove through Docker whatever is left; if the agreement
-    has ended, destroy its homes, network and firewall rules too."""
+    has ended, destroy its homes, network and firewall rules too. The hub is asked even
+    when Docker cannot be reached, and the failure is kept in ``docker_error``."""
     from sandbox.workspaces import network
     from sandbox.workspaces.hub_api import HubApi, HubUnavailable
 
-    client = _docker()
-    ended = status in ENDED
-    label = {"label": f"{LABEL_AGREEMENT}={agreement_id}"}
-    containers = client.containers.list(all=True, filters=label)
-    running = {c.labels[LABEL_RESEARCHER] for c in containers if LABEL_RESEARCHER in c.labels}
     stop = WorkspaceStop(agreement_id=agreement_id, status=status)
+    try:
+        client = _docker()
+    except WorkspaceRuntimeUnavailable as exc:
+        client, stop.docker_error = None, exc.message
+    running: set[str] = set()
+    if client is not None:
+        label = {"label": f"{LABEL_AGREEMENT}={agreement_id}"}
+        for container in client.containers.list(all=True, filters=label):
+            running.add(container.labels.get(LABEL_RESEARCHER, ""))
+    ended = status in ENDED
     name = server_name(agreement_id)
     try:
         with HubApi(settings.hub_url, settings.hub_api_token) as hub:
-            for username in sorted({*researchers, *running}):
+            for username in sorted({*researchers, *running} - {""}):
                 if hub.stop_server(username, name, remove=ended):
                     stop.servers_stopped.append(f"{username}/{name}")
     except HubUnavailable as exc:
         stop.hub_error = str(exc)
+    if client is None:
+        return stop
     # Whatever the hub did or could not do, nothing of the agreement keeps running.
     stop.containers_removed = network.stop_workspaces(client, agreement_id)
     if ended:
@@ -143,8 +153,9 @@ def enforce_agreement_status(
     """Stop the workspaces of every listed agreement that is no longer active, after its
     status change (and token revocation) has committed; record ``workspace.stop``.
 
-    Returns before any container of those agreements runs; raises
-    :class:`WorkspaceRuntimeUnavailable` when the Docker engine is unreachable.
+    Returns when no container of those agreements runs. When the Docker engine cannot
+    be reached, the hub is still asked, the event still recorded, and then
+    :class:`WorkspaceRuntimeUnavailable` says that no container could be confirmed gone.
     """
     if not runs_workspaces(settings):
         return []
@@ -165,4 +176,13 @@ def enforce_agreement_status(
                     object=f"agreement:{stop.agreement_id}",
                     details=stop.details(),
                 )
+    unconfirmed = [stop for stop in stops if stop.docker_error]
+    if unconfirmed:
+        raise WorkspaceRuntimeUnavailable(
+            "; ".join(
+                f"agreement {stop.agreement_id} is {stop.status} and its tokens are revoked, "
+                f"but no container could be confirmed gone: {stop.docker_error}"
+                for stop in unconfirmed
+            )
+        )
     return stops
