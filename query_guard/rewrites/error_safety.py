@@ -16,13 +16,46 @@ from query_guard.findings import Finding
 
 RULE = "QG-101"
 
-_LEAVES = (exp.Column, exp.Literal, exp.Boolean, exp.Null, exp.Star, exp.Identifier,
-           exp.DataType, exp.Var, exp.Interval, exp.Try, exp.Tuple)
+_LEAVES = (
+    exp.Column,
+    exp.Literal,
+    exp.Boolean,
+    exp.Null,
+    exp.Star,
+    exp.Identifier,
+    exp.DataType,
+    exp.Var,
+    exp.Interval,
+    exp.Try,
+    exp.Tuple,
+)
 #: Nodes that are not values: only their parts are protected.
-_STRUCTURE = (exp.Query, exp.Subquery, exp.With, exp.CTE, exp.From, exp.Join, exp.Where,
-              exp.Group, exp.Having, exp.Order, exp.Ordered, exp.Limit, exp.Offset,
-              exp.Distinct, exp.Alias, exp.Table, exp.TableAlias, exp.Window, exp.WindowSpec,
-              exp.AggFunc, exp.RowNumber, exp.Rank, exp.DenseRank, exp.Ntile)
+_STRUCTURE = (
+    exp.Query,
+    exp.Subquery,
+    exp.With,
+    exp.CTE,
+    exp.From,
+    exp.Join,
+    exp.Where,
+    exp.Group,
+    exp.Having,
+    exp.Order,
+    exp.Ordered,
+    exp.Limit,
+    exp.Offset,
+    exp.Distinct,
+    exp.Alias,
+    exp.Table,
+    exp.TableAlias,
+    exp.Window,
+    exp.WindowSpec,
+    exp.AggFunc,
+    exp.RowNumber,
+    exp.Rank,
+    exp.DenseRank,
+    exp.Ntile,
+)
 _NOT_IN_TRY = (exp.AggFunc, exp.Window, exp.Query, exp.Subquery, exp.Star)
 
 
@@ -42,12 +75,27 @@ def _in_join_condition(node: exp.Expression) -> bool:
 def _is_join_key_equality(node: exp.Expression) -> bool:
     """``a.k = b.k`` in a join condition stays bare so DuckDB plans a hash join; QG-008
     allows such equalities only between columns of the same type, which cannot fail."""
-    return (isinstance(node, exp.EQ) and isinstance(node.left, exp.Column)
-            and isinstance(node.right, exp.Column) and _in_join_condition(node))
+    return (
+        isinstance(node, exp.EQ)
+        and isinstance(node.left, exp.Column)
+        and isinstance(node.right, exp.Column)
+        and _in_join_condition(node)
+    )
+
+
+def _is_parenthesised_leaf(node: exp.Expression) -> bool:
+    """``(TRY(...))``, as the min-group-size rewrite leaves a user's HAVING: cannot fail, and
+    wrapping it again would keep the rewritten query from reaching a fixed point."""
+    return isinstance(node, exp.Paren) and isinstance(node.unnest(), _LEAVES)
 
 
 def _protect(node: exp.Expression) -> exp.Expression:
-    if isinstance(node, _LEAVES) or _is_literal_cast(node) or _is_join_key_equality(node):
+    if (
+        isinstance(node, _LEAVES)
+        or _is_literal_cast(node)
+        or _is_join_key_equality(node)
+        or _is_parenthesised_leaf(node)
+    ):
         return node
     conjunction = isinstance(node, exp.And | exp.Paren) and _in_join_condition(node)
     if conjunction or isinstance(node, _STRUCTURE) or node.find(*_NOT_IN_TRY):
@@ -55,8 +103,7 @@ def _protect(node: exp.Expression) -> exp.Expression:
             if isinstance(value, exp.Expression):
                 node.set(key, _protect(value))
             elif isinstance(value, list):
-                node.set(key, [_protect(v) if isinstance(v, exp.Expression) else v
-                               for v in value])
+                node.set(key, [_protect(v) if isinstance(v, exp.Expression) else v for v in value])
         return node
     return exp.Try(this=node)
 
@@ -71,6 +118,13 @@ def rewrite(expr: exp.Expression, ctx: GuardContext) -> tuple[exp.Expression, li
     tree = _protect(expr.copy().transform(_to_try_cast))
     if tree.sql("duckdb") == expr.sql("duckdb"):
         return tree, []
-    return tree, [Finding(RULE, "row-level expressions were wrapped in TRY(...) and casts made "
-                          "TRY_CAST so that no value can make the query fail; failures yield "
-                          "NULL", USE_WITHIN_SCENARIO, action="rewrite")]
+    return tree, [
+        Finding(
+            RULE,
+            "row-level expressions were wrapped in TRY(...) and casts made "
+            "TRY_CAST so that no value can make the query fail; failures yield "
+            "NULL",
+            USE_WITHIN_SCENARIO,
+            action="rewrite",
+        )
+    ]
