@@ -8,7 +8,14 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from sandbox.api.deps import CalendarDep, DbDep, MaybeUserDep, OversightDep, UserDep
+from sandbox.api.deps import (
+    CalendarDep,
+    DbDep,
+    MaybeUserDep,
+    OversightDep,
+    SettingsDep,
+    UserDep,
+)
 from sandbox.clock import today
 from sandbox.oversight import demand, quality, tipoffs, violations
 from sandbox.oversight.models import Demand, TipOff
@@ -20,6 +27,7 @@ from sandbox.oversight.views import (
     tipoff_view,
     violation_view,
 )
+from sandbox.provisioning.runtime import enforce_agreement_status
 
 router = APIRouter(prefix="/api", tags=["oversight duties"])
 
@@ -105,7 +113,9 @@ def show_violation(violation_id: int, db: DbDep, user: UserDep) -> dict[str, Any
 
 
 @router.post("/violations/{violation_id}/measure")
-def apply_measure(violation_id: int, body: MeasureIn, db: DbDep, user: UserDep) -> dict[str, Any]:
+def apply_measure(
+    violation_id: int, body: MeasureIn, db: DbDep, settings: SettingsDep, user: UserDep
+) -> dict[str, Any]:
     with db.tx() as session:
         v = violations.apply_measure(
             session=session,
@@ -114,7 +124,10 @@ def apply_measure(violation_id: int, body: MeasureIn, db: DbDep, user: UserDep) 
             today=today(),
             **body.model_dump(),
         )
-        return violation_view(v)
+        view, agreement_id = violation_view(v), v.agreement_id
+    # A measure that closed access stops the agreement's running workspaces before answering.
+    enforce_agreement_status(settings, db.tx, [agreement_id], actor=user.username)
+    return view
 
 
 @router.post("/violations/{violation_id}/rectified")

@@ -16,6 +16,7 @@ from sandbox.agreements.lifecycle import AgreementAction
 from sandbox.agreements.service import change_status, list_agreements, run_lifecycle
 from sandbox.api.deps import DbDep, OperatorDep, SettingsDep
 from sandbox.clock import today
+from sandbox.provisioning.runtime import enforce_agreement_status
 from sandbox.provisioning.service import destroy_ended, list_workspaces, provision
 from sandbox.web.rendering import page_router, render, see_other
 
@@ -54,6 +55,7 @@ def move(
     agreement_id: str,
     db: DbDep,
     user: OperatorDep,
+    settings: SettingsDep,
     action: Annotated[AgreementAction, Form()],
     reason: Annotated[str, Form()] = "",
     rectification_days: Annotated[int | None, Form()] = None,
@@ -67,6 +69,8 @@ def move(
             session=session, actor=user, agreement_id=agreement_id, action=action, reason=reason,
             rectification_days=rectification_days, today=today(),
         )  # fmt: skip
+    # Committed: now stop its running workspaces before answering (provisioning/runtime.py).
+    enforce_agreement_status(settings, db.tx, [agreement_id], actor=user.username)
     return see_other("/operator")
 
 
@@ -77,6 +81,7 @@ def lifecycle(
     """The daily job now: expire and terminate by date, then destroy ended workspaces (R16)."""
     with db.tx() as session:
         changed = run_lifecycle(session, today=today())
+    enforce_agreement_status(settings, db.tx, [a for a, _ in changed], actor=user.username)
     with db.tx() as session:
         destroyed = destroy_ended(session, settings)
     return _home(request, db, user, ran={"changed": changed, "destroyed": destroyed})

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
 
 from sandbox.accounts.models import Role
-from sandbox.api.deps import CalendarDep, DbDep, MaybeUserDep, UserDep
+from sandbox.api.deps import CalendarDep, DbDep, MaybeUserDep, SettingsDep, UserDep
 from sandbox.clock import today
 from sandbox.oversight import demand, quality, tipoffs, violations
 from sandbox.oversight.models import Demand, TipOff
@@ -31,6 +31,7 @@ from sandbox.oversight.views import (
     violation_view,
 )
 from sandbox.permissions import require_role
+from sandbox.provisioning.runtime import enforce_agreement_status
 from sandbox.web.i18n import language, translator
 from sandbox.web.rendering import page_router, render, see_other
 
@@ -210,13 +211,20 @@ def record_violation(
 
 @router.post("/oversight/violations/{violation_id}/measure")
 def apply_measure(
-    violation_id: int, db: DbDep, user: UserDep, form: Annotated[MeasureForm, Form()]
+    violation_id: int,
+    db: DbDep,
+    settings: SettingsDep,
+    user: UserDep,
+    form: Annotated[MeasureForm, Form()],
 ) -> RedirectResponse:
     with db.tx() as session:
-        violations.apply_measure(
+        v = violations.apply_measure(
             session=session, actor=user, violation_id=violation_id, today=today(),
             **form.model_dump(),
         )  # fmt: skip
+        agreement_id = v.agreement_id
+    # A measure that closed access stops the agreement's running workspaces before answering.
+    enforce_agreement_status(settings, db.tx, [agreement_id], actor=user.username)
     return see_other("/oversight#violations")
 
 
