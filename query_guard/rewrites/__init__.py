@@ -5,8 +5,8 @@ Findings with ``action="rewrite"`` record what was changed; a finding with
 idempotent, so re-checking the rewritten query reaches the same SQL.
 """
 
-from query_guard.rewrites import error_safety, min_group_size, row_cap
+from query_guard.rewrites import aggregate_safety, error_safety, min_group_size, row_cap
 
-REWRITES = (error_safety, min_group_size, row_cap)
+REWRITES = (error_safety, aggregate_safety, min_group_size, row_cap)
 
 __all__ = ["REWRITES"]
