@@ -61,9 +61,51 @@ def _allowed_use(column: exp.Column, scope: Scope, ctx: GuardContext, hidden: bo
     return passthrough and not hidden and ctx.mode == "record" and is_output(scope)
 
 
+def _protected_projections(scope: Scope, ctx: GuardContext) -> dict[int, str]:
+    """Position -> output name of each projection that carries an identifier."""
+    out = {}
+    for position, projection in enumerate(scope.expression.expressions):
+        for column in projection.find_all(exp.Column):
+            if any(ctx.is_protected(*o) for o in column_origins(column, scope)):
+                out[position] = projection.alias_or_name
+    return out
+
+
+def _orders_by_projection(scope: Scope, ctx: GuardContext) -> bool:
+    """ORDER BY ALL, a position or an output alias that stands for an identifier.
+
+    Such keys name the identifier without being a column reference to it, so the
+    column check above cannot see them; ordering by a pseudonym lets a researcher
+    page through the data in a stable order (bulk extraction, R12).
+    """
+    order = scope.expression.args.get("order")
+    if order is None or not isinstance(scope.expression, exp.Select):
+        return False
+    protected = _protected_projections(scope, ctx)
+    for ordered in order.expressions:
+        key = ordered.this
+        if isinstance(key, exp.Var) and key.name.upper() == "ALL" and protected:
+            return True
+        if isinstance(key, exp.Literal) and not key.is_string and int(key.name) - 1 in protected:
+            return True
+        if isinstance(key, exp.Column) and not key.table and key.name in protected.values():
+            return True
+    return False
+
+
 def check(expr: exp.Expression, ctx: GuardContext) -> list[Finding]:
     found = []
     for scope in scopes(expr):
+        if _orders_by_projection(scope, ctx):
+            found.append(
+                Finding(
+                    RULE,
+                    "the result may not be ordered by an identifier column "
+                    "(by name, alias, position or ORDER BY ALL); order by other "
+                    "columns instead",
+                    DESENSITISATION,
+                )
+            )
         for column in own_columns(scope):
             origins = column_origins(column, scope)
             protected = sorted(o for o in origins if ctx.is_protected(*o))
@@ -74,13 +116,20 @@ def check(expr: exp.Expression, ctx: GuardContext) -> list[Finding]:
                 continue
             names = ", ".join(f"{d}.{c}" for d, c in protected)
             if hidden:
-                message = (f"{names} is not among the agreement's columns; it may be used only "
-                           "inside COUNT(DISTINCT …)")
+                message = (
+                    f"{names} is not among the agreement's columns; it may be used only "
+                    "inside COUNT(DISTINCT …)"
+                )
             else:
-                message = (f"{names} is an identifier column (pseudonymised); it may not be "
-                           f"shown, filtered on, ordered by or transformed here; it may be used "
-                           f"only {ALLOWED}"
-                           + ("; in record mode it may also be output as a bare column"
-                              if ctx.mode == "record" else ""))
+                message = (
+                    f"{names} is an identifier column (pseudonymised); it may not be "
+                    f"shown, filtered on, ordered by or transformed here; it may be used "
+                    f"only {ALLOWED}"
+                    + (
+                        "; in record mode it may also be output as a bare column"
+                        if ctx.mode == "record"
+                        else ""
+                    )
+                )
             found.append(Finding(RULE, message, DESENSITISATION))
     return found
