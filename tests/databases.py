@@ -38,8 +38,13 @@ def fresh_postgres_database() -> Iterator[str]:
         yield server.set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
+            # Only client connections: an autovacuum worker runs as the superuser, cannot be
+            # terminated by us, and DROP DATABASE stops it by itself.
             conn.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = :n AND backend_type = 'client backend'"
+                ),
                 {"n": name},
             )
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))

@@ -15,6 +15,7 @@ from sandbox.api.routes import (
     audit,
     auth,
     catalog,
+    catalog_reviews,
     hub,
     notifications,
     oidc,
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         auth,
         catalog,
+        catalog_reviews,
         applications,
         agreements,
         oversight,

@@ -8,7 +8,7 @@ from typing import Any
 from sandbox.agreements.models import AgreementRecord
 from sandbox.applications.models import Application
 from sandbox.applications.service import is_overdue
-from sandbox.catalog.models import Dataset, DatasetVersion
+from sandbox.catalog.models import CatalogReview, Dataset, DatasetVersion
 from sandbox.catalog.service import is_stale
 from sandbox.feedback.models import Complaint, Objection
 
@@ -17,11 +17,36 @@ def dataset_view(ds: Dataset, version: DatasetVersion | None, today: date) -> di
     return {
         **ds.entry,
         "status": ds.status,
+        "published": ds.published,
         "under_objection": ds.under_objection,
         "version": version.version if version else None,
         "published_at": version.published_at.isoformat() if version else None,
         "stale": is_stale(ds, version, today),
         "quality": version.quality if version else None,
+    }
+
+
+def catalog_review_view(
+    review: CatalogReview, ds: Dataset, version: DatasetVersion | None
+) -> dict[str, Any]:
+    """A catalogue review with the data version it proposes (None: a class change alone)."""
+    return {
+        "id": review.id,
+        "dataset": ds.name,
+        "provider": ds.provider,
+        "kind": review.kind,
+        "status": review.status,
+        "from_class": review.from_class,
+        "to_class": review.to_class,
+        "basis": review.basis,
+        "proposed_entry": review.proposed_entry,
+        "version": version.version if version else None,
+        "quality": version.quality if version else None,
+        "submitted_by": review.submitted_by,
+        "submitted_at": review.submitted_at.isoformat(),
+        "legality_review": review.legality_review,
+        "reviewed_by": review.reviewed_by,
+        "reviewed_at": review.reviewed_at.isoformat() if review.reviewed_at else None,
     }
 
 

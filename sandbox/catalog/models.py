@@ -1,4 +1,4 @@
-"""Datasets in the catalogue, their published versions and class changes (R1, R2, R14)."""
+"""Datasets in the catalogue, their versions, class changes and catalogue reviews (R1, R2, R14)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,11 @@ class Dataset(Base):
     open_class: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default=DatasetStatus.open)
     under_objection: Mapped[bool] = mapped_column(default=False)
-    #: The catalogue entry as last published (the YAML contract as JSON).
+    #: In the public catalogue: false until the authority approves the first catalogue
+    #: review (Shanghai Art.12: 经审查后 ... 予以公布), and while no review has been approved.
+    published: Mapped[bool] = mapped_column(default=False)
+    #: The catalogue entry as last published (the YAML contract as JSON); for a dataset
+    #: not yet published, the entry as last proposed.
     entry: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -50,6 +54,10 @@ class DatasetVersion(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     rows: Mapped[int]
     quality: Mapped[dict] = mapped_column(JSON)
+    #: In force: agreements and provisioning use only published versions. A version
+    #: proposed with a new or changed entry stays unpublished until its catalogue review
+    #: is approved (and for ever when it is rejected).
+    published: Mapped[bool] = mapped_column(default=False)
     published_by: Mapped[str] = mapped_column(String(64))
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -67,3 +75,48 @@ class ClassChange(Base):
     basis: Mapped[str] = mapped_column(Text, default="")
     changed_by: Mapped[str] = mapped_column(String(64))
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReviewKind(StrEnum):
+    """What a catalogue review decides (Shanghai Art.12; Wuxi Art.11-12)."""
+
+    #: A dataset's first entry in the catalogue (or a new attempt after a rejection).
+    new = "new"
+    #: A change of a published entry: columns, conditions, summary, ...
+    entry_change = "entry_change"
+    #: A change of a published entry's open class (other fields may change with it).
+    class_change = "class_change"
+
+
+class ReviewStatus(StrEnum):
+    under_review = "under_review"
+    published = "published"
+    rejected = "rejected"
+
+
+class CatalogReview(Base):
+    """A proposed catalogue entry waiting for, or decided by, the competent authority.
+
+    The authority's legality review (合法性审查, Wuxi Art.12) is recorded with the
+    decision either way; the dataset and the proposed version change only on approval.
+    """
+
+    __tablename__ = "catalog_reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=ReviewStatus.under_review)
+    #: The whole entry as it would be published (the YAML contract as JSON).
+    proposed_entry: Mapped[dict] = mapped_column(JSON)
+    from_class: Mapped[str | None] = mapped_column(String(16))
+    to_class: Mapped[str] = mapped_column(String(16))
+    #: Desensitisation or consent reference for leaving non-open (Shanghai Art.11).
+    basis: Mapped[str] = mapped_column(Text, default="")
+    #: The data version published with the entry; none for a class change without new data.
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"))
+    submitted_by: Mapped[str] = mapped_column(String(64))
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    legality_review: Mapped[str] = mapped_column(Text, default="")
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None]

@@ -2,13 +2,18 @@
 
 Publishing stores the data as Parquet under the platform's data directory as a
 new dataset version, with its quality report; agreements and releases name the
-version they used.
+version they used. A new entry, a changed entry and a changed open class are
+only proposed: they take effect when the authority approves their catalogue
+review (:mod:`sandbox.catalog.review`; Shanghai Art.12, Wuxi Art.11-12). Until
+then everything here that the public, applicants, agreements and provisioning
+read sees only published entries and versions.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -18,16 +23,14 @@ from sqlalchemy.orm import Session
 
 from sandbox.accounts.models import User
 from sandbox.audit.record import record
-from sandbox.catalog.models import ClassChange, Dataset, DatasetStatus, DatasetVersion
+from sandbox.catalog.models import CatalogReview, Dataset, DatasetStatus, DatasetVersion, ReviewKind
 from sandbox.catalog.quality import quality_report
 from sandbox.catalog.reading import read_table
+from sandbox.catalog.review import ARTICLE, open_review, refuse_while_pending, review_kind
 from sandbox.contracts import CatalogEntry, OpenClass
 from sandbox.contracts.frequency import due_after
-from sandbox.errors import NotFound, PermissionDenied, PolicyViolation
-from sandbox.filings import file_with_authority
+from sandbox.errors import InvalidStateTransition, NotFound, PermissionDenied
 from sandbox.permissions import require_provider_of
-
-_STRICTNESS = {OpenClass.unconditional: 0, OpenClass.conditional: 1, OpenClass.non_open: 2}
 
 
 def get_dataset(session: Session, name: str) -> Dataset:
@@ -38,9 +41,10 @@ def get_dataset(session: Session, name: str) -> Dataset:
 
 
 def get_public_dataset(session: Session, name: str) -> Dataset:
-    """A dataset the public may see; non-open ones are not revealed (Shanghai Art.11)."""
+    """A dataset the public may see; non-open ones are not revealed (Shanghai Art.11), nor
+    ones whose entry the authority has not yet approved (Shanghai Art.12)."""
     found = get_dataset(session, name)
-    if found.open_class == OpenClass.non_open:
+    if found.open_class == OpenClass.non_open or not found.published:
         raise NotFound(f"dataset {name!r} is not in the catalogue", rule="dataset-unknown")
     return found
 
@@ -50,15 +54,18 @@ def entry_of(dataset: Dataset) -> CatalogEntry:
 
 
 def catalog_entries(session: Session) -> dict[str, CatalogEntry]:
-    """Every dataset's current entry, keyed by name (what agreements are validated against)."""
-    return {d.name: entry_of(d) for d in session.scalars(select(Dataset))}
+    """Every published dataset's entry, keyed by name (what applications and agreements are
+    validated against): an entry still under catalogue review is not yet in it."""
+    return {d.name: entry_of(d) for d in session.scalars(select(Dataset).where(Dataset.published))}
 
 
 def public_datasets(session: Session) -> list[Dataset]:
-    """The public catalogue: non-open datasets never appear in it (Shanghai Art.11)."""
+    """The public catalogue: only entries the authority approved (Shanghai Art.12), and
+    never non-open datasets (Shanghai Art.11)."""
     return list(
         session.scalars(
             select(Dataset)
+            .where(Dataset.published)
             .where(Dataset.open_class != OpenClass.non_open)
             .where(Dataset.status != DatasetStatus.withdrawn)
             .order_by(Dataset.name)
@@ -67,9 +74,11 @@ def public_datasets(session: Session) -> list[Dataset]:
 
 
 def latest_version(session: Session, dataset: Dataset) -> DatasetVersion | None:
+    """The newest version in force; a version proposed for review is not one of them."""
     return session.scalar(
         select(DatasetVersion)
         .where(DatasetVersion.dataset_id == dataset.id)
+        .where(DatasetVersion.published)
         .order_by(DatasetVersion.version.desc())
         .limit(1)
     )
@@ -127,42 +136,26 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _check_class_change(
-    session: Session, dataset: Dataset, new: OpenClass, basis: str, actor: User
-) -> None:
-    old = OpenClass(dataset.open_class)
-    if old == OpenClass.non_open and not basis.strip():
-        raise PolicyViolation(
-            "reclassify-non-open",
-            "Shanghai Art.11; Rizhao Art.17",
-            f"{dataset.name} is non-open; it may move to {new.value} only with a recorded "
-            "desensitisation (脱敏) or rights-holder consent reference as the basis",
-        )
-    session.add(
-        ClassChange(
-            dataset_id=dataset.id,
-            from_class=old,
-            to_class=new,
-            basis=basis,
-            changed_by=actor.username,
-        )
-    )
-    record(
-        session,
-        actor=actor.username,
-        action="dataset.reclassify",
-        object=f"dataset:{dataset.name}",
-        details={"from": old.value, "to": new.value, "basis": basis},
-    )
-    if _STRICTNESS[new] > _STRICTNESS[old]:
-        file_with_authority(
-            session,
-            kind="class_stricter",
-            object=f"dataset:{dataset.name}",
-            article="Shanghai Art.11",
-            summary=f"{dataset.name}: open class {old.value} → {new.value}",
-            actor=actor.username,
-        )
+@dataclass(frozen=True)
+class Publication:
+    """What publishing did: the stored version, and the review it waits for (if any)."""
+
+    dataset: str
+    version: DatasetVersion
+    review: CatalogReview | None
+
+    @property
+    def status(self) -> str:
+        return self.review.status if self.review else "published"
+
+    def to_dict(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "version": self.version.version,
+            "status": self.status,
+            "review": self.review.id if self.review else None,
+            "quality": self.version.quality,
+        }
 
 
 def publish_dataset(
@@ -173,9 +166,12 @@ def publish_dataset(
     data_path: Path,
     datasets_dir: Path,
     class_change_basis: str = "",
-) -> DatasetVersion:
+) -> Publication:
     """Validate, quality-check and store a new version of a dataset.
 
+    Under the published entry unchanged, the version is in force at once (a data
+    refresh). A new dataset, a changed entry or a changed open class is filed
+    for catalogue review instead, and the version waits, unused, for approval.
     The quality report refuses an identifier declared ``sensitivity: none``
     (R13). The Parquet file is written under a temporary name and renamed only
     once everything else has succeeded, so a refusal leaves no file behind.
@@ -187,19 +183,24 @@ def publish_dataset(
     entry_json = entry.model_dump(mode="json", exclude={"base_dir", "source"})
     if dataset is None:
         dataset = Dataset(
-            name=entry.name, provider=entry.provider, open_class=entry.open_class, entry=entry_json
+            name=entry.name,
+            provider=entry.provider,
+            open_class=entry.open_class,
+            entry=entry_json,
+            published=False,
         )
         session.add(dataset)
         session.flush()
-    else:
-        if dataset.provider != entry.provider:
-            raise PermissionDenied(
-                f"dataset {entry.name} belongs to {dataset.provider}", rule="provider-owns"
-            )
-        if dataset.open_class != entry.open_class:
-            _check_class_change(session, dataset, entry.open_class, class_change_basis, actor)
-        dataset.open_class = entry.open_class
+    elif dataset.provider != entry.provider:
+        raise PermissionDenied(
+            f"dataset {entry.name} belongs to {dataset.provider}", rule="provider-owns"
+        )
+    refuse_while_pending(session, dataset)
+    kind = review_kind(dataset, entry_json)
+    if kind == ReviewKind.new:
+        # Not in the catalogue yet: the provider's own view shows what it proposed.
         dataset.entry = entry_json
+        dataset.open_class = entry.open_class
     number = (
         session.scalar(
             select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == dataset.id)
@@ -219,33 +220,62 @@ def publish_dataset(
             sha256=_sha256(tmp),
             rows=table.num_rows,
             quality=report.to_dict(),
+            published=kind is None,
             published_by=actor.username,
             published_at=datetime.now(UTC),
         )
         session.add(version)
         session.flush()
-        record(
-            session,
-            actor=actor.username,
-            action="dataset.publish",
-            object=f"dataset:{entry.name}",
-            details={"version": number, "rows": table.num_rows, "sha256": version.sha256},
-        )
+        review = None
+        if kind is None:
+            record(
+                session,
+                actor=actor.username,
+                action="dataset.publish",
+                object=f"dataset:{entry.name}",
+                details={"version": number, "rows": table.num_rows, "sha256": version.sha256},
+            )
+        else:
+            review = open_review(
+                session,
+                dataset=dataset,
+                kind=kind,
+                proposed_entry=entry_json,
+                basis=class_change_basis,
+                version=version,
+                actor=actor,
+            )
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
-    return version
+    return Publication(entry.name, version, review)
 
 
 def change_open_class(
     *, session: Session, actor: User, name: str, to_class: OpenClass, basis: str
-) -> Dataset:
-    """Reclassify without new data (R1)."""
+) -> CatalogReview | None:
+    """Propose a new open class without new data (R1); None when the class is unchanged.
+
+    The change takes effect when the authority approves its catalogue review.
+    """
     dataset = get_dataset(session, name)
     require_provider_of(actor, dataset.provider)
+    refuse_while_pending(session, dataset)
+    if not dataset.published:
+        raise InvalidStateTransition(
+            f"dataset {name} is not in the catalogue yet; publish it again with open_class: "
+            f"{to_class.value} in its entry instead of reclassifying it",
+            rule="catalog-review-unpublished",
+            article=ARTICLE,
+        )
     if dataset.open_class == to_class:
-        return dataset
-    _check_class_change(session, dataset, to_class, basis, actor)
-    dataset.open_class = to_class
-    dataset.entry = {**dataset.entry, "open_class": to_class.value}
-    return dataset
+        return None
+    return open_review(
+        session,
+        dataset=dataset,
+        kind=ReviewKind.class_change,
+        proposed_entry={**dataset.entry, "open_class": to_class.value},
+        basis=basis,
+        version=None,
+        actor=actor,
+    )

@@ -1,4 +1,5 @@
-"""``sandbox catalog``: publish a dataset version from its entry YAML, list the catalogue."""
+"""``sandbox catalog``: publish a dataset version from its entry YAML, list the catalogue,
+and the authority's catalogue review (Shanghai Art.12; Wuxi Art.11-12)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from pathlib import Path
 
 import typer
 
+from sandbox.catalog.models import Dataset
+from sandbox.catalog.review import Decision, decide_review, list_reviews
 from sandbox.catalog.service import latest_version, public_datasets, publish_dataset
 from sandbox.cli.common import AS_OPTION, acting_user, refusals_exit, unit_of_work
 from sandbox.contracts import load_catalog_entry
-from sandbox.errors import ContractError
+from sandbox.errors import ContractError, ValidationFailed
 from sandbox.settings import get_settings
 
 catalog_app = typer.Typer(no_args_is_help=True)
@@ -23,14 +26,17 @@ def publish(
     basis: str = typer.Option("", help="Desensitisation/consent reference for a class change."),
     as_user: str = AS_OPTION,
 ) -> None:
-    """Publish a new version of a dataset (quality report printed as JSON)."""
+    """Publish a new version of a dataset (quality report printed as JSON).
+
+    A new or changed entry is printed with ``"status": "under_review"``: it is
+    published when the authority approves its catalogue review."""
     with refusals_exit():
         parsed = load_catalog_entry(entry)
         source = data or parsed.source_path()
         if source is None:
             raise ContractError(f"{entry}: source: no data file given", rule="catalog-entry")
         with unit_of_work() as session:
-            version = publish_dataset(
+            publication = publish_dataset(
                 session=session,
                 actor=acting_user(session, as_user),
                 entry=parsed,
@@ -38,17 +44,7 @@ def publish(
                 datasets_dir=get_settings().datasets_dir,
                 class_change_basis=basis,
             )
-            typer.echo(
-                json.dumps(
-                    {
-                        "dataset": parsed.name,
-                        "version": version.version,
-                        "quality": version.quality,
-                    },
-                    ensure_ascii=False,
-                    indent=2,
-                )
-            )
+            typer.echo(json.dumps(publication.to_dict(), ensure_ascii=False, indent=2))
 
 
 @catalog_app.command("list")
@@ -58,3 +54,43 @@ def list_public() -> None:
         for ds in public_datasets(session):
             v = latest_version(session, ds)
             typer.echo(f"{ds.name}\t{ds.open_class}\tv{v.version if v else '-'}\t{ds.status}")
+
+
+@catalog_app.command("reviews")
+def reviews(
+    status: str = typer.Option("", help="under_review, published or rejected; default: all."),
+    as_user: str = AS_OPTION,
+) -> None:
+    """Catalogue reviews as the user may see them: id, dataset, kind, status, legality review."""
+    with refusals_exit(), unit_of_work() as session:
+        for r in list_reviews(session, acting_user(session, as_user), status):
+            name = session.get_one(Dataset, r.dataset_id).name
+            typer.echo(f"{r.id}\t{name}\t{r.kind}\t{r.to_class}\t{r.status}\t{r.legality_review}")
+
+
+@catalog_app.command("review")
+def review(
+    review_id: int = typer.Argument(..., help="The catalogue review's id."),
+    approve: bool = typer.Option(False, "--approve", help="Publish the proposed entry."),
+    reject: bool = typer.Option(False, "--reject", help="Refuse the proposed entry."),
+    legality_review: str = typer.Option(
+        "", "--legality-review", help="合法性审查: the legality review, required either way."
+    ),
+    as_user: str = AS_OPTION,
+) -> None:
+    """Decide a catalogue review as the authority (Shanghai Art.12; Wuxi Art.11-12)."""
+    with refusals_exit():
+        if approve == reject:
+            raise ValidationFailed(
+                "give exactly one of --approve or --reject", rule="catalog-review-decision"
+            )
+        decision = Decision.approve if approve else Decision.reject
+        with unit_of_work() as session:
+            r = decide_review(
+                session=session,
+                actor=acting_user(session, as_user),
+                review_id=review_id,
+                decision=decision,
+                legality_review=legality_review,
+            )
+            typer.echo(f"catalogue review {r.id} {r.status}")

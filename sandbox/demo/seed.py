@@ -16,6 +16,7 @@ from sandbox.accounts.models import Role, User
 from sandbox.accounts.service import create_user
 from sandbox.agreements.service import import_agreement
 from sandbox.applications.service import create_application, submit_application
+from sandbox.catalog.review import Decision, decide_review
 from sandbox.catalog.service import publish_dataset
 from sandbox.clock import today
 from sandbox.contracts import load_agreement, load_catalog
@@ -25,6 +26,11 @@ from sandbox.settings import Settings
 from sandbox.workcalendar import WorkCalendar
 
 DEMO_PASSWORD = "sandbox-demo-2026"
+DEMO_LEGALITY_REVIEW = (
+    "演示数据：合成数据，不含真实个人信息；开放类型与开放条件符合分类分级规则。"
+    " Demo data: synthetic, no real personal information; open class and conditions "
+    "follow the classification rules."
+)
 
 
 @dataclass(frozen=True)
@@ -70,13 +76,22 @@ def seed_demo(session: Session, settings: Settings, calendar: WorkCalendar) -> l
             actor="demo-seed",
         )
     for name, entry in catalog.items():
-        publish_dataset(
+        publication = publish_dataset(
             session=session,
             actor=users[entry.provider],
             entry=entry,
             data_path=Path(sources[name]),
             datasets_dir=settings.datasets_dir,
         )
+        if publication.review is not None:
+            # The demo authority reviews the demo catalogue (Shanghai Art.12; Wuxi Art.11-12).
+            decide_review(
+                session=session,
+                actor=users["authority"],
+                review_id=publication.review.id,
+                decision=Decision.approve,
+                legality_review=DEMO_LEGALITY_REVIEW,
+            )
     for path in sorted(DEMO_AGREEMENTS_DIR.glob("*.yaml")):
         agreement = load_agreement(path)
         import_agreement(session=session, actor=users[agreement.provider], agreement=agreement)

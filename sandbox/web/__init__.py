@@ -13,6 +13,7 @@ from sandbox.web.pages import (
     account,
     alerts,
     authority,
+    catalog_review,
     export_review,
     exports,
     keys,
@@ -30,7 +31,7 @@ from sandbox.web.rendering import HERE
 def install_pages(app: FastAPI) -> None:
     for module in (
         public, account, researcher, exports, provider, publish, export_review, operator,
-        authority, alerts, keys, statistics, oversight,
+        authority, alerts, keys, statistics, oversight, catalog_review,
     ):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import User
-from sandbox.catalog.service import publish_dataset
+from sandbox.catalog.review import Decision, decide_review
+from sandbox.catalog.service import Publication, publish_dataset
 from sandbox.contracts import Agreement, load_catalog_entry
 from sandbox.db.base import transaction
 from sandbox.settings import Settings
@@ -18,16 +19,37 @@ from sandbox.settings import Settings
 def publish_all(
     factory: sessionmaker[Session], users: dict[str, User], settings: Settings, catalog: Path
 ) -> None:
+    """Publish every entry in ``catalog`` as ``health``; the authority ``auth`` approves each."""
     for path in sorted(catalog.glob("*.yaml")):
-        entry = load_catalog_entry(path)
-        with transaction(factory) as session:
-            publish_dataset(
+        publish_approved(factory, users, settings, path)
+
+
+def publish_approved(
+    factory: sessionmaker[Session],
+    users: dict[str, User],
+    settings: Settings,
+    path: Path,
+    who: str = "health",
+) -> Publication:
+    """Publish one entry and, when it needs a catalogue review, approve it as ``auth``."""
+    entry = load_catalog_entry(path)
+    with transaction(factory) as session:
+        publication = publish_dataset(
+            session=session,
+            actor=users[who],
+            entry=entry,
+            data_path=entry.source_path(),
+            datasets_dir=settings.datasets_dir,
+        )
+        if publication.review is not None:
+            decide_review(
                 session=session,
-                actor=users["health"],
-                entry=entry,
-                data_path=entry.source_path(),
-                datasets_dir=settings.datasets_dir,
+                actor=users["auth"],
+                review_id=publication.review.id,
+                decision=Decision.approve,
+                legality_review="Lawful to open: conditions and data items checked.",
             )
+        return publication
 
 
 def agreement(**overrides: Any) -> Agreement:

@@ -1,4 +1,7 @@
-"""Publishing, the public catalogue and open-class rules (R1, R2, R13, R14)."""
+"""Publishing, the public catalogue and open-class rules (R1, R2, R13, R14).
+
+The catalogue review itself (Shanghai Art.12) is tested in ``test_catalog_review.py``.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +13,12 @@ from sqlalchemy import func, select
 
 from sandbox.audit.models import AuditEvent
 from sandbox.catalog.models import Dataset, DatasetVersion
-from sandbox.catalog.service import change_open_class, public_datasets, publish_dataset
-from sandbox.contracts import OpenClass, load_catalog_entry
+from sandbox.catalog.service import public_datasets, publish_dataset
+from sandbox.contracts import load_catalog_entry
 from sandbox.db.base import transaction
 from sandbox.errors import ContractError, PermissionDenied, PolicyViolation
-from sandbox.filings import list_filings
 from tests.control_plane.conftest import login
+from tests.control_plane.helpers import publish_approved
 
 
 def _publish(factory, users, settings, path: Path, who: str = "health", **kw):  # noqa: ANN001, ANN202
@@ -32,9 +35,12 @@ def _publish(factory, users, settings, path: Path, who: str = "health", **kw):  
 
 
 def test_publish_stores_a_version_with_its_quality_report(factory, users, settings, catalog_dir):
-    v1 = _publish(factory, users, settings, catalog_dir / "clinic_visits.yaml")
-    v2 = _publish(factory, users, settings, catalog_dir / "clinic_visits.yaml")
-    assert (v1.version, v2.version) == (1, 2)
+    v1 = publish_approved(factory, users, settings, catalog_dir / "clinic_visits.yaml").version
+    # A refresh under the unchanged entry is in force at once: no review.
+    refresh = _publish(factory, users, settings, catalog_dir / "clinic_visits.yaml")
+    assert refresh.review is None and refresh.status == "published"
+    v2 = refresh.version
+    assert (v1.version, v2.version) == (1, 2) and v1.published and v2.published
     assert (
         Path(v2.path).is_file() and Path(v2.path).parent == settings.datasets_dir / "clinic_visits"
     )
@@ -68,8 +74,8 @@ def test_only_the_provider_publishes(factory, users, settings, catalog_dir):
 
 
 def test_non_open_never_in_public_catalogue(factory, users, settings, catalog_dir, client):
-    _publish(factory, users, settings, catalog_dir / "clinic_visits.yaml")
-    _publish(factory, users, settings, catalog_dir / "secret.yaml")
+    publish_approved(factory, users, settings, catalog_dir / "clinic_visits.yaml")
+    publish_approved(factory, users, settings, catalog_dir / "secret.yaml")
     with transaction(factory) as session:
         assert [d.name for d in public_datasets(session)] == ["clinic_visits"]
     listed = client.get("/api/catalog").json()
@@ -79,45 +85,6 @@ def test_non_open_never_in_public_catalogue(factory, users, settings, catalog_di
     # The provider itself still sees its own non-open dataset.
     own = client.get("/api/catalog/secret_registry", headers=login(client, "health"))
     assert own.status_code == 200 and own.json()["open_class"] == "non_open"
-
-
-def test_leaving_non_open_needs_a_basis(factory, users, settings, catalog_dir):
-    _publish(factory, users, settings, catalog_dir / "secret.yaml")
-    with transaction(factory) as session, pytest.raises(PolicyViolation) as err:
-        change_open_class(
-            session=session,
-            actor=users["health"],
-            name="secret_registry",
-            to_class=OpenClass.conditional,
-            basis=" ",
-        )
-    assert err.value.rule == "reclassify-non-open" and "Shanghai Art.11" in err.value.article
-    with transaction(factory) as session:
-        ds = change_open_class(
-            session=session,
-            actor=users["health"],
-            name="secret_registry",
-            to_class=OpenClass.conditional,
-            basis="desensitised per TR-7",
-        )
-        assert ds.open_class == "conditional"
-
-
-def test_stricter_class_is_filed_with_the_authority(factory, users, settings, catalog_dir):
-    _publish(factory, users, settings, catalog_dir / "clinic_visits.yaml")
-    with transaction(factory) as session:
-        change_open_class(
-            session=session,
-            actor=users["health"],
-            name="clinic_visits",
-            to_class=OpenClass.non_open,
-            basis="",
-        )
-    with transaction(factory) as session:
-        filings = list_filings(session)
-        assert [(f.kind, f.object) for f in filings] == [
-            ("class_stricter", "dataset:clinic_visits")
-        ]
 
 
 def test_malformed_entry_names_file_and_field(tmp_path):
@@ -145,7 +112,16 @@ def test_publish_over_http(client, users, catalog_dir):
             files={"entry": ("e.yaml", e), "data": ("d.parquet", d)},
         )
     assert r.status_code == 201, r.text
-    assert r.json()["version"] == 1
+    assert r.json()["version"] == 1 and r.json()["status"] == "under_review"
+    assert client.get("/api/catalog").json() == []
+    decided = client.post(
+        f"/api/catalog-reviews/{r.json()['review']}",
+        json={"decision": "approve", "legality_review": "Lawful; conditions published."},
+        headers=login(client, "auth"),
+    )
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["status"] == "published" and decided.json()["version"] == 1
+    assert [d["name"] for d in client.get("/api/catalog").json()] == ["clinic_visits"]
     with (
         (catalog_dir / "clinic_visits.yaml").open("rb") as e,
         (catalog_dir / "data" / "clinic_visits.parquet").open("rb") as d,

@@ -37,7 +37,11 @@ def test_publish_import_export_and_verify(cli_env, catalog_dir, tmp_path: Path):
     assert refused.exit_code == 1 and "[role]" in refused.output
     done = runner.invoke(app, ["catalog", "publish", entry, "--as", "health"])
     assert done.exit_code == 0, done.output
-    assert '"version": 1' in done.output
+    assert '"version": 1' in done.output and '"status": "under_review"' in done.output
+    approved = runner.invoke(
+        app, ["catalog", "review", "1", "--approve", "--legality-review", "Lawful.", "--as", "auth"]
+    )
+    assert approved.exit_code == 0, approved.output
     listed = runner.invoke(app, ["catalog", "list"])
     assert listed.output.startswith("clinic_visits\tconditional\tv1")
     path = tmp_path / "agr.yaml"
@@ -59,7 +63,7 @@ def test_publish_import_export_and_verify(cli_env, catalog_dir, tmp_path: Path):
     )
     assert ok.exit_code == 0 and ok.output.strip() == "AGR-T-0001 suspended"
     verified = runner.invoke(app, ["audit", "verify"])
-    assert verified.exit_code == 0 and "OK: 10 events verified" in verified.output
+    assert verified.exit_code == 0 and "OK: 11 events verified" in verified.output
 
 
 def _free_port() -> int:

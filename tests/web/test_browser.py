@@ -62,9 +62,7 @@ def test_researcher_applies_with_completeness_help_and_submits(
     page.fill("textarea[name=scenario]", "按区县汇总的费用统计")
     page.fill("textarea[name=purpose]", "比较各区县平均费用")
     # The live help drops what is now filled in, without saving anything.
-    page.wait_for_function(
-        "!document.getElementById('missing').innerText.includes('应用场景')"
-    )
+    page.wait_for_function("!document.getElementById('missing').innerText.includes('应用场景')")
     page.fill("input[name=usage_from]", "2027-01-01")
     page.fill("input[name=usage_until]", "2027-06-30")
     page.check("input[name=output_forms][value=dp_table]")
@@ -129,10 +127,27 @@ def test_provider_publishes_a_csv_and_reviews(
     screenshot(page, "provider-publish-preview")
     page.click("#preview button.primary")
     page.wait_for_selector("#dataset-list")
-    assert "health_subsidies" in page.inner_text("#dataset-list")
+    row = page.inner_text("#dataset-health_subsidies")
+    assert "health_subsidies" in row and "审查中" in row  # under catalogue review
     with transaction(factory) as session:
         ds = session.scalars(select(Dataset).where(Dataset.name == "health_subsidies")).one()
-        assert ds.entry["columns"][0]["sensitivity"] == "identifier"
+        assert ds.entry["columns"][0]["sensitivity"] == "identifier" and not ds.published
+    page.goto(f"{live_server}/catalogue")
+    assert "health_subsidies" not in page.inner_text("main")
+
+    # The authority reviews the entry and records its legality review; then it is public.
+    sign_in(page, live_server, "auth")
+    page.click("nav a[href='/authority/catalog-reviews']")
+    page.click("#catalog-review-queue a")
+    assert "具备数据安全管理能力的科研机构" in page.inner_text("#entry-changes")
+    page.fill("#decide textarea[name=legality_review]", "开放类型与条件合法，予以公布。")
+    screenshot(page, "authority-catalogue-review")
+    page.click("#decide button[value=approve]")
+    page.wait_for_selector("#legality-review")
+    assert page.inner_text("#review-status") == "已公布"
+    page.goto(f"{live_server}/catalogue")
+    assert "health_subsidies" in page.inner_text("main")
+    sign_in(page, live_server, "health")
 
     # Review: a refusal without legal basis is refused with the rule and article.
     app_id = submit_for_review(factory, platform)
@@ -175,9 +190,7 @@ def test_operator_provisions_a_workspace(
         assert Path(ws.database_path).is_file()
 
 
-def test_authority_verifies_the_chain(
-    page, live_server: str, platform: dict[str, User]
-) -> None:
+def test_authority_verifies_the_chain(page, live_server: str, platform: dict[str, User]) -> None:
     sign_in(page, live_server, "auth")
     page.click("a[href='/lang/en']")  # the English switch
     page.click("#chain button.primary")

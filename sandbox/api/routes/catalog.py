@@ -11,7 +11,8 @@ from pydantic import BaseModel
 
 from sandbox.accounts.models import Role
 from sandbox.api.deps import DbDep, MaybeUserDep, ProviderDep, SettingsDep
-from sandbox.api.views import dataset_view
+from sandbox.api.views import catalog_review_view, dataset_view
+from sandbox.catalog.review import latest_reviews, proposed_version
 from sandbox.catalog.service import (
     change_open_class,
     get_dataset,
@@ -50,14 +51,26 @@ def list_catalog(
 
 @router.get("/{name}")
 def show_dataset(name: str, db: DbDep, user: MaybeUserDep) -> dict[str, Any]:
+    """A catalogue entry; its provider, the operator and the authority also see non-open
+    and not-yet-approved entries, with where the latest catalogue review stands."""
     with db.tx() as session:
         ds = get_dataset(session, name)
         insider = user is not None and (
-            user.role in (Role.operator, Role.authority) or user.organisation == ds.provider
+            user.role in (Role.operator, Role.authority)
+            or (user.role == Role.provider and user.organisation == ds.provider)
         )
-        if ds.open_class == OpenClass.non_open and not insider:
+        hidden = ds.open_class == OpenClass.non_open or not ds.published
+        if hidden and not insider:
             raise NotFound(f"dataset {name!r} is not in the catalogue", rule="dataset-unknown")
-        return dataset_view(ds, latest_version(session, ds), today())
+        view = dataset_view(ds, latest_version(session, ds), today())
+        if insider:
+            review = latest_reviews(session, [ds.id]).get(ds.id)
+            view["catalogue_review"] = (
+                catalog_review_view(review, ds, proposed_version(session, review))
+                if review
+                else None
+            )
+        return view
 
 
 @router.post("", status_code=201)
@@ -69,7 +82,11 @@ def publish(
     data: UploadFile,
     class_change_basis: Annotated[str, Form()] = "",
 ) -> dict[str, Any]:
-    """Publish a new version: the entry YAML and the data file (CSV, Excel or Parquet)."""
+    """Publish a new version: the entry YAML and the data file (CSV, Excel or Parquet).
+
+    ``status`` is ``published`` for a refresh under the published entry; a new or
+    changed entry is ``under_review`` until the authority decides (``review`` is its id).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         entry_path = Path(tmp) / "entry.yaml"
         entry_path.write_bytes(entry.file.read())
@@ -78,7 +95,7 @@ def publish(
         data_path.write_bytes(data.file.read())
         parsed = load_catalog_entry(entry_path)
         with db.tx() as session:
-            version = publish_dataset(
+            publication = publish_dataset(
                 session=session,
                 actor=user,
                 entry=parsed,
@@ -86,7 +103,7 @@ def publish(
                 datasets_dir=settings.datasets_dir,
                 class_change_basis=class_change_basis,
             )
-            return {"dataset": parsed.name, "version": version.version, "quality": version.quality}
+            return publication.to_dict()
 
 
 class ClassChangeIn(BaseModel):
@@ -95,12 +112,22 @@ class ClassChangeIn(BaseModel):
 
 
 @router.post("/{name}/class")
-def reclassify(name: str, body: ClassChangeIn, db: DbDep, user: ProviderDep) -> dict[str, str]:
+def reclassify(
+    name: str, body: ClassChangeIn, db: DbDep, user: ProviderDep
+) -> dict[str, str | int | None]:
+    """Propose a new open class; it applies once the authority approves the review."""
     with db.tx() as session:
-        ds = change_open_class(
+        review = change_open_class(
             session=session, actor=user, name=name, to_class=body.to, basis=body.basis
         )
-        return {"dataset": ds.name, "open_class": ds.open_class}
+        ds = get_dataset(session, name)
+        return {
+            "dataset": ds.name,
+            "open_class": ds.open_class,
+            "proposed_class": review.to_class if review else ds.open_class,
+            "status": review.status if review else "unchanged",
+            "review": review.id if review else None,
+        }
 
 
 class ObjectionIn(BaseModel):

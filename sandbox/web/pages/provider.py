@@ -28,6 +28,7 @@ from sandbox.applications.service import (
     refuse_application,
 )
 from sandbox.catalog.models import Dataset
+from sandbox.catalog.review import latest_reviews
 from sandbox.clock import today
 from sandbox.contracts.agreement import OUTPUT_FORMS, REPORT_FREQUENCIES
 from sandbox.feedback.complaints import handle_complaint, list_complaints
@@ -53,6 +54,7 @@ def home(request: Request, db: DbDep, user: ProviderDep, calendar: CalendarDep) 
                 for a in list_applications(session, user)
             ],
             "datasets": datasets,
+            "reviews": latest_reviews(session, [d.id for d in datasets]),
             "agreements": list_agreements(session, user),
             "objections": list_objections(session, user),
             "complaints": list_complaints(session, user),

@@ -6,6 +6,9 @@
    codes — and preview: the file is read against the declaration and the
    quality report shown. Only a previewed declaration can be published, and
    publishing uses exactly the previewed entry.
+
+A new or changed entry then waits for the authority's catalogue review
+(Shanghai Art.12); the provider's dataset list shows it as under review.
 """
 
 from __future__ import annotations
@@ -181,7 +184,8 @@ def publish(
     upload_id: str, db: DbDep, user: ProviderDep, settings: SettingsDep,
     class_change_basis: Annotated[str, Form()] = "",
 ) -> RedirectResponse:  # fmt: skip
-    """Publish the previewed entry and file as a new version, then discard the upload."""
+    """Publish the previewed entry and file as a new version (under catalogue review when the
+    entry is new or changed), then discard the upload."""
     entry_path = staging.entry_file(settings, upload_id)
     if not entry_path.is_file():
         raise SandboxError("preview the declaration before publishing", rule="publish-preview")

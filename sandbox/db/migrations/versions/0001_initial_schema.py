@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.Column("open_class", sa.String(length=16), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("under_objection", sa.Boolean(), nullable=False),
+        sa.Column("published", sa.Boolean(), nullable=False),
         sa.Column("entry", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_datasets")),
@@ -274,6 +275,7 @@ def upgrade() -> None:
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("rows", sa.Integer(), nullable=False),
         sa.Column("quality", sa.JSON(), nullable=False),
+        sa.Column("published", sa.Boolean(), nullable=False),
         sa.Column("published_by", sa.String(length=64), nullable=False),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -430,6 +432,37 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_agreements")),
     )
+    op.create_table(
+        "catalog_reviews",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("dataset_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("proposed_entry", sa.JSON(), nullable=False),
+        sa.Column("from_class", sa.String(length=16), nullable=True),
+        sa.Column("to_class", sa.String(length=16), nullable=False),
+        sa.Column("basis", sa.Text(), nullable=False),
+        sa.Column("version_id", sa.Integer(), nullable=True),
+        sa.Column("submitted_by", sa.String(length=64), nullable=False),
+        sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("legality_review", sa.Text(), nullable=False),
+        sa.Column("reviewed_by", sa.String(length=64), nullable=True),
+        sa.Column("reviewed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["dataset_id"], ["datasets.id"], name=op.f("fk_catalog_reviews_dataset_id_datasets")
+        ),
+        sa.ForeignKeyConstraint(
+            ["version_id"],
+            ["dataset_versions.id"],
+            name=op.f("fk_catalog_reviews_version_id_dataset_versions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_catalog_reviews")),
+    )
+    with op.batch_alter_table("catalog_reviews", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_catalog_reviews_dataset_id"), ["dataset_id"], unique=False
+        )
+
     op.create_table(
         "quality_tasks",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -670,6 +703,10 @@ def downgrade() -> None:
 
     op.drop_table("synthetic_previews")
     op.drop_table("quality_tasks")
+    with op.batch_alter_table("catalog_reviews", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_catalog_reviews_dataset_id"))
+
+    op.drop_table("catalog_reviews")
     op.drop_table("agreements")
     with op.batch_alter_table("privacy_charges", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_privacy_charges_agreement_id"))

@@ -1,0 +1,64 @@
+"""Catalogue review by the competent authority (Shanghai Art.12; Wuxi Art.11-12).
+
+Providers see the reviews of their own datasets; the operator sees all; only the
+authority decides, recording its legality review with either decision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from sandbox.api.deps import DbDep, UserDep
+from sandbox.api.views import catalog_review_view
+from sandbox.catalog.models import CatalogReview, Dataset
+from sandbox.catalog.review import (
+    Decision,
+    decide_review,
+    list_reviews,
+    proposed_version,
+    visible_review,
+)
+
+router = APIRouter(prefix="/api/catalog-reviews", tags=["catalogue review"])
+
+
+def _view(session: Session, review: CatalogReview) -> dict[str, Any]:
+    dataset = session.get_one(Dataset, review.dataset_id)
+    return catalog_review_view(review, dataset, proposed_version(session, review))
+
+
+@router.get("")
+def reviews(db: DbDep, user: UserDep, status: str = "") -> list[dict[str, Any]]:
+    """The review queue, oldest first; ``status=under_review`` for what waits for a decision."""
+    with db.tx() as session:
+        return [_view(session, r) for r in list_reviews(session, user, status)]
+
+
+@router.get("/{review_id}")
+def show_review(review_id: int, db: DbDep, user: UserDep) -> dict[str, Any]:
+    with db.tx() as session:
+        return _view(session, visible_review(session, user, review_id))
+
+
+class DecisionIn(BaseModel):
+    decision: Decision
+    #: 合法性审查: required with either decision (Wuxi Art.12).
+    legality_review: str = ""
+
+
+@router.post("/{review_id}")
+def decide(review_id: int, body: DecisionIn, db: DbDep, user: UserDep) -> dict[str, Any]:
+    """Approve (the entry and its version are published) or reject, with the legality review."""
+    with db.tx() as session:
+        review = decide_review(
+            session=session,
+            actor=user,
+            review_id=review_id,
+            decision=body.decision,
+            legality_review=body.legality_review,
+        )
+        return _view(session, review)

@@ -1,0 +1,104 @@
+"""Catalogue review pages (Shanghai Art.12; Wuxi Art.11-12): the authority's queue and
+decision form, the provider's dataset list with where each entry's review stands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from sandbox.accounts.models import User
+from sandbox.catalog.models import CatalogReview
+from sandbox.catalog.service import Publication, publish_dataset
+from sandbox.contracts import load_catalog_entry
+from sandbox.db.base import transaction
+from sandbox.settings import Settings
+from tests.web.test_pages import csrf_token, sign_in
+
+LAWFUL = "条件合法，予以公布。"
+
+
+def _propose(factory, users, settings: Settings, path: Path) -> Publication:  # noqa: ANN001
+    entry = load_catalog_entry(path)
+    with transaction(factory) as session:
+        return publish_dataset(
+            session=session, actor=users["health"], entry=entry,
+            data_path=entry.source_path(), datasets_dir=settings.datasets_dir,
+        )  # fmt: skip
+
+
+def _changed(catalog_dir: Path) -> Path:
+    path = catalog_dir / "clinic_visits.yaml"
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc["conditions"] = "认证机构，具备等保三级"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_the_authority_decides_in_the_form_with_a_legality_review(
+    client: TestClient, platform: dict[str, User], factory: sessionmaker[Session],
+    settings: Settings, catalog_dir: Path,
+) -> None:  # fmt: skip
+    pub = _propose(factory, platform, settings, _changed(catalog_dir))
+    review_id = pub.review.id
+    sign_in(client, "auth")
+    queue = client.get("/authority/catalog-reviews")
+    assert queue.status_code == 200 and f'id="catalog-review-{review_id}"' in queue.text
+    form_page = client.get(f"/authority/catalog-reviews/{review_id}")
+    # The change is shown beside the published entry.
+    assert "Accredited institutions." in form_page.text
+    assert "认证机构，具备等保三级" in form_page.text
+    token = csrf_token(client, f"/authority/catalog-reviews/{review_id}")
+    refused = client.post(
+        f"/authority/catalog-reviews/{review_id}",
+        data={"decision": "approve", "legality_review": " ", "csrf_token": token},
+    )
+    assert refused.status_code == 422 and 'class="rule">catalog-review-legality<' in refused.text
+    assert "Wuxi Art.12" in refused.text
+    no_csrf = client.post(
+        f"/authority/catalog-reviews/{review_id}",
+        data={"decision": "approve", "legality_review": "Lawful."},
+    )
+    assert no_csrf.status_code == 403
+    with transaction(factory) as session:
+        assert session.get_one(CatalogReview, review_id).status == "under_review"
+    done = client.post(
+        f"/authority/catalog-reviews/{review_id}",
+        data={"decision": "approve", "legality_review": LAWFUL, "csrf_token": token},
+    )
+    assert done.status_code == 200 and 'id="review-status">已公布<' in done.text
+    assert LAWFUL in done.text and 'id="decide"' not in done.text
+    assert "认证机构，具备等保三级" in client.get("/datasets/clinic_visits").text
+
+
+def test_the_provider_sees_under_review_and_rejected_with_the_reason(
+    client: TestClient, platform: dict[str, User], factory: sessionmaker[Session],
+    settings: Settings, catalog_dir: Path,
+) -> None:  # fmt: skip
+    pub = _propose(factory, platform, settings, _changed(catalog_dir))
+    sign_in(client, "health")
+    home = client.get("/provider")
+    assert "审查中" in home.text and "目录变更" in home.text
+    # The provider reads its review but gets no decision form, and a decision is refused.
+    mine = client.get(f"/authority/catalog-reviews/{pub.review.id}")
+    assert mine.status_code == 200 and 'id="decide"' not in mine.text
+    token = csrf_token(client, "/provider")
+    own = client.post(
+        f"/authority/catalog-reviews/{pub.review.id}",
+        data={"decision": "approve", "legality_review": "Mine is fine.", "csrf_token": token},
+    )
+    assert own.status_code == 403 and 'class="rule">catalog-review-authority<' in own.text
+    assert client.get("/authority/catalog-reviews").status_code == 403  # the queue is oversight's
+    client.cookies.clear()
+    sign_in(client, "auth")
+    token = csrf_token(client, f"/authority/catalog-reviews/{pub.review.id}")
+    client.post(
+        f"/authority/catalog-reviews/{pub.review.id}",
+        data={"decision": "reject", "legality_review": "条件与分级规则不符", "csrf_token": token},
+    )
+    client.cookies.clear()
+    sign_in(client, "health")
+    home = client.get("/provider").text
+    assert "未通过审查" in home and "(条件与分级规则不符)" in home
