@@ -109,6 +109,16 @@ def prepare_network(settings: Settings, agreement_id: str) -> str | None:
     return network.provision(_docker(), agreement_id, workspace_ports(settings)).name
 
 
+def resource_use(settings: Settings, agreement_id: str) -> list[dict[str, object]] | None:
+    """Memory, processes and CPU time of the agreement's running workspaces; ``None`` when
+    this platform runs no workspaces."""
+    if not runs_workspaces(settings):
+        return None
+    from sandbox.workspaces.usage import workspace_usage
+
+    return workspace_usage(_docker(), agreement_id)
+
+
 def _stop(
     settings: Settings, agreement_id: str, researchers: Iterable[str], status: str
 ) -> WorkspaceStop:

@@ -50,6 +50,7 @@ def test_provision_builds_only_what_the_agreement_allows(client, signed, setting
     assert ids and not ids & set(source.column("patient_id").to_pylist())  # pseudonyms only
     listed = client.get("/api/workspaces", headers=login(client, "auth")).json()
     assert [w["agreement_id"] for w in listed] == ["AGR-T-0001"]
+    assert listed[0]["resources"] is None  # this platform runs no workspaces (no hub token)
 
 
 def test_complaint_rebuilds_and_ending_destroys(client, signed, settings):

@@ -143,6 +143,12 @@ def test_researcher_queries_in_her_workspace_until_the_operator_revokes(
     env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
     workspace_token = env["SANDBOX_TOKEN"]
     assert env["SANDBOX_QUERY_URL"] == f"{stack.worker.url}/qs"  # the worker, on the gateway
+    # The operator's list shows the running workspace's resource use (never its contents).
+    listed = httpx.get(f"{stack.platform.url}/api/workspaces", headers=stack.sign_in("ops"))
+    [usage] = [w for w in listed.json() if w["agreement_id"] == stack.agreement_id]
+    [running] = usage["resources"]
+    assert running["researcher"] == "alice" and running["status"] == "running"
+    assert 0 < running["memory_mib"] <= running["memory_limit_mib"] and running["processes"] > 0
 
     kernel = Kernel(f"{stack.hub.url}/user/alice/{stack.server_name}", workspace.token)
     forbidden = Listener(stack.net.gateway)

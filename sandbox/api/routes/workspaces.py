@@ -8,7 +8,9 @@ from fastapi import APIRouter
 
 from sandbox.api.deps import DbDep, OperatorDep, OversightDep, SettingsDep
 from sandbox.provisioning.models import Workspace
+from sandbox.provisioning.runtime import WorkspaceRuntimeUnavailable, resource_use
 from sandbox.provisioning.service import destroy_ended, list_workspaces, provision
+from sandbox.settings import Settings
 
 router = APIRouter(prefix="/api/workspaces", tags=["operator"])
 
@@ -23,10 +25,22 @@ def workspace_view(ws: Workspace) -> dict[str, Any]:
     }
 
 
+def _with_resources(view: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Add the running containers' resource use; an engine that does not answer is said,
+    not hidden."""
+    try:
+        view["resources"] = resource_use(settings, view["agreement_id"])
+    except WorkspaceRuntimeUnavailable as exc:
+        view["resources"], view["resources_error"] = None, str(exc)
+    return view
+
+
 @router.get("")
-def index(db: DbDep, user: OversightDep) -> list[dict[str, Any]]:
+def index(db: DbDep, settings: SettingsDep, user: OversightDep) -> list[dict[str, Any]]:
+    """Every workspace with its status and, where workspaces run, their resource use."""
     with db.tx() as session:
-        return [workspace_view(ws) for ws in list_workspaces(session, user)]
+        views = [workspace_view(ws) for ws in list_workspaces(session, user)]
+    return [_with_resources(v, settings) for v in views]
 
 
 @router.post("/{agreement_id}/provision")
