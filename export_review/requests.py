@@ -37,6 +37,7 @@ from sandbox.agreements.models import AgreementStatus, AgreementVersion
 from sandbox.agreements.service import as_contract, get_agreement, visible_agreement
 from sandbox.audit.record import record
 from sandbox.catalog.service import catalog_entries
+from sandbox.contracts import Agreement
 from sandbox.db.base import utcnow
 from sandbox.errors import (
     NotFound,
@@ -139,10 +140,20 @@ def files_of(session: Session, req: ExportRequest) -> list[ExportFile]:
     return list(session.scalars(select(ExportFile).where(ExportFile.request_id == req.id)))
 
 
-def _automatic_checks(session: Session, req: ExportRequest) -> dict[str, Any]:
-    """Output forms and the file gate; raises PolicyViolation on the first mechanical problem."""
-    agreement = as_contract(get_agreement(session, req.agreement_id))
-    if req.kind == "dp":
+def automatic_checks(
+    session: Session,
+    agreement: Agreement,
+    *,
+    kind: str,
+    paths: Sequence[Path],
+    figure_data: dict[str, str],
+) -> dict[str, Any]:
+    """Output forms and the file gate; raises PolicyViolation on the first mechanical problem.
+
+    The same function runs on a stored request at submission and on a candidate the
+    workspace client checks before submitting, so both give the same verdict.
+    """
+    if kind == "dp":
         if "dp_table" not in agreement.outputs:
             raise PolicyViolation(
                 "export-output-form",
@@ -150,10 +161,9 @@ def _automatic_checks(session: Session, req: ExportRequest) -> dict[str, Any]:
                 "this agreement does not allow DP tables to leave",
             )
         return {"outputs": "dp_table", "dp": "released through OpenDP and charged"}
-    paths = [Path(f.path) for f in files_of(session, req)]
     for path in paths:
-        kind = EXTENSIONS.get(path.suffix.lower())
-        form = FORM_OF.get(kind or "")
+        file_kind = EXTENSIONS.get(path.suffix.lower())
+        form = FORM_OF.get(file_kind or "")
         if form and form not in agreement.outputs:
             allowed = ", ".join(agreement.outputs)
             hint = " (tables of statistics leave as DP releases)" if form == "table" else ""
@@ -163,9 +173,17 @@ def _automatic_checks(session: Session, req: ExportRequest) -> dict[str, Any]:
                 f"{path.name}: this agreement lets {allowed} leave, not {form}s{hint}",
             )
     checked = check_files(
-        paths, agreement=agreement, catalog=catalog_entries(session), figure_data=req.figure_data
+        paths, agreement=agreement, catalog=catalog_entries(session), figure_data=figure_data
     )
     return {"files": [{"name": c.path.name, "kind": c.kind, "rows": c.rows} for c in checked]}
+
+
+def _automatic_checks(session: Session, req: ExportRequest) -> dict[str, Any]:
+    agreement = as_contract(get_agreement(session, req.agreement_id))
+    paths = [Path(f.path) for f in files_of(session, req)]
+    return automatic_checks(
+        session, agreement, kind=req.kind, paths=paths, figure_data=req.figure_data
+    )
 
 
 def _move(

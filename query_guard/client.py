@@ -20,8 +20,10 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
@@ -64,6 +66,14 @@ class QueryBlocked(QueryRefused):
         super().__init__("the guard blocked this query:\n  " + "\n  ".join(map(str, reasons)),
                          rule=first.rule, article=first.article, status=status)
         self.reasons = reasons
+
+
+class ExportRefused(QueryRefused):
+    """The platform's automatic export checks refused the files; fix them and try again."""
+
+
+def _uploads(files: Sequence[str | Path]) -> list[tuple[str, tuple[str, bytes]]]:
+    return [("files", (Path(f).name, Path(f).read_bytes())) for f in files]
 
 
 def _refusal(response: httpx.Response) -> QueryRefused:
@@ -156,6 +166,45 @@ class Connection:
         """Report how the data was used in the period ending ``period_end`` (Shanghai Art.25)."""
         body = {"period_end": str(period_end), "summary": summary, "outputs": outputs}
         return self._send("POST", "/usage-reports", json=body).json()
+
+    def dp(self, sql: str, epsilon: float, purpose: str | None = None) -> dict[str, Any]:
+        """A differentially private release, charged to the agreement's budget at once.
+
+        With a ``purpose`` the result is also submitted as an export request (it leaves
+        the platform only after the provider's review); the answer then has ``release``
+        and ``export``.
+        """
+        if purpose is None:
+            return self._send("POST", "/dp", json={"sql": sql, "epsilon": epsilon}).json()
+        body = {"sql": sql, "epsilon": epsilon, "purpose": purpose}
+        return self._send("POST", "/dp-exports", json=body).json()
+
+    def check_export(
+        self, files: Sequence[str | Path], figure_data: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The platform's automatic checks on files, without submitting anything."""
+        data = {"figure_data": json.dumps(figure_data or {})}
+        return self._send("POST", "/exports/check", files=_uploads(files), data=data).json()
+
+    def export(
+        self,
+        files: Sequence[str | Path],
+        purpose: str,
+        queries: Sequence[str] = (),
+        figure_data: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Check, then submit files (tables, figures with the data behind them, reports) for
+        review; a failed check raises :class:`ExportRefused` and submits nothing."""
+        verdict = self.check_export(files, figure_data)
+        if not verdict["ok"]:
+            refused = verdict["refused"]
+            raise ExportRefused(refused["error"], rule=refused["rule"], article=refused["article"])
+        data = {
+            "purpose": purpose,
+            "queries": json.dumps(list(queries)),
+            "figure_data": json.dumps(figure_data or {}),
+        }
+        return self._send("POST", "/exports", files=_uploads(files), data=data).json()
 
     def close(self) -> None:
         self._http.close()

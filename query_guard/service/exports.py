@@ -8,18 +8,58 @@ released bundle ever leaves (THREAT_MODEL boundary 3).
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, UploadFile
 from pydantic import BaseModel, Field
 
 from export_review.api import export_view, json_field
-from export_review.requests import create_request, files_of, list_requests, submit_request
+from export_review.requests import (
+    automatic_checks,
+    create_request,
+    files_of,
+    list_requests,
+    submit_request,
+)
 from query_guard.service.dp import release
 from query_guard.service.routes import MAX_SQL_CHARS, CallerDep, ServiceDep
 from sandbox.db.base import transaction
+from sandbox.errors import SandboxError, ValidationFailed
 
 router = APIRouter(prefix="/qs", tags=["query service"])
+
+
+@router.post("/exports/check")
+def check_files_first(
+    caller: CallerDep,
+    service: ServiceDep,
+    files: list[UploadFile],
+    figure_data: Annotated[str, Form()] = "",
+) -> dict[str, Any]:
+    """The automatic checks a submission would run, on files not yet submitted: the
+    researcher fixes mechanical problems before a reviewer spends time. Nothing is stored."""
+    with tempfile.TemporaryDirectory(prefix="export-check-") as tmp:
+        paths = []
+        for upload in files:
+            name = Path(upload.filename or "").name
+            if not name or name.startswith("."):
+                raise ValidationFailed("files need plain names", rule="export-file-name")
+            paths.append(Path(tmp) / name)
+            paths[-1].write_bytes(upload.file.read())
+        with transaction(service.sessions) as session:
+            try:
+                checks = automatic_checks(
+                    session,
+                    caller.agreement,
+                    kind="files",
+                    paths=paths,
+                    figure_data=json_field(figure_data, "figure_data", {}),
+                )
+            except SandboxError as exc:
+                return {"ok": False, "refused": exc.to_dict()}
+    return {"ok": True, "checks": checks}
 
 
 @router.post("/exports", status_code=201)

@@ -7,8 +7,11 @@ import csv
 import io
 import zipfile
 
+import httpx
+import pytest
 from fastapi.testclient import TestClient
 
+from query_guard.client import ExportRefused, connect
 from tests.control_plane.conftest import login
 from tests.query_service.conftest import AGGREGATE, BOBS, World, bearer
 
@@ -55,3 +58,25 @@ def test_files_outside_the_output_forms_come_back_at_once(qs: TestClient, world:
     mine = qs.get("/qs/exports", headers=bearer(world.tokens[AGGREGATE])).json()
     assert [e["id"] for e in mine] == [r.json()["id"]]
     assert qs.get("/qs/exports", headers=bearer(world.tokens[BOBS])).json() == []
+
+
+def test_client_checks_before_submitting_and_submits_dp_results(
+    live_url: str, world: World, tmp_path
+) -> None:
+    table = tmp_path / "table.csv"
+    table.write_text("district,n\nA,12\n", encoding="utf-8")
+    with connect(f"{live_url}/qs", world.tokens[AGGREGATE], progress=None) as db:
+        verdict = db.check_export([table])
+        assert verdict["ok"] is False and verdict["refused"]["rule"] == "export-output-form"
+        with pytest.raises(ExportRefused) as caught:
+            db.export([table], purpose="Table 2", queries=[COUNTS])
+        assert caught.value.rule == "export-output-form"
+        assert db.dp(COUNTS, 0.25)["epsilon_spent"] == 0.25  # shown, not yet an export
+        submitted = db.dp(COUNTS, 0.25, purpose="Table 1")
+        assert submitted["export"]["status"] == "checked"
+    mine = qs_get_exports(live_url, world)
+    assert [e["kind"] for e in mine] == ["dp"]  # the refused files were never submitted
+
+
+def qs_get_exports(live_url: str, world: World) -> list[dict]:
+    return httpx.get(f"{live_url}/qs/exports", headers=bearer(world.tokens[AGGREGATE])).json()
