@@ -53,13 +53,22 @@ QUERIES = [
 ]
 
 ENTRY = {
-    "name": "visits", "title": "Visits", "provider": "p", "domain": "health", "summary": "s",
-    "open_class": "conditional", "conditions": "c", "update_frequency": "monthly",
-    "contact": "c", "entity": "patient_id",
+    "name": "visits",
+    "title": "Visits",
+    "provider": "p",
+    "domain": "health",
+    "summary": "s",
+    "open_class": "conditional",
+    "conditions": "c",
+    "update_frequency": "monthly",
+    "contact": "c",
+    "entity": "patient_id",
     "columns": [
         {"name": "patient_id", "type": "VARCHAR", "sensitivity": "identifier"},
-        {"name": "visit_date", "type": "DATE"}, {"name": "district", "type": "VARCHAR"},
-        {"name": "age_band", "type": "VARCHAR"}, {"name": "cost", "type": "DOUBLE"},
+        {"name": "visit_date", "type": "DATE"},
+        {"name": "district", "type": "VARCHAR"},
+        {"name": "age_band", "type": "VARCHAR"},
+        {"name": "cost", "type": "DOUBLE"},
     ],
 }
 AGREEMENT = """
@@ -128,10 +137,13 @@ def guarded_path(sql: str, ctx: GuardContext, conn: duckdb.DuckDBPyConnection) -
 def main() -> None:
     ctx, guarded_db, plain_db = prepare()
     plain = duckdb.connect(str(plain_db), read_only=True, config={"threads": THREADS})
-    hardened = open_readonly(guarded_db, threads=THREADS, memory_limit="2GB",
-                             temp_dir=BENCH_DIR / "tmp")
-    print(f"{'query':<60} {'raw s':>7} {'rewr s':>7} {'guard s':>7} "
-          f"{'g/rewr':>7} {'g/raw':>7} {'decide%':>8}")
+    hardened = open_readonly(
+        guarded_db, threads=THREADS, memory_limit="2GB", temp_dir=BENCH_DIR / "tmp"
+    )
+    print(
+        f"{'query':<60} {'raw s':>7} {'rewr s':>7} {'guard s':>7} "
+        f"{'g/rewr':>7} {'g/raw':>7} {'decide%':>8}"
+    )
     ratios, raw_ratios, shares = [], [], []
     for sql in QUERIES:
         rewritten = check_query(sql, ctx).sql
@@ -142,12 +154,15 @@ def main() -> None:
         ratios.append(guarded / rewr)
         raw_ratios.append(guarded / raw)
         shares.append(100 * decide / guarded)
-        print(f"{sql[:60]:<60} {raw:7.3f} {rewr:7.3f} {guarded:7.3f} "
-              f"{ratios[-1]:7.2f} {raw_ratios[-1]:7.2f} {shares[-1]:7.1f}%")
+        print(
+            f"{sql[:60]:<60} {raw:7.3f} {rewr:7.3f} {guarded:7.3f} "
+            f"{ratios[-1]:7.2f} {raw_ratios[-1]:7.2f} {shares[-1]:7.1f}%"
+        )
     print(f"\nmedian guarded/rewritten-on-raw: {statistics.median(ratios):.3f} (target <= 1.15)")
     print(f"median guarded/user-query-on-raw: {statistics.median(raw_ratios):.3f}")
-    print(f"median guard decision share of query time: {statistics.median(shares):.2f}% "
-          "(target < 5%)")
+    print(
+        f"median guard decision share of query time: {statistics.median(shares):.2f}% (target < 5%)"
+    )
 
 
 if __name__ == "__main__":

@@ -49,16 +49,33 @@ def _platform(ctx: GuardContext, database: Path, data_dir: Path) -> tuple[Settin
     settings.agreements_dir.mkdir(parents=True)
     os.link(database, settings.agreements_dir / f"{ctx.agreement.id}.duckdb")
     today = date.today()
-    spec = ctx.agreement.model_copy(update={"valid_from": today - timedelta(days=1),
-                                            "valid_until": today + timedelta(days=30)})
+    spec = ctx.agreement.model_copy(
+        update={"valid_from": today - timedelta(days=1), "valid_until": today + timedelta(days=30)}
+    )
     entry = ctx.catalog["visits"]
     with transaction(make_sessionmaker(engine)) as session:
-        user = create_user(session=session, username="r", password="bench-password-1",
-                           role=Role.researcher, display_name="R")
-        session.add(Dataset(name=entry.name, provider=entry.provider,
-                            open_class=entry.open_class, entry=entry.model_dump(mode="json")))
-        rec = AgreementRecord(id=spec.id, provider=spec.provider, valid_from=spec.valid_from,
-                              valid_until=spec.valid_until, spec=spec.model_dump(mode="json"))
+        user = create_user(
+            session=session,
+            username="r",
+            password="bench-password-1",
+            role=Role.researcher,
+            display_name="R",
+        )
+        session.add(
+            Dataset(
+                name=entry.name,
+                provider=entry.provider,
+                open_class=entry.open_class,
+                entry=entry.model_dump(mode="json"),
+            )
+        )
+        rec = AgreementRecord(
+            id=spec.id,
+            provider=spec.provider,
+            valid_from=spec.valid_from,
+            valid_until=spec.valid_until,
+            spec=spec.model_dump(mode="json"),
+        )
         session.add(rec)
         session.flush()
         token, _ = issue_workspace_token(session, user, rec)
@@ -69,8 +86,11 @@ def _platform(ctx: GuardContext, database: Path, data_dir: Path) -> tuple[Settin
 def _serve(settings: Settings, agreement_id: str) -> tuple[str, uvicorn.Server]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_worker_app(settings, agreement_id),
-                                           log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_worker_app(settings, agreement_id), log_level="warning", lifespan="off"
+        )
+    )
     threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
     while not server.started:
         threading.Event().wait(0.05)

@@ -52,8 +52,7 @@ class Reason:
 class QueryRefused(Exception):
     """The query service refused the request (authentication, agreement status, engine...)."""
 
-    def __init__(self, message: str, *, rule: str, article: str | None = None,
-                 status: int = 0):
+    def __init__(self, message: str, *, rule: str, article: str | None = None, status: int = 0):
         super().__init__(f"{message} [{rule}" + (f"; {article}]" if article else "]"))
         self.message, self.rule, self.article, self.status = message, rule, article, status
 
@@ -63,8 +62,12 @@ class QueryBlocked(QueryRefused):
 
     def __init__(self, reasons: list[Reason], *, status: int = 403):
         first = reasons[0] if reasons else Reason("QG-000", "blocked")
-        super().__init__("the guard blocked this query:\n  " + "\n  ".join(map(str, reasons)),
-                         rule=first.rule, article=first.article, status=status)
+        super().__init__(
+            "the guard blocked this query:\n  " + "\n  ".join(map(str, reasons)),
+            rule=first.rule,
+            article=first.article,
+            status=status,
+        )
         self.reasons = reasons
 
 
@@ -80,14 +83,22 @@ def _refusal(response: httpx.Response) -> QueryRefused:
     try:
         body = response.json()
     except ValueError:
-        return QueryRefused(f"the query service answered HTTP {response.status_code}",
-                            rule="http", status=response.status_code)
+        return QueryRefused(
+            f"the query service answered HTTP {response.status_code}",
+            rule="http",
+            status=response.status_code,
+        )
     if body.get("action") == "block":
-        return QueryBlocked([Reason(r["rule"], r["message"], r.get("article"))
-                             for r in body.get("reasons", [])], status=response.status_code)
-    return QueryRefused(str(body.get("error") or body.get("detail")),
-                        rule=str(body.get("rule", "http")), article=body.get("article"),
-                        status=response.status_code)
+        return QueryBlocked(
+            [Reason(r["rule"], r["message"], r.get("article")) for r in body.get("reasons", [])],
+            status=response.status_code,
+        )
+    return QueryRefused(
+        str(body.get("error") or body.get("detail")),
+        rule=str(body.get("rule", "http")),
+        article=body.get("article"),
+        status=response.status_code,
+    )
 
 
 class _Elapsed:
@@ -113,11 +124,19 @@ class _Elapsed:
 class Connection:
     """A workspace's connection to its agreement's query service."""
 
-    def __init__(self, url: str, token: str, *, timeout_s: float = 600.0,
-                 progress: TextIO | None = sys.stderr):
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        timeout_s: float = 600.0,
+        progress: TextIO | None = sys.stderr,
+    ):
         self.url = url.rstrip("/")
-        self._http = httpx.Client(headers={"Authorization": f"Bearer {token}"},
-                                  timeout=httpx.Timeout(timeout_s, connect=10.0))
+        self._http = httpx.Client(
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=httpx.Timeout(timeout_s, connect=10.0),
+        )
         self._progress = progress
         #: The guard's decision on the last query that ran (action, sql, reasons).
         self.last_decision: dict[str, Any] | None = None
@@ -146,8 +165,7 @@ class Connection:
 
     def arrow(self, sql: str) -> pa.Table:
         """Run ``sql`` and return the result as an Arrow table."""
-        response = self._send("POST", "/query", json={"sql": sql},
-                              headers={"Accept": ARROW_STREAM})
+        response = self._send("POST", "/query", json={"sql": sql}, headers={"Accept": ARROW_STREAM})
         table = pa.ipc.open_stream(response.content).read_all()
         metadata = table.schema.metadata or {}
         if DECISION_KEY in metadata:
@@ -222,8 +240,11 @@ def connect(url: str | None = None, token: str | None = None, **kwargs: Any) -> 
     url = url or os.environ.get("SANDBOX_QUERY_URL")
     token = token or os.environ.get("SANDBOX_TOKEN")
     if not url or not token:
-        raise QueryRefused("no query service configured: pass url= and token=, or set "
-                           "SANDBOX_QUERY_URL and SANDBOX_TOKEN", rule="client-config")
+        raise QueryRefused(
+            "no query service configured: pass url= and token=, or set "
+            "SANDBOX_QUERY_URL and SANDBOX_TOKEN",
+            rule="client-config",
+        )
     return Connection(url, token, **kwargs)
 
 

@@ -80,8 +80,9 @@ def run_query(conn: duckdb.DuckDBPyConnection, sql: str, timeout_s: float) -> pa
         raise SandboxError(str(exc).splitlines()[0], rule=QUERY_ERROR_RULE) from exc
     except duckdb.Error as exc:
         # Conversion and range errors quote the offending value: never pass them on.
-        raise SandboxError(f"the query failed while running ({type(exc).__name__})",
-                           rule=QUERY_ERROR_RULE) from exc
+        raise SandboxError(
+            f"the query failed while running ({type(exc).__name__})", rule=QUERY_ERROR_RULE
+        ) from exc
     finally:
         timer.cancel()
         cursor.close()

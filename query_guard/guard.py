@@ -51,8 +51,9 @@ def _name_outputs(tree: exp.Expression) -> None:
     if isinstance(tree, exp.Select):
         for projection in tree.expressions:
             if not projection.output_name and not isinstance(projection, exp.Star):
-                projection.replace(exp.alias_(projection.copy(), projection.sql(DIALECT),
-                                              quoted=True))
+                projection.replace(
+                    exp.alias_(projection.copy(), projection.sql(DIALECT), quoted=True)
+                )
 
 
 def _run(rules: tuple, tree: exp.Expression, ctx: GuardContext) -> list[Finding]:
@@ -68,8 +69,9 @@ def _evaluate(sql: str, ctx: GuardContext) -> Decision:
         return _block(findings)
     _name_outputs(tree)
     try:
-        tree = qualify(tree, schema=ctx.schema, dialect=DIALECT,
-                       validate_qualify_columns=True, identify=True)
+        tree = qualify(
+            tree, schema=ctx.schema, dialect=DIALECT, validate_qualify_columns=True, identify=True
+        )
     except SqlglotError as exc:
         return _block([column_finding(ctx, str(exc).splitlines()[0][:200])])
     findings = _run(SCOPE_RULES, tree, ctx)
@@ -92,11 +94,25 @@ def check_query(sql: str, ctx: GuardContext) -> Decision:
             return first
         again = _evaluate(first.sql, ctx)
     except Exception as exc:  # fail closed on anything the analysis did not foresee
-        return _block([Finding(INTERNAL_RULE, "the guard could not analyse this query "
-                               f"({type(exc).__name__}); simplify it", USE_WITHIN_SCENARIO)])
+        return _block(
+            [
+                Finding(
+                    INTERNAL_RULE,
+                    f"the guard could not analyse this query ({type(exc).__name__}); simplify it",
+                    USE_WITHIN_SCENARIO,
+                )
+            ]
+        )
     if again.sql is None:
         return again
     if again.sql != first.sql:
-        return _block([Finding(FIXPOINT_RULE, "the rewritten query did not check out unchanged; "
-                               "simplify it", USE_WITHIN_SCENARIO)])
+        return _block(
+            [
+                Finding(
+                    FIXPOINT_RULE,
+                    "the rewritten query did not check out unchanged; simplify it",
+                    USE_WITHIN_SCENARIO,
+                )
+            ]
+        )
     return first

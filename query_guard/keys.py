@@ -20,8 +20,9 @@ KEY_BYTES = 32
 def key_path(keys_dir: str | Path, agreement_id: str) -> Path:
     """Where the key of one agreement lives; the id is checked so it cannot name another path."""
     if not AGREEMENT_ID.match(agreement_id):
-        raise ContractError(f"agreement id {agreement_id!r} is not a valid agreement id",
-                            rule="agreement")
+        raise ContractError(
+            f"agreement id {agreement_id!r} is not a valid agreement id", rule="agreement"
+        )
     return Path(keys_dir) / f"{agreement_id}.pseudonym.key"
 
 

@@ -49,7 +49,8 @@ def _own(node: exp.Expression, select: exp.Expression) -> bool:
 def own_aggregates(select: exp.Select) -> list[exp.AggFunc]:
     """Aggregate calls of this block (not of nested queries, not window functions)."""
     return [
-        a for a in select.find_all(exp.AggFunc)
+        a
+        for a in select.find_all(exp.AggFunc)
         if _own(a, select) and not isinstance(a.parent, exp.Window)
     ]
 
@@ -65,7 +66,8 @@ def group_keys(select: exp.Select) -> list[exp.Expression]:
         return []
     if group.args.get("all"):
         return [
-            p.unalias() for p in select.expressions
+            p.unalias()
+            for p in select.expressions
             if not any(_own(a, select) for a in p.find_all(exp.AggFunc))
         ]
     return list(group.expressions)
@@ -150,6 +152,7 @@ def groups_by_entity(scope: Scope, ctx: object) -> bool:
         return False
     return any(
         entity_of(dataset) == column
-        for key in group_keys(query) if isinstance(key, exp.Column)
+        for key in group_keys(query)
+        if isinstance(key, exp.Column)
         for dataset, column in column_origins(key, scope)
     )

@@ -48,11 +48,18 @@ class Observation:
     day: str
 
 
-def _recent_alerts(session: Session, obs: Observation, kind: AlertKind,
-                   since: datetime) -> list[Alert]:
-    return list(session.scalars(select(Alert).where(
-        Alert.agreement_id == obs.entry.agreement_id, Alert.kind == kind,
-        Alert.created_at >= since)))
+def _recent_alerts(
+    session: Session, obs: Observation, kind: AlertKind, since: datetime
+) -> list[Alert]:
+    return list(
+        session.scalars(
+            select(Alert).where(
+                Alert.agreement_id == obs.entry.agreement_id,
+                Alert.kind == kind,
+                Alert.created_at >= since,
+            )
+        )
+    )
 
 
 def repeated_blocks(session: Session, obs: Observation) -> dict[str, Any] | None:
@@ -60,17 +67,29 @@ def repeated_blocks(session: Session, obs: Observation) -> dict[str, Any] | None
     if entry.action != "block":
         return None
     since = obs.now - BLOCK_WINDOW
-    blocked = list(session.scalars(select(QueryLog.id).where(
-        QueryLog.agreement_id == entry.agreement_id, QueryLog.researcher == entry.researcher,
-        QueryLog.action == "block", QueryLog.at >= since)))
+    blocked = list(
+        session.scalars(
+            select(QueryLog.id).where(
+                QueryLog.agreement_id == entry.agreement_id,
+                QueryLog.researcher == entry.researcher,
+                QueryLog.action == "block",
+                QueryLog.at >= since,
+            )
+        )
+    )
     if len(blocked) < REPEATED_BLOCKS:
         return None
-    if any(a.researcher == entry.researcher
-           for a in _recent_alerts(session, obs, AlertKind.repeated_blocks, since)):
+    if any(
+        a.researcher == entry.researcher
+        for a in _recent_alerts(session, obs, AlertKind.repeated_blocks, since)
+    ):
         return None
-    return {"blocks": len(blocked), "threshold": REPEATED_BLOCKS,
-            "window_minutes": int(BLOCK_WINDOW.total_seconds() // 60),
-            "query_log_ids": sorted(blocked)}
+    return {
+        "blocks": len(blocked),
+        "threshold": REPEATED_BLOCKS,
+        "window_minutes": int(BLOCK_WINDOW.total_seconds() // 60),
+        "query_log_ids": sorted(blocked),
+    }
 
 
 def differencing(session: Session, obs: Observation) -> dict[str, Any] | None:
@@ -78,21 +97,33 @@ def differencing(session: Session, obs: Observation) -> dict[str, Any] | None:
     if entry.action not in EXECUTED or entry.shape is None:
         return None
     since = obs.now - DIFFERENCING_WINDOW
-    if any(a.details.get("shape") == entry.shape
-           for a in _recent_alerts(session, obs, AlertKind.differencing, since)):
+    if any(
+        a.details.get("shape") == entry.shape
+        for a in _recent_alerts(session, obs, AlertKind.differencing, since)
+    ):
         return None
     terms = set(entry.where_terms)
-    earlier = session.scalars(select(QueryLog).where(
-        QueryLog.agreement_id == entry.agreement_id, QueryLog.shape == entry.shape,
-        QueryLog.action.in_(EXECUTED), QueryLog.at >= since, QueryLog.id != entry.id,
-    ).order_by(QueryLog.id.desc()))
+    earlier = session.scalars(
+        select(QueryLog)
+        .where(
+            QueryLog.agreement_id == entry.agreement_id,
+            QueryLog.shape == entry.shape,
+            QueryLog.action.in_(EXECUTED),
+            QueryLog.at >= since,
+            QueryLog.id != entry.id,
+        )
+        .order_by(QueryLog.id.desc())
+    )
     for other in earlier:
         others = set(other.where_terms)
         if terms != others and (terms < others or others < terms):
-            return {"shape": entry.shape, "predicates_differing": len(terms ^ others),
-                    "query_log_ids": [other.id, entry.id],
-                    "audit_seqs": [other.audit_seq, entry.audit_seq],
-                    "window_minutes": int(DIFFERENCING_WINDOW.total_seconds() // 60)}
+            return {
+                "shape": entry.shape,
+                "predicates_differing": len(terms ^ others),
+                "query_log_ids": [other.id, entry.id],
+                "audit_seqs": [other.audit_seq, entry.audit_seq],
+                "window_minutes": int(DIFFERENCING_WINDOW.total_seconds() // 60),
+            }
     return None
 
 
@@ -100,18 +131,29 @@ def bulk_extraction(session: Session, obs: Observation) -> dict[str, Any] | None
     entry = obs.entry
     if obs.agreement.mode != "record" or entry.action not in EXECUTED:
         return None
-    rows = session.scalar(select(func.coalesce(func.sum(QueryLog.rows), 0)).where(
-        QueryLog.agreement_id == entry.agreement_id, QueryLog.action.in_(EXECUTED),
-        QueryLog.at >= obs.day_start))
+    rows = session.scalar(
+        select(func.coalesce(func.sum(QueryLog.rows), 0)).where(
+            QueryLog.agreement_id == entry.agreement_id,
+            QueryLog.action.in_(EXECUTED),
+            QueryLog.at >= obs.day_start,
+        )
+    )
     cap = obs.agreement.disclosure.max_result_rows
     threshold = BULK_FACTOR * cap
     if rows <= threshold:
         return None
-    if any(a.details.get("day") == obs.day
-           for a in _recent_alerts(session, obs, AlertKind.bulk_extraction, obs.day_start)):
+    if any(
+        a.details.get("day") == obs.day
+        for a in _recent_alerts(session, obs, AlertKind.bulk_extraction, obs.day_start)
+    ):
         return None
-    return {"day": obs.day, "rows_today": int(rows), "threshold": threshold,
-            "max_result_rows": cap, "factor": BULK_FACTOR}
+    return {
+        "day": obs.day,
+        "rows_today": int(rows),
+        "threshold": threshold,
+        "max_result_rows": cap,
+        "factor": BULK_FACTOR,
+    }
 
 
 Detector = Callable[[Session, Observation], dict[str, Any] | None]

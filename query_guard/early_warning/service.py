@@ -26,8 +26,9 @@ from sandbox.permissions import require_role
 ARTICLE = "Shanghai Art.37; Rizhao Art.21"
 
 
-def observe(session: Session, entry: QueryLog, agreement: Agreement, *,
-            timezone: str) -> list[Alert]:
+def observe(
+    session: Session, entry: QueryLog, agreement: Agreement, *, timezone: str
+) -> list[Alert]:
     """Run every detector on the query just logged; store and record what they raise."""
     now = utcnow()
     local_day = now.astimezone(ZoneInfo(timezone)).date()
@@ -38,21 +39,36 @@ def observe(session: Session, entry: QueryLog, agreement: Agreement, *,
         details = detector(session, obs)
         if details is None:
             continue
-        alert = Alert(agreement_id=entry.agreement_id, researcher=entry.researcher, kind=kind,
-                      details=details, created_at=now)
+        alert = Alert(
+            agreement_id=entry.agreement_id,
+            researcher=entry.researcher,
+            kind=kind,
+            details=details,
+            created_at=now,
+        )
         session.add(alert)
         session.flush()
-        record(session, actor="platform", action="alert.raise",
-               object=f"agreement:{entry.agreement_id}",
-               details={"alert_id": alert.id, "kind": kind.value, "researcher": entry.researcher,
-                        "article": ARTICLE, **details})
+        record(
+            session,
+            actor="platform",
+            action="alert.raise",
+            object=f"agreement:{entry.agreement_id}",
+            details={
+                "alert_id": alert.id,
+                "kind": kind.value,
+                "researcher": entry.researcher,
+                "article": ARTICLE,
+                **details,
+            },
+        )
         raised.append(alert)
     return raised
 
 
 def _provider_of(session: Session, agreement_id: str) -> str | None:
-    return session.scalar(select(AgreementRecord.provider)
-                          .where(AgreementRecord.id == agreement_id))
+    return session.scalar(
+        select(AgreementRecord.provider).where(AgreementRecord.id == agreement_id)
+    )
 
 
 def list_alerts(session: Session, actor: User, *, status: AlertStatus | None = None) -> list[Alert]:
@@ -71,15 +87,21 @@ def acknowledge(session: Session, actor: User, alert_id: int) -> Alert:
     """The provider of the agreement, or the operator, says the alert has been looked at."""
     require_role(actor, Role.provider, Role.operator)
     alert = session.get(Alert, alert_id)
-    if alert is None or (actor.role == Role.provider
-                         and _provider_of(session, alert.agreement_id) != actor.organisation):
+    if alert is None or (
+        actor.role == Role.provider
+        and _provider_of(session, alert.agreement_id) != actor.organisation
+    ):
         raise NotFound(f"alert {alert_id} does not exist", rule="alert-unknown")
     if alert.status != AlertStatus.open:
         raise Conflict(f"alert {alert_id} is already acknowledged", rule="alert-acknowledged")
     alert.status = AlertStatus.acknowledged
     alert.acknowledged_by = actor.username
     alert.acknowledged_at = utcnow()
-    record(session, actor=actor.username, action="alert.acknowledge",
-           object=f"agreement:{alert.agreement_id}",
-           details={"alert_id": alert.id, "kind": alert.kind})
+    record(
+        session,
+        actor=actor.username,
+        action="alert.acknowledge",
+        object=f"agreement:{alert.agreement_id}",
+        details={"alert_id": alert.id, "kind": alert.kind},
+    )
     return alert

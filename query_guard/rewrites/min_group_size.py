@@ -41,8 +41,9 @@ def _inject(query: exp.Select, columns: list[exp.Column]) -> list[str]:
     names = []
     taken = set(query.named_selects)
     for column in columns:
-        name = next(f"{ENTITY_ALIAS}{i}" for i in range(len(taken) + 1)
-                    if f"{ENTITY_ALIAS}{i}" not in taken)
+        name = next(
+            f"{ENTITY_ALIAS}{i}" for i in range(len(taken) + 1) if f"{ENTITY_ALIAS}{i}" not in taken
+        )
         taken.add(name)
         query.select(exp.alias_(column.copy(), name, quoted=True), copy=False)
         names.append(name)
@@ -76,8 +77,9 @@ def _entity_outputs(scope: Scope, ctx: GuardContext) -> list[str] | None:
     return _inject(query, columns)
 
 
-def _entity_columns(alias: str, source: exp.Table | Scope, ctx: GuardContext
-                    ) -> list[exp.Column] | None:
+def _entity_columns(
+    alias: str, source: exp.Table | Scope, ctx: GuardContext
+) -> list[exp.Column] | None:
     if isinstance(source, exp.Table):
         entity = ctx.entity(source.name)
         return [exp.column(entity, table=alias, quoted=True)] if entity else []
@@ -121,20 +123,30 @@ def rewrite(expr: exp.Expression, ctx: GuardContext) -> tuple[exp.Expression, li
         for alias, (_, source) in scope.selected_sources.items():
             found = _entity_columns(alias, source, ctx)
             if found is None:
-                return expr, [Finding(
-                    RULE, f"cannot check that each group covers at least {k} entities: a WITH "
-                    "query or subquery in FROM uses DISTINCT or UNION/EXCEPT/INTERSECT without "
-                    "passing the entity column through; pass it through or aggregate there",
-                    article)]
+                return expr, [
+                    Finding(
+                        RULE,
+                        f"cannot check that each group covers at least {k} entities: a WITH "
+                        "query or subquery in FROM uses DISTINCT or UNION/EXCEPT/INTERSECT without "
+                        "passing the entity column through; pass it through or aggregate there",
+                        article,
+                    )
+                ]
             keys.extend(found)
-        counts: list[exp.Expression] = (
-            [exp.Count(this=exp.Distinct(expressions=[key])) for key in keys]
-            or [exp.Count(this=exp.Star())]
-        )
+        counts: list[exp.Expression] = [
+            exp.Count(this=exp.Distinct(expressions=[key])) for key in keys
+        ] or [exp.Count(this=exp.Star())]
         conditions = [exp.GTE(this=c, expression=exp.Literal.number(k)) for c in counts]
         changed |= _require(query, conditions)
     if not changed:
         return tree, []
-    return tree, [Finding(RULE, f"groups covering fewer than {k} distinct entities are "
-                          "suppressed (HAVING COUNT(DISTINCT entity) >= "
-                          f"{k})", article, action="rewrite")]
+    return tree, [
+        Finding(
+            RULE,
+            f"groups covering fewer than {k} distinct entities are "
+            "suppressed (HAVING COUNT(DISTINCT entity) >= "
+            f"{k})",
+            article,
+            action="rewrite",
+        )
+    ]

@@ -17,10 +17,10 @@ def rewrite(expr: exp.Expression, ctx: GuardContext) -> tuple[exp.Expression, li
     if limit is not None:
         value = limit.expression
         if not (isinstance(value, exp.Literal) and value.is_int):
-            return expr, [Finding(RULE, f"LIMIT must be a whole number no greater than {cap}",
-                                  article)]
+            return expr, [
+                Finding(RULE, f"LIMIT must be a whole number no greater than {cap}", article)
+            ]
         if int(value.name) <= cap:
             return expr, []
     tree = expr.copy().limit(cap, copy=False)
-    return tree, [Finding(RULE, f"the result is limited to {cap} rows", article,
-                          action="rewrite")]
+    return tree, [Finding(RULE, f"the result is limited to {cap} rows", article, action="rewrite")]

@@ -21,8 +21,12 @@ def check(expr: exp.Expression, ctx: GuardContext) -> list[Finding]:
     for scope in scopes(expr):
         query = scope.expression
         if is_output(scope) and isinstance(query, exp.Select) and not is_aggregating(query):
-            return [Finding(
-                RULE, "row-level results are not allowed under an aggregate-mode agreement; "
-                "the result must be aggregates (count, sum, avg, …) with GROUP BY keys",
-                ctx.clause("mode"))]
+            return [
+                Finding(
+                    RULE,
+                    "row-level results are not allowed under an aggregate-mode agreement; "
+                    "the result must be aggregates (count, sum, avg, …) with GROUP BY keys",
+                    ctx.clause("mode"),
+                )
+            ]
     return []

@@ -17,11 +17,15 @@ RULE = "QG-006"
 
 
 def finding(ctx: GuardContext, what: str) -> Finding:
-    allowed = "; ".join(f"{name}: {', '.join(cols)}" for name, cols in
-                        sorted((n, d.columns) for n, d in ctx.agreement.datasets.items()))
-    return Finding(RULE, f"{what}; only the agreement's columns may be referenced, one at a "
-                   f"time ({allowed})", f"{ctx.clause('datasets.*.columns')}; "
-                   f"{USE_WITHIN_SCENARIO}")
+    allowed = "; ".join(
+        f"{name}: {', '.join(cols)}"
+        for name, cols in sorted((n, d.columns) for n, d in ctx.agreement.datasets.items())
+    )
+    return Finding(
+        RULE,
+        f"{what}; only the agreement's columns may be referenced, one at a time ({allowed})",
+        f"{ctx.clause('datasets.*.columns')}; {USE_WITHIN_SCENARIO}",
+    )
 
 
 def _is_output_alias_reference(column: exp.Column) -> bool:
@@ -37,11 +41,18 @@ def check(expr: exp.Expression, ctx: GuardContext) -> list[Finding]:
         for column in expr.find_all(exp.Column)
         if not column.table and not _is_output_alias_reference(column)
     ]
-    found += [finding(ctx, f"{ref.sql('duckdb')} is a whole-row reference")
-              for ref in expr.find_all(exp.TableColumn)]
+    found += [
+        finding(ctx, f"{ref.sql('duckdb')} is a whole-row reference")
+        for ref in expr.find_all(exp.TableColumn)
+    ]
     for scope in scopes(expr):
         for column in own_columns(scope):
             if column.table and column.table not in scope.sources:
-                found.append(finding(ctx, f"{column.sql('duckdb')} refers to a relation this "
-                                     "query block does not select from"))
+                found.append(
+                    finding(
+                        ctx,
+                        f"{column.sql('duckdb')} refers to a relation this "
+                        "query block does not select from",
+                    )
+                )
     return found

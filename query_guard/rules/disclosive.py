@@ -31,13 +31,26 @@ def check(expr: exp.Expression, ctx: GuardContext) -> list[Finding]:
                 continue
             name = function_name(func)
             if type(func) in COLLECTING_AGGREGATES:
-                found.append(Finding(RULE, f"{name}() collects many values into one cell and is "
-                                     "not allowed; return rows (record mode) or aggregates",
-                                     ctx.clause("disclosure.max_result_rows")))
-            elif (type(func) in ORDER_STATISTICS and ctx.mode == "aggregate"
-                  and not groups_by_entity(scope, ctx)):
-                found.append(Finding(RULE, f"{name}() reveals a single member's value; use "
-                                     "count, sum, avg, stddev or variance, or use it inside a "
-                                     "WITH query grouped by the entity",
-                                     ctx.clause("disclosure.min_group_size")))
+                found.append(
+                    Finding(
+                        RULE,
+                        f"{name}() collects many values into one cell and is "
+                        "not allowed; return rows (record mode) or aggregates",
+                        ctx.clause("disclosure.max_result_rows"),
+                    )
+                )
+            elif (
+                type(func) in ORDER_STATISTICS
+                and ctx.mode == "aggregate"
+                and not groups_by_entity(scope, ctx)
+            ):
+                found.append(
+                    Finding(
+                        RULE,
+                        f"{name}() reveals a single member's value; use "
+                        "count, sum, avg, stddev or variance, or use it inside a "
+                        "WITH query grouped by the entity",
+                        ctx.clause("disclosure.min_group_size"),
+                    )
+                )
     return found

@@ -36,10 +36,12 @@ def _allowed(func: exp.Func) -> bool:
 
 
 def check(expr: exp.Expression, ctx: GuardContext) -> list[Finding]:
-    names = sorted({function_name(f) for f in expr.find_all(exp.Func)
-                    if not _allowed(f)})
+    names = sorted({function_name(f) for f in expr.find_all(exp.Func) if not _allowed(f)})
     return [
-        Finding(RULE, f"function {name}() is not allowed; allowed functions are "
-                f"{ALLOWED_FUNCTIONS_TEXT}", USE_WITHIN_SCENARIO)
+        Finding(
+            RULE,
+            f"function {name}() is not allowed; allowed functions are {ALLOWED_FUNCTIONS_TEXT}",
+            USE_WITHIN_SCENARIO,
+        )
         for name in names
     ]

@@ -56,9 +56,13 @@ def _problem(join: exp.Join, scope: Scope, ctx: GuardContext) -> str | None:
     on = join.args.get("on")
     if on is None:
         return "a join without an ON condition (a cross join) is not allowed"
-    equalities = [c for c in _conjuncts(on)
-                  if isinstance(c, exp.EQ) and isinstance(c.left, exp.Column)
-                  and isinstance(c.right, exp.Column)]
+    equalities = [
+        c
+        for c in _conjuncts(on)
+        if isinstance(c, exp.EQ)
+        and isinstance(c.left, exp.Column)
+        and isinstance(c.right, exp.Column)
+    ]
     for eq in equalities:
         if len(_types(eq.left, scope, ctx) | _types(eq.right, scope, ctx)) > 1:
             return f"the equality {eq.sql('duckdb')} compares columns of different types"
@@ -66,8 +70,9 @@ def _problem(join: exp.Join, scope: Scope, ctx: GuardContext) -> str | None:
     if not declared:
         return "the join is not on a declared pair of columns"
     for eq in equalities:
-        if eq not in declared and (_is_protected(eq.left, scope, ctx)
-                                   or _is_protected(eq.right, scope, ctx)):
+        if eq not in declared and (
+            _is_protected(eq.left, scope, ctx) or _is_protected(eq.right, scope, ctx)
+        ):
             return f"the equality {eq.sql('duckdb')} joins on an undeclared pair"
     return None
 
@@ -79,8 +84,12 @@ def check(expr: exp.Expression, ctx: GuardContext) -> list[Finding]:
         for join in scope.expression.args.get("joins") or []:
             problem = _problem(join, scope, ctx)
             if problem:
-                found.append(Finding(
-                    RULE, f"{problem}; allowed joins are INNER/LEFT/RIGHT/FULL JOIN ... ON an "
-                    f"equality on a declared pair (declared: {declared})",
-                    f"{ctx.clause('joins')}; {USE_WITHIN_SCENARIO}"))
+                found.append(
+                    Finding(
+                        RULE,
+                        f"{problem}; allowed joins are INNER/LEFT/RIGHT/FULL JOIN ... ON an "
+                        f"equality on a declared pair (declared: {declared})",
+                        f"{ctx.clause('joins')}; {USE_WITHIN_SCENARIO}",
+                    )
+                )
     return found

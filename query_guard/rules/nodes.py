@@ -51,6 +51,7 @@ def check(expr: exp.Expression, ctx: GuardContext) -> list[Finding]:
         what = _describe(node)
         if what and what not in seen:
             seen.add(what)
-            found.append(Finding(RULE, f"{what} is not allowed; allowed are {ALLOWED}",
-                                 USE_WITHIN_SCENARIO))
+            found.append(
+                Finding(RULE, f"{what} is not allowed; allowed are {ALLOWED}", USE_WITHIN_SCENARIO)
+            )
     return found

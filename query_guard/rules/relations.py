@@ -28,16 +28,39 @@ def check(expr: exp.Expression, ctx: GuardContext) -> list[Finding]:
     ctes = _cte_names(expr)
     found: list[Finding] = []
     for name in sorted(ctes & set(datasets)):
-        found.append(Finding(RULE, f"a WITH query may not be named {name}, which is a dataset "
-                             "name; give it another name", article))
+        found.append(
+            Finding(
+                RULE,
+                f"a WITH query may not be named {name}, which is a dataset "
+                "name; give it another name",
+                article,
+            )
+        )
     for table in expr.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier):
-            found.append(Finding(RULE, "table functions are not allowed in FROM; only "
-                                 f"{allowed} may be queried", article))
+            found.append(
+                Finding(
+                    RULE,
+                    f"table functions are not allowed in FROM; only {allowed} may be queried",
+                    article,
+                )
+            )
         elif table.args.get("db") or table.args.get("catalog"):
-            found.append(Finding(RULE, f"qualified name {table.sql('duckdb')} is not allowed; "
-                                 f"only {allowed} may be queried", article))
+            found.append(
+                Finding(
+                    RULE,
+                    f"qualified name {table.sql('duckdb')} is not allowed; "
+                    f"only {allowed} may be queried",
+                    article,
+                )
+            )
         elif table.name.lower() not in ctes and table.name.lower() not in datasets:
-            found.append(Finding(RULE, f"relation {table.name!r} is not in the agreement; only "
-                                 f"{allowed} may be queried", article))
+            found.append(
+                Finding(
+                    RULE,
+                    f"relation {table.name!r} is not in the agreement; only "
+                    f"{allowed} may be queried",
+                    article,
+                )
+            )
     return found

@@ -23,12 +23,27 @@ def check(expr: exp.Expression, ctx: GuardContext) -> list[Finding]:
     found = []
     for scope in scopes(expr):
         if scope.external_columns:
-            found.append(Finding(RULE, "correlated subqueries are not allowed; join on a "
-                                 "declared pair or aggregate in a WITH query instead", article))
-        elif (ctx.mode == "aggregate" and relation_kind(scope) == ScopeType.SUBQUERY
-              and isinstance(scope.expression, exp.Select)
-              and not is_aggregating(scope.expression)):
-            found.append(Finding(RULE, "a subquery in an expression must aggregate (GROUP BY "
-                                 "or an aggregate function) in aggregate mode; row-level "
-                                 "subqueries are allowed only in FROM and WITH", article))
+            found.append(
+                Finding(
+                    RULE,
+                    "correlated subqueries are not allowed; join on a "
+                    "declared pair or aggregate in a WITH query instead",
+                    article,
+                )
+            )
+        elif (
+            ctx.mode == "aggregate"
+            and relation_kind(scope) == ScopeType.SUBQUERY
+            and isinstance(scope.expression, exp.Select)
+            and not is_aggregating(scope.expression)
+        ):
+            found.append(
+                Finding(
+                    RULE,
+                    "a subquery in an expression must aggregate (GROUP BY "
+                    "or an aggregate function) in aggregate mode; row-level "
+                    "subqueries are allowed only in FROM and WITH",
+                    article,
+                )
+            )
     return found

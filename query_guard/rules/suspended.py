@@ -16,10 +16,17 @@ RULE = "QG-005"
 
 def check(expr: exp.Expression, ctx: GuardContext) -> list[Finding]:
     ctes = {cte.alias_or_name.lower() for cte in expr.find_all(exp.CTE)}
-    names = sorted({t.name.lower() for t in expr.find_all(exp.Table)
-                    if isinstance(t.this, exp.Identifier)} - ctes)
+    names = sorted(
+        {t.name.lower() for t in expr.find_all(exp.Table) if isinstance(t.this, exp.Identifier)}
+        - ctes
+    )
     return [
-        Finding(RULE, f"dataset {name} is suspended after a rights complaint and cannot be "
-                "queried until the provider restores it", SUSPENSION)
-        for name in names if name in ctx.suspended
+        Finding(
+            RULE,
+            f"dataset {name} is suspended after a rights complaint and cannot be "
+            "queried until the provider restores it",
+            SUSPENSION,
+        )
+        for name in names
+        if name in ctx.suspended
     ]

@@ -67,19 +67,26 @@ def authorise(session: Session, token: str | None, *, only_agreement: str | None
     rec = get_agreement(session, row.agreement_id)
     if rec.status != AgreementStatus.active:
         raise PolicyViolation(
-            "agreement-not-active", ART_RECTIFY,
+            "agreement-not-active",
+            ART_RECTIFY,
             f"agreement {rec.id} is {rec.status}; queries run only under an active agreement",
         )
     agreement = as_contract(rec)
     if not agreement.is_in_period(today()):
         raise PolicyViolation(
-            "agreement-not-in-period", f"agreement {rec.id} valid_from, valid_until",
+            "agreement-not-in-period",
+            f"agreement {rec.id} valid_from, valid_until",
             f"agreement {rec.id} is valid from {agreement.valid_from} to "
             f"{agreement.valid_until}; queries run only within that period",
         )
     if user.username not in agreement.researchers:
-        raise PermissionDenied(f"agreement {rec.id} does not name you as a researcher",
-                               rule="agreement-researcher")
+        raise PermissionDenied(
+            f"agreement {rec.id} does not name you as a researcher", rule="agreement-researcher"
+        )
     suspended = suspended_datasets(session) & frozenset(agreement.datasets)
-    return Caller(user, rec, agreement,
-                  GuardContext(agreement, catalog_entries(session), frozenset(suspended)))
+    return Caller(
+        user,
+        rec,
+        agreement,
+        GuardContext(agreement, catalog_entries(session), frozenset(suspended)),
+    )

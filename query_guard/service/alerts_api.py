@@ -16,8 +16,12 @@ router = APIRouter(prefix="/api/alerts", tags=["early warning"])
 
 def _out(alert: Alert) -> dict[str, Any]:
     return {
-        "id": alert.id, "agreement_id": alert.agreement_id, "researcher": alert.researcher,
-        "kind": alert.kind, "details": alert.details, "status": alert.status,
+        "id": alert.id,
+        "agreement_id": alert.agreement_id,
+        "researcher": alert.researcher,
+        "kind": alert.kind,
+        "details": alert.details,
+        "status": alert.status,
         "created_at": alert.created_at.isoformat(),
         "acknowledged_by": alert.acknowledged_by,
         "acknowledged_at": alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,

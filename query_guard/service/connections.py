@@ -51,8 +51,10 @@ class ConnectionCache:
             try:
                 identity = file_identity(path)
             except FileNotFoundError as exc:
-                raise NotFound("this agreement's database is not provisioned; ask the operator",
-                               rule="workspace-not-provisioned") from exc
+                raise NotFound(
+                    "this agreement's database is not provisioned; ask the operator",
+                    rule="workspace-not-provisioned",
+                ) from exc
             entry = self._open.get(path)
             if entry is not None and entry.identity == identity:
                 return entry

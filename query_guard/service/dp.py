@@ -28,8 +28,16 @@ from sandbox.db.base import transaction
 from sandbox.errors import SandboxError
 
 
-def release(caller: Caller, sql: str, epsilon: float, *, sessions: sessionmaker[Session],
-            cache: ConnectionCache, database: Path, key: bytes) -> dict[str, Any]:
+def release(
+    caller: Caller,
+    sql: str,
+    epsilon: float,
+    *,
+    sessions: sessionmaker[Session],
+    cache: ConnectionCache,
+    database: Path,
+    key: bytes,
+) -> dict[str, Any]:
     """Release ``sql`` with ε = ``epsilon`` under the caller's agreement; the contract's JSON."""
 
     def guard(text: str, _agreement: Agreement, _catalog: Mapping[str, CatalogEntry]) -> None:
@@ -37,26 +45,43 @@ def release(caller: Caller, sql: str, epsilon: float, *, sessions: sessionmaker[
         if decision.action == "block":
             raise QueryBlocked(decision)
 
-    details: dict[str, Any] = {"sql": redact_sql(key, sql, identifier_columns(caller)),
-                               "epsilon": epsilon}
+    details: dict[str, Any] = {
+        "sql": redact_sql(key, sql, identifier_columns(caller)),
+        "epsilon": epsilon,
+    }
     try:
         with transaction(sessions) as session:
             ledger.ensure_budget(session, caller.agreement)
         with cache.cursor(database) as cursor:
-            result = release_dp(sessions=sessions, conn=cursor, agreement=caller.agreement,
-                                catalog=caller.guard.catalog, sql=sql, epsilon=epsilon,
-                                guard=guard)
+            result = release_dp(
+                sessions=sessions,
+                conn=cursor,
+                agreement=caller.agreement,
+                catalog=caller.guard.catalog,
+                sql=sql,
+                epsilon=epsilon,
+                guard=guard,
+            )
     except SandboxError as exc:
         details["refused"] = {"rule": exc.rule, "article": exc.article}
         _record(sessions, caller, details)
         raise
-    details.update(epsilon_spent=result["epsilon_spent"], delta_spent=result["delta_spent"],
-                   mechanisms=result["mechanisms"], rows=len(result["rows"]))
+    details.update(
+        epsilon_spent=result["epsilon_spent"],
+        delta_spent=result["delta_spent"],
+        mechanisms=result["mechanisms"],
+        rows=len(result["rows"]),
+    )
     _record(sessions, caller, details)
     return result
 
 
 def _record(sessions: sessionmaker[Session], caller: Caller, details: dict[str, Any]) -> None:
     with transaction(sessions) as session:
-        record(session, actor=caller.user.username, action="dp.release",
-               object=f"agreement:{caller.agreement_id}", details=details)
+        record(
+            session,
+            actor=caller.user.username,
+            action="dp.release",
+            object=f"agreement:{caller.agreement_id}",
+            details=details,
+        )

@@ -29,10 +29,23 @@ DIALECT = "duckdb"
 #: ID number): the shape of a GB 11643 or GB 32100 identifier.
 _IDENTIFIER_LIKE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{17}[0-9A-HJ-NPQRTUWXY]", re.IGNORECASE)
 _IDENTIFIER_IN_TEXT = re.compile(
-    r"(?<![0-9A-Za-z])" + _IDENTIFIER_LIKE.pattern + r"(?![0-9A-Za-z])", re.IGNORECASE)
+    r"(?<![0-9A-Za-z])" + _IDENTIFIER_LIKE.pattern + r"(?![0-9A-Za-z])", re.IGNORECASE
+)
 _STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
-_COMPARISONS = (exp.EQ, exp.NEQ, exp.NullSafeEQ, exp.NullSafeNEQ, exp.GT, exp.GTE, exp.LT,
-                exp.LTE, exp.In, exp.Between, exp.Like, exp.ILike)
+_COMPARISONS = (
+    exp.EQ,
+    exp.NEQ,
+    exp.NullSafeEQ,
+    exp.NullSafeNEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.In,
+    exp.Between,
+    exp.Like,
+    exp.ILike,
+)
 HASH_PREFIX = "h:"
 
 

@@ -41,15 +41,20 @@ class QueryBlocked(PolicyViolation):
 
     def __init__(self, decision: Decision):
         first = decision.reasons[0] if decision.reasons else None
-        super().__init__(first.rule if first else "QG-000",
-                         first.article if first else None,
-                         "the guard blocked this query: "
-                         + "; ".join(f"[{r.rule}] {r.message}" for r in decision.reasons))
+        super().__init__(
+            first.rule if first else "QG-000",
+            first.article if first else None,
+            "the guard blocked this query: "
+            + "; ".join(f"[{r.rule}] {r.message}" for r in decision.reasons),
+        )
         self.decision = decision
 
     def to_dict(self) -> dict[str, object]:
-        return {**super().to_dict(), "action": "block",
-                "reasons": [r.to_dict() for r in self.decision.reasons]}
+        return {
+            **super().to_dict(),
+            "action": "block",
+            "reasons": [r.to_dict() for r in self.decision.reasons],
+        }
 
 
 class QueryFailed(SandboxError):
@@ -65,8 +70,10 @@ class QueryFailed(SandboxError):
     status_code = 422
 
     def __init__(self) -> None:
-        super().__init__("the query passed the guard but could not be completed by the engine; "
-                         "simplify it (the reason is not shown, since it could reveal data)")
+        super().__init__(
+            "the query passed the guard but could not be completed by the engine; "
+            "simplify it (the reason is not shown, since it could reveal data)"
+        )
 
 
 @dataclass
@@ -101,8 +108,14 @@ def execute(cache: ConnectionCache, path: Path, sql: str, timeout_s: float) -> p
             raise QueryFailed() from exc
 
 
-def run_guarded(caller: Caller, sql: str, *, cache: ConnectionCache, database: Path,
-                timeout_s: float = QUERY_TIMEOUT_S) -> Outcome:
+def run_guarded(
+    caller: Caller,
+    sql: str,
+    *,
+    cache: ConnectionCache,
+    database: Path,
+    timeout_s: float = QUERY_TIMEOUT_S,
+) -> Outcome:
     """Check ``sql`` under the caller's agreement; unless blocked, run what the guard returned."""
     started = time.perf_counter()
     outcome = Outcome(check_query(sql, caller.guard))
@@ -127,16 +140,19 @@ def identifier_columns(caller: Caller) -> set[str]:
     return out
 
 
-def record_query(session: Session, caller: Caller, sql: str, outcome: Outcome, *,
-                 key: bytes, timezone: str) -> QueryLog:
+def record_query(
+    session: Session, caller: Caller, sql: str, outcome: Outcome, *, key: bytes, timezone: str
+) -> QueryLog:
     """Append the query's audit event, log it, and run the early warnings, in ``session``."""
     ids = identifier_columns(caller)
     decision = outcome.decision
     details: dict[str, object] = {
         "sql": redact_sql(key, sql, ids),
         "decision": decision.action,
-        "reasons": [{"rule": r.rule, "article": r.article, "message": redact_text(key, r.message)}
-                    for r in decision.reasons],
+        "reasons": [
+            {"rule": r.rule, "article": r.article, "message": redact_text(key, r.message)}
+            for r in decision.reasons
+        ],
         "rows": outcome.rows,
         "duration_ms": outcome.duration_ms,
         "mode": caller.agreement.mode,
@@ -145,16 +161,26 @@ def record_query(session: Session, caller: Caller, sql: str, outcome: Outcome, *
         details["ran"] = redact_sql(key, decision.sql, ids)
     if outcome.error is not None:
         details["error"] = {"rule": outcome.error.rule, "article": outcome.error.article}
-    event = record(session, actor=caller.user.username, action="query",
-                   object=f"agreement:{caller.agreement_id}", details=details)
+    event = record(
+        session,
+        actor=caller.user.username,
+        action="query",
+        object=f"agreement:{caller.agreement_id}",
+        details=details,
+    )
     shape = shape_of(key, sql)
-    entry = QueryLog(agreement_id=caller.agreement_id, researcher=caller.user.username,
-                     action=outcome.action, mode=caller.agreement.mode, rows=outcome.rows,
-                     duration_ms=outcome.duration_ms, audit_seq=event.seq,
-                     shape=shape.shape if shape else None,
-                     where_terms=list(shape.where_terms) if shape else [])
+    entry = QueryLog(
+        agreement_id=caller.agreement_id,
+        researcher=caller.user.username,
+        action=outcome.action,
+        mode=caller.agreement.mode,
+        rows=outcome.rows,
+        duration_ms=outcome.duration_ms,
+        audit_seq=event.seq,
+        shape=shape.shape if shape else None,
+        where_terms=list(shape.where_terms) if shape else [],
+    )
     session.add(entry)
     session.flush()
     outcome.alerts = observe(session, entry, caller.agreement, timezone=timezone)
     return entry
-

@@ -45,8 +45,13 @@ router = APIRouter(prefix="/qs", tags=["query service"])
 class QueryService:
     """What the routes share: settings, the control plane's database, open DuckDB files."""
 
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], *,
-                 only_agreement: str | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        *,
+        only_agreement: str | None = None,
+    ):
         self.settings = settings
         self.sessions = sessions
         self.only_agreement = only_agreement
@@ -110,15 +115,19 @@ def _arrow(table: pa.Table, decision: Decision) -> Response:
     sink = io.BytesIO()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return Response(sink.getvalue(), media_type=ARROW_STREAM,
-                    headers={"X-Guard-Action": decision.action})
+    return Response(
+        sink.getvalue(), media_type=ARROW_STREAM, headers={"X-Guard-Action": decision.action}
+    )
 
 
 def _json(table: pa.Table, decision: Decision) -> JSONResponse:
     rows = [list(r.values()) for r in table.to_pylist()]
-    return JSONResponse(jsonable_encoder({"decision": decision.to_dict(),
-                                          "columns": table.column_names, "rows": rows}),
-                        headers={"X-Guard-Action": decision.action})
+    return JSONResponse(
+        jsonable_encoder(
+            {"decision": decision.to_dict(), "columns": table.column_names, "rows": rows}
+        ),
+        headers={"X-Guard-Action": decision.action},
+    )
 
 
 def _wants_json(request: Request) -> bool:
@@ -133,11 +142,16 @@ def query(body: QueryIn, request: Request, caller: CallerDep, service: ServiceDe
     Refusals: 403 with the guard's reasons when blocked, 422 with one fixed
     message when the engine fails, 403 QG-013 when the query runs too long.
     """
-    outcome = run_guarded(caller, body.sql, cache=service.cache,
-                          database=service.database(caller))
+    outcome = run_guarded(caller, body.sql, cache=service.cache, database=service.database(caller))
     with transaction(service.sessions) as session:
-        record_query(session, caller, body.sql, outcome, key=service.record_key,
-                     timezone=service.settings.timezone)
+        record_query(
+            session,
+            caller,
+            body.sql,
+            outcome,
+            key=service.record_key,
+            timezone=service.settings.timezone,
+        )
     if outcome.decision.sql is None:
         raise QueryBlocked(outcome.decision)
     if outcome.error is not None:
@@ -159,19 +173,30 @@ def scope(caller: CallerDep) -> dict[str, Any]:
             "title": entry.title,
             "suspended": name in ctx.suspended,
             "row_filter": allowed.row_filter,
-            "columns": [{"name": c, "type": entry.column(c).type,
-                         "sensitivity": entry.column(c).sensitivity.value,
-                         "description": entry.column(c).description}
-                        for c in allowed.columns],
+            "columns": [
+                {
+                    "name": c,
+                    "type": entry.column(c).type,
+                    "sensitivity": entry.column(c).sensitivity.value,
+                    "description": entry.column(c).description,
+                }
+                for c in allowed.columns
+            ],
         }
     return {
-        "id": agreement.id, "title": agreement.title, "purpose": agreement.purpose,
-        "status": caller.record.status, "mode": agreement.mode,
-        "valid_from": agreement.valid_from, "valid_until": agreement.valid_until,
-        "datasets": datasets, "joins": agreement.joins,
+        "id": agreement.id,
+        "title": agreement.title,
+        "purpose": agreement.purpose,
+        "status": caller.record.status,
+        "mode": agreement.mode,
+        "valid_from": agreement.valid_from,
+        "valid_until": agreement.valid_until,
+        "datasets": datasets,
+        "joins": agreement.joins,
         "disclosure": agreement.disclosure.model_dump(mode="json"),
         "privacy": agreement.privacy.model_dump(mode="json"),
-        "outputs": agreement.outputs, "usage_reports": agreement.usage_reports,
+        "outputs": agreement.outputs,
+        "usage_reports": agreement.usage_reports,
     }
 
 
@@ -185,14 +210,21 @@ class UsageReportIn(BaseModel):
 def usage_report(body: UsageReportIn, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
     """Report how the data was used for one reporting period (R8; Shanghai Art.25)."""
     with transaction(service.sessions) as session:
-        report = submit_usage_report(session=session, actor=caller.user,
-                                     agreement_id=caller.agreement_id,
-                                     period_end=body.period_end, summary=body.summary,
-                                     outputs=body.outputs)
-        return {"id": report.id, "agreement_id": report.agreement_id,
-                "period_end": report.period_end.isoformat(),
-                "due_on": report.due_on.isoformat(),
-                "submitted_at": report.submitted_at.isoformat()}
+        report = submit_usage_report(
+            session=session,
+            actor=caller.user,
+            agreement_id=caller.agreement_id,
+            period_end=body.period_end,
+            summary=body.summary,
+            outputs=body.outputs,
+        )
+        return {
+            "id": report.id,
+            "agreement_id": report.agreement_id,
+            "period_end": report.period_end.isoformat(),
+            "due_on": report.due_on.isoformat(),
+            "submitted_at": report.submitted_at.isoformat(),
+        }
 
 
 class DpIn(BaseModel):
@@ -205,6 +237,12 @@ def dp_release(body: DpIn, caller: CallerDep, service: ServiceDep) -> dict[str, 
     """A differentially private release charged to the agreement's budget (``sandbox export
     dp`` contract): ``{"columns", "rows", "epsilon_spent", "epsilon_remaining",
     "delta_spent", "mechanisms"}``. Like every output it leaves the platform only after review."""
-    return release(caller, body.sql, body.epsilon, sessions=service.sessions,
-                   cache=service.cache, database=service.database(caller),
-                   key=service.record_key)
+    return release(
+        caller,
+        body.sql,
+        body.epsilon,
+        sessions=service.sessions,
+        cache=service.cache,
+        database=service.database(caller),
+        key=service.record_key,
+    )

@@ -48,8 +48,9 @@ def dp(
     agreement: Path = typer.Option(..., "--agreement", help="Agreement YAML file."),
     sql: str = typer.Option(..., "--sql", help="The aggregate query to release."),
     epsilon: float = typer.Option(..., "--epsilon", help="ε to spend on this release."),
-    db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL of the ledger database "
-                                  "(default: the platform's own)."),
+    db: str | None = typer.Option(
+        None, "--db", help="SQLAlchemy URL of the ledger database (default: the platform's own)."
+    ),
 ) -> None:
     """Release SQL with OpenDP noise, charging EPSILON to the agreement's budget."""
     try:
@@ -64,12 +65,22 @@ def dp(
         with tempfile.TemporaryDirectory(prefix="dp-") as tmp:
             # A throwaway pseudonym key: a DP release never shows identifiers,
             # it only needs them to tell entities apart.
-            path = build_agreement_database(terms, datasets, key=secrets.token_bytes(32),
-                                            out_path=Path(tmp) / "agreement.duckdb")
+            path = build_agreement_database(
+                terms,
+                datasets,
+                key=secrets.token_bytes(32),
+                out_path=Path(tmp) / "agreement.duckdb",
+            )
             conn = open_readonly(path, temp_dir=tmp)
             try:
-                result = release_dp(sessions=sessions, conn=conn, agreement=terms,
-                                    catalog=datasets, sql=sql, epsilon=epsilon)
+                result = release_dp(
+                    sessions=sessions,
+                    conn=conn,
+                    agreement=terms,
+                    catalog=datasets,
+                    sql=sql,
+                    epsilon=epsilon,
+                )
             finally:
                 conn.close()
     except PolicyViolation as exc:

@@ -60,8 +60,9 @@ def check(catalog: CatalogOpt, agreement: AgreementOpt, sql: SqlOpt) -> None:
 
 
 @guard_app.command()
-def run(catalog: CatalogOpt, agreement: AgreementOpt, sql: SqlOpt,
-        timeout: TimeoutOpt = 60.0) -> None:
+def run(
+    catalog: CatalogOpt, agreement: AgreementOpt, sql: SqlOpt, timeout: TimeoutOpt = 60.0
+) -> None:
     """Build the agreement's database, run the guarded query, print CSV (exit 3 if blocked)."""
     ctx = _context(catalog, agreement)
     decision = check_query(sql, ctx)
@@ -70,9 +71,12 @@ def run(catalog: CatalogOpt, agreement: AgreementOpt, sql: SqlOpt,
         raise typer.Exit(BLOCKED_EXIT)
     with tempfile.TemporaryDirectory(prefix="sandbox-guard-") as tmp:
         try:
-            db = build_agreement_database(ctx.agreement, ctx.catalog,
-                                          out_path=Path(tmp) / "agreement.duckdb",
-                                          key=secrets.token_bytes(32))
+            db = build_agreement_database(
+                ctx.agreement,
+                ctx.catalog,
+                out_path=Path(tmp) / "agreement.duckdb",
+                key=secrets.token_bytes(32),
+            )
         except SandboxError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(CONFIG_EXIT) from exc

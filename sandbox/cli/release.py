@@ -28,7 +28,8 @@ def _group() -> None:
 def verify(
     bundle: Path = typer.Argument(..., help="The bundle directory."),
     public_key: Path | None = typer.Option(
-        None, "--public-key", help="Ed25519 public key PEM (default: the platform's key)."),
+        None, "--public-key", help="Ed25519 public key PEM (default: the platform's key)."
+    ),
 ) -> None:
     """Check the bundle's signature and every file's SHA-256."""
     key_path = public_key or signing_key_path(get_settings().keys_dir)

@@ -84,9 +84,7 @@ def back_url(request: Request) -> str:
 
 def error_page(request: Request, exc: SandboxError) -> HTMLResponse:
     """A refusal: what was wrong, the rule and the article; never a data value."""
-    return render(
-        request, "error.html", {"error": exc, "back": back_url(request)}, exc.status_code
-    )
+    return render(request, "error.html", {"error": exc, "back": back_url(request)}, exc.status_code)
 
 
 def _form_problem(exc: RequestValidationError) -> ValidationFailed:
@@ -127,4 +125,3 @@ def page_router(prefix: str = "") -> APIRouter:
         default_response_class=HTMLResponse,
         dependencies=[Depends(remember_user), Depends(csrf_protect)],
     )
-

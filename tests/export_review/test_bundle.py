@@ -23,12 +23,19 @@ def made(world, tmp_path):
     content = BundleContent(
         dataset_versions={"outpatient_visits": "2026-11"},
         checks={"table.csv": {"status": "pass"}},
-        reviewers=[{"name": "reviewer1", "decision": "approved",
-                    "at": "2026-11-20T10:00:00+08:00"}],
+        reviewers=[
+            {"name": "reviewer1", "decision": "approved", "at": "2026-11-20T10:00:00+08:00"}
+        ],
         dp={"epsilon_spent": 1.0, "epsilon_remaining": 2.0, "delta_spent": 0.0},
     )
-    bundle = write_bundle(tmp_path / "out" / "REL-1", [table], agreement=world.agreement,
-                          catalog=world.catalog, content=content, key=key)
+    bundle = write_bundle(
+        tmp_path / "out" / "REL-1",
+        [table],
+        agreement=world.agreement,
+        catalog=world.catalog,
+        content=content,
+        key=key,
+    )
     return bundle, key
 
 
@@ -42,10 +49,15 @@ def test_an_intact_bundle_verifies_and_cites_its_source(made):
     assert not [p for p in bundle.parent.iterdir() if p.name.startswith(".")]  # no temp left
 
 
-@pytest.mark.parametrize(("tamper", "reason"), [
-    ("change", "file changed: files/table.csv"), ("add", "file added: files/extra.csv"),
-    ("remove", "file removed: CITATION.txt"), ("manifest", "signature does not match"),
-])
+@pytest.mark.parametrize(
+    ("tamper", "reason"),
+    [
+        ("change", "file changed: files/table.csv"),
+        ("add", "file added: files/extra.csv"),
+        ("remove", "file removed: CITATION.txt"),
+        ("manifest", "signature does not match"),
+    ],
+)
 def test_tampering_is_detected(made, tamper, reason):
     bundle, key = made
     if tamper == "change":
@@ -64,14 +76,21 @@ def test_tampering_is_detected(made, tamper, reason):
 def test_a_bundle_is_never_overwritten(made, world):
     bundle, key = made
     with pytest.raises(Conflict):
-        write_bundle(bundle, [], agreement=world.agreement, catalog=world.catalog,
-                     content=BundleContent({}, {}, []), key=key)
+        write_bundle(
+            bundle,
+            [],
+            agreement=world.agreement,
+            catalog=world.catalog,
+            content=BundleContent({}, {}, []),
+            key=key,
+        )
 
 
 def test_cli_verify_exit_codes(made, tmp_path):
     bundle, key = made
     pub = tmp_path / "release.pub"
     pub.write_bytes(public_key_pem(key))
+
     def verify():
         return CliRunner().invoke(release_app, ["verify", str(bundle), "--public-key", str(pub)])
 

@@ -14,12 +14,17 @@ from sandbox.errors import ValidationFailed
 
 def rows(cells: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
     """Underlying rows from {(area, sex): [values...]}."""
-    return pd.DataFrame([{"area": a, "sex": s, "income": v}
-                         for (a, s), values in cells.items() for v in values])
+    return pd.DataFrame(
+        [{"area": a, "sex": s, "income": v} for (a, s), values in cells.items() for v in values]
+    )
 
 
-BASE = {("A", "f"): [10.0] * 12, ("A", "m"): [11.0] * 15, ("B", "f"): [9.0] * 20,
-        ("B", "m"): [12.0] * 3}  # (B, m) is a small cell
+BASE = {
+    ("A", "f"): [10.0] * 12,
+    ("A", "m"): [11.0] * 15,
+    ("B", "f"): [9.0] * 20,
+    ("B", "m"): [12.0] * 3,
+}  # (B, m) is a small cell
 
 
 def test_threshold_suppresses_small_cells_and_recomputes_totals():
@@ -41,8 +46,13 @@ def test_empty_cells_are_zeros_and_below_threshold():
 
 
 def test_dominance_and_p_ratio_on_magnitude_tables():
-    data = rows({**BASE, ("A", "f"): [1000.0] + [1.0] * 11,  # one contributor dominates
-                 ("A", "m"): [100.0, 100.0] + [1.0] * 13})  # two dominate: rest 13 < 10% of 100?
+    data = rows(
+        {
+            **BASE,
+            ("A", "f"): [1000.0] + [1.0] * 11,  # one contributor dominates
+            ("A", "m"): [100.0, 100.0] + [1.0] * 13,
+        }
+    )  # two dominate: rest 13 < 10% of 100?
     check = check_table(data, index=["area"], columns=["sex"], values="income", statistic="sum")
     assert check.outcome.loc["A", "f"] == "nk-rule; p-ratio"
     assert check.masks["nk-rule"].loc["A", "m"]  # 200 / 213 >= 0.9
@@ -69,8 +79,9 @@ def test_min_and_max_are_disclosive_statistics():
 def test_thresholds_come_from_the_agreement(world):
     t = Thresholds.from_agreement(world.agreement)
     assert (t.threshold, t.nk_n, t.nk_k, t.p_ratio) == (10, 2, 0.9, 0.1)
-    strict = check_table(rows(BASE), index=["area"], columns=["sex"],
-                         thresholds=Thresholds(threshold=13))
+    strict = check_table(
+        rows(BASE), index=["area"], columns=["sex"], thresholds=Thresholds(threshold=13)
+    )
     assert strict.outcome.loc["A", "f"] == "threshold"
 
 

@@ -27,22 +27,30 @@ def refused(path: Path, limits: GateLimits | None = None) -> str:
 
 
 def test_allowed_files_pass(tmp_path):
-    for name, content in [("t.csv", "district,n\nA,12\n"), ("f.png", PNG),
-                          ("r.md", "# Findings\n"), ("d.json", '{"a": 1}')]:
-        assert check_file(write(tmp_path, name, content), identifier_names=set(),
-                          limits=GateLimits()).kind
+    for name, content in [
+        ("t.csv", "district,n\nA,12\n"),
+        ("f.png", PNG),
+        ("r.md", "# Findings\n"),
+        ("d.json", '{"a": 1}'),
+    ]:
+        assert check_file(
+            write(tmp_path, name, content), identifier_names=set(), limits=GateLimits()
+        ).kind
 
 
-@pytest.mark.parametrize(("name", "content", "rule"), [
-    ("x.exe", b"MZ", "export-file-type"),
-    ("fake.png", "district,n\n", "export-file-type"),
-    ("fake.csv", PNG, "export-file-type"),
-    ("bad.json", "{not json", "export-file-type"),
-    ("ragged.csv", "a,b\n1\n", "export-file-type"),
-    ("ids.csv", "patient_id,n\nx,1\n", "export-file-identifier"),
-    ("hidden.csv", f"who,n\n{RESIDENT_ID},1\n", "export-file-identifier"),
-    ("notes.txt", f"the person is {RESIDENT_ID}.", "export-file-identifier"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "rule"),
+    [
+        ("x.exe", b"MZ", "export-file-type"),
+        ("fake.png", "district,n\n", "export-file-type"),
+        ("fake.csv", PNG, "export-file-type"),
+        ("bad.json", "{not json", "export-file-type"),
+        ("ragged.csv", "a,b\n1\n", "export-file-type"),
+        ("ids.csv", "patient_id,n\nx,1\n", "export-file-identifier"),
+        ("hidden.csv", f"who,n\n{RESIDENT_ID},1\n", "export-file-identifier"),
+        ("notes.txt", f"the person is {RESIDENT_ID}.", "export-file-identifier"),
+    ],
+)
 def test_refused_files_name_their_rule(tmp_path, name, content, rule):
     assert refused(write(tmp_path, name, content)) == rule
 

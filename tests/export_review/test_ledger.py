@@ -16,15 +16,22 @@ from tests.databases import fresh_postgres_database
 
 def _sessions(url: str):
     engine = make_engine(url)
-    Base.metadata.create_all(engine, tables=[ledger.PrivacyBudget.__table__,
-                                             ledger.PrivacyCharge.__table__])
+    Base.metadata.create_all(
+        engine, tables=[ledger.PrivacyBudget.__table__, ledger.PrivacyCharge.__table__]
+    )
     return make_sessionmaker(engine)
 
 
 def _charge(sessions, agreement_id: str, epsilon: float) -> ledger.BudgetState:
     with transaction(sessions) as session:
-        return ledger.charge(session, agreement_id, epsilon=ledger.epsilon_units(epsilon),
-                             delta=0, sql="SELECT 1", mechanisms=["test"])
+        return ledger.charge(
+            session,
+            agreement_id,
+            epsilon=ledger.epsilon_units(epsilon),
+            delta=0,
+            sql="SELECT 1",
+            mechanisms=["test"],
+        )
 
 
 def test_budget_is_registered_once_and_kept(world, tmp_path):
@@ -75,8 +82,10 @@ def _race(url: str, agreement) -> None:
         ledger.ensure_budget(session, agreement)
     ctx = multiprocessing.get_context("spawn")
     start, results = ctx.Barrier(4), ctx.Queue()
-    workers = [ctx.Process(target=_spend_until_refused, args=(url, agreement.id, start, results))
-               for _ in range(4)]
+    workers = [
+        ctx.Process(target=_spend_until_refused, args=(url, agreement.id, start, results))
+        for _ in range(4)
+    ]
     for w in workers:
         w.start()
     granted = sum(results.get(timeout=120) for _ in workers)

@@ -36,8 +36,16 @@ def _parse(file: Path) -> list[Case]:
     def flush() -> None:
         if headers:
             action, _, rule = headers["expect"].partition(" ")
-            cases.append(Case(file.stem, headers["title"], action, rule.strip() or None,
-                              headers.get("mode", "aggregate"), "\n".join(sql).strip()))
+            cases.append(
+                Case(
+                    file.stem,
+                    headers["title"],
+                    action,
+                    rule.strip() or None,
+                    headers.get("mode", "aggregate"),
+                    "\n".join(sql).strip(),
+                )
+            )
 
     for line in file.read_text(encoding="utf-8").splitlines():
         if line.startswith("# title:"):
@@ -53,5 +61,8 @@ def _parse(file: Path) -> list[Case]:
 
 
 def load_cases() -> list[pytest.ParameterSet]:
-    return [pytest.param(c, id=f"{c.file}:{c.title}")
-            for f in sorted(FIXTURES.glob("*.sql")) for c in _parse(f)]
+    return [
+        pytest.param(c, id=f"{c.file}:{c.title}")
+        for f in sorted(FIXTURES.glob("*.sql"))
+        for c in _parse(f)
+    ]

@@ -29,8 +29,9 @@ def resident_id(i: int) -> str:
 
 def visits_table(n_patients: int = 60, seed: int = 7) -> tuple[pa.Table, list[str]]:
     rng = random.Random(seed)
-    rows: dict[str, list] = {k: [] for k in
-                             ("patient_id", "visit_date", "district", "cost", "diagnosis")}
+    rows: dict[str, list] = {
+        k: [] for k in ("patient_id", "visit_date", "district", "cost", "diagnosis")
+    }
     ids = [resident_id(i) for i in range(n_patients + SMALL_GROUP)]
 
     def add(pid: str, day: date, district: str, diagnosis: str) -> None:
@@ -42,8 +43,12 @@ def visits_table(n_patients: int = 60, seed: int = 7) -> tuple[pa.Table, list[st
 
     for i, pid in enumerate(ids[:n_patients]):
         for _ in range(rng.randint(1, 4)):
-            add(pid, date(2024, 1, 1) + timedelta(days=rng.randint(0, 500)),
-                DISTRICTS[i % len(DISTRICTS)], HIDDEN_CANARY)
+            add(
+                pid,
+                date(2024, 1, 1) + timedelta(days=rng.randint(0, 500)),
+                DISTRICTS[i % len(DISTRICTS)],
+                HIDDEN_CANARY,
+            )
         add(pid, date(2023, 6, 1), FILTERED_CANARY, HIDDEN_CANARY)  # removed by the row filter
     for pid in ids[n_patients:]:
         add(pid, date(2024, 3, 1), SMALL_DISTRICT, HIDDEN_CANARY)
@@ -51,15 +56,27 @@ def visits_table(n_patients: int = 60, seed: int = 7) -> tuple[pa.Table, list[st
 
 
 def people_table(ids: list[str]) -> pa.Table:
-    return pa.table({"person_id": ids, "age": [20 + i % 60 for i in range(len(ids))],
-                     "secret_note": [HIDDEN_CANARY] * len(ids)})
+    return pa.table(
+        {
+            "person_id": ids,
+            "age": [20 + i % 60 for i in range(len(ids))],
+            "secret_note": [HIDDEN_CANARY] * len(ids),
+        }
+    )
 
 
 VISITS_ENTRY = {
-    "name": "visits", "title": "Outpatient visits", "provider": "health", "domain": "health",
-    "summary": "One row per visit.", "open_class": "conditional",
-    "conditions": "Approved researchers only.", "format": "parquet",
-    "update_frequency": "monthly", "contact": "data@example.gov", "entity": "patient_id",
+    "name": "visits",
+    "title": "Outpatient visits",
+    "provider": "health",
+    "domain": "health",
+    "summary": "One row per visit.",
+    "open_class": "conditional",
+    "conditions": "Approved researchers only.",
+    "format": "parquet",
+    "update_frequency": "monthly",
+    "contact": "data@example.gov",
+    "entity": "patient_id",
     "source": "visits.parquet",
     "columns": [
         {"name": "patient_id", "type": "VARCHAR", "sensitivity": "identifier"},
@@ -70,10 +87,17 @@ VISITS_ENTRY = {
     ],
 }
 PEOPLE_ENTRY = {
-    "name": "people", "title": "Residents", "provider": "civil", "domain": "population",
-    "summary": "One row per resident.", "open_class": "conditional",
-    "conditions": "Approved researchers only.", "format": "csv",
-    "update_frequency": "annual", "contact": "data@example.gov", "entity": "person_id",
+    "name": "people",
+    "title": "Residents",
+    "provider": "civil",
+    "domain": "population",
+    "summary": "One row per resident.",
+    "open_class": "conditional",
+    "conditions": "Approved researchers only.",
+    "format": "csv",
+    "update_frequency": "annual",
+    "contact": "data@example.gov",
+    "entity": "person_id",
     "source": "people.csv",
     "columns": [
         {"name": "person_id", "type": "VARCHAR", "sensitivity": "identifier"},
@@ -84,18 +108,28 @@ PEOPLE_ENTRY = {
 
 
 def agreement_yaml(mode: str = "aggregate", agreement_id: str = "AGR-T-1") -> str:
-    return yaml.safe_dump({
-        "id": agreement_id, "title": "Visits by district", "provider": "health",
-        "researchers": ["alice"], "purpose": "Count visits by district and month.",
-        "mode": mode, "valid_from": "2026-01-01", "valid_until": "2027-12-31",
-        "datasets": {
-            "visits": {"columns": ["patient_id", "visit_date", "district", "cost"],
-                       "row_filter": "visit_date >= DATE '2024-01-01'"},
-            "people": {"columns": ["person_id", "age"]},
+    return yaml.safe_dump(
+        {
+            "id": agreement_id,
+            "title": "Visits by district",
+            "provider": "health",
+            "researchers": ["alice"],
+            "purpose": "Count visits by district and month.",
+            "mode": mode,
+            "valid_from": "2026-01-01",
+            "valid_until": "2027-12-31",
+            "datasets": {
+                "visits": {
+                    "columns": ["patient_id", "visit_date", "district", "cost"],
+                    "row_filter": "visit_date >= DATE '2024-01-01'",
+                },
+                "people": {"columns": ["person_id", "age"]},
+            },
+            "joins": [["visits.patient_id", "people.person_id"]],
+            "disclosure": {"min_group_size": 5, "max_result_rows": 100},
         },
-        "joins": [["visits.patient_id", "people.person_id"]],
-        "disclosure": {"min_group_size": 5, "max_result_rows": 100},
-    }, sort_keys=False)
+        sort_keys=False,
+    )
 
 
 def write_catalog(root: Path) -> list[str]:

@@ -20,13 +20,22 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _args(world, command: str, sql: str, mode: str = "aggregate") -> list[str]:
     root, _ = world
-    return [command, "--catalog", str(root / "catalog"),
-            "--agreement", str(root / f"agreement-{mode}.yaml"), "--sql", sql]
+    return [
+        command,
+        "--catalog",
+        str(root / "catalog"),
+        "--agreement",
+        str(root / f"agreement-{mode}.yaml"),
+        "--sql",
+        sql,
+    ]
 
 
 def test_check_prints_one_json_object_and_exits_0(world) -> None:
-    for sql, action in [("SELECT district, count(*) FROM visits GROUP BY 1", "rewrite"),
-                        ("SELECT patient_id FROM visits", "block")]:
+    for sql, action in [
+        ("SELECT district, count(*) FROM visits GROUP BY 1", "rewrite"),
+        ("SELECT patient_id FROM visits", "block"),
+    ]:
         result = runner.invoke(guard_app, _args(world, "check", sql))
         assert result.exit_code == 0
         data = json.loads(result.stdout)
@@ -35,8 +44,10 @@ def test_check_prints_one_json_object_and_exits_0(world) -> None:
 
 
 def test_run_prints_csv_with_header(world) -> None:
-    result = runner.invoke(guard_app, _args(
-        world, "run", "SELECT district, count(*) AS n FROM visits GROUP BY 1 ORDER BY 1"))
+    result = runner.invoke(
+        guard_app,
+        _args(world, "run", "SELECT district, count(*) AS n FROM visits GROUP BY 1 ORDER BY 1"),
+    )
     assert result.exit_code == 0, result.output
     rows = list(csv.reader(io.StringIO(result.stdout)))
     assert rows[0] == ["district", "n"] and len(rows) == 5
@@ -53,8 +64,10 @@ def test_config_errors_exit_2(world, tmp_path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("id: [unclosed", encoding="utf-8")
     root, _ = world
-    result = runner.invoke(guard_app, ["check", "--catalog", str(root / "catalog"),
-                                       "--agreement", str(bad), "--sql", "SELECT 1"])
+    result = runner.invoke(
+        guard_app,
+        ["check", "--catalog", str(root / "catalog"), "--agreement", str(bad), "--sql", "SELECT 1"],
+    )
     assert result.exit_code == 2 and "error" in result.stderr
     result = runner.invoke(guard_app, [*_args(world, "check", "SELECT 1"), "--bogus"])
     assert result.exit_code == 2
@@ -63,7 +76,13 @@ def test_config_errors_exit_2(world, tmp_path) -> None:
 def test_run_in_a_subprocess(world) -> None:
     code = "from sandbox.cli.guard import guard_app; guard_app()"
     args = _args(world, "run", "SELECT district, cost FROM visits ORDER BY cost LIMIT 3", "record")
-    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == "district,cost" and len(proc.stdout.splitlines()) == 4

@@ -59,9 +59,7 @@ def _verify(session: Session, settings: Settings) -> tuple[VerifyResult, str]:
 
 
 @router.post("/verify")
-def verify(
-    request: Request, db: DbDep, user: OversightDep, settings: SettingsDep
-) -> HTMLResponse:
+def verify(request: Request, db: DbDep, user: OversightDep, settings: SettingsDep) -> HTMLResponse:
     with db.tx() as session:
         result, note = _verify(session, settings)
     return _home(request, db, result, note)

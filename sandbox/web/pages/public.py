@@ -64,9 +64,7 @@ def dataset(request: Request, name: str, db: DbDep, sent: str = "") -> HTMLRespo
     with db.tx() as session:
         ds = get_public_dataset(session, name)
         view = dataset_view(ds, latest_version(session, ds), today())
-    return render(
-        request, "dataset.html", {"ds": view, "sent": sent, "complaint_kinds": KINDS}
-    )
+    return render(request, "dataset.html", {"ds": view, "sent": sent, "complaint_kinds": KINDS})
 
 
 @router.post("/datasets/{name}/objections")

@@ -57,8 +57,12 @@ class Declaration(BaseModel):
 
     @model_validator(mode="after")
     def _one_row_per_column(self) -> Declaration:
-        if not len(self.column_name) == len(self.column_type) == len(self.column_sensitivity) \
-                == len(self.column_description):
+        if (
+            not len(self.column_name)
+            == len(self.column_type)
+            == len(self.column_sensitivity)
+            == len(self.column_description)
+        ):
             raise ValueError("each column needs a name, type, sensitivity and description field")
         return self
 
@@ -98,9 +102,7 @@ def _first_declaration(table: pa.Table) -> Declaration:
     return Declaration(
         column_name=table.column_names,
         column_type=[_guess_type(f.type) for f in table.schema],
-        column_sensitivity=[
-            suggested.get(n, Sensitivity.none).value for n in table.column_names
-        ],
+        column_sensitivity=[suggested.get(n, Sensitivity.none).value for n in table.column_names],
         column_description=["" for _ in table.column_names],
     )
 
@@ -115,9 +117,15 @@ def _declare_page(
         {
             "upload_id": upload_id,
             "d": declaration,
-            "columns": list(zip(declaration.column_name, declaration.column_type,
-                                declaration.column_sensitivity, declaration.column_description,
-                                strict=True)),  # fmt: skip
+            "columns": list(
+                zip(
+                    declaration.column_name,
+                    declaration.column_type,
+                    declaration.column_sensitivity,
+                    declaration.column_description,
+                    strict=True,
+                )
+            ),  # fmt: skip
             "suggested": suggested,
             "report": report,
             "error": error,
