@@ -22,7 +22,7 @@ from sandbox.accounts.models import Role, User
 from sandbox.agreements.models import AgreementRecord
 from sandbox.applications.models import Application, ApplicationStatus
 from sandbox.applications.service import is_overdue
-from sandbox.catalog.models import Dataset
+from sandbox.catalog.models import CatalogReview, Dataset
 from sandbox.oversight.models import QualityTask, Violation
 from sandbox.permissions import require_role
 from sandbox.workcalendar import WorkCalendar
@@ -35,6 +35,12 @@ REVIEW_DAYS = 10
 COUNTS = (
     ("datasets_by_class", "数据集（按开放类型）", "Datasets by open class", Dataset.open_class),
     ("datasets_by_status", "数据集（按开放状态）", "Datasets by status", Dataset.status),
+    (
+        "catalog_reviews_by_status",
+        "目录审查（按状态）",
+        "Catalogue reviews by status",
+        CatalogReview.status,
+    ),
     ("applications_by_status", "申请（按结果）", "Applications by outcome", Application.status),
     ("agreements_by_status", "协议（按状态）", "Agreements by status", AgreementRecord.status),
     ("exports_by_status", "导出申请（按状态）", "Exports by status", ExportRequest.status),

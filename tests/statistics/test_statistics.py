@@ -78,6 +78,7 @@ def test_statistics_json_and_csv_for_the_authority_only(client, activity):
     got = figures(body)
     assert got["datasets_by_class"] == {"conditional": 1, "non_open": 1}
     assert got["datasets_by_domain"] == {"health": 2}
+    assert got["catalog_reviews_by_status"] == {"published": 2}  # both entries were approved
     assert got["applications_by_status"] == {"refused": 1, "under_review": 1}
     assert got["agreements_by_status"] == {"active": 1, "terminated": 1}
     assert got["exports_by_status"] == {} and got["violations_by_status"] == {}
