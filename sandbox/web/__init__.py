@@ -17,7 +17,9 @@ from sandbox.web.pages import (
     export_review,
     exports,
     keys,
+    notifications,
     operator,
+    organisations,
     oversight,
     provider,
     public,
@@ -31,7 +33,8 @@ from sandbox.web.rendering import HERE
 def install_pages(app: FastAPI) -> None:
     for module in (
         public, account, researcher, exports, provider, publish, export_review, operator,
-        authority, alerts, keys, statistics, oversight, catalog_review,
+        authority, alerts, keys, statistics, oversight, catalog_review, notifications,
+        organisations,
     ):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -282,6 +282,29 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "key_problem_not-yet": ("尚未生成：首次签名时生成。", "Not made yet: it is made when it first signs."),
     "key_problem_audit-key": ("密钥文件权限不安全，平台拒绝使用，请运营方处理。",
                               "The key file's permissions are unsafe, so the platform refuses it; the operator must fix it."),
+    # Synthetic previews (Shanghai Art.18)
+    "synthetic_preview": ("合成样本预览", "Synthetic preview"),
+    "synthetic_label": ("合成样本", "synthetic"),
+    "synthetic_hint": ("以下样本由差分隐私统计量随机生成，不是真实数据，仅供申请前了解数据结构。",
+                       "This sample is generated from differentially private statistics; it is not real data, only a look at the data's shape before applying."),
+    "preview_privacy": ("隐私参数", "Privacy parameters"),
+    "preview_budget_left": ("剩余预览预算", "Preview budget left"),
+    "download_preview_csv": ("下载合成样本（CSV）", "Download the synthetic sample (CSV)"),
+    "download_preview_zip": ("下载合成样本及说明（ZIP）", "Download the synthetic sample with notes (ZIP)"),
+    # Notifications
+    "notifications": ("通知", "Notifications"),
+    "notice_subject": ("事项", "Notice"), "notice_due": ("期限", "Due"),
+    "notice_made": ("发出时间", "Sent"), "notice_read": ("已读", "read"),
+    "mark_read": ("标为已读", "Mark read"), "no_notifications": ("暂无通知。", "No notifications."),
+    # Organisations (Wuxi Art.6; Rizhao Art.10)
+    "organisations": ("机构登记", "Organisations"),
+    "organisations_lead": ("以统一社会信用代码标识、经平台核验的机构及其成员。",
+                           "Organisations identified by their unified social credit code, verified by the platform, with their members."),
+    "credit_code": ("统一社会信用代码", "Credit code"), "org_name": ("机构名称", "Name"),
+    "legal_name": ("登记名称", "Registered name"), "verified_how": ("核验方式", "Verified how"),
+    "members": ("成员", "Members"), "add_organisation": ("登记机构", "Add organisation"),
+    "add_member": ("添加成员", "Add member"), "org_role": ("机构内角色", "Role in the organisation"),
+    "org_role_representative": ("代表", "representative"), "org_role_member": ("成员", "member"),
 }  # fmt: skip
 
 _INDEX = {code: i for i, code in enumerate(LANGUAGES)}

@@ -19,9 +19,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from sandbox.api.deps import MaybeUserDep
+from sandbox.api.deps import DbDep, MaybeUserDep
 from sandbox.clock import today
 from sandbox.errors import SandboxError, ValidationFailed
+from sandbox.notifications.service import list_notifications
 from sandbox.settings import Settings
 from sandbox.web.csrf import CSRF_COOKIE, csrf_protect, new_nonce, request_token
 from sandbox.web.i18n import language, translator
@@ -56,6 +57,7 @@ def render(
         template,
         {
             "user": getattr(request.state, "user", None),
+            "unread": getattr(request.state, "unread", 0),
             "lang": lang,
             "t": translator(lang),
             "csrf_token": request_token(request, nonce),
@@ -112,9 +114,12 @@ class PageRoute(APIRoute):
         return page_handler
 
 
-def remember_user(request: Request, user: MaybeUserDep) -> None:
-    """Keep the signed-in user for the page menu (resolved once per request)."""
+def remember_user(request: Request, user: MaybeUserDep, db: DbDep) -> None:
+    """Keep the signed-in user and their unread notices' count for the page menu."""
     request.state.user = user
+    if user is not None:
+        with db.tx() as session:
+            request.state.unread = len(list_notifications(session, user, unread_only=True))
 
 
 def page_router(prefix: str = "") -> APIRouter:

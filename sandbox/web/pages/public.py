@@ -6,18 +6,21 @@ catalogue services decide that, these routes only show what they return.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session
 
 from sandbox.api.deps import DbDep
 from sandbox.api.views import dataset_view
 from sandbox.catalog.service import get_public_dataset, latest_version, public_datasets
 from sandbox.clock import today
 from sandbox.contracts import OpenClass
+from sandbox.errors import PolicyViolation
 from sandbox.feedback.complaints import KINDS, file_complaint
 from sandbox.feedback.objections import raise_objection
+from sandbox.preview.service import preview_status
 from sandbox.web.rendering import page_router, render, see_other
 
 router = page_router()
@@ -59,12 +62,30 @@ def catalogue(
     )
 
 
+def synthetic_preview(session: Session, name: str) -> dict[str, Any] | None:
+    """The newest synthetic preview and the budget left, or ``None`` when there is none.
+
+    The preview service decides which datasets have previews (conditional and
+    open, Shanghai Art.18); any other dataset's page simply shows none.
+    """
+    try:
+        status = preview_status(session, name)
+    except PolicyViolation:
+        return None
+    return status if status["latest"] else None
+
+
 @router.get("/datasets/{name}")
 def dataset(request: Request, name: str, db: DbDep, sent: str = "") -> HTMLResponse:
     with db.tx() as session:
         ds = get_public_dataset(session, name)
         view = dataset_view(ds, latest_version(session, ds), today())
-    return render(request, "dataset.html", {"ds": view, "sent": sent, "complaint_kinds": KINDS})
+        preview = synthetic_preview(session, name)
+    return render(
+        request,
+        "dataset.html",
+        {"ds": view, "sent": sent, "complaint_kinds": KINDS, "preview": preview},
+    )
 
 
 @router.post("/datasets/{name}/objections")
