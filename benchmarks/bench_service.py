@@ -67,6 +67,7 @@ def _platform(ctx: GuardContext, database: Path, data_dir: Path) -> tuple[Settin
                 provider=entry.provider,
                 open_class=entry.open_class,
                 entry=entry.model_dump(mode="json"),
+                published=True,  # as if the authority had approved it (catalogue review)
             )
         )
         rec = AgreementRecord(
