@@ -25,7 +25,7 @@ QUERY_ERROR_RULE = "QG-014"
 
 
 def hardened_config(*, memory_limit: str, threads: int, temp_dir: str | Path) -> dict[str, object]:
-    """Settings fixed at connect time; ``lock_configuration`` makes them unchangeable by SQL."""
+    """Settings fixed at connect time; :data:`LOCKING_STATEMENTS` then lock them."""
     return {
         "enable_external_access": False,
         "autoinstall_known_extensions": False,
@@ -38,8 +38,17 @@ def hardened_config(*, memory_limit: str, threads: int, temp_dir: str | Path) ->
         "max_temp_directory_size": memory_limit,
         "threads": threads,
         "temp_directory": str(temp_dir),
-        "lock_configuration": True,
     }
+
+
+#: Applied after connecting, then the configuration is locked. A scalar subquery with
+#: several rows would raise, and whether it raises depends on the data (an error oracle);
+#: DuckDB takes the first row instead. (Passing this session option at connect time
+#: together with ``lock_configuration`` is refused by DuckDB, so both are set here.)
+LOCKING_STATEMENTS = (
+    "SET GLOBAL scalar_subquery_error_on_multiple_rows = false",
+    "SET GLOBAL lock_configuration = true",
+)
 
 
 def open_readonly(
@@ -53,7 +62,10 @@ def open_readonly(
     if temp_dir is None:
         temp_dir = tempfile.mkdtemp(prefix="qg-tmp-")
     config = hardened_config(memory_limit=memory_limit, threads=threads, temp_dir=temp_dir)
-    return duckdb.connect(str(path), read_only=True, config=config)
+    conn = duckdb.connect(str(path), read_only=True, config=config)
+    for statement in LOCKING_STATEMENTS:
+        conn.execute(statement)
+    return conn
 
 
 def run_query(conn: duckdb.DuckDBPyConnection, sql: str, timeout_s: float) -> pa.Table:

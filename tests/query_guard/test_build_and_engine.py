@@ -12,6 +12,7 @@ import pytest
 from query_guard import keys
 from query_guard.compile import CONTRIBUTION_RANK, build_agreement_database, pseudonym
 from query_guard.engine import run_query
+from query_guard.guard import check_query
 from sandbox.contracts import load_agreement, load_catalog
 from sandbox.errors import NotFound, PolicyViolation, SandboxError
 from tests.query_guard.conftest import KEY
@@ -185,6 +186,16 @@ def test_engine_error_never_quotes_data(aggregate) -> None:
     with pytest.raises(SandboxError) as err:
         run_query(aggregate.conn, "SELECT CAST(district AS INTEGER) FROM visits", 10)
     assert "Liangxi" not in str(err.value) and "Xishan" not in str(err.value)
+
+
+def test_scalar_subquery_with_several_rows_is_no_error_oracle(aggregate) -> None:
+    sql = (
+        "SELECT district, count(*) AS n FROM visits WHERE cost > "
+        "(SELECT avg(cost) FROM visits GROUP BY district) GROUP BY district"
+    )
+    decision = check_query(sql, aggregate.ctx)
+    assert decision.action != "block", decision.reasons
+    run_query(aggregate.conn, decision.sql, timeout_s=10)  # would raise "more than one row"
 
 
 def test_engine_timeout_interrupts(aggregate) -> None:
