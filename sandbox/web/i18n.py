@@ -174,6 +174,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ws_provisioned": ("已部署", "provisioned"), "ws_suspended": ("已暂停", "suspended"),
     "ws_destroyed": ("已销毁", "destroyed"), "ws_none": ("未部署", "not provisioned"),
     "left_out": ("未纳入（中止开放）", "left out (suspended)"),
+    "processes": ("个进程", "processes"), "no_running": ("无运行中的工作空间", "none running"),
     "provision": ("部署", "Provision"), "rebuild": ("重建", "Rebuild"),
     "suspend": ("暂停并责令整改", "Suspend for rectification"),
     "rectification_days": ("整改天数", "days to rectify"),

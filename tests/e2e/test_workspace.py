@@ -149,6 +149,8 @@ def test_researcher_queries_in_her_workspace_until_the_operator_revokes(
     [running] = usage["resources"]
     assert running["researcher"] == "alice" and running["status"] == "running"
     assert 0 < running["memory_mib"] <= running["memory_limit_mib"] and running["processes"] > 0
+    page = httpx.get(f"{stack.platform.url}/operator", headers=stack.sign_in("ops"))
+    assert "alice: running" in page.text  # the operator's page shows the same figures
 
     kernel = Kernel(f"{stack.hub.url}/user/alice/{stack.server_name}", workspace.token)
     forbidden = Listener(stack.net.gateway)

@@ -16,14 +16,38 @@ from sandbox.agreements.lifecycle import AgreementAction
 from sandbox.agreements.service import change_status, list_agreements, run_lifecycle
 from sandbox.api.deps import DbDep, OperatorDep, SettingsDep
 from sandbox.clock import today
-from sandbox.provisioning.runtime import enforce_agreement_status
+from sandbox.provisioning.runtime import (
+    WorkspaceRuntimeUnavailable,
+    enforce_agreement_status,
+    resource_use,
+)
 from sandbox.provisioning.service import destroy_ended, list_workspaces, provision
+from sandbox.settings import Settings
 from sandbox.web.rendering import page_router, render, see_other
 
 router = page_router("/operator")
 
 
-def _home(request: Request, db: DbDep, user: OperatorDep, ran: dict | None = None) -> HTMLResponse:
+def _resources(settings: Settings, workspaces: dict) -> dict[str, object]:
+    """Each provisioned workspace's running containers and their use (engine statistics)."""
+    out: dict[str, object] = {}
+    for agreement_id, ws in workspaces.items():
+        if ws.status != "provisioned":
+            continue
+        try:
+            out[agreement_id] = resource_use(settings, agreement_id)
+        except WorkspaceRuntimeUnavailable as exc:
+            out[agreement_id] = str(exc)
+    return out
+
+
+def _home(
+    request: Request,
+    db: DbDep,
+    user: OperatorDep,
+    settings: Settings,
+    ran: dict | None = None,
+) -> HTMLResponse:
     with db.tx() as session:
         workspaces = {w.agreement_id: w for w in list_workspaces(session, user)}
         context = {
@@ -32,12 +56,13 @@ def _home(request: Request, db: DbDep, user: OperatorDep, ran: dict | None = Non
             "alerts": list_alerts(session, user),
             "ran": ran,
         }
+    context["resources"] = _resources(settings, workspaces)
     return render(request, "operator/home.html", context)
 
 
 @router.get("")
-def home(request: Request, db: DbDep, user: OperatorDep) -> HTMLResponse:
-    return _home(request, db, user)
+def home(request: Request, db: DbDep, user: OperatorDep, settings: SettingsDep) -> HTMLResponse:
+    return _home(request, db, user, settings)
 
 
 @router.post("/agreements/{agreement_id}/provision")
@@ -84,4 +109,4 @@ def lifecycle(
     enforce_agreement_status(settings, db.tx, [a for a, _ in changed], actor=user.username)
     with db.tx() as session:
         destroyed = destroy_ended(session, settings)
-    return _home(request, db, user, ran={"changed": changed, "destroyed": destroyed})
+    return _home(request, db, user, settings, ran={"changed": changed, "destroyed": destroyed})
