@@ -23,6 +23,7 @@ from export_review import ledger
 from export_review.bundle import BundleContent, write_bundle
 from export_review.file_gate import EXTENSIONS, check_files
 from export_review.models import ExportDecision, ExportFile, ExportRequest
+from export_review.rerun import rerun_files
 from export_review.signing import load_or_create_signing_key, signing_key_path
 from export_review.workflow import (
     AUTHOR_ACTIONS,
@@ -147,6 +148,7 @@ def automatic_checks(
     kind: str,
     paths: Sequence[Path],
     figure_data: dict[str, str],
+    queries: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Output forms and the file gate; raises PolicyViolation on the first mechanical problem.
 
@@ -175,14 +177,49 @@ def automatic_checks(
     checked = check_files(
         paths, agreement=agreement, catalog=catalog_entries(session), figure_data=figure_data
     )
-    return {"files": [{"name": c.path.name, "kind": c.kind, "rows": c.rows} for c in checked]}
+    tables = table_checks(session, agreement, queries, paths)
+    return {
+        "files": [{"name": c.path.name, "kind": c.kind, "rows": c.rows} for c in checked],
+        "tables": tables,
+    }
+
+
+def table_checks(
+    session: Session, agreement: Agreement, queries: Sequence[str], paths: Sequence[Path]
+) -> list[dict[str, Any]]:
+    """Disclosure checks of each CSV table computed from the rows behind it (ACRO's rules,
+    the agreement's thresholds); a table with cells that must be suppressed is refused, so
+    the researcher suppresses them before a reviewer spends time."""
+    tables = []
+    for rerun in rerun_files(session, agreement.id, list(queries), list(paths)):
+        summary = rerun.check.summary() if rerun.check else {"why_not": rerun.why_not}
+        tables.append({"file": rerun.file, "column": rerun.column, **summary})
+    failing = [t for t in tables if t.get("status") == "fail"]
+    if failing:
+        named = "; ".join(
+            f"{t['file']} {t['column']}: "
+            + ", ".join(f"{rule} {n}" for rule, n in t["flagged"].items() if n)
+            for t in failing
+        )
+        raise PolicyViolation(
+            "export-disclosive-cells",
+            "agreement clause disclosure; Shanghai Art.28(3)",
+            f"cells computed from too few or too dominant records ({named}); suppress them "
+            "(or aggregate more coarsely) and submit again",
+        )
+    return tables
 
 
 def _automatic_checks(session: Session, req: ExportRequest) -> dict[str, Any]:
     agreement = as_contract(get_agreement(session, req.agreement_id))
     paths = [Path(f.path) for f in files_of(session, req)]
     return automatic_checks(
-        session, agreement, kind=req.kind, paths=paths, figure_data=req.figure_data
+        session,
+        agreement,
+        kind=req.kind,
+        paths=paths,
+        figure_data=req.figure_data,
+        queries=req.queries,
     )
 
 

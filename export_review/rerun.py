@@ -132,31 +132,40 @@ def agreement_database(session: Session, agreement_id: str) -> Path | None:
 
 def rerun_tables(session: Session, req: ExportRequest, files: list[ExportFile]) -> list[TableRerun]:
     """Every CSV file of the request, checked from its underlying rows where they can be had."""
-    agreement = as_contract(get_agreement(session, req.agreement_id))
+    return rerun_files(session, req.agreement_id, list(req.queries), [Path(f.path) for f in files])
+
+
+def rerun_files(
+    session: Session, agreement_id: str, queries: list[str], paths: list[Path]
+) -> list[TableRerun]:
+    """Every CSV among ``paths``, checked from its underlying rows where they can be had
+    (also before anything is submitted: the workspace's pre-check runs the same code)."""
+    agreement = as_contract(get_agreement(session, agreement_id))
     catalog = catalog_entries(session)
-    database = agreement_database(session, req.agreement_id)
+    database = agreement_database(session, agreement_id)
     out: list[TableRerun] = []
-    for f in (f for f in files if f.name.lower().endswith(".csv")):
-        path = Path(f.path)
-        found = _matching_plan(_header(path), list(req.queries), agreement, catalog)
+    for path in (p for p in paths if p.name.lower().endswith(".csv")):
+        found = _matching_plan(_header(path), queries, agreement, catalog)
         if found is None:
-            out.append(TableRerun(f.name, why_not="no-query"))
+            out.append(TableRerun(path.name, why_not="no-query"))
             continue
         sql, plan = found
         if not plan.group_keys:
-            out.append(TableRerun(f.name, query=sql, why_not="no-group-keys"))
+            out.append(TableRerun(path.name, query=sql, why_not="no-group-keys"))
             continue
         if database is None:
-            out.append(TableRerun(f.name, query=sql, why_not="no-database"))
+            out.append(TableRerun(path.name, query=sql, why_not="no-database"))
             continue
         try:
             rows = _shown_groups(path, plan, _read_rows(database, _rows_sql(plan)))
         except SandboxError:  # e.g. the per-query time limit: the reviewer is told why
-            out.append(TableRerun(f.name, query=sql, why_not="query-failed"))
+            out.append(TableRerun(path.name, query=sql, why_not="query-failed"))
             continue
         t = Thresholds.from_agreement(agreement)
         out.extend(
-            TableRerun(f.name, column=o.name, query=sql, check=_check(rows, plan, o.aggregate, t))
+            TableRerun(
+                path.name, column=o.name, query=sql, check=_check(rows, plan, o.aggregate, t)
+            )
             for o in plan.outputs
             if o.aggregate is not None
         )

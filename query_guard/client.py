@@ -198,10 +198,14 @@ class Connection:
         return self._send("POST", "/dp-exports", json=body).json()
 
     def check_export(
-        self, files: Sequence[str | Path], figure_data: dict[str, str] | None = None
+        self,
+        files: Sequence[str | Path],
+        figure_data: dict[str, str] | None = None,
+        queries: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """The platform's automatic checks on files, without submitting anything."""
-        data = {"figure_data": json.dumps(figure_data or {})}
+        """The platform's automatic checks on files, without submitting anything; tables are
+        checked from the rows behind them when ``queries`` include the query of each."""
+        data = {"figure_data": json.dumps(figure_data or {}), "queries": json.dumps(list(queries))}
         return self._send("POST", "/exports/check", files=_uploads(files), data=data).json()
 
     def export(
@@ -213,7 +217,7 @@ class Connection:
     ) -> dict[str, Any]:
         """Check, then submit files (tables, figures with the data behind them, reports) for
         review; a failed check raises :class:`ExportRefused` and submits nothing."""
-        verdict = self.check_export(files, figure_data)
+        verdict = self.check_export(files, figure_data, queries)
         if not verdict["ok"]:
             refused = verdict["refused"]
             raise ExportRefused(refused["error"], rule=refused["rule"], article=refused["article"])

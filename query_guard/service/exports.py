@@ -36,6 +36,7 @@ def check_files_first(
     caller: CallerDep,
     service: ServiceDep,
     files: list[UploadFile],
+    queries: Annotated[str, Form()] = "",
     figure_data: Annotated[str, Form()] = "",
 ) -> dict[str, Any]:
     """The automatic checks a submission would run, on files not yet submitted: the
@@ -56,6 +57,7 @@ def check_files_first(
                     kind="files",
                     paths=paths,
                     figure_data=json_field(figure_data, "figure_data", {}),
+                    queries=json_field(queries, "queries", []),
                 )
             except SandboxError as exc:
                 return {"ok": False, "refused": exc.to_dict()}
