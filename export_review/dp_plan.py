@@ -24,6 +24,7 @@ from sqlglot.errors import SqlglotError
 from query_guard.compile import has_contribution_rank
 from sandbox.contracts.agreement import Agreement
 from sandbox.contracts.catalog_entry import CatalogEntry, Sensitivity
+from sandbox.contracts.validation import PREDICATE_NODES
 from sandbox.errors import PolicyViolation
 
 UNSUPPORTED = "dp-unsupported"
@@ -38,36 +39,6 @@ _SHAPE = (
 MAX_GROUP_KEYS = 2
 _NUMERIC = ("BIGINT", "INTEGER", "DOUBLE", "DECIMAL")
 
-#: Node types a WHERE predicate may contain: comparisons and boolean logic over
-#: columns and literals. No subqueries, functions or aggregates.
-_PREDICATE_NODES: tuple[type[exp.Expression], ...] = (
-    exp.Column,
-    exp.Identifier,
-    exp.Literal,
-    exp.Boolean,
-    exp.Null,
-    exp.Paren,
-    exp.And,
-    exp.Or,
-    exp.Not,
-    exp.EQ,
-    exp.NEQ,
-    exp.GT,
-    exp.GTE,
-    exp.LT,
-    exp.LTE,
-    exp.Is,
-    exp.In,
-    exp.Between,
-    exp.Like,
-    exp.ILike,
-    exp.Cast,
-    exp.DataType,
-    exp.Tuple,
-    exp.Neg,
-    exp.DataTypeParam,
-    exp.Var,
-)
 
 AggregateKind = Literal["count", "count_distinct", "sum", "avg"]
 
@@ -256,7 +227,8 @@ def _where(select: exp.Select, cols: _Columns) -> str | None:
         return None
     predicate = where.this.copy()
     for node in predicate.walk():
-        if not isinstance(node, _PREDICATE_NODES):
+        # A WHERE is a plain predicate: no subqueries, functions or aggregates.
+        if not isinstance(node, PREDICATE_NODES):
             raise _refuse(
                 f"{type(node).__name__} is not allowed in WHERE; use comparisons, IN, BETWEEN, "
                 "LIKE, IS NULL and AND/OR/NOT over allowed columns and literals"

@@ -14,9 +14,9 @@ from sandbox.contracts.agreement import Agreement
 from sandbox.contracts.catalog_entry import CatalogEntry, OpenClass
 from sandbox.errors import ContractError, PolicyViolation
 
-#: Node types a row filter may contain: comparisons and boolean logic over
-#: columns and literals, plus a few harmless scalar functions.
-_FILTER_NODES: tuple[type[exp.Expression], ...] = (
+#: Node types of a plain predicate: comparisons and boolean logic over columns and
+#: literals. Shared with the DP planner's WHERE (export_review/dp_plan.py).
+PREDICATE_NODES: tuple[type[exp.Expression], ...] = (
     exp.Column,
     exp.Identifier,
     exp.Literal,
@@ -41,6 +41,12 @@ _FILTER_NODES: tuple[type[exp.Expression], ...] = (
     exp.DataType,
     exp.Tuple,
     exp.Neg,
+    exp.DataTypeParam,
+    exp.Var,
+)
+#: A row filter may also use a few harmless scalar functions and arithmetic.
+_FILTER_NODES: tuple[type[exp.Expression], ...] = (
+    *PREDICATE_NODES,
     exp.Add,
     exp.Sub,
     exp.Mul,
@@ -50,8 +56,6 @@ _FILTER_NODES: tuple[type[exp.Expression], ...] = (
     exp.Year,
     exp.Month,
     exp.Date,
-    exp.DataTypeParam,
-    exp.Var,
 )
 
 
