@@ -8,7 +8,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from hub_config import hooks
+from hub_config import hooks, oidc_login
 from hub_config.auth import ControlPlaneAuthenticator
 from hub_config.control_plane import HttpControlPlane
 from hub_config.settings import HubSettings
@@ -33,10 +33,14 @@ c.ConfigurableHTTPProxy.api_url = hub.proxy_api_url
 c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
 
 # --- Who may log in ----------------------------------------------------------------------
-# The control plane checks passwords; every account it accepts may log in, and nobody is
-# a hub admin: the admin role can open any server, and operators must not read data (R16).
-c.JupyterHub.authenticator_class = ControlPlaneAuthenticator
-c.ControlPlaneAuthenticator.control_plane = control_plane
+# The control plane checks passwords, or names the researcher linked to the identity
+# provider's subject; every account it accepts may log in, and nobody is a hub admin:
+# the admin role can open any server, and operators must not read data (R16).
+if hub.oidc_issuer:
+    oidc_login.configure(c, hub)
+else:
+    c.JupyterHub.authenticator_class = ControlPlaneAuthenticator
+    c.ControlPlaneAuthenticator.control_plane = control_plane
 c.Authenticator.allow_all = True
 c.Authenticator.admin_users = set()
 c.JupyterHub.admin_access = False

@@ -1,34 +1,15 @@
-"""Hub sign-in through the same OpenID Connect provider as the platform (the alternative
-to :class:`hub_config.auth.ControlPlaneAuthenticator`'s passwords).
+"""Hub sign-in through the platform's OpenID Connect provider (instead of
+:class:`hub_config.auth.ControlPlaneAuthenticator`'s passwords), switched on by
+``SANDBOX_HUB_OIDC_ISSUER``.
 
-The hub runs oauthenticator's ``GenericOAuthenticator`` against the provider;
-the provider's subject is not a hub username, so :func:`platform_account_hook`
-asks the platform which account the operator linked to it
-(``POST /api/hub/oidc-user``, hub token). The platform answers only for linked
-researchers, so the hub's names stay the platform's usernames (which the
-spawn authorization and the agreement's ``researchers`` use) and no provider,
-operator or authority ever gets a hub account. To switch, install
-``oauthenticator`` in the hub image and replace the authenticator lines of
-``jupyterhub_config.py`` with::
-
-    # from oauthenticator.generic import GenericOAuthenticator
-    # from hub_config.oidc_login import platform_account_hook
-    # c.JupyterHub.authenticator_class = GenericOAuthenticator
-    # c.GenericOAuthenticator.client_id = os.environ["SANDBOX_HUB_OIDC_CLIENT_ID"]
-    # c.GenericOAuthenticator.client_secret = os.environ["SANDBOX_HUB_OIDC_CLIENT_SECRET"]
-    # c.GenericOAuthenticator.oauth_callback_url = hub.public_url + "/hub/oauth_callback"
-    # c.GenericOAuthenticator.authorize_url = ISSUER + "/authorize"   # from discovery
-    # c.GenericOAuthenticator.token_url = ISSUER + "/token"
-    # c.GenericOAuthenticator.userdata_url = ISSUER + "/userinfo"
-    # c.GenericOAuthenticator.scope = ["openid"]
-    # c.GenericOAuthenticator.username_claim = "sub"
-    # c.GenericOAuthenticator.allow_all = True      # the hook below decides
-    # c.GenericOAuthenticator.admin_users = set()   # never a hub admin (R16)
-    # c.GenericOAuthenticator.post_auth_hook = platform_account_hook(
-    #     hub.platform_url, hub.platform_token, ISSUER)
-
-``ISSUER`` is the platform's ``SANDBOX_OIDC_ISSUER``; the hub is a second client
-registered at the provider. Both sign-ins then reach the same platform account.
+The hub runs oauthenticator's ``GenericOAuthenticator`` as a second client of the
+provider (authorization code with PKCE, client_secret_basic, the subject from the
+userinfo endpoint). The provider's subject is not a hub username, so
+:func:`platform_account_hook` asks the platform which account the operator linked
+to it (``POST /api/hub/oidc-user``, hub token). The platform answers only for linked
+researchers, so the hub's names stay the platform's usernames (which the spawn
+authorization and the agreement's ``researchers`` use) and no provider, operator or
+authority ever gets a hub account. Both sign-ins reach the same platform account.
 """
 
 from __future__ import annotations
@@ -38,8 +19,42 @@ from typing import Any
 
 import httpx
 
+from hub_config.settings import HubSettings
+
 AuthModel = dict[str, Any]
 PostAuthHook = Callable[[Any, Any, AuthModel], Awaitable[AuthModel | None]]
+
+
+def discover(issuer: str, *, timeout: float = 10.0) -> dict[str, Any]:
+    """The provider's endpoints from its discovery document, which must name the same
+    issuer (OIDC Discovery 4.3: otherwise another party could answer for it)."""
+    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    document = httpx.get(url, timeout=timeout).raise_for_status().json()
+    if document.get("issuer") != issuer:
+        raise ValueError(f"{url} names issuer {document.get('issuer')!r}, not {issuer!r}")
+    return document
+
+
+def configure(c: Any, hub: HubSettings) -> None:
+    """Point the hub's authenticator at the provider; nobody becomes a hub admin (R16)."""
+    from oauthenticator.generic import GenericOAuthenticator
+
+    endpoints = discover(hub.oidc_issuer)
+    c.JupyterHub.authenticator_class = GenericOAuthenticator
+    c.GenericOAuthenticator.client_id = hub.oidc_client_id
+    c.GenericOAuthenticator.client_secret = hub.oidc_client_secret
+    c.GenericOAuthenticator.oauth_callback_url = hub.public_url.rstrip("/") + "/hub/oauth_callback"
+    c.GenericOAuthenticator.authorize_url = endpoints["authorization_endpoint"]
+    c.GenericOAuthenticator.token_url = endpoints["token_endpoint"]
+    c.GenericOAuthenticator.userdata_url = endpoints["userinfo_endpoint"]
+    c.GenericOAuthenticator.basic_auth = True  # client_secret_basic, as the platform does
+    c.GenericOAuthenticator.enable_pkce = True
+    c.GenericOAuthenticator.scope = ["openid"]
+    c.GenericOAuthenticator.username_claim = "sub"
+    c.GenericOAuthenticator.login_service = "统一身份认证 / identity provider"
+    c.GenericOAuthenticator.post_auth_hook = platform_account_hook(
+        hub.platform_url, hub.platform_token, hub.oidc_issuer
+    )
 
 
 def platform_account_hook(

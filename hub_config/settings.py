@@ -31,3 +31,8 @@ class HubSettings(BaseSettings):
     idle_timeout: int = 3600
     #: Where the hub keeps its state (SQLite database, cookie secret).
     state_dir: str = "var/hub"
+    #: Researchers sign in through this OpenID Connect provider instead of with platform
+    #: passwords when set (the platform's SANDBOX_OIDC_ISSUER; the hub is a second client).
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""

@@ -1,10 +1,12 @@
 """A small but correct OpenID Connect provider for tests, served by uvicorn on 127.0.0.1.
 
-It implements what the platform relies on: discovery, a JWKS with one RS256
-key, an authorization endpoint that issues a single-use code bound to the
-client, redirect URI, PKCE challenge and nonce, and a token endpoint that
+It implements what the platform and the hub rely on: discovery, a JWKS with
+one RS256 key, an authorization endpoint that issues a single-use code bound
+to the client, redirect URI, PKCE challenge and nonce (optional, as in OIDC
+Core 3.1.2.1; the platform always sends one), a token endpoint that
 authenticates the client (client_secret_basic), checks the PKCE verifier and
-returns an RS256-signed ID token.
+returns an RS256-signed ID token, and a userinfo endpoint for the access token.
+Two clients are registered: the platform and the hub.
 
 The person "signed in at the provider" is :attr:`LocalProvider.subject`. A test
 makes the provider misbehave in one way at a time through :attr:`quirks`
@@ -34,6 +36,9 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 CLIENT_ID = "sandbox-platform"
 CLIENT_SECRET = "client-secret-for-tests-only-0123456789"
+HUB_CLIENT_ID = "sandbox-hub"
+HUB_CLIENT_SECRET = "hub-client-secret-for-tests-only-0123"
+CLIENTS = {CLIENT_ID: CLIENT_SECRET, HUB_CLIENT_ID: HUB_CLIENT_SECRET}
 KID = "test-key-1"
 
 
@@ -54,7 +59,7 @@ class Grant:
     client_id: str
     redirect_uri: str
     challenge: str
-    nonce: str
+    nonce: str | None
     subject: str
 
 
@@ -67,6 +72,8 @@ class LocalProvider:
         default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
     )
     grants: dict[str, Grant] = field(default_factory=dict)
+    #: access token -> subject, for the userinfo endpoint
+    access_tokens: dict[str, str] = field(default_factory=dict)
 
     def jwks(self) -> dict[str, Any]:
         jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
@@ -81,8 +88,9 @@ class LocalProvider:
             "aud": q.audience or grant.client_id,
             "iat": now,
             "exp": now + q.lifetime_seconds,
-            "nonce": q.nonce or grant.nonce,
         }
+        if q.nonce or grant.nonce:
+            claims["nonce"] = q.nonce or grant.nonce
         if q.hmac_with_client_secret:
             return jwt.encode(claims, CLIENT_SECRET, algorithm="HS256", headers={"kid": KID})
         key = self.key
@@ -99,6 +107,7 @@ class LocalProvider:
                 "issuer": self.issuer,
                 "authorization_endpoint": f"{self.issuer}/authorize",
                 "token_endpoint": f"{self.issuer}/token",
+                "userinfo_endpoint": f"{self.issuer}/userinfo",
                 "jwks_uri": f"{self.issuer}/jwks",
                 "response_types_supported": ["code"],
                 "subject_types_supported": ["public"],
@@ -116,15 +125,15 @@ class LocalProvider:
             p = request.query_params
             if (
                 p.get("response_type") != "code"
-                or p.get("client_id") != CLIENT_ID
+                or p.get("client_id") not in CLIENTS
                 or "openid" not in p.get("scope", "").split()
                 or p.get("code_challenge_method") != "S256"
-                or not all(p.get(k) for k in ("redirect_uri", "state", "nonce", "code_challenge"))
+                or not all(p.get(k) for k in ("redirect_uri", "state", "code_challenge"))
             ):
                 raise HTTPException(400, "invalid_request")
             code = secrets.token_urlsafe(24)
             self.grants[code] = Grant(
-                CLIENT_ID, p["redirect_uri"], p["code_challenge"], p["nonce"], self.subject
+                p["client_id"], p["redirect_uri"], p["code_challenge"], p.get("nonce"), self.subject
             )
             query = urlencode({"code": code, "state": p["state"]})
             return RedirectResponse(f"{p['redirect_uri']}?{query}", status_code=302)
@@ -139,10 +148,8 @@ class LocalProvider:
         ) -> JSONResponse:
             scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
             client_id, _, secret = base64.b64decode(encoded or "Og==").decode().partition(":")
-            if scheme.lower() != "basic" or (unquote(client_id), unquote(secret)) != (
-                CLIENT_ID,
-                CLIENT_SECRET,
-            ):
+            client_id, secret = unquote(client_id), unquote(secret)
+            if scheme.lower() != "basic" or CLIENTS.get(client_id) != secret:
                 return JSONResponse({"error": "invalid_client"}, status_code=401)
             grant = self.grants.pop(code, None)  # single use
             digest = hashlib.sha256(code_verifier.encode()).digest()
@@ -150,19 +157,30 @@ class LocalProvider:
             if (
                 grant_type != "authorization_code"
                 or grant is None
+                or grant.client_id != client_id
                 or grant.redirect_uri != redirect_uri
                 or grant.challenge != challenge
             ):
                 return JSONResponse({"error": "invalid_grant"}, status_code=400)
+            access_token = secrets.token_urlsafe(16)
+            self.access_tokens[access_token] = grant.subject
             return JSONResponse(
                 {
-                    "access_token": secrets.token_urlsafe(16),
+                    "access_token": access_token,
                     "token_type": "Bearer",
                     "expires_in": 300,
                     "id_token": self.id_token(grant),
                 },
                 headers={"Cache-Control": "no-store"},
             )
+
+        @app.get("/userinfo")
+        def userinfo(request: Request) -> JSONResponse:
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            subject = self.access_tokens.get(token) if scheme.lower() == "bearer" else None
+            if subject is None:
+                return JSONResponse({"error": "invalid_token"}, status_code=401)
+            return JSONResponse({"sub": subject})
 
         return app
 
