@@ -21,6 +21,7 @@ from sandbox.web.pages import (
     operator,
     organisations,
     oversight,
+    previews,
     provider,
     public,
     publish,
@@ -34,7 +35,7 @@ def install_pages(app: FastAPI) -> None:
     for module in (
         public, account, researcher, exports, provider, publish, export_review, operator,
         authority, alerts, keys, statistics, oversight, catalog_review, notifications,
-        organisations,
+        organisations, previews,
     ):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
