@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     oidc_redirect_url: str = ""  # https://<platform>/auth/oidc/callback, registered at the provider
     oidc_scope: str = "openid profile"
     oidc_display_name: str = "统一身份认证"
+    #: age public keys (``age1…``, comma-separated) backups are encrypted to; the platform
+    #: cannot read its own backups. Make a pair with ``sandbox backup-keygen``.
+    backup_recipient: str = ""
 
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> Settings:
