@@ -21,7 +21,9 @@ from sandbox.agreements.lifecycle import ENDED
 from sandbox.agreements.models import AgreementRecord, AgreementStatus
 from sandbox.applications.models import Application, ApplicationStatus
 from sandbox.audit.models import AuditEvent
+from sandbox.catalog.models import CatalogReview
 from sandbox.feedback.usage import report_schedule
+from sandbox.oversight.models import QualityTask, QualityTaskStatus
 
 #: kind -> (Chinese, English, the article behind the deadline or decision).
 KINDS: dict[str, tuple[str, str, str]] = {
@@ -41,9 +43,32 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "application_refused": ("申请未获批准", "Application refused", "Wuxi Art.15(3)"),
     "export_released": ("导出成果已发布", "Export released", "Shanghai Art.25"),
     "export_returned": ("导出申请已退回修改", "Export returned for changes", "Shanghai Art.28"),
+    "catalog_review_submitted": (
+        "开放清单待审查",
+        "Catalogue entry awaits review",
+        "Shanghai Art.12; Wuxi Art.11-12",
+    ),
+    "catalog_review_approved": (
+        "开放清单审查通过",
+        "Catalogue entry approved",
+        "Shanghai Art.12; Wuxi Art.11-12",
+    ),
+    "catalog_review_rejected": (
+        "开放清单审查未通过",
+        "Catalogue entry rejected",
+        "Shanghai Art.12; Wuxi Art.11-12",
+    ),
+    "quality_task_raised": ("数据质量整改任务", "Data-quality task raised", "Wuxi Art.13"),
+    "quality_task_due": ("质量整改期限将至", "Data-quality task due", "Wuxi Art.13"),
+    "quality_task_overdue": ("质量整改已超期", "Data-quality task overdue", "Wuxi Art.13"),
+    "tipoff_received": (
+        "收到举报或安全问题报告",
+        "Tip-off received",
+        "Shanghai Art.27; Wuxi Art.17",
+    ),
 }
 #: Calendar days before a deadline at which its "due" notice goes out.
-WARN_DAYS = {"review": 3, "rectification": 3, "usage_report": 7}
+WARN_DAYS = {"review": 3, "rectification": 3, "usage_report": 7, "quality_task": 3}
 #: Days before an agreement's last day at which its expiry notices go out, nearest first.
 EXPIRY_WARNINGS = (7, 30)
 #: Audit actions that are decisions someone must hear of, and the notice each makes.
@@ -53,6 +78,11 @@ DECISIONS = {
     "export.release": "export_released",
     "export.return": "export_returned",
     "export.fail_checks": "export_returned",
+    "catalog_review.submit": "catalog_review_submitted",
+    "catalog_review.published": "catalog_review_approved",
+    "catalog_review.rejected": "catalog_review_rejected",
+    "quality_task.raise": "quality_task_raised",
+    "tipoff.submit": "tipoff_received",
 }
 
 
@@ -94,11 +124,22 @@ def stage(base: str, today: date, due: date) -> str | None:
     return None
 
 
-def deadline_notices(session: Session, today: date) -> list[Notice]:
-    """Reviews, rectifications, usage reports and expiries that are near or past."""
+def _providers(session: Session) -> dict[str, list[str]]:
+    """Each provider organisation's active accounts: a provider's notices go to all of them."""
     providers: dict[str, list[str]] = defaultdict(list)
     for user in session.scalars(select(User).where(User.role == Role.provider, User.active)):
         providers[user.organisation].append(user.username)
+    return providers
+
+
+def _authorities(session: Session) -> list[str]:
+    query = select(User.username).where(User.role == Role.authority, User.active)
+    return list(session.scalars(query))
+
+
+def deadline_notices(session: Session, today: date) -> list[Notice]:
+    """Reviews, rectifications, usage reports, quality tasks and expiries near or past."""
+    providers = _providers(session)
     out: list[Notice] = []
     reviews = select(Application).where(
         Application.status == ApplicationStatus.under_review,
@@ -129,6 +170,11 @@ def deadline_notices(session: Session, today: date) -> list[Notice]:
                 rec.valid_until,
                 rec.spec.get("title", ""),
             )
+    open_tasks = select(QualityTask).where(QualityTask.status == QualityTaskStatus.open)
+    for task in session.scalars(open_tasks):
+        kind = stage("quality_task", today, task.due_on)
+        obj = f"quality_task:{task.id}"
+        out += _to(providers[task.provider], kind, obj, task.due_on, task.description)
     return out
 
 
@@ -148,13 +194,13 @@ def decision_notices(session: Session, after: int) -> tuple[list[Notice], int]:
     )
     out = []
     for event in events:
-        recipient, detail = _decision_target(session, event)
-        if recipient is not None:
-            out.append(Notice(recipient, DECISIONS[event.action], event.object, event.at, detail))
+        recipients, detail = _decision_targets(session, event)
+        kind = DECISIONS[event.action]
+        out += [Notice(r, kind, event.object, event.at, detail) for r in recipients]
     return out, head
 
 
-def _decision_target(session: Session, event: AuditEvent) -> tuple[str | None, str]:
+def _decision_targets(session: Session, event: AuditEvent) -> tuple[list[str], str]:
     """Who must hear of the decision, and what to tell them (reasons as recorded)."""
     kind, _, ident = event.object.partition(":")
     details = json.loads(event.details)
@@ -164,10 +210,30 @@ def _decision_target(session: Session, event: AuditEvent) -> tuple[str | None, s
     if kind == "application" and ident.isdigit():
         app = session.get(Application, int(ident))
         applicant = session.get(User, app.applicant_id) if app else None
-        return (applicant.username if applicant else None), " — ".join(
-            p for p in (app.title if app else "", reason) if p
-        )
+        detail = " — ".join(p for p in (app.title if app else "", reason) if p)
+        return ([applicant.username] if applicant else []), detail
     if kind == "export" and ident.isdigit():
         req = session.get(ExportRequest, int(ident))
-        return (req.author if req else None), reason or (req.purpose if req else "")
-    return None, ""
+        return ([req.author] if req else []), reason or (req.purpose if req else "")
+    if event.action.startswith("catalog_review."):
+        return _catalog_review_targets(session, event.action, details)
+    if event.action == "quality_task.raise":
+        task = session.get(QualityTask, details["task"])
+        return (_providers(session)[task.provider] if task else []), (
+            task.description if task else ""
+        )
+    if event.action == "tipoff.submit":
+        routed = details.get("routed_to", "authority")
+        providers = _providers(session)[routed] if routed != "authority" else []
+        return [*_authorities(session), *providers], f"tip-off #{details['tipoff']}"
+    return [], ""
+
+
+def _catalog_review_targets(session: Session, action: str, details: dict) -> tuple[list[str], str]:
+    """A proposal goes to the authority; its decision back to the provider who proposed it."""
+    review = session.get(CatalogReview, details["review"])
+    if review is None:
+        return [], ""
+    if action == "catalog_review.submit":
+        return _authorities(session), f"review #{review.id} ({review.kind})"
+    return [review.submitted_by], review.legality_review

@@ -17,14 +17,24 @@ from sandbox.applications.service import (
     refuse_application,
     submit_application,
 )
+from sandbox.catalog.review import Decision, decide_review
+from sandbox.catalog.service import change_open_class
+from sandbox.contracts import OpenClass
 from sandbox.db.base import transaction
 from sandbox.notifications.models import Notification
 from sandbox.notifications.service import run
+from sandbox.oversight.quality import raise_task
+from sandbox.oversight.tipoffs import submit_tipoff
 from sandbox.workcalendar import WorkCalendar
 from tests.control_plane.conftest import login
 from tests.control_plane.helpers import agreement, complete_application, publish_all
 
 RECEIVED = date(2026, 12, 30)
+#: The scene's catalogue: both entries were proposed by health and approved by auth.
+APPROVED = {
+    ("catalog_review_approved", "dataset:clinic_visits"),
+    ("catalog_review_approved", "dataset:secret_registry"),
+}
 
 
 @pytest.fixture
@@ -77,27 +87,30 @@ def test_deadlines_are_noticed_once_in_the_app_and_by_email(factory, settings, s
     assert kinds(factory, "health") == {
         ("review_due", "application:1"),
         ("agreement_expiring_30", "agreement:AGR-T-0001"),
+        *APPROVED,
     }
     assert kinds(factory, "alice") == {
         ("usage_report_due", "agreement:AGR-T-0001"),
         ("agreement_expiring_30", "agreement:AGR-T-0001"),
     }
-    assert len(first.emailed) == 4 and first.failed == [] and first.created == 4
+    # auth heard of both proposals, but has no address: in the app only
+    assert {kind for kind, _ in kinds(factory, "auth")} == {"catalog_review_submitted"}
+    assert len(first.emailed) == 6 and first.failed == [] and first.created == 8
     sent = subjects(smtp)
     assert (
         sorted(to[0] for to, _ in sent)
-        == ["alice@example.invalid"] * 2 + ["health@example.invalid"] * 2
+        == ["alice@example.invalid"] * 2 + ["health@example.invalid"] * 4
     )
     assert any(s == "申请审核即将到期 / Application review due: application:1" for _, s in sent)
 
     again = run(factory, mailing, scene)
     assert (again.created, again.emailed) == (0, [])
-    assert len(smtp.messages) == 4  # nothing sent twice
+    assert len(smtp.messages) == 6  # nothing sent twice
 
     later = run(factory, mailing, scene + timedelta(days=14))  # past review; 6 days to expiry
     assert ("review_overdue", "application:1") in kinds(factory, "health")
     assert ("agreement_expiring_7", "agreement:AGR-T-0001") in kinds(factory, "alice")
-    assert later.created == len(later.emailed) == len(smtp.messages) - 4
+    assert later.created == len(later.emailed) == len(smtp.messages) - 6
 
 
 def test_decisions_are_derived_from_the_record(factory, settings, users, scene, smtp):
@@ -134,10 +147,10 @@ def test_decisions_are_derived_from_the_record(factory, settings, users, scene, 
 def test_a_failed_send_is_tried_again_and_then_sent_once(factory, settings, scene, smtp):
     nowhere = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": 1})
     failed = run(factory, nowhere, scene)
-    assert failed.emailed == [] and len(failed.failed) == 4
+    assert failed.emailed == [] and len(failed.failed) == 6
     mailing = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": smtp.port})
     retried = run(factory, mailing, scene)
-    assert sorted(retried.emailed) == sorted(failed.failed) and len(smtp.messages) == 4
+    assert sorted(retried.emailed) == sorted(failed.failed) and len(smtp.messages) == 6
     assert run(factory, mailing, scene).emailed == []
 
 
@@ -158,3 +171,60 @@ def test_users_read_and_mark_their_own_notices_over_http(client, factory, settin
     assert [n["id"] for n in unread] == [listed[1]["id"]]
     assert client.post("/api/notifications/run", headers=alice).status_code == 403
     assert client.post("/api/notifications/run", headers=login(client, "ops")).status_code == 200
+
+
+def test_oversight_duties_are_noticed(factory, settings, users, scene):  # noqa: ANN001
+    """Catalogue proposals reach the authority and decisions the provider; quality tasks
+    and tip-offs reach the provider they concern (and tip-offs the authority)."""
+    run(factory, settings, scene)  # the scene's own notices, out of the way
+    with transaction(factory) as session:
+        review = change_open_class(
+            session=session,
+            actor=users["health"],
+            name="clinic_visits",
+            to_class=OpenClass.unconditional,
+            basis="",
+        )
+        task = raise_task(
+            session=session,
+            actor=users["auth"],
+            dataset="clinic_visits",
+            description="district codes out of date",
+            today=scene,
+            calendar=WorkCalendar(),
+        )
+        submit_tipoff(
+            session=session,
+            actor=None,
+            kind="misuse",
+            description="a table with names was shown at a conference",
+            dataset="clinic_visits",
+        )
+    run(factory, settings, scene)
+    assert ("catalog_review_submitted", "dataset:clinic_visits") in kinds(factory, "auth")
+    assert ("tipoff_received", "dataset:clinic_visits") in kinds(factory, "auth")
+    health = kinds(factory, "health")
+    assert {("quality_task_raised", "dataset:clinic_visits")} <= health
+    assert ("tipoff_received", "dataset:clinic_visits") in health
+    assert not {k for k, _ in kinds(factory, "market")} & {"quality_task_raised", "tipoff_received"}
+
+    with transaction(factory) as session:
+        decide_review(
+            session=session,
+            actor=users["auth"],
+            review_id=review.id,
+            decision=Decision.reject,
+            legality_review="the identifier column makes it unfit for unconditional opening",
+        )
+    run(factory, settings, task.due_on - timedelta(days=1))
+    run(factory, settings, task.due_on + timedelta(days=1))
+    health = kinds(factory, "health")
+    assert ("catalog_review_rejected", "dataset:clinic_visits") in health
+    assert {("quality_task_due", f"quality_task:{task.id}")} <= health
+    assert ("quality_task_overdue", f"quality_task:{task.id}") in health
+    with transaction(factory) as session:
+        rejected = session.scalar(
+            select(Notification).where(Notification.kind == "catalog_review_rejected")
+        )
+    assert "unfit for unconditional opening" in rejected.body
+    assert "Shanghai Art.12" in rejected.body
