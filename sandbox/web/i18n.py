@@ -300,6 +300,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "no_preview_budget": ("尚未设置预览预算。", "No preview budget set yet."),
     "no_preview_yet": ("尚未生成合成样本。", "No preview generated yet."),
     "preview_how": ("呈现方式", "How it is shown"),
+    "preview_why": ("原因", "Why"),
     "set_preview_budget": ("设置预览预算", "Set the preview budget"),
     "epsilon_total": ("ε 总额", "Total ε"),
     "delta_total": ("δ 总额（大于 0 时日期列按月呈现）", "Total δ (above 0, date columns show months)"),
