@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     #: age public keys (``age1…``, comma-separated) backups are encrypted to; the platform
     #: cannot read its own backups. Make a pair with ``sandbox backup-keygen``.
     backup_recipient: str = ""
+    #: Seconds between runs of the recurring duties (agreement lifecycle, notices, audit
+    #: checkpoint) inside ``sandbox serve``; 0 turns the timer off (then run
+    #: ``sandbox duties run`` from cron or a systemd timer).
+    duties_interval: int = 3600
 
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> Settings:

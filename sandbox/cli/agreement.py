@@ -12,13 +12,12 @@ from sandbox.agreements.service import (
     export_agreement,
     import_agreement,
     list_agreements,
-    run_lifecycle,
 )
 from sandbox.cli.common import AS_OPTION, acting_user, refusals_exit, unit_of_work
 from sandbox.clock import today
 from sandbox.contracts import load_agreement
-from sandbox.provisioning.runtime import enforce_agreement_status
-from sandbox.provisioning.service import destroy_ended
+from sandbox.duties.run import agreement_lifecycle
+from sandbox.provisioning.runtime import WorkspaceStop, enforce_agreement_status
 from sandbox.settings import get_settings
 
 agreement_app = typer.Typer(no_args_is_help=True)
@@ -89,18 +88,20 @@ for _action in (AgreementAction.suspend, AgreementAction.reinstate, AgreementAct
 def lifecycle() -> None:
     """The daily job: expire by date, end agreements not rectified in time, destroy what ended."""
     with refusals_exit():
-        with unit_of_work() as session:
-            changed = run_lifecycle(session, today=today())
-            for agreement_id, status in changed:
-                typer.echo(f"{agreement_id} {status}")
-            for agreement_id in destroy_ended(session, get_settings()):
-                typer.echo(f"{agreement_id} workspace data and key destroyed")
-        _stop_workspaces([agreement_id for agreement_id, _ in changed], actor="platform")
+        done = agreement_lifecycle(get_settings(), unit_of_work, today=today(), actor="platform")
+    for agreement_id, status in done.changed:
+        typer.echo(f"{agreement_id} {status}")
+    _echo_stops(done.stops)
+    for agreement_id in done.destroyed:
+        typer.echo(f"{agreement_id} workspace data and key destroyed")
 
 
 def _stop_workspaces(agreement_ids: list[str], *, actor: str) -> None:
     """After the status change committed: stop the agreements' running workspaces."""
-    stops = enforce_agreement_status(get_settings(), unit_of_work, agreement_ids, actor=actor)
+    _echo_stops(enforce_agreement_status(get_settings(), unit_of_work, agreement_ids, actor=actor))
+
+
+def _echo_stops(stops: list[WorkspaceStop]) -> None:
     for stop in stops:
         servers = ", ".join(stop.servers_stopped) or "none running"
         typer.echo(f"{stop.agreement_id} workspaces stopped: {servers}")

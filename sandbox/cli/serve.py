@@ -11,6 +11,7 @@ from sandbox.accounts.service import create_user
 from sandbox.cli.common import refusals_exit, unit_of_work
 from sandbox.cli.hub import maybe_start_workspaces
 from sandbox.demo.seed import DEMO_PASSWORD, is_seeded, seed_demo
+from sandbox.duties.timer import DutyTimer
 from sandbox.settings import Settings, get_settings
 from sandbox.workcalendar import calendar_from_settings
 
@@ -21,11 +22,20 @@ def serve(host: str | None = None, port: int | None = None) -> None:
 
 
 def _serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+    """Serve, with the recurring duties on a timer beside the server unless switched off."""
     import uvicorn
 
     from sandbox.api.app import create_app
 
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    timer = DutyTimer(settings, settings.duties_interval) if settings.duties_interval else None
+    if timer is not None:
+        typer.echo(f"duties:    lifecycle, notices, checkpoint every {settings.duties_interval} s")
+        timer.start()
+    try:
+        uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    finally:
+        if timer is not None:
+            timer.stop()
 
 
 def demo() -> None:

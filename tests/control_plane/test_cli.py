@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -63,7 +64,8 @@ def test_publish_import_export_and_verify(cli_env, catalog_dir, tmp_path: Path):
     )
     assert ok.exit_code == 0 and ok.output.strip() == "AGR-T-0001 suspended"
     verified = runner.invoke(app, ["audit", "verify"])
-    assert verified.exit_code == 0 and "OK: 11 events verified" in verified.output
+    # 13: the fixture's two real-name verifications, then this test's 11 events.
+    assert verified.exit_code == 0 and "OK: 13 events verified" in verified.output
 
 
 def _free_port() -> int:
@@ -108,3 +110,10 @@ def test_run_seeds_the_demo_and_serves_it(tmp_path: Path):
         proc.terminate()
         output = proc.communicate(timeout=30)[0]
     assert f"platform:  {base}/" in output and "alice" in output and "sandbox-demo-2026" in output
+    # The recurring duties ran beside the server: the record's head is signed.
+    assert "duties:    lifecycle, notices, checkpoint every 3600 s" in output
+    with sqlite3.connect(tmp_path / "var" / "sandbox.db") as db:
+        head, signed = db.execute(
+            "SELECT (SELECT max(seq) FROM audit_events), (SELECT max(seq) FROM audit_checkpoints)"
+        ).fetchone()
+    assert signed is not None and 0 < signed <= head

@@ -18,17 +18,17 @@ from sandbox.agreements.service import (
     export_agreement,
     import_agreement,
     list_agreements,
-    run_lifecycle,
     visible_agreement,
 )
 from sandbox.api.deps import DbDep, OperatorDep, ResearcherDep, SettingsDep, UserDep
 from sandbox.api.views import agreement_view
 from sandbox.clock import today
 from sandbox.contracts import load_agreement_text
+from sandbox.duties.run import agreement_lifecycle
 from sandbox.errors import ValidationFailed
 from sandbox.feedback.usage import report_schedule, submit_usage_report
 from sandbox.provisioning.runtime import enforce_agreement_status
-from sandbox.provisioning.service import destroy_ended, rebuild_if_provisioned
+from sandbox.provisioning.service import rebuild_if_provisioned
 
 router = APIRouter(prefix="/api/agreements", tags=["agreements"])
 
@@ -159,8 +159,6 @@ lifecycle_router = APIRouter(prefix="/api/operator", tags=["operator"])
 def lifecycle(db: DbDep, settings: SettingsDep, user: OperatorDep) -> dict[str, Any]:
     """Run the daily job now: expiry by date, termination after missed rectification,
     then destruction of what ended (R16)."""
-    with db.tx() as session:
-        changed = run_lifecycle(session, today=today())
-        destroyed = destroy_ended(session, settings)
-    enforce_agreement_status(settings, db.tx, [a for a, _ in changed], actor=user.username)
-    return {"changed": [{"agreement": a, "status": s} for a, s in changed], "destroyed": destroyed}
+    done = agreement_lifecycle(settings, db.tx, today=today(), actor=user.username)
+    changed = [{"agreement": a, "status": s} for a, s in done.changed]
+    return {"changed": changed, "destroyed": done.destroyed}

@@ -13,15 +13,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from query_guard.early_warning.service import list_alerts
 from sandbox.agreements.lifecycle import AgreementAction
-from sandbox.agreements.service import change_status, list_agreements, run_lifecycle
+from sandbox.agreements.service import change_status, list_agreements
 from sandbox.api.deps import DbDep, OperatorDep, SettingsDep
 from sandbox.clock import today
+from sandbox.duties.run import agreement_lifecycle
 from sandbox.provisioning.runtime import (
     WorkspaceRuntimeUnavailable,
     enforce_agreement_status,
     resource_use,
 )
-from sandbox.provisioning.service import destroy_ended, list_workspaces, provision
+from sandbox.provisioning.service import list_workspaces, provision
 from sandbox.settings import Settings
 from sandbox.web.rendering import page_router, render, see_other
 
@@ -104,9 +105,6 @@ def lifecycle(
     request: Request, db: DbDep, user: OperatorDep, settings: SettingsDep
 ) -> HTMLResponse:
     """The daily job now: expire and terminate by date, then destroy ended workspaces (R16)."""
-    with db.tx() as session:
-        changed = run_lifecycle(session, today=today())
-    enforce_agreement_status(settings, db.tx, [a for a, _ in changed], actor=user.username)
-    with db.tx() as session:
-        destroyed = destroy_ended(session, settings)
-    return _home(request, db, user, settings, ran={"changed": changed, "destroyed": destroyed})
+    done = agreement_lifecycle(settings, db.tx, today=today(), actor=user.username)
+    ran = {"changed": done.changed, "destroyed": done.destroyed}
+    return _home(request, db, user, settings, ran=ran)
