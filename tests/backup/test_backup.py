@@ -15,56 +15,32 @@ import sys
 import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
-from sqlalchemy import create_engine, func, inspect, select
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from sandbox.accounts.models import User
-from sandbox.agreements.lifecycle import AgreementAction
-from sandbox.agreements.service import change_status, import_agreement
 from sandbox.audit.models import AuditEvent
 from sandbox.audit.verify import verify_chain
+from sandbox.backup import crypto
 from sandbox.backup.archive import MANIFEST
+from sandbox.backup.crypto import KeyPair
 from sandbox.backup.service import create_backup, restore_backup
 from sandbox.cli.main import app
 from sandbox.db.base import make_engine, make_sessionmaker, transaction
 from sandbox.errors import Conflict, PermissionDenied, SandboxError, ValidationFailed
 from sandbox.provisioning.service import provision
 from sandbox.settings import Settings
-from tests.control_plane.helpers import agreement, publish_all
-from tests.databases import fresh_postgres_database
+from tests.backup.conftest import Platform, assert_empty, target_url
 
 # Sums rounded: a rebuild stores rows in another order (the DP contribution rank is
 # drawn afresh), and floating-point sums depend on the order of their terms.
 QUERY = "SELECT patient_id, district, count(*) AS n, round(sum(cost), 6) AS total "
 QUERY += "FROM clinic_visits GROUP BY ALL ORDER BY ALL"
-
-
-@pytest.fixture
-def platform(factory, users, settings, catalog_dir):  # noqa: ANN001, ANN201
-    """Two provisioned workspaces; AGR-T-0002 has been terminated but not yet destroyed."""
-    publish_all(factory, users, settings, catalog_dir)
-    with transaction(factory) as session:
-        for agreement_id in ("AGR-T-0001", "AGR-T-0002"):
-            import_agreement(
-                session=session, actor=users["health"], agreement=agreement(id=agreement_id)
-            )
-            provision(
-                session=session, settings=settings, actor=users["ops"], agreement_id=agreement_id
-            )
-        change_status(
-            session=session,
-            actor=users["health"],
-            agreement_id="AGR-T-0002",
-            action=AgreementAction.terminate,
-            reason="ended by the parties",
-            today=date.today(),
-        )
-    return users
 
 
 @contextmanager
@@ -84,32 +60,38 @@ def appending(url: str) -> Iterator[None]:
         proc.wait()
 
 
-@contextmanager
-def target_url(db_url: str) -> Iterator[str | None]:
-    """Where a restore puts the database: a new SQLite file, or an empty PostgreSQL database."""
-    if db_url.startswith("sqlite"):
-        yield None
-    else:
-        with fresh_postgres_database() as url:
-            yield url
-
-
 def query(path: Path) -> list[tuple]:
     with duckdb.connect(str(path), read_only=True) as con:
         return con.sql(QUERY).fetchall()
 
 
+def plain(archive: Path, key: KeyPair, into: Path) -> Path:
+    """The archive's tar, decrypted with the operator's private key."""
+    crypto.decrypt(archive, into, crypto.load_identities(key.private_key))
+    return into
+
+
+def contents(tar_path: Path) -> tuple[list[str], dict[str, Any]]:
+    with tarfile.open(tar_path) as tar:
+        return tar.getnames(), json.loads(tar.extractfile(MANIFEST).read())
+
+
 def test_backup_while_writing_then_restore_verifies_and_answers_alike(
-    platform, factory, settings, db_url, tmp_path
+    platform: Platform, factory, settings, db_url, tmp_path, backup_key
 ):
-    out = tmp_path / "backups" / "platform.tar.gz"
+    ops = platform.users["ops"]
+    out = tmp_path / "backups" / "platform.tar.gz.age"
     with appending(settings.db_url):
-        made = create_backup(factory=factory, settings=settings, actor=platform["ops"], out=out)
+        made = create_backup(
+            factory=factory,
+            settings=settings,
+            actor=ops,
+            out=out,
+            recipients=[backup_key.recipient],
+        )
     original = query(settings.agreements_dir / "AGR-T-0001.duckdb")
 
-    with tarfile.open(out) as tar:
-        names = tar.getnames()
-        manifest = json.loads(tar.extractfile(MANIFEST).read())
+    names, manifest = contents(plain(out, backup_key, tmp_path / "plain.tar.gz"))
     assert names[0] == MANIFEST and set(names[1:]) == set(manifest["files"])
     assert "keys/AGR-T-0001.pseudonym.key" in names
     assert "keys/AGR-T-0002.pseudonym.key" not in names  # terminated: not kept (R16)
@@ -128,8 +110,10 @@ def test_backup_while_writing_then_restore_verifies_and_answers_alike(
 
     into = tmp_path / "restored"
     with target_url(db_url) as url:
-        restored = restore_backup(archive=out, into=into, actor="ops", db_url=url)
-        assert restored.data_dir == into.resolve()
+        restored = restore_backup(
+            archive=out, into=into, actor="ops", db_url=url, key=backup_key.private_key
+        )
+        assert restored.data_dir == into.resolve() and restored.encrypted
         fresh = Settings(environment="test", data_dir=into, database_url=url)
         engine = make_engine(fresh.db_url)
         try:
@@ -154,80 +138,114 @@ def test_backup_while_writing_then_restore_verifies_and_answers_alike(
     assert not [p for p in tmp_path.iterdir() if ".restore-" in p.name]
 
 
-def _rewrite(archive: Path, out: Path, change: str) -> None:
-    """Copy ``archive`` to ``out`` with one member's bytes altered, the manifest unchanged."""
-    with tarfile.open(archive) as src, tarfile.open(out, "w:gz") as dst:
+def _rewrite(archive: Path, key: KeyPair, out: Path, change: str) -> None:
+    """Copy ``archive`` to ``out``, re-encrypted to the same key with one member's bytes
+    altered and the manifest unchanged: what only the holder of the private key could do."""
+    tar_path = plain(archive, key, out.with_name("original.tar.gz"))
+    altered = out.with_name("altered.tar.gz")
+    with tarfile.open(tar_path) as src, tarfile.open(altered, "w:gz") as dst:
         for info in src:
             data = src.extractfile(info).read()
             if info.name == change:
                 data = data[:-1] + bytes([data[-1] ^ 1])
             dst.addfile(info, io.BytesIO(data))
+    with out.open("wb") as f:
+        crypto.encrypt(altered, f, crypto.parse_recipients(key.recipient))
+    tar_path.unlink()
+    altered.unlink()
 
 
-def test_a_damaged_archive_restores_nothing(platform, factory, settings, db_url, tmp_path):
-    out = tmp_path / "platform.tar.gz"
-    create_backup(factory=factory, settings=settings, actor=platform["ops"], out=out)
-    damaged = tmp_path / "damaged.tar.gz"
-    _rewrite(out, damaged, "datasets/clinic_visits/v1.parquet")
+def test_a_member_changed_under_valid_encryption_restores_nothing(
+    platform: Platform, factory, settings, db_url, tmp_path, backup_key
+):
+    out = tmp_path / "platform.tar.gz.age"
+    ops = platform.users["ops"]
+    create_backup(
+        factory=factory, settings=settings, actor=ops, out=out, recipients=[backup_key.recipient]
+    )
+    damaged = tmp_path / "damaged.tar.gz.age"
+    _rewrite(out, backup_key, damaged, "datasets/clinic_visits/v1.parquet")
     into = tmp_path / "restored"
     with target_url(db_url) as url, pytest.raises(ValidationFailed) as refused:
-        restore_backup(archive=damaged, into=into, actor="ops", db_url=url)
+        restore_backup(
+            archive=damaged, into=into, actor="ops", db_url=url, key=backup_key.private_key
+        )
     assert refused.value.rule == "backup-integrity"
+    assert "datasets/clinic_visits/v1.parquet" in refused.value.message
     assert not into.exists()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 def test_only_an_operator_backs_up_or_restores_and_nothing_is_left(
-    platform, factory, settings, db_url, tmp_path
+    platform: Platform, factory, settings, db_url, tmp_path, backup_key
 ):
-    out = tmp_path / "platform.tar.gz"
+    out = tmp_path / "platform.tar.gz.age"
+    keys = {"recipients": [backup_key.recipient]}
+    alice, ops = platform.users["alice"], platform.users["ops"]
     with pytest.raises(PermissionDenied):
-        create_backup(factory=factory, settings=settings, actor=platform["alice"], out=out)
+        create_backup(factory=factory, settings=settings, actor=alice, out=out, **keys)
     assert not out.exists()
-    create_backup(factory=factory, settings=settings, actor=platform["ops"], out=out)
+    create_backup(factory=factory, settings=settings, actor=ops, out=out, **keys)
     into = tmp_path / "restored"
+    key = backup_key.private_key
     with target_url(db_url) as url:
         with pytest.raises(PermissionDenied):
-            restore_backup(archive=out, into=into, actor="alice", db_url=url)
+            restore_backup(archive=out, into=into, actor="alice", db_url=url, key=key)
         assert not into.exists()
-        if url is not None:  # the PostgreSQL target was emptied again
-            engine = create_engine(url)
-            with engine.connect() as conn:
-                assert inspect(conn).get_table_names() == []
-            engine.dispose()
+        assert_empty(url)  # the PostgreSQL target was emptied again
         (into / "something").mkdir(parents=True)
         with pytest.raises(Conflict):
-            restore_backup(archive=out, into=into, actor="ops", db_url=url)
+            restore_backup(archive=out, into=into, actor="ops", db_url=url, key=key)
 
 
-def test_a_backup_that_fails_leaves_no_archive(platform, factory, settings, tmp_path):
+def test_a_backup_that_fails_leaves_no_archive(
+    platform: Platform, factory, settings, tmp_path, backup_key
+):
     (settings.datasets_dir / "clinic_visits" / "v1.parquet").unlink()
-    out = tmp_path / "backups" / "platform.tar.gz"
+    out = tmp_path / "backups" / "platform.tar.gz.age"
+    out.parent.mkdir()
     with pytest.raises(SandboxError) as refused:
-        create_backup(factory=factory, settings=settings, actor=platform["ops"], out=out)
+        create_backup(
+            factory=factory,
+            settings=settings,
+            actor=platform.users["ops"],
+            out=out,
+            recipients=[backup_key.recipient],
+        )
     assert refused.value.rule == "backup-dataset-missing"
     assert list(out.parent.iterdir()) == []
+    assert not list(settings.data_dir.glob(".backup-*"))  # no staging left in the data dir
 
 
-def test_cli_backup_and_restore(platform, settings, db_url, tmp_path, monkeypatch):
+def test_cli_backup_and_restore(platform, settings, db_url, tmp_path, monkeypatch, backup_key):
     monkeypatch.setenv("SANDBOX_DATABASE_URL", settings.db_url)
     monkeypatch.setenv("SANDBOX_DATA_DIR", str(settings.data_dir))
+    monkeypatch.delenv("SANDBOX_BACKUP_RECIPIENT", raising=False)
     from sandbox.settings import get_settings
 
     get_settings.cache_clear()
     runner = CliRunner()
-    out = tmp_path / "cli.tar.gz"
+    out = tmp_path / "cli.tar.gz.age"
     into = tmp_path / "cli-restored"
     try:
         refused = runner.invoke(app, ["backup", str(out), "--as", "bob"])
         assert refused.exit_code == 1 and "[role]" in refused.output
-        done = runner.invoke(app, ["backup", str(out), "--as", "ops"])
+        refused = runner.invoke(app, ["backup", str(out), "--as", "ops"])
+        assert refused.exit_code == 1 and "[backup-recipient-missing;" in refused.output
+        assert "SANDBOX_BACKUP_RECIPIENT" in refused.output and not out.exists()
+        pub = str(backup_key.public_key)
+        done = runner.invoke(app, ["backup", str(out), "--recipient", pub, "--as", "ops"])
         assert done.exit_code == 0, done.output
-        assert json.loads(done.output)["size"] == out.stat().st_size
+        made = json.loads(done.output)
+        assert made["size"] == out.stat().st_size
+        assert made["encrypted_to"] == [backup_key.recipient]
         with target_url(db_url) as url:
             target = ["--db", url] if url else []
             args = ["restore", str(out), "--into", str(into), *target, "--as", "ops"]
-            done = runner.invoke(app, args)
+            refused = runner.invoke(app, args)
+            assert refused.exit_code == 1 and "[backup-key-missing;" in refused.output
+            assert not into.exists()
+            done = runner.invoke(app, [*args, "--key", str(backup_key.private_key)])
             assert done.exit_code == 0, done.output
             assert "sandbox:sandbox@" not in done.output  # the password is not printed
             engine = make_engine(url or f"sqlite:///{into / 'sandbox.db'}")
