@@ -1,0 +1,133 @@
+"""Export-request files and signed release bundles in backups (R7, R8, R16).
+
+The files of requests whose agreement goes on are kept, those of an ended
+agreement are not (R16); released bundles are kept either way and still verify
+after a restore, with the restored signing key, through the CLI too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from export_review.bundle import verify_bundle
+from export_review.models import ExportFile, ExportRequest
+from export_review.signing import load_public_key, signing_key_path
+from sandbox.backup import crypto
+from sandbox.backup.archive import MANIFEST
+from sandbox.backup.service import create_backup, restore_backup
+from sandbox.cli.main import app
+from sandbox.db.base import make_engine, make_sessionmaker, transaction
+from sandbox.errors import SandboxError
+from sandbox.settings import Settings
+from tests.backup.conftest import Platform, target_url
+
+
+def _backup(platform: Platform, factory, settings: Settings, out: Path, recipient: str):  # noqa: ANN001, ANN202
+    return create_backup(
+        factory=factory,
+        settings=settings,
+        actor=platform.users["ops"],
+        out=out,
+        recipients=[recipient],
+    )
+
+
+def test_exports_and_releases_are_kept_as_r16_allows_and_come_back_working(
+    platform: Platform, factory, settings, db_url, tmp_path, backup_key
+):
+    ids = platform.requests
+    out = tmp_path / "platform.tar.gz.age"
+    made = _backup(platform, factory, settings, out, backup_key.recipient)
+    assert made.left_out_exports == sorted([ids["ended_draft"], ids["ended_release"]])
+
+    plain = tmp_path / "plain.tar.gz"
+    crypto.decrypt(out, plain, crypto.load_identities(backup_key.private_key))
+    with tarfile.open(plain) as tar:
+        names = set(tar.getnames())
+        manifest = json.loads(tar.extractfile(MANIFEST).read())
+    assert len(manifest["exports"]) == 2 and len(manifest["releases"]) == 2
+    assert f"exports/{ids['pending']}/table.csv" in names
+    assert f"exports/{ids['released']}/visits.csv" in names
+    assert not [n for n in names if n.startswith(f"exports/{ids['ended_draft']}/")]
+    assert not [n for n in names if n.startswith(f"exports/{ids['ended_release']}/")]
+    for agreement_id, rid in (
+        ("AGR-T-0001", ids["released"]),
+        ("AGR-T-0002", ids["ended_release"]),
+    ):
+        bundle = f"releases/{agreement_id}-export-{rid}"
+        assert {f"{bundle}/manifest.json", f"{bundle}/manifest.sig"} <= names
+    assert "keys/release_signing.key" in names
+
+    into = tmp_path / "restored"
+    with target_url(db_url) as url:
+        restored = restore_backup(
+            archive=out, into=into, actor="ops", db_url=url, key=backup_key.private_key
+        )
+        assert (restored.export_files, restored.releases) == (2, 2)
+        fresh = Settings(environment="test", data_dir=into, database_url=url)
+        engine = make_engine(fresh.db_url)
+        try:
+            with transaction(make_sessionmaker(engine)) as session:
+                files = {f.request_id: f for f in session.scalars(select(ExportFile))}
+                bundles = {
+                    r.id: Path(r.bundle_path)
+                    for r in session.scalars(select(ExportRequest))
+                    if r.bundle_path
+                }
+        finally:
+            engine.dispose()
+
+    pending = Path(files[ids["pending"]].path)
+    assert pending.parent == into.resolve() / "exports" / str(ids["pending"])
+    assert hashlib.sha256(pending.read_bytes()).hexdigest() == files[ids["pending"]].sha256
+    left_out = Path(files[ids["ended_draft"]].path)
+    assert left_out.is_relative_to(into.resolve()) and not left_out.exists()
+
+    public = load_public_key(signing_key_path(fresh.keys_dir))
+    runner = CliRunner()
+    for rid in (ids["released"], ids["ended_release"]):
+        bundle = bundles[rid]
+        assert bundle.parent == into.resolve() / "releases"
+        assert verify_bundle(bundle, public) == []
+        args = [
+            "release",
+            "verify",
+            str(bundle),
+            "--public-key",
+            str(fresh.keys_dir / "release_signing.key"),
+        ]
+        done = runner.invoke(app, args)
+        assert done.exit_code == 0 and "ok:" in done.output, done.output
+    (bundles[ids["released"]] / "files" / "visits.csv").write_bytes(b"district,visits\n")
+    assert verify_bundle(bundles[ids["released"]], public)  # the check can fail
+
+
+@pytest.mark.parametrize(
+    ("damage", "rule"),
+    [("export", "backup-export-changed"), ("bundle", "backup-release-changed")],
+)
+def test_a_changed_export_or_bundle_stops_the_backup(
+    platform: Platform, factory, settings, tmp_path, backup_key, damage, rule
+):
+    ids = platform.requests
+    if damage == "export":
+        target = settings.data_dir / "exports" / str(ids["pending"]) / "table.csv"
+    else:
+        target = (
+            settings.data_dir / "releases" / f"AGR-T-0001-export-{ids['released']}" / "CITATION.txt"
+        )
+    target.write_bytes(target.read_bytes() + b"\n")
+    out = tmp_path / "backups" / "platform.tar.gz.age"
+    out.parent.mkdir()
+    with pytest.raises(SandboxError) as refused:
+        _backup(platform, factory, settings, out, backup_key.recipient)
+    assert refused.value.rule == rule and refused.value.article
+    assert str(ids["pending"] if damage == "export" else ids["released"]) in refused.value.message
+    assert list(out.parent.iterdir()) == []
