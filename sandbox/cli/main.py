@@ -18,6 +18,7 @@ from sandbox.cli.preview import preview_app
 from sandbox.cli.query_worker import register as register_query_worker
 from sandbox.cli.release import release_app
 from sandbox.cli.serve import register as register_serve
+from sandbox.cli.statistics import statistics
 
 app = typer.Typer(no_args_is_help=True, help=__doc__)
 app.add_typer(catalog_app, name="catalog", help="Publish and list datasets.")
@@ -32,5 +33,6 @@ app.add_typer(duties_app, name="duties", help="Recurring duties: lifecycle, noti
 app.add_typer(preview_app, name="preview", help="Synthetic previews of conditional datasets.")
 app.add_typer(oversight_app, name="oversight", help="Violations, tip-offs, quality tasks, demands.")
 register_serve(app)
+app.command("statistics")(statistics)
 register_query_worker(app)
 register_backup(app)

@@ -7,6 +7,8 @@ values, only numbers of catalogue entries, applications and so on.
 
 from __future__ import annotations
 
+import csv
+import io
 import statistics as stats
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -137,12 +139,16 @@ def _local(instant: datetime, tz: ZoneInfo) -> date:
     return instant.astimezone(tz).date()
 
 
-def as_csv_rows(report: Statistics) -> list[tuple[str, str, str]]:
-    """(figure, key, value) rows: every count, then the turnaround figures."""
+def as_csv(report: Statistics) -> str:
+    """``figure,key,value`` rows: every count, then the turnaround figures."""
     rows = [("as_of", "", report.as_of.isoformat())]
     rows += [(f.name, key, str(n)) for f in report.figures for key, n in f.counts.items()]
     rows += [
         ("review_turnaround", key, "" if value is None else str(value))
         for key, value in asdict(report.turnaround).items()
     ]
-    return rows
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(("figure", "key", "value"))
+    writer.writerows(rows)
+    return out.getvalue()

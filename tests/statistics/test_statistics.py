@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, date, datetime
 
 import pytest
+from typer.testing import CliRunner
 
 from sandbox.agreements.lifecycle import AgreementAction
 from sandbox.agreements.service import change_status, import_agreement
@@ -16,6 +18,7 @@ from sandbox.applications.service import (
     refuse_application,
     submit_application,
 )
+from sandbox.cli.main import app
 from sandbox.db.base import transaction
 from sandbox.statistics.chart import bar_chart
 from sandbox.workcalendar import WorkCalendar
@@ -94,6 +97,32 @@ def test_statistics_json_and_csv_for_the_authority_only(client, activity):
     assert rows[0] == ["figure", "key", "value"]
     assert ["agreements_by_status", "terminated", "1"] in rows
     assert ["review_turnaround", "decided", "1"] in rows
+
+
+def test_the_cli_prints_the_same_figures_for_the_authority_only(
+    settings, activity, monkeypatch: pytest.MonkeyPatch
+):  # noqa: ANN001
+    from sandbox.settings import get_settings
+
+    monkeypatch.setenv("SANDBOX_DATABASE_URL", settings.db_url)
+    monkeypatch.setenv("SANDBOX_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        shown = runner.invoke(app, ["statistics", "--as", "auth"])
+        assert shown.exit_code == 0, shown.output
+        assert figures(json.loads(shown.output))["agreements_by_status"] == {
+            "active": 1,
+            "terminated": 1,
+        }
+        as_csv = runner.invoke(app, ["statistics", "--csv", "--as", "ops"])
+        rows = list(csv.reader(io.StringIO(as_csv.output)))
+        assert rows[0] == ["figure", "key", "value"]
+        assert ["review_turnaround", "decided", "1"] in rows
+        refused = runner.invoke(app, ["statistics", "--as", "alice"])
+        assert refused.exit_code == 1 and "authority" in refused.output
+    finally:
+        get_settings.cache_clear()
 
 
 def test_the_authority_page_draws_a_bar_per_count(client, activity):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from fastapi import APIRouter
@@ -11,7 +9,7 @@ from fastapi.responses import Response
 
 from sandbox.api.deps import CalendarDep, DbDep, OversightDep, SettingsDep
 from sandbox.clock import today
-from sandbox.statistics.service import Statistics, as_csv_rows, compute
+from sandbox.statistics.service import Statistics, as_csv, compute
 
 router = APIRouter(prefix="/api", tags=["statistics"])
 
@@ -40,12 +38,8 @@ def statistics(
 def statistics_csv(
     db: DbDep, user: OversightDep, settings: SettingsDep, calendar: CalendarDep
 ) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(("figure", "key", "value"))
-    writer.writerows(as_csv_rows(_report(db, user, settings, calendar)))
     return Response(
-        out.getvalue(),
+        as_csv(_report(db, user, settings, calendar)),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="statistics.csv"'},
     )
