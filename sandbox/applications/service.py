@@ -1,9 +1,11 @@
 """Apply, complete, submit and review applications (R3, R4; Wuxi Art.15, Rizhao Art.20).
 
-An incomplete application is not forwarded: the applicant is told exactly
-what is missing. The provider answers within 10 working days on the
-platform's calendar; approval states purpose and scope and produces an
-agreement; refusal states a reason and its legal basis.
+An applicant is a real-name verified person (Wuxi Art.6): anyone may prepare
+a draft, but only a verified applicant submits it. An incomplete application
+is not forwarded: the applicant is told exactly what is missing. The provider
+answers within 10 working days on the platform's calendar; approval states
+purpose and scope and produces an agreement; refusal states a reason and its
+legal basis.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sandbox.errors import (
     PolicyViolation,
     ValidationFailed,
 )
+from sandbox.identity.organisations import require_real_name
 from sandbox.permissions import require_provider_of, require_role
 from sandbox.workcalendar import WorkCalendar
 
@@ -167,7 +170,8 @@ def missing_items(session: Session, app: Application) -> list[str]:
 def submit_application(
     *, session: Session, actor: User, application_id: int, today: date, calendar: WorkCalendar
 ) -> Application:
-    """Forward a complete draft to its provider and start the 10-working-day clock."""
+    """Forward a complete draft of a real-name verified applicant to its provider and start
+    the 10-working-day clock."""
     app = get_application(session, actor, application_id)
     if app.applicant_id != actor.id:
         raise NotFound(f"application {application_id} does not exist", rule="application-unknown")
@@ -176,6 +180,8 @@ def submit_application(
             f"application {app.id} was already submitted (it is {app.status})",
             rule="application-duplicate-submission",
         )
+    # Before completeness: an unverified applicant's complete draft is refused all the same.
+    require_real_name(session, actor)
     missing = missing_items(session, app)
     if missing:
         raise ValidationFailed(

@@ -1,5 +1,8 @@
 """Seed the platform with the synthetic demo: accounts, datasets, an agreement, an application.
 
+The demo researchers are real-name verified by the demo operator, as an applicant
+must be (Wuxi Art.6); their identities are invented and carry no ID number.
+
 Development only: every demo account shares one printed password. The data is
 synthetic; identifiers have valid checksums but region codes that do not exist.
 """
@@ -21,6 +24,7 @@ from sandbox.catalog.service import publish_dataset
 from sandbox.clock import today
 from sandbox.contracts import load_agreement, load_catalog
 from sandbox.demo.generate import DEMO_AGREEMENTS_DIR, DEMO_CATALOG_DIR, generate_demo
+from sandbox.identity.organisations import verify_identity
 from sandbox.provisioning.service import provision
 from sandbox.settings import Settings
 from sandbox.workcalendar import WorkCalendar
@@ -31,6 +35,7 @@ DEMO_LEGALITY_REVIEW = (
     " Demo data: synthetic, no real personal information; open class and conditions "
     "follow the classification rules."
 )
+DEMO_VERIFIED_HOW = "演示账户，身份为虚构 Demo account: invented identity"
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,17 @@ def seed_demo(session: Session, settings: Settings, calendar: WorkCalendar) -> l
             email=f"{a.username}@example.invalid",
             actor="demo-seed",
         )
+    for a in accounts:
+        if a.role == Role.researcher:
+            verify_identity(
+                session=session,
+                actor=users["operator"],
+                username=a.username,
+                legal_name=a.display_name.split()[0],
+                verified_how=DEMO_VERIFIED_HOW,
+                resident_id=None,
+                secret_key=settings.secret_key,
+            )
     for name, entry in catalog.items():
         publication = publish_dataset(
             session=session,

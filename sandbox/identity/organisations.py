@@ -226,13 +226,42 @@ def verify_identity(
     return identity
 
 
+def identity_of(session: Session, user: User) -> PersonIdentity | None:
+    """The account's verified identity, or None while the operator has not verified it."""
+    identity = session.get(PersonIdentity, user.id)
+    return identity if identity is not None and identity.verified else None
+
+
+def has_real_name(session: Session, user: User) -> bool:
+    """For pages: whether :func:`require_real_name` would let ``user`` through."""
+    return identity_of(session, user) is not None
+
+
 def require_real_name(session: Session, user: User) -> None:
     """For callers that need a real-name identified person (e.g. an applicant, Wuxi Art.6)."""
-    identity = session.get(PersonIdentity, user.id)
-    if identity is None or not identity.verified:
+    if not has_real_name(session, user):
         raise PolicyViolation(
             "real-name",
             REAL_NAME_ARTICLE,
-            "this needs a real-name verified account; ask the platform operator to verify "
-            "your identity",
+            f"account {user.username!r} is not real-name verified, and this needs a real-name "
+            "verified person; ask the platform operator to verify your identity",
         )
+
+
+def list_identities(session: Session, actor: User) -> list[tuple[User, PersonIdentity | None]]:
+    """Every account with its verified identity (None when unverified), for oversight.
+
+    Like the organisation register this names people, so only the oversight roles read it;
+    it carries whether a resident ID number was recorded, never the number (only its HMAC
+    is kept).
+    """
+    require_role(actor, Role.operator, Role.authority)
+    rows = session.execute(
+        select(User, PersonIdentity)
+        .outerjoin(PersonIdentity, PersonIdentity.user_id == User.id)
+        .order_by(User.username)
+    )
+    return [
+        (user, identity if identity is not None and identity.verified else None)
+        for user, identity in rows
+    ]

@@ -25,6 +25,7 @@ from sandbox.catalog.identifiers import resident_id_check_char
 from sandbox.db.base import make_engine, make_sessionmaker, transaction
 from sandbox.db.schema import ensure_schema
 from sandbox.settings import Settings
+from tests.control_plane.helpers import verify_researcher
 from tests.databases import fresh_postgres_database
 
 PASSWORD = "correct-horse-battery"
@@ -132,7 +133,9 @@ def catalog_dir(tmp_path: Path) -> Path:
     return d
 
 
-def make_users(session: Session) -> dict[str, User]:
+def make_users(session: Session, *, verified: bool = True) -> dict[str, User]:
+    """The demo accounts; the researchers are real-name verified by ``ops`` unless
+    ``verified`` is False (an applicant must be, Wuxi Art.6)."""
     specs = [
         ("alice", Role.researcher, "江南大学"),
         ("bob", Role.researcher, "江南大学"),
@@ -141,7 +144,7 @@ def make_users(session: Session) -> dict[str, User]:
         ("ops", Role.operator, ""),
         ("auth", Role.authority, ""),
     ]
-    return {
+    users = {
         name: create_user(
             session=session,
             username=name,
@@ -152,6 +155,11 @@ def make_users(session: Session) -> dict[str, User]:
         )
         for name, role, org in specs
     }
+    if verified:
+        for name, role, _ in specs:
+            if role == Role.researcher:
+                verify_researcher(session, users, name)
+    return users
 
 
 @pytest.fixture

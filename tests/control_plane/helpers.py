@@ -13,7 +13,21 @@ from sandbox.catalog.review import Decision, decide_review
 from sandbox.catalog.service import Publication, publish_dataset
 from sandbox.contracts import Agreement, load_catalog_entry
 from sandbox.db.base import transaction
-from sandbox.settings import Settings
+from sandbox.identity.organisations import verify_identity
+from sandbox.settings import DEV_SECRET, Settings
+
+
+def verify_researcher(session: Session, users: dict[str, User], username: str) -> None:
+    """The operator ``ops`` verifies ``username``'s real name through the real service."""
+    verify_identity(
+        session=session,
+        actor=users["ops"],
+        username=username,
+        legal_name=f"{username.title()} (legal name)",
+        verified_how="identity card checked in person",
+        resident_id=None,
+        secret_key=DEV_SECRET,
+    )
 
 
 def publish_all(

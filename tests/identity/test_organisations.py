@@ -18,7 +18,9 @@ from sandbox.audit.models import AuditEvent
 from sandbox.catalog.identifiers import credit_code_check_char
 from sandbox.cli.main import app as cli
 from sandbox.db.base import transaction
+from sandbox.errors import PermissionDenied
 from sandbox.identity.models import PersonIdentity
+from sandbox.identity.organisations import has_real_name, list_identities
 from tests.control_plane.conftest import PROVIDER, login, resident_id
 
 UNIVERSITY = "91320200MA1N2P3Q4"
@@ -123,8 +125,8 @@ def test_identity_keeps_only_a_keyed_hash_of_the_resident_id(client, factory, us
     bad = client.put("/api/people/bob/identity", json={**body, "resident_id": wrong}, headers=ops)
     assert bad.status_code == 422 and bad.json()["article"] == "Rizhao Art.10"
     assert event_count(factory) == before
-    with transaction(factory) as session:
-        assert session.get(PersonIdentity, users["bob"].id) is None
+    with transaction(factory) as session:  # bob's identity (verified by the fixture) kept as it was
+        assert session.get(PersonIdentity, users["bob"].id).resident_id_hmac is None
 
 
 def test_cli_add_list_add_member(settings, users, monkeypatch):  # noqa: ANN001
@@ -144,3 +146,24 @@ def test_cli_add_list_add_member(settings, users, monkeypatch):  # noqa: ANN001
     listed = runner.invoke(cli, ["org", "list", "--as", "ops"])
     assert listed.output == f"{UNIVERSITY_CODE}\t江南大学\t江南大学\n  bob\tmember\tresearcher\n"
     get_settings.cache_clear()
+
+
+def test_the_identity_register_is_for_oversight_and_never_holds_the_number(
+    client,
+    factory,
+    users,
+    ops,  # noqa: ANN001
+):
+    number = resident_id(random.Random(4))
+    body = {"legal_name": "王小明", "verified_how": "in person, ID card", "resident_id": number}
+    assert client.put("/api/people/alice/identity", json=body, headers=ops).status_code == 200
+    with transaction(factory) as session:
+        with pytest.raises(PermissionDenied) as err:
+            list_identities(session, users["alice"])
+        assert err.value.rule == "role"
+        people = {u.username: i for u, i in list_identities(session, users["auth"])}
+        assert sorted(people) == ["alice", "auth", "bob", "health", "market", "ops"]
+        assert people["health"] is None and people["ops"] is None  # nobody verified them
+        assert people["alice"].legal_name == "王小明" and people["alice"].verified_by == "ops"
+        assert number not in people["alice"].resident_id_hmac
+        assert has_real_name(session, users["bob"]) and not has_real_name(session, users["health"])
