@@ -324,6 +324,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "members": ("成员", "Members"), "add_organisation": ("登记机构", "Add organisation"),
     "add_member": ("添加成员", "Add member"), "org_role": ("机构内角色", "Role in the organisation"),
     "org_role_representative": ("代表", "representative"), "org_role_member": ("成员", "member"),
+    # Real-name identity (Wuxi Art.6; Rizhao Art.10)
+    "identities": ("实名核验", "Real-name identity"),
+    "identities_lead": ("平台账户及其实名核验情况。身份证号码只保存其密钥散列，不显示、不可恢复。",
+                        "Platform accounts and whether their real name is verified. A resident ID number is kept only as a keyed hash: never shown, never recoverable."),
+    "real_name": ("实名", "Real name"), "real_name_status": ("实名状态", "Real-name status"),
+    "real_name_verified": ("已实名核验", "real name verified"),
+    "real_name_unverified": ("未实名核验", "not real-name verified"),
+    "person_legal_name": ("真实姓名", "Legal name"), "verified_by": ("核验人", "Verified by"),
+    "resident_id_recorded": ("已记录身份证号码", "ID number recorded"),
+    "verify_identity": ("记录实名核验", "Record verified identity"),
+    "verify_identity_lead": ("核对身份证件后记录真实姓名及核验方式；身份证号码可选，仅用于防止一人多号。",
+                             "After checking the identity document, record the real name and how it was checked; the ID number is optional and only stops one person holding two accounts."),
+    "verified_how_hint": ("例如：现场查验身份证", "e.g. identity card checked in person"),
+    "resident_id_optional": ("身份证号码（可选）", "Resident ID number (optional)"),
+    "my_account": ("我的账户", "My account"), "display_name": ("显示名称", "Display name"),
+    "account_role": ("平台角色", "Platform role"),
+    "real_name_unverified_explained": ("您的账户尚未实名核验。提交数据利用申请需先由平台运营方核验您的身份。",
+                                       "Your account is not real-name verified yet. Submitting an application for data needs the platform operator to verify your identity first."),
+    "apply_real_name_notice": ("您可以先填写并保存草稿，但在平台运营方核验您的真实身份之前，申请无法提交。",
+                               "You can fill in and save a draft, but the application cannot be submitted until the platform operator has verified your real name."),
 }  # fmt: skip
 
 _INDEX = {code: i for i, code in enumerate(LANGUAGES)}

@@ -25,7 +25,8 @@ import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from sandbox.accounts.models import User
+from sandbox.accounts.models import Role, User
+from sandbox.accounts.service import create_user
 from sandbox.agreements.service import import_agreement
 from sandbox.api.app import create_app
 from sandbox.applications.service import create_application, submit_application
@@ -83,6 +84,33 @@ def platform(
     """Users plus the published catalogue (clinic_visits conditional, secret_registry non-open)."""
     publish_all(factory, users, settings, catalog_dir)
     return users
+
+
+@pytest.fixture
+def carol(factory: sessionmaker[Session], platform: dict[str, User]) -> dict[str, User]:
+    """The platform plus ``carol``, a researcher whose real name nobody has verified yet."""
+    with transaction(factory) as session:
+        platform["carol"] = create_user(
+            session=session, username="carol", password=PASSWORD, role=Role.researcher,
+            display_name="Carol", organisation="江南大学",
+        )  # fmt: skip
+    return platform
+
+
+def application_form(**overrides: str | list[str]) -> dict[str, str | list[str]]:
+    """The apply page's form for a complete application, submitted (``action=submit``)."""
+    form: dict[str, str | list[str]] = {
+        "application_type": "sandbox", "title": "Clinic costs",
+        "reason": "Public-interest study of clinic costs.",
+        "scenario": "District-level aggregates for a report.",
+        "purpose": "Compare mean costs across districts.",
+        "columns": ["clinic_visits.district", "clinic_visits.cost"],
+        "usage_from": "2027-01-01", "usage_until": "2027-06-30", "output_forms": ["dp_table"],
+        "mode": "aggregate", "conditions_evidence": "Security certificate no. 42.",
+        "commitment_signed": "true", "action": "submit",
+    }  # fmt: skip
+    form.update(overrides)
+    return form
 
 
 def submit_for_review(factory: sessionmaker[Session], users: dict[str, User], **fields) -> int:

@@ -1,4 +1,4 @@
-"""Sign in and out, and the language switch.
+"""Sign in and out, one's own account (with its real-name status), and the language switch.
 
 Signing in exchanges a password for the same bearer token the API issues, kept
 in an httponly session cookie that ``sandbox.api.deps.optional_user`` reads.
@@ -13,9 +13,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from sandbox.accounts.models import Role
 from sandbox.accounts.service import SESSION_HOURS, authenticate, issue_token, revoke_token
-from sandbox.api.deps import SESSION_COOKIE, DbDep, SettingsDep
+from sandbox.api.deps import SESSION_COOKIE, DbDep, SettingsDep, UserDep
 from sandbox.audit.record import record
 from sandbox.errors import PermissionDenied
+from sandbox.identity.organisations import REAL_NAME_ARTICLE, identity_of
 from sandbox.web.i18n import LANG_COOKIE, LANGUAGES
 from sandbox.web.rendering import back_url, page_router, render, see_other, set_cookie
 
@@ -63,6 +64,18 @@ def signout(request: Request, db: DbDep) -> RedirectResponse:
     response = see_other("/catalogue")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+@router.get("/account")
+def account(request: Request, db: DbDep, user: UserDep) -> HTMLResponse:
+    """Who the platform takes you for, and whether your real name is verified (Wuxi Art.6)."""
+    with db.tx() as session:
+        identity = identity_of(session, user)
+        return render(
+            request,
+            "account.html",
+            {"identity": identity, "real_name_article": REAL_NAME_ARTICLE},
+        )
 
 
 @router.get("/lang/{code}")

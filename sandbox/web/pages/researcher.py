@@ -4,6 +4,8 @@
 The completeness help is the service's own ``missing_items`` list, shown while
 the form is filled in (``/researcher/applications/check``) and again on
 submission, which the service refuses while anything is missing (Wuxi Art.15(1)-(2)).
+A researcher whose real name is not verified is told so above the form: the draft
+can be prepared, but its submission is refused (Wuxi Art.6).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sandbox.clock import today
 from sandbox.contracts.agreement import OUTPUT_FORMS
 from sandbox.errors import SandboxError
 from sandbox.feedback.usage import report_schedule, submit_usage_report
+from sandbox.identity.organisations import REAL_NAME_ARTICLE, has_real_name
 from sandbox.web.forms import ApplicationForm, draft_of
 from sandbox.web.rendering import page_router, render, see_other
 from sandbox.web.views import applicable_datasets, epsilon_left, review_clock, workspace_url
@@ -67,10 +70,11 @@ def home(
 
 
 def _application_page(
-    request: Request, session: Session, calendar: WorkCalendar, app: Application | None,
-    form_app: Application, error: SandboxError | None = None,
+    request: Request, session: Session, user: User, calendar: WorkCalendar,
+    app: Application | None, form_app: Application, error: SandboxError | None = None,
 ) -> HTMLResponse:  # fmt: skip
-    """The application form (a draft) or its read-out (submitted), with what is missing."""
+    """The application form (a draft) or its read-out (submitted), with what is missing
+    and, for an applicant not yet real-name verified, a notice before the form."""
     clock = review_clock(app, today(), calendar) if app is not None else None
     return render(
         request,
@@ -83,6 +87,8 @@ def _application_page(
             "catalogue": applicable_datasets(session),
             "output_forms": OUTPUT_FORMS,
             "error": error,
+            "real_name": has_real_name(session, user),
+            "real_name_article": REAL_NAME_ARTICLE,
         },
         status_code=error.status_code if error else 200,
     )
@@ -94,7 +100,7 @@ def new_application(
 ) -> HTMLResponse:
     with db.tx() as session:
         blank = draft_of(ApplicationForm(), user.id)
-        return _application_page(request, session, calendar, None, blank)
+        return _application_page(request, session, user, calendar, None, blank)
 
 
 @router.post("/applications/check")
@@ -131,7 +137,7 @@ def _save_and_maybe_submit(
         except SandboxError as exc:
             with db.tx() as session:
                 app = get_application(session, user, application_id)
-                return _application_page(request, session, calendar, app, app, exc)
+                return _application_page(request, session, user, calendar, app, app, exc)
     return see_other(f"/researcher/applications/{application_id}")
 
 
@@ -149,7 +155,7 @@ def show_application(
 ) -> HTMLResponse:
     with db.tx() as session:
         app = get_application(session, user, application_id)
-        return _application_page(request, session, calendar, app, app)
+        return _application_page(request, session, user, calendar, app, app)
 
 
 @router.post("/applications/{application_id}")
