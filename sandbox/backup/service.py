@@ -176,7 +176,8 @@ def _encryption(
     keys = crypto.parse_recipients(",".join(recipients) or settings.backup_recipient)
     if unencrypted and keys:
         raise ValidationFailed(
-            "a backup is either encrypted to a public key or explicitly unencrypted, not both",
+            "a backup is either encrypted (to --recipient or SANDBOX_BACKUP_RECIPIENT) or "
+            "explicitly unencrypted, not both",
             rule="backup-encryption",
             article=crypto.ARTICLE,
         )

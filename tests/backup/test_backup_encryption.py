@@ -121,6 +121,9 @@ def test_plain_backups_only_when_asked_and_never_in_production(
         update={"backup_recipient": f"{backup_key.recipient}, {second}"}
     )
     made = _backup(platform, factory, configured, out.with_suffix(".gz.age"))
+    with pytest.raises(ValidationFailed) as refused:
+        _backup(platform, factory, configured, out, unencrypted=True)
+    assert refused.value.rule == "backup-encryption" and not out.exists()
     assert made.encrypted_to[0] == backup_key.recipient and len(made.encrypted_to) == 2
 
     made = _backup(platform, factory, settings, out, unencrypted=True)
