@@ -150,6 +150,13 @@ def file(request_id: int, name: str, db: DbDep, user: UserDep) -> FileResponse:
         match = [f for f in files_of(session, req) if f.name == name]
     if not match:
         raise NotFound(f"export request {request_id} has no file {name!r}", rule="export-file")
+    if not Path(match[0].path).is_file():
+        raise NotFound(
+            f"{name!r} was destroyed with the workspace files when agreement "
+            f"{req.agreement_id} ended",
+            rule="export-file-destroyed",
+            article="Rizhao Art.31",
+        )
     return FileResponse(match[0].path, filename=name)
 
 

@@ -280,6 +280,18 @@ def withdraw_request(*, session: Session, actor: User, request_id: int) -> Expor
     return req
 
 
+def withdraw_for_ended_agreement(session: Session, req: ExportRequest, status: str) -> None:
+    """The platform withdraws an unfinished request whose agreement ended: its files go
+    with the agreement's other workspace files (R16), so nobody could review them."""
+    _move(
+        session,
+        req,
+        ExportAction.withdraw,
+        "platform",
+        reason=f"agreement {status}; its workspace files are destroyed (Rizhao Art.31)",
+    )
+
+
 def review_request(
     *,
     session: Session,

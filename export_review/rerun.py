@@ -132,7 +132,8 @@ def agreement_database(session: Session, agreement_id: str) -> Path | None:
 
 def rerun_tables(session: Session, req: ExportRequest, files: list[ExportFile]) -> list[TableRerun]:
     """Every CSV file of the request, checked from its underlying rows where they can be had."""
-    return rerun_files(session, req.agreement_id, list(req.queries), [Path(f.path) for f in files])
+    kept = [Path(f.path) for f in files if Path(f.path).is_file()]  # gone when it ended (R16)
+    return rerun_files(session, req.agreement_id, list(req.queries), kept)
 
 
 def rerun_files(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from export_review.retention import destroy_ended_exports
 from sandbox.accounts.models import Role, User
 from sandbox.agreements.lifecycle import ENDED
 from sandbox.agreements.models import AgreementRecord, AgreementStatus
@@ -105,7 +106,9 @@ def rebuild_for_dataset(session: Session, settings: Settings, dataset: str) -> l
 
 
 def destroy_ended(session: Session, settings: Settings) -> list[str]:
-    """Destroy the database and key of every workspace whose agreement has ended (R16)."""
+    """Destroy the database and key of every workspace whose agreement has ended, and the
+    files submitted for export under it (R16); the agreements whose workspace went."""
+    destroy_ended_exports(session, settings)
     destroyed = []
     for ws in session.scalars(
         select(Workspace).where(Workspace.status != WorkspaceStatus.destroyed)

@@ -46,6 +46,8 @@ class ShownFile:
 def shown_file(f: ExportFile) -> ShownFile:
     """A submitted file as the page shows it: a table, text, or (for PNG) just its name."""
     kind = EXTENSIONS.get(Path(f.name).suffix.lower(), "other")
+    if not Path(f.path).is_file():
+        return ShownFile(f.name, "destroyed", f.size)  # its agreement ended (R16)
     if kind == "png" or kind == "other":
         return ShownFile(f.name, kind, f.size)
     text = Path(f.path).read_text(encoding="utf-8", errors="replace")

@@ -235,6 +235,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rows_lower": ("行", "rows"),
     "export_output": ("成果内容", "The output"), "open_file": ("打开文件", "open"),
     "not_shown": ("此类文件不在页面显示。", "This kind of file is not shown."),
+    "file_destroyed": ("协议终止后，此文件已随工作空间文件销毁。",
+                       "This file was destroyed with the workspace files when the agreement ended."),
     "dp_release": ("差分隐私发布结果（已加噪声并扣减预算）", "DP release (noisy, already charged)"),
     "download_bundle": ("下载签名成果包", "Download the signed bundle"),
     "bundle_verify_hint": ("可用平台公布的公钥校验：", "Check it with the platform's published key:"),
