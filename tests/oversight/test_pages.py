@@ -91,3 +91,21 @@ def test_desk_records_measures_and_publishes(client, factory, signed):
     register = client.get("/violations")
     assert "江南大学" in register.text and "Shanghai Art.28(4)" in register.text
     assert "Joined to an outside list." not in register.text and "alice" not in register.text
+
+
+def test_the_desk_the_register_and_the_forms_are_reachable_from_the_menus(client, signed):
+    public = client.get("/catalogue").text
+    for path in ("/violations", "/report", "/demand"):
+        assert f'href="{path}"' in public  # the footer, for everyone
+    assert 'id="menu-oversight"' not in public
+    sign_in(client, "alice")
+    assert 'id="menu-oversight"' not in client.get("/researcher").text
+    sign_in(client, "health")
+    menu = client.get("/provider").text
+    assert 'id="menu-oversight"' in menu and 'id="menu-statistics"' not in menu
+    sign_in(client, "auth")
+    home = client.get("/authority").text
+    assert 'id="menu-oversight"' in home and 'id="menu-statistics"' in home
+    links = home.split('id="oversight-links"')[1].split("</p>")[0]
+    for path in ("/oversight", "/violations", "/authority/statistics"):
+        assert f'href="{path}"' in links
