@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     #: age public keys (``age1…``, comma-separated) backups are encrypted to; the platform
     #: cannot read its own backups. Make a pair with ``sandbox backup-keygen``.
     backup_recipient: str = ""
+    #: Where backups made from the operator's page and API go (``sandbox-backup-<UTC
+    #: time>.tar.gz.age``, always encrypted). Unset: ``data_dir/backups``, which is for the
+    #: demo only: in production point it at another disk, so that losing the data disk does
+    #: not lose its backups too. A backup copies named files only (the database, dataset
+    #: versions, keys, export files, bundles), so it never holds this folder, and a restore
+    #: never brings one back.
+    backup_dir: Path | None = None
     #: Seconds between runs of the recurring duties (agreement lifecycle, notices, audit
     #: checkpoint) inside ``sandbox serve``; 0 turns the timer off (then run
     #: ``sandbox duties run`` from cron or a systemd timer).
@@ -78,6 +85,11 @@ class Settings(BaseSettings):
     def agreements_dir(self) -> Path:
         """Per-agreement DuckDB databases built at provisioning."""
         return self.data_dir / "agreements"
+
+    @property
+    def backups_dir(self) -> Path:
+        """The folder ``backup_dir`` names, or ``data_dir/backups``."""
+        return self.backup_dir or self.data_dir / "backups"
 
     @property
     def keys_dir(self) -> Path:
