@@ -69,6 +69,10 @@ class BackupResult:
     left_out_exports: list[int] = field(default_factory=list)
     #: The public keys the archive is encrypted to; empty for an explicitly plain backup.
     encrypted_to: list[str] = field(default_factory=list)
+    #: What it holds, counted from its manifest: shown to the operator, who cannot open it.
+    datasets: int = 0
+    exports: int = 0
+    releases: int = 0
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,9 @@ def create_backup(
         left_out,
         left_out_exports,
         encrypted_to,
+        len(datasets),
+        len(exports),
+        len(releases),
     )
     with transaction(factory) as session:
         record(

@@ -13,6 +13,7 @@ from sandbox.web.pages import (
     account,
     alerts,
     authority,
+    backups,
     catalog_review,
     export_review,
     exports,
@@ -35,7 +36,7 @@ def install_pages(app: FastAPI) -> None:
     for module in (
         public, account, researcher, exports, provider, publish, export_review, operator,
         authority, alerts, keys, statistics, oversight, catalog_review, notifications,
-        organisations, previews,
+        organisations, previews, backups,
     ):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
