@@ -59,6 +59,7 @@ def test_unverified_applicant_drafts_but_cannot_submit_until_verified(
     client: TestClient, factory: sessionmaker[Session], carol: dict[str, User]
 ) -> None:
     headers = login(client, "carol")
+    assert client.get("/api/me", headers=headers).json()["real_name_verified"] is False
     drafted = client.post("/api/applications", headers=headers, json=_api_body())
     assert drafted.status_code == 201 and drafted.json()["missing"] == []  # complete, a draft
     app_id = drafted.json()["id"]
@@ -78,6 +79,7 @@ def test_unverified_applicant_drafts_but_cannot_submit_until_verified(
         headers=login(client, "ops"),
     )
     assert verified.status_code == 200, verified.text
+    assert client.get("/api/me", headers=headers).json()["real_name_verified"] is True
     done = client.post(f"/api/applications/{app_id}/submit", headers=headers)
     assert done.status_code == 200, done.text
     assert done.json()["status"] == "under_review" and done.json()["review_deadline"]

@@ -10,6 +10,7 @@ from sandbox.accounts.service import authenticate, issue_token
 from sandbox.api.deps import DbDep, UserDep
 from sandbox.audit.record import record
 from sandbox.errors import PermissionDenied
+from sandbox.identity.organisations import has_real_name
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
@@ -28,10 +29,15 @@ def token(
 
 
 @router.get("/me")
-def me(user: UserDep) -> dict[str, str]:
+def me(db: DbDep, user: UserDep) -> dict[str, str | bool]:
+    """Who the token belongs to, and whether the operator verified their real name (an
+    applicant must be before submitting, Wuxi Art.6)."""
+    with db.tx() as session:
+        verified = has_real_name(session, user)
     return {
         "username": user.username,
         "display_name": user.display_name,
         "role": user.role,
         "organisation": user.organisation,
+        "real_name_verified": verified,
     }
