@@ -20,8 +20,13 @@ import typer
 
 from sandbox.backup.crypto import generate_key_pair
 from sandbox.backup.service import create_backup, restore_backup
-from sandbox.cli.common import AS_OPTION, acting_user, refusals_exit, unit_of_work
-from sandbox.db.base import make_engine, make_sessionmaker
+from sandbox.cli.common import (
+    AS_OPTION,
+    acting_user,
+    platform_sessions,
+    refusals_exit,
+    unit_of_work,
+)
 from sandbox.settings import get_settings
 
 
@@ -46,18 +51,15 @@ def backup(
     with refusals_exit():
         with unit_of_work() as session:
             actor = acting_user(session, as_user)
-        engine = make_engine(settings.db_url)
-        try:
+        with platform_sessions() as factory:
             result = create_backup(
-                factory=make_sessionmaker(engine),
+                factory=factory,
                 settings=settings,
                 actor=actor,
                 out=out,
                 recipients=[_public_key(r) for r in recipient or []],
                 unencrypted=unencrypted,
             )
-        finally:
-            engine.dispose()
     typer.echo(json.dumps(asdict(result), default=str, indent=2))
 
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import typer
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import User
 from sandbox.db.base import make_engine, make_sessionmaker, transaction
@@ -22,16 +22,23 @@ from sandbox.settings import get_settings
 
 
 @contextmanager
-def unit_of_work(db_url: str | None = None) -> Iterator[Session]:
-    """One transaction on the platform database (or ``db_url``), schema brought up first."""
+def platform_sessions(db_url: str | None = None) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the platform database (or ``db_url``), schema brought up first, for
+    services that open their own transactions; the engine is closed afterwards."""
     url = db_url or get_settings().db_url
     ensure_schema(url)
     engine = make_engine(url)
     try:
-        with transaction(make_sessionmaker(engine)) as session:
-            yield session
+        yield make_sessionmaker(engine)
     finally:
         engine.dispose()
+
+
+@contextmanager
+def unit_of_work(db_url: str | None = None) -> Iterator[Session]:
+    """One transaction on the platform database (or ``db_url``), schema brought up first."""
+    with platform_sessions(db_url) as factory, transaction(factory) as session:
+        yield session
 
 
 def acting_user(session: Session, username: str) -> User:

@@ -10,9 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
+from sandbox.cli.common import platform_sessions
 from sandbox.clock import today
-from sandbox.db.base import make_engine, make_sessionmaker
-from sandbox.db.schema import ensure_schema
 from sandbox.duties.run import run_duties
 from sandbox.settings import get_settings
 
@@ -27,17 +26,9 @@ def run(
 ) -> None:
     """Agreement lifecycle, notices and an audit checkpoint; prints the report as JSON and
     exits 1 when a duty failed (the others still ran)."""
-    settings = get_settings()
-    ensure_schema(settings.db_url)
-    engine = make_engine(settings.db_url)
-    try:
-        report = run_duties(
-            settings,
-            make_sessionmaker(engine),
-            today=date.fromisoformat(on) if on else today(),
-        )
-    finally:
-        engine.dispose()
+    day = date.fromisoformat(on) if on else today()
+    with platform_sessions() as factory:
+        report = run_duties(get_settings(), factory, today=day)
     done = {name: _plain(result) for name, result in report.done.items()}
     typer.echo(json.dumps({"done": done, "errors": report.errors}, ensure_ascii=False))
     if report.errors:

@@ -9,10 +9,8 @@ from typing import Annotated
 
 import typer
 
-from sandbox.cli.common import refusals_exit
+from sandbox.cli.common import platform_sessions, refusals_exit
 from sandbox.clock import today
-from sandbox.db.base import make_engine, make_sessionmaker
-from sandbox.db.schema import ensure_schema
 from sandbox.notifications.service import run as run_job
 from sandbox.settings import get_settings
 
@@ -26,13 +24,7 @@ def run(
     ] = None,
 ) -> None:
     """Make today's notices and email those waiting; prints what was done as JSON."""
-    settings = get_settings()
     day = date.fromisoformat(on) if on else today()
-    ensure_schema(settings.db_url)
-    engine = make_engine(settings.db_url)
-    try:
-        with refusals_exit():
-            result = run_job(make_sessionmaker(engine), settings, day)
-    finally:
-        engine.dispose()
+    with refusals_exit(), platform_sessions() as factory:
+        result = run_job(factory, get_settings(), day)
     typer.echo(json.dumps(asdict(result)))

@@ -11,9 +11,14 @@ from pathlib import Path
 
 import typer
 
-from sandbox.cli.common import AS_OPTION, acting_user, refusals_exit, unit_of_work
-from sandbox.db.base import make_engine, make_sessionmaker, read_only
-from sandbox.db.schema import ensure_schema
+from sandbox.cli.common import (
+    AS_OPTION,
+    acting_user,
+    platform_sessions,
+    refusals_exit,
+    unit_of_work,
+)
+from sandbox.db.base import read_only
 from sandbox.preview.files import file_stem, preview_zip
 from sandbox.preview.service import (
     DEFAULT_ROWS,
@@ -22,7 +27,6 @@ from sandbox.preview.service import (
     preview_view,
     set_preview_budget,
 )
-from sandbox.settings import get_settings
 
 preview_app = typer.Typer(no_args_is_help=True)
 
@@ -71,18 +75,10 @@ def make(
     with refusals_exit(4):
         with unit_of_work() as session:
             actor = acting_user(session, as_user)
-        engine = make_engine(get_settings().db_url)
-        try:
+        with platform_sessions() as factory:
             preview = make_preview(
-                factory=make_sessionmaker(engine),
-                actor=actor,
-                name=name,
-                epsilon=epsilon,
-                delta=delta,
-                rows=rows,
+                factory=factory, actor=actor, name=name, epsilon=epsilon, delta=delta, rows=rows
             )
-        finally:
-            engine.dispose()
         typer.echo(json.dumps(preview_view(preview), ensure_ascii=False, indent=2))
 
 
@@ -93,17 +89,11 @@ def download(
 ) -> None:
     """Write the newest preview as ``NAME_vN_SYNTHETIC_PREVIEW.zip`` (spends nothing)."""
     with refusals_exit(4):
-        url = get_settings().db_url
-        ensure_schema(url)
-        engine = make_engine(url)
-        try:
-            with read_only(make_sessionmaker(engine)) as session:
-                dataset, preview = latest_preview(session, name)
-                content = preview_zip(
-                    preview, dataset.entry["title"], dataset.entry.get("conditions", "")
-                )
-                path = out / f"{file_stem(preview)}.zip"
-        finally:
-            engine.dispose()
+        with platform_sessions() as factory, read_only(factory) as session:
+            dataset, preview = latest_preview(session, name)
+            content = preview_zip(
+                preview, dataset.entry["title"], dataset.entry.get("conditions", "")
+            )
+            path = out / f"{file_stem(preview)}.zip"
         path.write_bytes(content)
         typer.echo(str(path))

@@ -8,10 +8,9 @@ from typing import Annotated
 
 import typer
 
-from sandbox.cli.common import AS_OPTION, acting_user, refusals_exit
+from sandbox.cli.common import AS_OPTION, acting_user, platform_sessions, refusals_exit
 from sandbox.clock import today
-from sandbox.db.base import make_engine, make_sessionmaker, read_only
-from sandbox.db.schema import ensure_schema
+from sandbox.db.base import read_only
 from sandbox.settings import get_settings
 from sandbox.statistics.service import as_csv, compute
 from sandbox.workcalendar import calendar_from_settings
@@ -24,19 +23,14 @@ def statistics(
     """Datasets, catalogue reviews, applications (with review turnaround), agreements,
     exports, violations and quality tasks, as of today (authority or operator)."""
     settings = get_settings()
-    ensure_schema(settings.db_url)
-    engine = make_engine(settings.db_url)
-    try:
-        with refusals_exit(), read_only(make_sessionmaker(engine)) as session:
-            report = compute(
-                session=session,
-                actor=acting_user(session, as_user),
-                calendar=calendar_from_settings(settings),
-                today=today(),
-                timezone=settings.timezone,
-            )
-    finally:
-        engine.dispose()
+    with refusals_exit(), platform_sessions() as factory, read_only(factory) as session:
+        report = compute(
+            session=session,
+            actor=acting_user(session, as_user),
+            calendar=calendar_from_settings(settings),
+            today=today(),
+            timezone=settings.timezone,
+        )
     if as_csv_text:
         typer.echo(as_csv(report), nl=False)
     else:
