@@ -4,8 +4,12 @@ Docker's ``--internal`` only removes the default route: containers still reach
 every port the host listens on through the bridge's gateway address, and
 forwarded packets are silently dropped (connections hang). Each bridge gets two
 chains of its own: ``<bridge>-in`` (from INPUT) accepts only the allowed host
-ports on the gateway, ``<bridge>-fwd`` (from DOCKER-USER) keeps traffic within
-the bridge. Everything else is REJECTed so that a blocked attempt fails at once.
+ports on the gateway, ``<bridge>-fwd`` (from DOCKER-USER) rejects everything
+forwarded to, from or across the bridge, so two workspaces of the same agreement
+(two researchers) cannot open each other's servers either: each researcher's
+work and queries stay their own (bridged traffic reaches iptables through
+br_netfilter, which Docker enables; the network also disables inter-container
+communication). Everything is REJECTed so that a blocked attempt fails at once.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ def _fresh_chain(tool: str, chain: str) -> None:
 
 def confine(bridge: str, gateway: str, allowed_ports: Iterable[int]) -> None:
     """Let containers on ``bridge`` open TCP connections only to ``allowed_ports`` on
-    the gateway address, and to each other; reject the rest (IPv6 entirely).
+    the gateway address; reject the rest, each other included (IPv6 entirely).
 
     Idempotent: the bridge's chains are rebuilt, the jumps added once.
     """
@@ -69,7 +73,6 @@ def confine(bridge: str, gateway: str, allowed_ports: Iterable[int]) -> None:
     _ensure_jump("iptables", "INPUT", "-i", bridge, target=inbound)
 
     _fresh_chain("iptables", forward)
-    _run("iptables", "-A", forward, "-i", bridge, "-o", bridge, "-j", "RETURN")
     _append_rejects("iptables", forward)
     _ensure_jump("iptables", "DOCKER-USER", "-i", bridge, target=forward)
     _ensure_jump("iptables", "DOCKER-USER", "-o", bridge, target=forward)

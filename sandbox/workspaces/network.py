@@ -67,6 +67,7 @@ def provision(
             options={
                 "com.docker.network.bridge.name": bridge_name(agreement_id),
                 "com.docker.network.bridge.enable_ip_masquerade": "false",
+                "com.docker.network.bridge.enable_icc": "false",
             },
         )
         network.reload()

@@ -150,6 +150,31 @@ def test_two_agreements_cannot_reach_each_other(docker_client, workspace_image, 
         network.teardown(docker_client, other)
 
 
+def test_two_workspaces_of_one_agreement_cannot_reach_each_other(
+    docker_client, workspace_image, workspace
+):
+    """Two researchers on the same agreement: neither opens the other's server."""
+    net, container_a, *_ = workspace
+    server = ["python", "-m", "http.server", "8000"]
+    container_b = start_workspace(docker_client, workspace_image, net, "bob", server)
+    ip_b = docker_client.api.inspect_container(container_b)["NetworkSettings"]["Networks"][
+        net.name
+    ]["IPAddress"]
+    code, out = run_python(  # bob's server is up: it answers inside its own container
+        docker_client,
+        container_b,
+        "import socket, time\nfor _ in range(100):\n try:\n  socket.create_connection("
+        "('127.0.0.1', 8000), 5).close(); print('up'); break\n except OSError:\n"
+        "  time.sleep(0.1)",
+    )
+    assert code == 0 and out.strip() == "up"
+    assert probe(docker_client, container_a, [(ip_b, 8000)]) == {
+        f"{ip_b}:8000": "ConnectionRefusedError"  # rejected at once, never a hang
+    }
+    options = docker_client.networks.get(net.name).attrs["Options"]
+    assert options["com.docker.network.bridge.enable_icc"] == "false"
+
+
 def test_no_package_installer(docker_client, workspace):
     _, container, *_ = workspace
     for module in ("pip", "ensurepip"):
