@@ -44,6 +44,7 @@ from sandbox.backup.archive import (
     sha256_of,
     write_archive,
 )
+from sandbox.catalog.discard import discarded_version_ids
 from sandbox.catalog.models import Dataset, DatasetVersion
 from sandbox.db.base import make_engine, make_sessionmaker, transaction
 from sandbox.db.schema import ensure_schema
@@ -206,7 +207,8 @@ def _encryption(
 
 
 def _dataset_members(snap: Session) -> list[tuple[Member, int]]:
-    """Every published version's Parquet file, named by dataset and version."""
+    """Every version's Parquet file, named by dataset and version, except those of a
+    rejected or withdrawn proposal: their files were deleted (sandbox.catalog.discard)."""
     rows = snap.execute(
         select(
             DatasetVersion.id,
@@ -216,6 +218,7 @@ def _dataset_members(snap: Session) -> list[tuple[Member, int]]:
             Dataset.name,
         )
         .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+        .where(DatasetVersion.id.not_in(discarded_version_ids()))
         .order_by(DatasetVersion.id)
     )
     return [

@@ -56,7 +56,8 @@ class DatasetVersion(Base):
     quality: Mapped[dict] = mapped_column(JSON)
     #: In force: agreements and provisioning use only published versions. A version
     #: proposed with a new or changed entry stays unpublished until its catalogue review
-    #: is approved (and for ever when it is rejected).
+    #: is approved (and for ever when it is rejected or withdrawn: then its file is deleted,
+    #: see :mod:`sandbox.catalog.discard`).
     published: Mapped[bool] = mapped_column(default=False)
     published_by: Mapped[str] = mapped_column(String(64))
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -80,7 +81,8 @@ class ClassChange(Base):
 class ReviewKind(StrEnum):
     """What a catalogue review decides (Shanghai Art.12; Wuxi Art.11-12)."""
 
-    #: A dataset's first entry in the catalogue (or a new attempt after a rejection).
+    #: A dataset's first entry in the catalogue (or a new attempt after a rejection or
+    #: withdrawal).
     new = "new"
     #: A change of a published entry: columns, conditions, summary, ...
     entry_change = "entry_change"
@@ -92,6 +94,8 @@ class ReviewStatus(StrEnum):
     under_review = "under_review"
     published = "published"
     rejected = "rejected"
+    #: Taken back by the provider before the authority decided (the reason is in the record).
+    withdrawn = "withdrawn"
 
 
 class CatalogReview(Base):

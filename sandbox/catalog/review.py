@@ -6,8 +6,13 @@ Wuxi Art.12 asks for a legality review (合法性审查) of a dataset's open att
 So a dataset's first entry, any change of a published entry and any change of its
 open class are *proposed*: they wait here ``under_review`` until a user with the
 role ``authority`` approves them (``published``) or rejects them (``rejected``),
-recording the legality review either way. A refresh of data under an unchanged
-entry needs no review (see :func:`sandbox.catalog.service.publish_dataset`).
+recording the legality review either way. While it waits, a provider of the
+dataset's organisation may take the proposal back (``withdrawn``, with a reason),
+so that it can propose again. A refresh of data under an unchanged entry needs no
+review (see :func:`sandbox.catalog.service.publish_dataset`).
+
+A rejected or withdrawn proposal's data version never takes effect, and its file
+is deleted (:mod:`sandbox.catalog.discard`).
 
 Nothing proposed is visible or usable before approval: the dataset stays out of
 the public catalogue and the proposed version out of provisioning. The open-class
@@ -18,6 +23,7 @@ and a stricter class is filed with the authority (备案).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from enum import StrEnum
 
@@ -25,7 +31,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sandbox.accounts.models import Role, User
+from sandbox.audit.models import AuditEvent
 from sandbox.audit.record import record
+from sandbox.catalog.discard import DISCARDING, discard_proposed_version
 from sandbox.catalog.models import (
     CatalogReview,
     ClassChange,
@@ -63,9 +71,10 @@ DECISIONS: dict[Decision, ReviewStatus] = {
     Decision.approve: S.published,
     Decision.reject: S.rejected,
 }
-#: The moves a review may make; both need the legality review text.
+#: The moves a review may make: the authority's two need the legality review text, the
+#: provider's withdrawal a reason.
 TRANSITIONS: frozenset[tuple[ReviewStatus, ReviewStatus]] = frozenset(
-    {(S.under_review, S.published), (S.under_review, S.rejected)}
+    {(S.under_review, S.published), (S.under_review, S.rejected), (S.under_review, S.withdrawn)}
 )
 
 
@@ -133,7 +142,8 @@ def refuse_while_pending(session: Session, dataset: Dataset) -> None:
     if pending is not None:
         raise Conflict(
             f"dataset {dataset.name} has catalogue review #{pending.id} under way; publish "
-            "or reclassify it again after the authority has approved or rejected that review",
+            "or reclassify it again after the authority has approved or rejected that review, "
+            "or withdraw it first",
             rule="catalog-review-pending",
             article=ARTICLE,
         )
@@ -285,14 +295,126 @@ def decide_review(
     review.legality_review = legality_review.strip()
     review.reviewed_by = actor.username
     review.reviewed_at = utcnow()
+    details: dict = {"review": review.id, "kind": review.kind, "article": ARTICLE}
     record(
         session,
         actor=actor.username,
         action=f"catalog_review.{to.value}",
         object=f"dataset:{dataset.name}",
-        details={"review": review.id, "kind": review.kind, "article": ARTICLE},
+        details=details | _discarded_details(session, review),
     )
+    _discard(session, review)
     return review
+
+
+# -- withdrawing --------------------------------------------------------------------------
+
+
+def check_can_withdraw(actor: User, review: CatalogReview, dataset: Dataset) -> None:
+    """Only a provider of the dataset's organisation takes a proposal back; the authority
+    rejects instead, so that its legality review is on the record."""
+    if actor.role == Role.authority:
+        raise PermissionDenied(
+            f"the authority does not withdraw catalogue review {review.id}; it rejects it "
+            "with a legality review",
+            rule="catalog-review-withdraw-provider",
+            article=ARTICLE,
+        )
+    if actor.role != Role.provider or actor.organisation != dataset.provider:
+        raise PermissionDenied(
+            f"catalogue review {review.id} may be withdrawn only by a provider of "
+            f"{dataset.provider}, whose dataset it proposes; you are signed in as {actor.role}"
+            + (f" of {actor.organisation}" if actor.organisation else ""),
+            rule="catalog-review-withdraw-provider",
+            article=ARTICLE,
+        )
+
+
+def can_withdraw(actor: User | None, review: CatalogReview, dataset: Dataset) -> bool:
+    """For pages: whether to show the withdrawal form."""
+    if actor is None or review.status != S.under_review:
+        return False
+    try:
+        check_can_withdraw(actor, review, dataset)
+    except PermissionDenied:
+        return False
+    return True
+
+
+def withdraw_review(*, session: Session, actor: User, review_id: int, reason: str) -> CatalogReview:
+    """Take a proposal back before the authority decides, with the reason on the record.
+
+    Without this a provider who finds a mistake in what it proposed waits for a
+    rejection, and :func:`refuse_while_pending` blocks every new proposal meanwhile.
+    The reason is kept in the audit event (:func:`withdrawal_reason`); the proposed
+    version's file is deleted as for a rejection.
+    """
+    review = get_review(session, review_id)
+    dataset = session.get_one(Dataset, review.dataset_id)
+    check_can_withdraw(actor, review, dataset)
+    if (review.status, S.withdrawn) not in TRANSITIONS:
+        raise InvalidStateTransition(
+            f"catalogue review {review.id} is already {review.status}; only a review under "
+            "way can be withdrawn",
+            rule="catalog-review-transition",
+            article=ARTICLE,
+        )
+    if not reason.strip():
+        raise ValidationFailed(
+            f"to withdraw catalogue review {review.id}, give the reason (for the authority "
+            "and the record)",
+            rule="catalog-review-withdraw-reason",
+            article=ARTICLE,
+        )
+    review.status = S.withdrawn
+    details: dict = {
+        "review": review.id,
+        "kind": review.kind,
+        "reason": reason.strip(),
+        "article": ARTICLE,
+    }
+    record(
+        session,
+        actor=actor.username,
+        action="catalog_review.withdrawn",
+        object=f"dataset:{dataset.name}",
+        details=details | _discarded_details(session, review),
+    )
+    _discard(session, review)
+    return review
+
+
+def withdrawal_reason(session: Session, review: CatalogReview) -> str:
+    """The reason a withdrawn review was taken back, as the audit record holds it."""
+    if review.status != S.withdrawn:
+        return ""
+    dataset = session.get_one(Dataset, review.dataset_id)
+    events = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.action == "catalog_review.withdrawn")
+        .where(AuditEvent.object == f"dataset:{dataset.name}")
+        .order_by(AuditEvent.seq.desc())
+    )
+    for event in events:
+        details = json.loads(event.details)
+        if details.get("review") == review.id:
+            return str(details.get("reason", ""))
+    return ""
+
+
+def _discarded_details(session: Session, review: CatalogReview) -> dict:
+    """For the audit event: the version whose file a closing review deletes."""
+    if review.status not in DISCARDING or review.version_id is None:
+        return {}
+    version = session.get_one(DatasetVersion, review.version_id)
+    return {"discarded_version": version.version, "sha256": version.sha256}
+
+
+def _discard(session: Session, review: CatalogReview) -> None:
+    """Delete the proposed version's file once the new status is flushed (see discard.py)."""
+    if review.status in DISCARDING:
+        session.flush()
+        discard_proposed_version(session, review, article=ARTICLE)
 
 
 def _publish(session: Session, dataset: Dataset, review: CatalogReview, actor: User) -> None:

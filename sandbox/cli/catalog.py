@@ -1,5 +1,6 @@
 """``sandbox catalog``: publish a dataset version from its entry YAML, list the catalogue,
-and the authority's catalogue review (Shanghai Art.12; Wuxi Art.11-12)."""
+the authority's catalogue review and a provider's withdrawal of its proposal
+(Shanghai Art.12; Wuxi Art.11-12)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import typer
 
 from sandbox.catalog.models import Dataset
-from sandbox.catalog.review import Decision, decide_review, list_reviews
+from sandbox.catalog.review import Decision, decide_review, list_reviews, withdraw_review
 from sandbox.catalog.service import latest_version, public_datasets, publish_dataset
 from sandbox.cli.common import AS_OPTION, acting_user, refusals_exit, unit_of_work
 from sandbox.contracts import load_catalog_entry
@@ -58,7 +59,9 @@ def list_public() -> None:
 
 @catalog_app.command("reviews")
 def reviews(
-    status: str = typer.Option("", help="under_review, published or rejected; default: all."),
+    status: str = typer.Option(
+        "", help="under_review, published, rejected or withdrawn; default: all."
+    ),
     as_user: str = AS_OPTION,
 ) -> None:
     """Catalogue reviews as the user may see them: id, dataset, kind, status, legality review."""
@@ -94,3 +97,18 @@ def review(
                 legality_review=legality_review,
             )
             typer.echo(f"catalogue review {r.id} {r.status}")
+
+
+@catalog_app.command("withdraw-review")
+def withdraw(
+    review_id: int = typer.Argument(..., help="The catalogue review's id."),
+    reason: str = typer.Option("", "--reason", help="Why the proposal is taken back (required)."),
+    as_user: str = AS_OPTION,
+) -> None:
+    """Withdraw a proposal still under review, as a provider of the dataset's organisation;
+    its proposed data version is deleted and the dataset may be proposed again."""
+    with refusals_exit(), unit_of_work() as session:
+        r = withdraw_review(
+            session=session, actor=acting_user(session, as_user), review_id=review_id, reason=reason
+        )
+        typer.echo(f"catalogue review {r.id} {r.status}")

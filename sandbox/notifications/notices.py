@@ -58,6 +58,11 @@ KINDS: dict[str, tuple[str, str, str]] = {
         "Catalogue entry rejected",
         "Shanghai Art.12; Wuxi Art.11-12",
     ),
+    "catalog_review_withdrawn": (
+        "开放清单申请已撤回",
+        "Catalogue proposal withdrawn",
+        "Shanghai Art.12; Wuxi Art.11-12",
+    ),
     "quality_task_raised": ("数据质量整改任务", "Data-quality task raised", "Wuxi Art.13"),
     "quality_task_due": ("质量整改期限将至", "Data-quality task due", "Wuxi Art.13"),
     "quality_task_overdue": ("质量整改已超期", "Data-quality task overdue", "Wuxi Art.13"),
@@ -81,6 +86,7 @@ DECISIONS = {
     "catalog_review.submit": "catalog_review_submitted",
     "catalog_review.published": "catalog_review_approved",
     "catalog_review.rejected": "catalog_review_rejected",
+    "catalog_review.withdrawn": "catalog_review_withdrawn",
     "quality_task.raise": "quality_task_raised",
     "tipoff.submit": "tipoff_received",
 }
@@ -230,10 +236,13 @@ def _decision_targets(session: Session, event: AuditEvent) -> tuple[list[str], s
 
 
 def _catalog_review_targets(session: Session, action: str, details: dict) -> tuple[list[str], str]:
-    """A proposal goes to the authority; its decision back to the provider who proposed it."""
+    """A proposal and its withdrawal go to the authority; its decision back to the
+    provider who proposed it."""
     review = session.get(CatalogReview, details["review"])
     if review is None:
         return [], ""
     if action == "catalog_review.submit":
         return _authorities(session), f"review #{review.id} ({review.kind})"
+    if action == "catalog_review.withdrawn":
+        return _authorities(session), f"review #{review.id} withdrawn: {details['reason']}"
     return [review.submitted_by], review.legality_review

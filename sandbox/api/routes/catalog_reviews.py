@@ -1,7 +1,9 @@
 """Catalogue review by the competent authority (Shanghai Art.12; Wuxi Art.11-12).
 
 Providers see the reviews of their own datasets; the operator sees all; only the
-authority decides, recording its legality review with either decision.
+authority decides, recording its legality review with either decision. A provider
+of the dataset's organisation may withdraw a proposal still under review, with a
+reason.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from sandbox.catalog.review import (
     list_reviews,
     proposed_version,
     visible_review,
+    withdraw_review,
+    withdrawal_reason,
 )
 
 router = APIRouter(prefix="/api/catalog-reviews", tags=["catalogue review"])
@@ -28,7 +32,10 @@ router = APIRouter(prefix="/api/catalog-reviews", tags=["catalogue review"])
 
 def _view(session: Session, review: CatalogReview) -> dict[str, Any]:
     dataset = session.get_one(Dataset, review.dataset_id)
-    return catalog_review_view(review, dataset, proposed_version(session, review))
+    view = catalog_review_view(review, dataset, proposed_version(session, review))
+    if review.status == "withdrawn":
+        view["withdrawal_reason"] = withdrawal_reason(session, review)
+    return view
 
 
 @router.get("")
@@ -60,5 +67,21 @@ def decide(review_id: int, body: DecisionIn, db: DbDep, user: UserDep) -> dict[s
             review_id=review_id,
             decision=body.decision,
             legality_review=body.legality_review,
+        )
+        return _view(session, review)
+
+
+class WithdrawalIn(BaseModel):
+    #: Why the provider takes its proposal back: required.
+    reason: str = ""
+
+
+@router.post("/{review_id}/withdraw")
+def withdraw(review_id: int, body: WithdrawalIn, db: DbDep, user: UserDep) -> dict[str, Any]:
+    """Withdraw a proposal under review (a provider of the dataset's organisation only);
+    its proposed data version is deleted and a new proposal may follow."""
+    with db.tx() as session:
+        review = withdraw_review(
+            session=session, actor=user, review_id=review_id, reason=body.reason
         )
         return _view(session, review)
