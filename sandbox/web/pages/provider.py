@@ -4,6 +4,9 @@ complaints. Publishing is in ``publish.py``, export review in ``export_review.py
 Review (Wuxi Art.15(3); Rizhao Art.20): approval states scope and builds the
 agreement from fields prefilled from the application; refusal needs a reason
 and its legal basis, which the service insists on.
+
+The dataset list shows where each entry's catalogue review stands; a proposal
+still under review can be withdrawn there, with a reason (Shanghai Art.12).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from export_review.requests import list_requests
 from query_guard.early_warning.service import list_alerts
 from sandbox.accounts.models import User
 from sandbox.agreements.service import export_agreement, list_agreements, visible_agreement
-from sandbox.api.deps import CalendarDep, DbDep, ProviderDep
+from sandbox.api.deps import CalendarDep, DbDep, ProviderDep, UserDep
 from sandbox.applications.models import Application
 from sandbox.applications.service import (
     approve_application,
@@ -28,7 +31,12 @@ from sandbox.applications.service import (
     refuse_application,
 )
 from sandbox.catalog.models import Dataset
-from sandbox.catalog.review import latest_reviews
+from sandbox.catalog.review import (
+    can_withdraw,
+    latest_reviews,
+    withdraw_review,
+    withdrawal_reason,
+)
 from sandbox.clock import today
 from sandbox.contracts.agreement import OUTPUT_FORMS, REPORT_FREQUENCIES
 from sandbox.feedback.complaints import handle_complaint, list_complaints
@@ -48,13 +56,23 @@ def home(request: Request, db: DbDep, user: ProviderDep, calendar: CalendarDep) 
         datasets = session.scalars(
             select(Dataset).where(Dataset.provider == user.organisation).order_by(Dataset.name)
         ).all()
+        reviews = latest_reviews(session, [d.id for d in datasets])
+        by_id = {d.id: d for d in datasets}
         context = {
             "queue": [
                 {"app": a, "clock": review_clock(a, day, calendar)}
                 for a in list_applications(session, user)
             ],
             "datasets": datasets,
-            "reviews": latest_reviews(session, [d.id for d in datasets]),
+            "reviews": reviews,
+            "withdrawable": {
+                r.id for r in reviews.values() if can_withdraw(user, r, by_id[r.dataset_id])
+            },
+            "withdrawal_reasons": {
+                r.id: withdrawal_reason(session, r)
+                for r in reviews.values()
+                if r.status == "withdrawn"
+            },
             "agreements": list_agreements(session, user),
             "objections": list_objections(session, user),
             "complaints": list_complaints(session, user),
@@ -172,3 +190,14 @@ def complaint(
             session=session, actor=user, complaint_id=complaint_id, to=to, answer=answer
         )
     return see_other("/provider#complaints")
+
+
+@router.post("/catalog-reviews/{review_id}/withdraw")
+def withdraw_catalog_review(
+    review_id: int, db: DbDep, user: UserDep, reason: Annotated[str, Form()] = ""
+) -> RedirectResponse:
+    """Take a proposal back before the authority decides. Any signed-in user reaches the
+    service, so that the authority or another provider is refused with its rule and article."""
+    with db.tx() as session:
+        withdraw_review(session=session, actor=user, review_id=review_id, reason=reason)
+    return see_other("/provider#datasets")
