@@ -102,3 +102,67 @@ def test_the_provider_sees_under_review_and_rejected_with_the_reason(
     sign_in(client, "health")
     home = client.get("/provider").text
     assert "未通过审查" in home and "(条件与分级规则不符)" in home
+
+
+WITHDRAW_REASON = "数据项单位有误，更正后重新提交"
+
+
+def test_the_provider_withdraws_its_proposal_with_a_reason(
+    client: TestClient, platform: dict[str, User], factory: sessionmaker[Session],
+    settings: Settings, catalog_dir: Path,
+) -> None:  # fmt: skip
+    pub = _propose(factory, platform, settings, _changed(catalog_dir))
+    review_id, proposed = pub.review.id, Path(pub.version.path)
+    url = f"/provider/catalog-reviews/{review_id}/withdraw"
+    sign_in(client, "health")
+    home = client.get("/provider").text
+    assert f'id="withdraw-review-{review_id}"' in home and f'action="{url}"' in home
+    token = csrf_token(client, "/provider")
+    assert client.post(url, data={"reason": WITHDRAW_REASON}).status_code == 403  # no CSRF
+    empty = client.post(url, data={"reason": " ", "csrf_token": token})
+    assert empty.status_code == 422
+    assert 'class="rule">catalog-review-withdraw-reason<' in empty.text
+    assert 'class="article">Shanghai Art.12' in empty.text
+    # Another provider and the authority are refused with the rule and the article.
+    for who in ("market", "auth"):
+        client.cookies.clear()
+        sign_in(client, who)
+        other = client.post(
+            url, data={"reason": WITHDRAW_REASON, "csrf_token": csrf_token(client, "/")}
+        )
+        assert other.status_code == 403, who
+        assert 'class="rule">catalog-review-withdraw-provider<' in other.text
+        assert 'class="article">Shanghai Art.12' in other.text
+    # The authority sees no withdrawal form on the review it decides.
+    assert "/withdraw" not in client.get(f"/authority/catalog-reviews/{review_id}").text
+    with transaction(factory) as session:
+        assert session.get_one(CatalogReview, review_id).status == "under_review"
+    assert proposed.is_file()
+
+    client.cookies.clear()
+    sign_in(client, "health")
+    token = csrf_token(client, "/provider")
+    done = client.post(url, data={"reason": WITHDRAW_REASON, "csrf_token": token})
+    assert done.status_code == 200 and str(done.url).endswith("/provider#datasets")
+    assert "已撤回" in done.text and f"({WITHDRAW_REASON})" in done.text
+    assert f'id="withdraw-review-{review_id}"' not in done.text
+    assert not proposed.exists()
+    again = client.post(url, data={"reason": WITHDRAW_REASON, "csrf_token": token})
+    assert again.status_code == 409 and "already withdrawn" in again.text
+    # The pages that show the dataset and the review still work without the file.
+    shown = client.get(f"/authority/catalog-reviews/{review_id}")
+    assert shown.status_code == 200 and 'id="review-status">已撤回<' in shown.text
+    public = client.get("/datasets/clinic_visits")
+    assert public.status_code == 200 and "认证机构，具备等保三级" not in public.text
+    client.cookies.clear()
+    sign_in(client, "auth")
+    for page in ("/authority/catalog-reviews", f"/authority/catalog-reviews/{review_id}",
+                 "/authority/statistics", "/oversight"):  # fmt: skip
+        assert client.get(page).status_code == 200, page
+    figure = client.get("/authority/statistics").text.split(
+        'id="figure-catalog_reviews_by_status"'
+    )[1]
+    assert "withdrawn" in figure.split("</section>")[0]
+    # The provider may propose again.
+    again_pub = _propose(factory, platform, settings, catalog_dir / "clinic_visits.yaml")
+    assert again_pub.review is not None and Path(again_pub.version.path).is_file()
