@@ -15,6 +15,8 @@ Targets: median guarded/rewritten <= 1.15; guard decision < 5% of query time.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import statistics
 import time
@@ -24,6 +26,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from query_guard import compile as compile_module
 from query_guard.compile import build_agreement_database
 from query_guard.engine import open_readonly, run_query
 from query_guard.guard import GuardContext, check_query
@@ -108,13 +111,25 @@ def prepare() -> tuple[GuardContext, Path, Path]:
         generate(source)
     entry = CatalogEntry.model_validate({**ENTRY, "source": str(source.resolve())})
     ctx = GuardContext(load_agreement_text(AGREEMENT), {"visits": entry})
-    guarded_db = BENCH_DIR / "agreement.duckdb"
-    plain_db = BENCH_DIR / "agreement-plain.duckdb"
+    built = _build_key()
+    guarded_db = BENCH_DIR / f"agreement-{built}.duckdb"
+    plain_db = BENCH_DIR / f"agreement-{built}-plain.duckdb"
     if not guarded_db.exists():
+        for stale in BENCH_DIR.glob("agreement*.duckdb"):  # built by an older compiler
+            stale.unlink()
         build_agreement_database(ctx.agreement, ctx.catalog, out_path=guarded_db, key=b"k" * 32)
     if not plain_db.exists():
         shutil.copyfile(guarded_db, plain_db)
     return ctx, guarded_db, plain_db
+
+
+def _build_key() -> str:
+    """What the cached database depends on: the compiler's source, the agreement and the
+    entry; a change to any of them builds it again instead of timing a stale one."""
+    digest = hashlib.sha256(Path(compile_module.__file__).read_bytes())
+    digest.update(AGREEMENT.encode())
+    digest.update(json.dumps(ENTRY, sort_keys=True).encode())
+    return digest.hexdigest()[:12]
 
 
 def _best(fn: Callable[[], object]) -> float:
