@@ -152,6 +152,7 @@ def test_the_provider_withdraws_its_proposal_with_a_reason(
     # The pages that show the dataset and the review still work without the file.
     shown = client.get(f"/authority/catalog-reviews/{review_id}")
     assert shown.status_code == 200 and 'id="review-status">已撤回<' in shown.text
+    assert f'id="withdrawal-reason">{WITHDRAW_REASON}<' in shown.text
     public = client.get("/datasets/clinic_visits")
     assert public.status_code == 200 and "认证机构，具备等保三级" not in public.text
     client.cookies.clear()

@@ -24,6 +24,7 @@ from sandbox.catalog.review import (
     list_reviews,
     proposed_version,
     visible_review,
+    withdrawal_reason,
 )
 from sandbox.web.rendering import page_router, render, see_other
 
@@ -57,6 +58,7 @@ def show(request: Request, review_id: int, db: DbDep, user: UserDep) -> HTMLResp
             "changes": entry_changes(current, review.proposed_entry),
             "version": proposed_version(session, review),
             "can_decide": can_decide(user, review),
+            "withdrawal_reason": withdrawal_reason(session, review),
         }
     return render(request, "authority/catalog_review.html", context)
 
