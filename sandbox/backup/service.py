@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,6 +43,7 @@ from sandbox.backup.archive import (
     sha256_of,
     write_archive,
 )
+from sandbox.backup.staging import make_staging, staging_folder
 from sandbox.catalog.discard import discarded_version_ids
 from sandbox.catalog.models import Dataset, DatasetVersion
 from sandbox.db.base import make_engine, make_sessionmaker, transaction
@@ -109,7 +109,7 @@ def create_backup(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Staging inside the data directory: the dump and the plain tar sit beside the
     # live data they copy, never at the destination.
-    with tempfile.TemporaryDirectory(prefix=".backup-", dir=settings.data_dir) as tmp:
+    with staging_folder(settings.data_dir, "backup") as tmp:
         dump = Path(tmp) / database.DUMP_NAMES[dialect]
         with database.snapshot(settings.db_url, dump) as snap:
             head = snap.execute(
@@ -387,7 +387,7 @@ def restore_backup(
         raise Conflict(f"{into} is not empty; restore into a new directory", rule="restore-empty")
     into.parent.mkdir(parents=True, exist_ok=True)
     settings = Settings(data_dir=into, database_url=db_url)
-    staging = Path(tempfile.mkdtemp(prefix=f".{into.name}.restore-", dir=into.parent))
+    staging = make_staging(into.parent, f"{into.name}.restore")
     loaded = False
     try:
         manifest = extract_verified(archive, staging / "archive", identities)
