@@ -87,6 +87,9 @@ class WorkspaceRuntime:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def stop(self) -> None:
+        from sandbox.workspaces import firewall
+
+        firewall.release_hub_api()
         for process in reversed(self.processes):
             process.terminate()
         for process in self.processes:
@@ -138,7 +141,7 @@ def start_workspaces(settings: Settings) -> WorkspaceRuntime:
     import docker
 
     from sandbox.provisioning.runtime import workspace_ports
-    from sandbox.workspaces import network
+    from sandbox.workspaces import firewall, network
 
     state = (settings.data_dir / "hub").resolve()
     state.mkdir(parents=True, exist_ok=True)
@@ -167,6 +170,7 @@ def start_workspaces(settings: Settings) -> WorkspaceRuntime:
         "SANDBOX_HUB_API_TOKEN": settings.hub_api_token,
         "SANDBOX_HUB_STATE_DIR": str(state),
     }
+    firewall.guard_hub_api(settings.hub_api_port)  # it listens on every interface
     hub = [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)]
     runtime.processes.append(_child(hub, hub_env, runtime.hub_log, state))
     return runtime

@@ -10,12 +10,16 @@ forwarded to, from or across the bridge, so two workspaces of the same agreement
 work and queries stay their own (bridged traffic reaches iptables through
 br_netfilter, which Docker enables; the network also disables inter-container
 communication). Everything is REJECTed so that a blocked attempt fails at once.
+One more chain, ``sbx-hub-api``, keeps the hub API port (listened on every
+interface) to loopback and the agreement bridges.
 """
 
 from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterable
+
+from sandbox.workspaces.names import BRIDGE_PREFIX
 
 
 def _run(tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -83,6 +87,35 @@ def confine(bridge: str, gateway: str, allowed_ports: Iterable[int]) -> None:
     _ensure_jump("ip6tables", "FORWARD", "-i", bridge, target=inbound)
 
 
+#: The chain that keeps the hub API port to this machine and the agreement bridges.
+HUB_API_CHAIN = "sbx-hub-api"
+
+
+def guard_hub_api(port: int) -> None:
+    """Let only loopback and the agreement bridges reach the hub API ``port``.
+
+    The hub API listens on every interface because each agreement's workspaces reach it
+    on their own gateway; nothing off this machine has any business there. Idempotent.
+    """
+    for tool, bridges in (("iptables", True), ("ip6tables", False)):
+        _fresh_chain(tool, HUB_API_CHAIN)
+        _run(tool, "-A", HUB_API_CHAIN, "-i", "lo", "-j", "RETURN")
+        if bridges:  # the per-bridge chains decide for the bridges (IPv6 is rejected there)
+            _run(tool, "-A", HUB_API_CHAIN, "-i", f"{BRIDGE_PREFIX}+", "-j", "RETURN")
+        _append_rejects(tool, HUB_API_CHAIN)
+        _ensure_jump(tool, "INPUT", "-p", "tcp", "--dport", str(port), target=HUB_API_CHAIN)
+
+
+def release_hub_api() -> None:
+    """Remove the hub API chain and every jump to it (whatever port it guarded)."""
+    for tool in ("iptables", "ip6tables"):
+        for rule in _run(tool, "-S", "INPUT", check=False).stdout.splitlines():
+            if rule.endswith(f"-j {HUB_API_CHAIN}"):
+                _run(tool, *rule.replace("-A", "-D", 1).split())
+        if _run(tool, "-F", HUB_API_CHAIN, check=False).returncode == 0:
+            _run(tool, "-X", HUB_API_CHAIN)
+
+
 def _append_rejects(tool: str, chain: str) -> None:
     unreachable = "icmp-port-unreachable" if tool == "iptables" else "icmp6-port-unreachable"
     _run(tool, "-A", chain, "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset")
@@ -109,8 +142,9 @@ def release(bridge: str) -> None:
 
 def rules(bridge: str) -> list[str]:
     """The IPv4 rules of the bridge's chains in ``iptables -S`` form (for inspection)."""
-    out: list[str] = []
-    for chain in (f"{bridge}-in", f"{bridge}-fwd"):
-        listed = _run("iptables", "-S", chain, check=False)
-        out += listed.stdout.splitlines()
-    return out
+    return rules_of(f"{bridge}-in") + rules_of(f"{bridge}-fwd")
+
+
+def rules_of(chain: str) -> list[str]:
+    """One IPv4 chain's rules in ``iptables -S`` form; none when the chain does not exist."""
+    return _run("iptables", "-S", chain, check=False).stdout.splitlines()

@@ -37,9 +37,13 @@ def network_name(agreement_id: str) -> str:
     return f"sandbox-{_slug(agreement_id, 40)}-{_digest(agreement_id)[:8]}"
 
 
+#: Every agreement bridge's name starts so (iptables matches them all as ``sbx+``).
+BRIDGE_PREFIX = "sbx"
+
+
 def bridge_name(agreement_id: str) -> str:
     """The host bridge interface of the agreement's network (at most 15 characters)."""
-    return f"sbx{_digest(agreement_id)[:12]}"
+    return f"{BRIDGE_PREFIX}{_digest(agreement_id)[:12]}"
 
 
 def home_volume_name(researcher: str, agreement_id: str) -> str:

@@ -19,7 +19,7 @@ from sandbox.cli.hub import maybe_start_workspaces, unavailable_reason
 from sandbox.db.base import transaction
 from sandbox.provisioning.service import provision
 from sandbox.settings import Settings
-from sandbox.workspaces import network
+from sandbox.workspaces import firewall, network
 from sandbox.workspaces.names import network_name
 from tests.control_plane.helpers import agreement, publish_all
 from tests.workspaces.hub import free_port
@@ -88,7 +88,12 @@ def test_with_docker_it_starts_the_worker_on_the_gateway_and_the_hub(
             "the query worker on the gateway",
         )
         _eventually(lambda: httpx.get(f"{settings.hub_url}/hub/api/").status_code == 200, "the hub")
+        # The hub API listens on every interface; the firewall keeps it to this machine
+        # and the agreement bridges (tests/workspaces/test_isolation.py shows the effect).
+        guarded = f"--dport {settings.hub_api_port} -j {firewall.HUB_API_CHAIN}"
+        assert [r for r in firewall.rules_of("INPUT") if r.endswith(guarded)]
     finally:
         runtime.stop()
         network.teardown(docker_client, signed.id)
     assert all(process.poll() is not None for process in runtime.processes)
+    assert not [r for r in firewall.rules_of("INPUT") if firewall.HUB_API_CHAIN in r]

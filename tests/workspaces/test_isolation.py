@@ -175,6 +175,36 @@ def test_two_workspaces_of_one_agreement_cannot_reach_each_other(
     assert options["com.docker.network.bridge.enable_icc"] == "false"
 
 
+def test_the_hub_api_port_answers_only_this_machine_and_agreement_networks(
+    docker_client, workspace_image, workspace
+):
+    """The hub API listens on every interface; another interface of this machine (Docker's
+    default bridge) stands for the outside network, which must be refused."""
+    net, container, *_ = workspace
+    hub_api = Listener("0.0.0.0")
+    outsider = docker_client.containers.run(
+        workspace_image, SLEEP, detach=True, network="bridge", user="1000:1000"
+    )
+    try:
+        network.provision(docker_client, net.agreement_id, [hub_api.port])
+        firewall.guard_hub_api(hub_api.port)
+        firewall.guard_hub_api(hub_api.port)  # idempotent: one jump, one chain
+        jumps = [r for r in firewall.rules_of("INPUT") if firewall.HUB_API_CHAIN in r]
+        assert jumps == [f"-A INPUT -p tcp -m tcp --dport {hub_api.port} -j sbx-hub-api"]
+        outsider.reload()
+        default_gateway = outsider.attrs["NetworkSettings"]["Networks"]["bridge"]["Gateway"]
+        inside = probe(docker_client, container, [(net.gateway, hub_api.port)])
+        outside = probe(docker_client, outsider.id, [(default_gateway, hub_api.port)])
+        assert inside == {f"{net.gateway}:{hub_api.port}": "connected"}
+        assert outside == {f"{default_gateway}:{hub_api.port}": "ConnectionRefusedError"}
+        socket.create_connection(("127.0.0.1", hub_api.port), timeout=30).close()  # the proxy
+    finally:
+        firewall.release_hub_api()
+        outsider.remove(force=True)
+        hub_api.close()
+    assert not [r for r in firewall.rules_of("INPUT") if firewall.HUB_API_CHAIN in r]
+
+
 def test_no_package_installer(docker_client, workspace):
     _, container, *_ = workspace
     for module in ("pip", "ensurepip"):
