@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     #: versions, keys, export files, bundles), so it never holds this folder, and a restore
     #: never brings one back.
     backup_dir: Path | None = None
+    #: Hours between the backups the recurring duties make into ``backup_dir`` (as the
+    #: platform, encrypted to ``backup_recipient``; none while it is unset); 0 turns them off.
+    backup_every_hours: int = 24
     #: Seconds between runs of the recurring duties (agreement lifecycle, notices, audit
     #: checkpoint) inside ``sandbox serve``; 0 turns the timer off (then run
     #: ``sandbox duties run`` from cron or a systemd timer).

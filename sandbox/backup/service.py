@@ -97,13 +97,35 @@ def create_backup(
     recipients: Sequence[str] = (),
     unencrypted: bool = False,
 ) -> BackupResult:
+    """An operator's backup: see :func:`write_backup`."""
+    require_role(actor, Role.operator)
+    return write_backup(
+        factory=factory,
+        settings=settings,
+        actor_name=actor.username,
+        out=out,
+        recipients=recipients,
+        unencrypted=unencrypted,
+    )
+
+
+def write_backup(
+    *,
+    factory: sessionmaker[Session],
+    settings: Settings,
+    actor_name: str,
+    out: Path,
+    recipients: Sequence[str] = (),
+    unencrypted: bool = False,
+) -> BackupResult:
     """Write the archive ``out`` from one consistent snapshot of the running platform.
 
     It is encrypted to ``recipients`` (``age1…`` public keys; default: the
     ``backup_recipient`` setting), or plain when ``unencrypted`` is asked for
-    outside production.
+    outside production. Who may ask is the caller's check: an operator
+    (:func:`create_backup`) or the platform's own schedule (``actor_name``
+    ``platform``, sandbox/backup/stored.py).
     """
-    require_role(actor, Role.operator)
     keys = _encryption(settings, recipients, unencrypted)
     dialect = database.dialect_of(settings.db_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -160,7 +182,7 @@ def create_backup(
     with transaction(factory) as session:
         record(
             session,
-            actor=actor.username,
+            actor=actor_name,
             action="backup.create",
             object=f"backup:{out.name}",
             details={

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import Role, User
 from sandbox.backup import crypto
-from sandbox.backup.service import BackupResult, create_backup
+from sandbox.backup.service import BackupResult, create_backup, write_backup
 from sandbox.permissions import require_role
 from sandbox.settings import Settings
 
@@ -50,9 +51,34 @@ def backup_now(*, factory: sessionmaker[Session], settings: Settings, actor: Use
     The microseconds keep two backups made in the same second apart: the archive
     is renamed into place, so a shared name would silently replace the earlier one.
     """
+    return create_backup(factory=factory, settings=settings, actor=actor, out=_new_path(settings))
+
+
+def backup_if_due(
+    *, factory: sessionmaker[Session], settings: Settings, now: datetime
+) -> BackupResult | None:
+    """The platform's own backup (Putuo Art.32 灾难备份; Rizhao Art.29), made by the recurring
+    duties once ``backup_every_hours`` have passed since the newest one in ``backup_dir``.
+
+    Only when a recipient is configured: an unattended backup is never plain, and
+    without a key there is nothing to do (the operator's page says why).
+    """
+    every = settings.backup_every_hours
+    if not settings.backup_recipient or every <= 0:
+        return None
+    folder = settings.backups_dir
+    stored = list(folder.glob(f"{PREFIX}*{SUFFIX}")) if folder.is_dir() else []
+    newest = max((p.stat().st_mtime for p in stored), default=None)
+    if newest is not None and now.timestamp() - newest < every * 3600:
+        return None
+    return write_backup(
+        factory=factory, settings=settings, actor_name="platform", out=_new_path(settings)
+    )
+
+
+def _new_path(settings: Settings) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    out = settings.backups_dir / f"{PREFIX}{stamp}{SUFFIX}"
-    return create_backup(factory=factory, settings=settings, actor=actor, out=out)
+    return settings.backups_dir / f"{PREFIX}{stamp}{SUFFIX}"
 
 
 def list_backups(settings: Settings, actor: User) -> list[StoredBackup]:

@@ -24,8 +24,8 @@ def run(
         str | None, typer.Option("--today", help="Run as of this date (YYYY-MM-DD).")
     ] = None,
 ) -> None:
-    """Agreement lifecycle, notices and an audit checkpoint; prints the report as JSON and
-    exits 1 when a duty failed (the others still ran)."""
+    """Agreement lifecycle, notices, a backup when due and an audit checkpoint; prints the
+    report as JSON and exits 1 when a duty failed (the others still ran)."""
     day = date.fromisoformat(on) if on else today()
     with platform_sessions() as factory:
         report = run_duties(get_settings(), factory, today=day)

@@ -29,7 +29,7 @@ app.add_typer(release_app, name="release", help="Verify signed release bundles."
 app.add_typer(audit_app, name="audit", help="Verify, checkpoint and export the audit record.")
 app.add_typer(org_app, name="org", help="Organisations, members, real-name identity.")
 app.add_typer(notify_app, name="notify", help="Notices of deadlines and decisions.")
-app.add_typer(duties_app, name="duties", help="Recurring duties: lifecycle, notices, checkpoint.")
+app.add_typer(duties_app, name="duties", help="Lifecycle, notices, backups, checkpoint.")
 app.add_typer(preview_app, name="preview", help="Synthetic previews of conditional datasets.")
 app.add_typer(oversight_app, name="oversight", help="Violations, tip-offs, quality tasks, demands.")
 register_serve(app)

@@ -29,7 +29,8 @@ def _serve(settings: Settings, *, host: str | None = None, port: int | None = No
 
     timer = DutyTimer(settings, settings.duties_interval) if settings.duties_interval else None
     if timer is not None:
-        typer.echo(f"duties:    lifecycle, notices, checkpoint every {settings.duties_interval} s")
+        every = settings.duties_interval
+        typer.echo(f"duties:    lifecycle, notices, backups, checkpoint every {every} s")
         timer.start()
     try:
         uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sandbox.agreements.service import run_lifecycle
 from sandbox.audit.checkpoint import load_signing_key, make_checkpoint
 from sandbox.audit.models import AuditEvent
+from sandbox.backup.stored import backup_if_due
 from sandbox.db.base import transaction
 from sandbox.errors import SandboxError
 from sandbox.notifications.service import run as run_notifications
@@ -59,14 +60,16 @@ class DutiesReport:
 
 
 def run_duties(settings: Settings, factory: sessionmaker[Session], *, today: date) -> DutiesReport:
-    """The lifecycle first (its decisions become notices), then notices, then a signed
-    checkpoint of the record's head so later tampering shows against it."""
+    """The lifecycle first (its decisions become notices), then notices, a backup when one
+    is due, then a signed checkpoint of the record's head so later tampering shows
+    against it."""
     tx = partial(transaction, factory)
     duties: dict[str, Callable[[], Any]] = {
         "agreement_lifecycle": lambda: agreement_lifecycle(
             settings, tx, today=today, actor="platform"
         ),
         "notifications": lambda: run_notifications(factory, settings, today),
+        "backup": lambda: _backup(settings, factory),
         "audit_checkpoint": lambda: _checkpoint(settings, factory),
     }
     report = DutiesReport()
@@ -76,6 +79,12 @@ def run_duties(settings: Settings, factory: sessionmaker[Session], *, today: dat
         except (SandboxError, OSError) as exc:
             report.errors[name] = f"{type(exc).__name__}: {exc}"
     return report
+
+
+def _backup(settings: Settings, factory: sessionmaker[Session]) -> dict[str, str | None]:
+    """A backup when one is due (before the checkpoint, which then signs its record too)."""
+    made = backup_if_due(factory=factory, settings=settings, now=datetime.now(UTC))
+    return {"written": made.path.name if made else None}
 
 
 def _checkpoint(settings: Settings, factory: sessionmaker[Session]) -> dict[str, int]:

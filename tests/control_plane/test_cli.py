@@ -111,7 +111,7 @@ def test_run_seeds_the_demo_and_serves_it(tmp_path: Path):
         output = proc.communicate(timeout=30)[0]
     assert f"platform:  {base}/" in output and "alice" in output and "sandbox-demo-2026" in output
     # The recurring duties ran beside the server: the record's head is signed.
-    assert "duties:    lifecycle, notices, checkpoint every 3600 s" in output
+    assert "duties:    lifecycle, notices, backups, checkpoint every 3600 s" in output
     with sqlite3.connect(tmp_path / "var" / "sandbox.db") as db:
         head, signed = db.execute(
             "SELECT (SELECT max(seq) FROM audit_events), (SELECT max(seq) FROM audit_checkpoints)"

@@ -5,7 +5,9 @@ a second run changes nothing; a failing duty does not stop the others; the timer
 from __future__ import annotations
 
 import json
+import os
 import threading
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -15,11 +17,15 @@ from typer.testing import CliRunner
 from sandbox.agreements.models import AgreementRecord, AgreementStatus
 from sandbox.agreements.service import import_agreement
 from sandbox.audit.models import AuditCheckpoint, AuditEvent
+from sandbox.backup import crypto
+from sandbox.backup.crypto import generate_key_pair
+from sandbox.backup.service import restore_backup
 from sandbox.cli.main import app
 from sandbox.db.base import transaction
 from sandbox.duties.run import DutiesReport, run_duties
 from sandbox.duties.timer import DutyTimer
 from sandbox.notifications.models import Notification
+from tests.backup.conftest import target_url
 from tests.control_plane.helpers import agreement, publish_all
 
 LAST_DAY = date(2026, 12, 31)
@@ -142,3 +148,45 @@ def test_cli_prints_the_report_and_exits_1_when_a_duty_failed(
         assert set(json.loads(failed.output)["errors"]) == {"audit_checkpoint"}
     finally:
         get_settings.cache_clear()
+
+
+def test_a_backup_is_made_when_due_and_the_checkpoint_signs_it(
+    factory,  # noqa: ANN001
+    settings,  # noqa: ANN001
+    db_url: str,
+    ending,  # noqa: ANN001
+    tmp_path,  # noqa: ANN001
+) -> None:
+    day = LAST_DAY - timedelta(days=40)
+    unkeyed = run_duties(settings, factory, today=day)
+    assert unkeyed.errors == {} and unkeyed.done["backup"] == {"written": None}
+    assert not settings.backups_dir.exists()  # never a plain backup unattended
+
+    key = generate_key_pair(tmp_path / "operator")
+    keyed = settings.model_copy(update={"backup_recipient": key.recipient})
+    first = run_duties(keyed, factory, today=day)
+    assert first.errors == {}
+    made = keyed.backups_dir / first.done["backup"]["written"]
+    assert made.read_bytes().startswith(crypto.HEADER)
+    with transaction(factory) as session:
+        event = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "backup.create")
+        ).one()
+    assert event.actor == "platform" and event.object == f"backup:{made.name}"
+    head, signed = head_and_checkpoint(factory)
+    assert signed == head  # the checkpoint came after the backup's own event
+
+    assert run_duties(keyed, factory, today=day).done["backup"] == {"written": None}  # not due
+    long_ago = time.time() - 25 * 3600
+    os.utime(made, (long_ago, long_ago))
+    later = run_duties(keyed, factory, today=day).done["backup"]["written"]
+    assert later and sorted(p.name for p in keyed.backups_dir.iterdir()) == sorted(
+        [made.name, later]
+    )
+    into = tmp_path / "restored"
+    with target_url(db_url) as url:
+        restored = restore_backup(
+            archive=keyed.backups_dir / later, into=into, actor="ops", db_url=url,
+            key=key.private_key,
+        )  # fmt: skip
+    assert restored.encrypted
