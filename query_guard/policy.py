@@ -9,6 +9,26 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+#: The nodes that shape a query (its clauses and names) rather than compute a value; the
+#: rewrites protect what lies inside them, never the clauses themselves.
+QUERY_CLAUSES: tuple[type[exp.Expression], ...] = (
+    exp.Query,
+    exp.Subquery,
+    exp.With,
+    exp.CTE,
+    exp.From,
+    exp.Join,
+    exp.Where,
+    exp.Group,
+    exp.Having,
+    exp.Order,
+    exp.Ordered,
+    exp.Limit,
+    exp.Offset,
+    exp.Distinct,
+    exp.Alias,
+)
+
 #: Query structure and scalar operators a query may contain.
 ALLOWED_NODES: frozenset[type[exp.Expression]] = frozenset(
     {

@@ -40,7 +40,7 @@ from sqlglot.optimizer.scope import Scope
 from query_guard.context import USE_WITHIN_SCENARIO, GuardContext
 from query_guard.findings import Finding
 from query_guard.lineage import scopes
-from query_guard.policy import RANKING_WINDOW_FUNCTIONS, SAFE_AGGREGATES
+from query_guard.policy import QUERY_CLAUSES, RANKING_WINDOW_FUNCTIONS, SAFE_AGGREGATES
 
 RULE = "QG-104"
 ALLOWED = (
@@ -114,21 +114,7 @@ _STRING_FUNCTIONS = (
 )
 #: Nodes that only hold or pass on values, and cannot fail themselves.
 _CARRIERS = (
-    exp.Query,
-    exp.Subquery,
-    exp.With,
-    exp.CTE,
-    exp.From,
-    exp.Join,
-    exp.Where,
-    exp.Group,
-    exp.Having,
-    exp.Order,
-    exp.Ordered,
-    exp.Limit,
-    exp.Offset,
-    exp.Distinct,
-    exp.Alias,
+    *QUERY_CLAUSES,
     exp.Window,
     exp.WindowSpec,
     exp.AggFunc,

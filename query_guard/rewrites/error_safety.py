@@ -13,6 +13,7 @@ from sqlglot import exp
 
 from query_guard.context import USE_WITHIN_SCENARIO, GuardContext
 from query_guard.findings import Finding
+from query_guard.policy import QUERY_CLAUSES
 
 RULE = "QG-101"
 
@@ -31,21 +32,7 @@ _LEAVES = (
 )
 #: Nodes that are not values: only their parts are protected.
 _STRUCTURE = (
-    exp.Query,
-    exp.Subquery,
-    exp.With,
-    exp.CTE,
-    exp.From,
-    exp.Join,
-    exp.Where,
-    exp.Group,
-    exp.Having,
-    exp.Order,
-    exp.Ordered,
-    exp.Limit,
-    exp.Offset,
-    exp.Distinct,
-    exp.Alias,
+    *QUERY_CLAUSES,
     exp.Table,
     exp.TableAlias,
     exp.Window,
