@@ -24,7 +24,7 @@ from sandbox.audit.verify import verify_chain
 from sandbox.catalog.identifiers import resident_id_check_char
 from sandbox.db.base import make_engine, make_sessionmaker, transaction
 from sandbox.db.schema import ensure_schema
-from sandbox.settings import Settings
+from sandbox.settings import Settings, get_settings
 from tests.control_plane.helpers import verify_researcher
 from tests.databases import fresh_postgres_database
 
@@ -166,6 +166,18 @@ def make_users(session: Session, *, verified: bool = True) -> dict[str, User]:
 def users(factory: sessionmaker[Session]) -> dict[str, User]:
     with transaction(factory) as session:
         return make_users(session)
+
+
+@pytest.fixture
+def cli_env(
+    settings: Settings, users: dict[str, User], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    """The ``sandbox`` command pointed at this test's platform (its database and data dir)."""
+    monkeypatch.setenv("SANDBOX_DATABASE_URL", settings.db_url)
+    monkeypatch.setenv("SANDBOX_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+    yield settings
+    get_settings.cache_clear()
 
 
 @pytest.fixture

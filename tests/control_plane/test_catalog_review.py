@@ -18,7 +18,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from sandbox.accounts.models import User
 from sandbox.agreements.service import import_agreement
 from sandbox.applications.service import create_application, submit_application
 from sandbox.audit.models import AuditEvent
@@ -46,7 +45,6 @@ from sandbox.errors import (
     ValidationFailed,
 )
 from sandbox.filings import list_filings
-from sandbox.settings import Settings
 from sandbox.workcalendar import WorkCalendar
 from tests.control_plane.conftest import login
 from tests.control_plane.helpers import agreement, complete_application, publish_approved
@@ -367,17 +365,6 @@ def test_review_api_lists_by_role_and_decides(factory, users, settings, catalog_
         headers=auth,
     )
     assert unknown.status_code == 404
-
-
-@pytest.fixture
-def cli_env(settings: Settings, users: dict[str, User], monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("SANDBOX_DATABASE_URL", settings.db_url)
-    monkeypatch.setenv("SANDBOX_DATA_DIR", str(settings.data_dir))
-    from sandbox.settings import get_settings
-
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
 
 
 def test_review_on_the_command_line(cli_env, catalog_dir):

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from sandbox.accounts.models import Role, User
+from sandbox.accounts.models import Role
 from sandbox.accounts.service import create_user
 from sandbox.audit.models import AuditEvent
 from sandbox.backup.service import create_backup
@@ -328,17 +328,6 @@ def test_withdrawal_over_the_api(factory, users, settings, catalog_dir, client):
         "/api/catalog-reviews/999/withdraw", json={"reason": REASON}, headers=health
     )
     assert missing.status_code == 404
-
-
-@pytest.fixture
-def cli_env(settings: Settings, users: dict[str, User], monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("SANDBOX_DATABASE_URL", settings.db_url)
-    monkeypatch.setenv("SANDBOX_DATA_DIR", str(settings.data_dir))
-    from sandbox.settings import get_settings
-
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
 
 
 def test_withdrawal_on_the_command_line(cli_env, catalog_dir):

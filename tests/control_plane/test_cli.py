@@ -12,24 +12,12 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from typer.testing import CliRunner
 
 from sandbox.cli.main import app
 from tests.control_plane.helpers import agreement
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(settings, users, monkeypatch):  # noqa: ANN001, ANN201
-    monkeypatch.setenv("SANDBOX_DATABASE_URL", settings.db_url)
-    monkeypatch.setenv("SANDBOX_DATA_DIR", str(settings.data_dir))
-    from sandbox.settings import get_settings
-
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
 
 
 def test_publish_import_export_and_verify(cli_env, catalog_dir, tmp_path: Path):

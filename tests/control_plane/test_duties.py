@@ -119,35 +119,26 @@ def test_stopped_at_once_the_timer_still_runs_once(factory, settings, ending):  
 
 
 def test_cli_prints_the_report_and_exits_1_when_a_duty_failed(
-    settings,  # noqa: ANN001
+    cli_env,  # noqa: ANN001
     factory,  # noqa: ANN001
     ending,  # noqa: ANN001
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from sandbox.settings import get_settings
-
-    monkeypatch.setenv("SANDBOX_DATABASE_URL", settings.db_url)
-    monkeypatch.setenv("SANDBOX_DATA_DIR", str(settings.data_dir))
-    get_settings.cache_clear()
     runner = CliRunner()
-    try:
-        ok = runner.invoke(app, ["duties", "run", "--today", "2027-01-01"])
-        assert ok.exit_code == 0, ok.output
-        report = json.loads(ok.output)
-        assert report["errors"] == {}
-        assert report["done"]["agreement_lifecycle"]["changed"] == [["AGR-T-0001", "expired"]]
-        assert report["done"]["audit_checkpoint"]["seq"] == head_and_checkpoint(factory)[0]
+    ok = runner.invoke(app, ["duties", "run", "--today", "2027-01-01"])
+    assert ok.exit_code == 0, ok.output
+    report = json.loads(ok.output)
+    assert report["errors"] == {}
+    assert report["done"]["agreement_lifecycle"]["changed"] == [["AGR-T-0001", "expired"]]
+    assert report["done"]["audit_checkpoint"]["seq"] == head_and_checkpoint(factory)[0]
 
-        keys = get_settings().keys_dir
-        for key in keys.iterdir():
-            key.unlink()
-        keys.rmdir()
-        keys.write_text("not a folder")
-        failed = runner.invoke(app, ["duties", "run", "--today", "2027-01-01"])
-        assert failed.exit_code == 1
-        assert set(json.loads(failed.output)["errors"]) == {"audit_checkpoint"}
-    finally:
-        get_settings.cache_clear()
+    keys = cli_env.keys_dir
+    for key in keys.iterdir():
+        key.unlink()
+    keys.rmdir()
+    keys.write_text("not a folder")
+    failed = runner.invoke(app, ["duties", "run", "--today", "2027-01-01"])
+    assert failed.exit_code == 1
+    assert set(json.loads(failed.output)["errors"]) == {"audit_checkpoint"}
 
 
 def test_a_backup_is_made_when_due_and_the_checkpoint_signs_it(

@@ -101,26 +101,17 @@ def test_real_name_is_asked_before_completeness(
 
 
 def test_the_operator_verifies_through_the_cli_and_the_submission_goes_through(
-    factory: sessionmaker[Session], carol: dict[str, User], settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
-    monkeypatch.setenv("SANDBOX_DATABASE_URL", settings.db_url)
-    monkeypatch.setenv("SANDBOX_DATA_DIR", str(settings.data_dir))
-    from sandbox.settings import get_settings
-
-    get_settings.cache_clear()
+    factory: sessionmaker[Session], carol: dict[str, User], cli_env: Settings
+) -> None:
     with transaction(factory) as session:
         draft = create_application(
             session=session, actor=carol["carol"], fields=complete_application()
         )
     args = ["org", "verify-person", "carol", "--legal-name", "柯洛", "--verified-how", "in person"]
-    try:
-        refused = CliRunner().invoke(cli, [*args, "--as", "alice"])
-        assert refused.exit_code == 1 and "[role]" in refused.output
-        done = CliRunner().invoke(cli, [*args, "--as", "ops"])
-        assert done.exit_code == 0 and "carol: identity verified" in done.output
-    finally:
-        get_settings.cache_clear()
+    refused = CliRunner().invoke(cli, [*args, "--as", "alice"])
+    assert refused.exit_code == 1 and "[role]" in refused.output
+    done = CliRunner().invoke(cli, [*args, "--as", "ops"])
+    assert done.exit_code == 0 and "carol: identity verified" in done.output
     with transaction(factory) as session:
         app = submit_application(
             session=session, actor=carol["carol"], application_id=draft.id,

@@ -2,6 +2,7 @@
 
 from tests.control_plane.conftest import (  # noqa: F401
     catalog_dir,
+    cli_env,
     client,
     db_url,
     factory,

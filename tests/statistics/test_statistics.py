@@ -99,30 +99,20 @@ def test_statistics_json_and_csv_for_the_authority_only(client, activity):
     assert ["review_turnaround", "decided", "1"] in rows
 
 
-def test_the_cli_prints_the_same_figures_for_the_authority_only(
-    settings, activity, monkeypatch: pytest.MonkeyPatch
-):  # noqa: ANN001
-    from sandbox.settings import get_settings
-
-    monkeypatch.setenv("SANDBOX_DATABASE_URL", settings.db_url)
-    monkeypatch.setenv("SANDBOX_DATA_DIR", str(settings.data_dir))
-    get_settings.cache_clear()
+def test_the_cli_prints_the_same_figures_for_the_authority_only(cli_env, activity):  # noqa: ANN001
     runner = CliRunner()
-    try:
-        shown = runner.invoke(app, ["statistics", "--as", "auth"])
-        assert shown.exit_code == 0, shown.output
-        assert figures(json.loads(shown.output))["agreements_by_status"] == {
-            "active": 1,
-            "terminated": 1,
-        }
-        as_csv = runner.invoke(app, ["statistics", "--csv", "--as", "ops"])
-        rows = list(csv.reader(io.StringIO(as_csv.output)))
-        assert rows[0] == ["figure", "key", "value"]
-        assert ["review_turnaround", "decided", "1"] in rows
-        refused = runner.invoke(app, ["statistics", "--as", "alice"])
-        assert refused.exit_code == 1 and "authority" in refused.output
-    finally:
-        get_settings.cache_clear()
+    shown = runner.invoke(app, ["statistics", "--as", "auth"])
+    assert shown.exit_code == 0, shown.output
+    assert figures(json.loads(shown.output))["agreements_by_status"] == {
+        "active": 1,
+        "terminated": 1,
+    }
+    as_csv = runner.invoke(app, ["statistics", "--csv", "--as", "ops"])
+    rows = list(csv.reader(io.StringIO(as_csv.output)))
+    assert rows[0] == ["figure", "key", "value"]
+    assert ["review_turnaround", "decided", "1"] in rows
+    refused = runner.invoke(app, ["statistics", "--as", "alice"])
+    assert refused.exit_code == 1 and "authority" in refused.output
 
 
 def test_the_authority_page_draws_a_bar_per_count(client, activity):
