@@ -34,7 +34,7 @@ from sqlglot import exp
 
 from export_review import dp_mechanisms as mech
 from export_review.dp_plan import Aggregate, DpPlan
-from query_guard.compile import CONTRIBUTION_RANK
+from query_guard.compile import CONTRIBUTION_RANK, private_table
 
 #: Share of the agreement's total δ one partition-selecting release may spend.
 SELECTION_DELTA_SHARE = 0.1
@@ -170,7 +170,7 @@ def exact_sql(plan: DpPlan, max_contributions: int) -> str:
     group = f" GROUP BY {', '.join(_ident(k) for k in plan.group_keys)}" if keys else ""
     return (
         f"SELECT {', '.join([*keys, 'COUNT(*) AS n_rows', *aggs])} "
-        f"FROM {_ident(plan.dataset)}{where}{group}"
+        f"FROM {private_table(plan.dataset)}{where}{group}"
     )
 
 

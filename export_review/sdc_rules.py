@@ -2,40 +2,25 @@
 
 Every rule takes the per-cell evidence (one row per table cell, computed from
 the underlying rows by :mod:`export_review.disclosure`) and returns a boolean
-Series: True where the cell is disclosive. Defaults follow ACRO's
-``default.yaml`` (threshold 10, dominance n=2 k=0.9, p-ratio 10%, zeros
-disclosive); an agreement's ``disclosure`` clause overrides them.
+Series: True where the cell is disclosive. The rules themselves live in
+:mod:`query_guard.disclosure_rules`, shared with aggregate mode; this module
+applies them to the evidence frame.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import pandas as pd
 
-from sandbox.contracts.agreement import Agreement
+from query_guard.disclosure_rules import (
+    Thresholds,
+    below_threshold,
+    nk_dominated,
+    p_estimable,
+)
 
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Risk appetite for table checks (ACRO's safe_threshold, safe_nk_n/k, safe_pratio_p)."""
-
-    threshold: int = 10
-    nk_n: int = 2
-    nk_k: float = 0.9
-    p_ratio: float = 0.10
-    zeros_disclosive: bool = True
-
-    @classmethod
-    def from_agreement(cls, agreement: Agreement) -> Thresholds:
-        d = agreement.disclosure
-        return cls(
-            threshold=d.min_group_size,
-            nk_n=d.dominance[0],
-            nk_k=d.dominance[1],
-            p_ratio=d.p_percent / 100,
-        )
+__all__ = ["Thresholds"]
 
 
 #: Columns of the evidence frame the rules read (one row per cell).
@@ -44,7 +29,7 @@ EVIDENCE = ("count", "n_values", "sum", "top1", "top2_sum", "topn_sum", "negativ
 
 def threshold(cells: pd.DataFrame, t: Thresholds) -> pd.Series:
     """Fewer than ``threshold`` rows behind the cell (an empty cell included)."""
-    return cells["count"] < t.threshold
+    return below_threshold(cells["count"], t)
 
 
 def zeros(cells: pd.DataFrame, t: Thresholds) -> pd.Series:
@@ -61,7 +46,7 @@ def nk_rule(cells: pd.DataFrame, t: Thresholds) -> pd.Series:
     """The ``n`` largest contributions make up at least ``k`` of the cell's total."""
     if not _dominance_defined(cells):
         return pd.Series(False, index=cells.index)
-    return (cells["topn_sum"] / cells["sum"] >= t.nk_k).fillna(False).astype(bool)
+    return nk_dominated(cells["topn_sum"], cells["sum"], t).fillna(False).astype(bool)
 
 
 def p_ratio(cells: pd.DataFrame, t: Thresholds) -> pd.Series:
@@ -69,8 +54,8 @@ def p_ratio(cells: pd.DataFrame, t: Thresholds) -> pd.Series:
     if not _dominance_defined(cells):
         return pd.Series(False, index=cells.index)
     rest = cells["sum"] - cells["top2_sum"]
-    ratio = rest.where(cells["top1"] == 0, rest / cells["top1"].where(cells["top1"] != 0))
-    return (ratio.fillna(1.0) < t.p_ratio).astype(bool)
+    top1 = cells["top1"].where(cells["top1"] != 0, 1.0)  # no largest: compare the rest itself
+    return p_estimable(rest, top1, t).fillna(False).astype(bool)
 
 
 def negative(cells: pd.DataFrame, t: Thresholds) -> pd.Series:

@@ -32,6 +32,8 @@ import pyarrow as pa
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 DECISION_KEY = b"query_guard.decision"
+#: How an aggregate-mode result was protected: perturbation and suppressed cells.
+DISCLOSURE_KEY = b"query_guard.disclosure"
 #: Seconds a query runs before the elapsed-time line appears.
 PROGRESS_AFTER_S = 2.0
 
@@ -140,6 +142,8 @@ class Connection:
         self._progress = progress
         #: The guard's decision on the last query that ran (action, sql, reasons).
         self.last_decision: dict[str, Any] | None = None
+        #: How the last result was protected in aggregate mode (None in record mode).
+        self.last_disclosure: dict[str, Any] | None = None
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send in a thread so a long query shows its elapsed time; raise refusals."""
@@ -170,11 +174,21 @@ class Connection:
         metadata = table.schema.metadata or {}
         if DECISION_KEY in metadata:
             self.last_decision = json.loads(metadata[DECISION_KEY])
+        raw = metadata.get(DISCLOSURE_KEY)
+        self.last_disclosure = json.loads(raw) if raw else None
         return table.replace_schema_metadata(None)
 
     def sql(self, sql: str) -> pd.DataFrame:
-        """Run ``sql`` and return the result as a pandas DataFrame."""
-        return self.arrow(sql).to_pandas()
+        """Run ``sql`` and return the result as a pandas DataFrame.
+
+        In aggregate mode ``.attrs["disclosure"]`` says that values are perturbed and
+        which cells were suppressed, and one line says so under the cell."""
+        frame = self.arrow(sql).to_pandas()
+        if self.last_disclosure is not None:
+            frame.attrs["disclosure"] = self.last_disclosure
+            if self._progress is not None:
+                self._progress.write("note: " + "; ".join(self.last_disclosure["notes"]) + "\n")
+        return frame
 
     def scope(self) -> dict[str, Any]:
         """What the agreement allows: datasets, columns, mode and limits."""

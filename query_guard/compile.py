@@ -7,11 +7,18 @@ leak, whatever the guard misses (THREAT_MODEL boundary 1; Rizhao Art.29,
 Putuo Art.32). Datasets suspended after a rights complaint are left out
 (Shanghai Art.22).
 
-Tables that hold their entity also get one hidden column,
-:data:`CONTRIBUTION_RANK`: a random order of each entity's rows drawn once here,
-so that a DP release bounds contributions with a filter instead of a grouping
-over every entity (see ``export_review.dp_release.exact_sql`` for why that is
-still sampling, not learning from the data).
+Each dataset is stored as a table in the private schema :data:`PRIVATE_SCHEMA`
+and shown to researchers as a view of the same name holding exactly the
+agreed columns, so that no ``SELECT *``, star pattern or ``COLUMNS(...)`` can
+reach a column the agreement does not allow. The private table also holds,
+in aggregate mode, the entity (pseudonymised), which aggregate mode counts
+and flattens contributions by (:mod:`query_guard.anonymise`), and, where the
+entity is there, :data:`CONTRIBUTION_RANK`: a random order of each entity's
+rows drawn once here, so that a DP release bounds contributions with a filter
+instead of a grouping over every entity (see ``export_review.dp_release.exact_sql``
+for why that is still sampling, not learning from the data). The digest of
+each source file is kept in :data:`SOURCES_TABLE`: it names the dataset
+version, whose noise key seeds aggregate mode's perturbation.
 """
 
 from __future__ import annotations
@@ -56,6 +63,10 @@ PSEUDONYM_BITS = 63
 #: in the guard's schema, so no researcher query can name it.
 CONTRIBUTION_RANK = "__qg_contribution_rank"
 _BLOCK = 64  # SHA-256 block size, for HMAC's inner and outer pads
+#: Schema of the stored tables; researchers see only the views in ``main``.
+PRIVATE_SCHEMA = "qg_private"
+#: (dataset, version digest) of every dataset the database was built from.
+SOURCES_TABLE = "__qg_sources"
 
 
 def _ident(name: str) -> str:
@@ -104,15 +115,35 @@ def is_pseudonymised(agreement: Agreement, entry: CatalogEntry, column: str) -> 
 
 
 def column_types(agreement: Agreement, entry: CatalogEntry) -> dict[str, str]:
-    """The researcher-visible columns of a dataset and their SQL types in the database.
+    """The researcher-visible columns of a dataset (its view) and their SQL types.
 
-    Pseudonymised columns are BIGINT whatever their catalogue type. The
-    contribution rank is deliberately absent: this is the guard's schema.
+    Pseudonymised columns are BIGINT whatever their catalogue type. The hidden
+    entity and the contribution rank are deliberately absent: this is the
+    guard's schema, and the view's columns.
     """
     return {
         name: "BIGINT" if is_pseudonymised(agreement, entry, name) else entry.column(name).type
-        for name in built_columns(agreement, entry)
+        for name in agreement.datasets[entry.name].columns
     }
+
+
+def private_table(dataset: str) -> str:
+    """The stored table of a dataset, as SQL: only generated SQL may name it, never a query."""
+    return f"{_ident(PRIVATE_SCHEMA)}.{_ident(dataset)}"
+
+
+def stored_entity(agreement: Agreement, entry: CatalogEntry) -> str | None:
+    """The entity column of the dataset's private table, if the build stored it."""
+    return entry.entity if entry.entity in built_columns(agreement, entry) else None
+
+
+def source_digest(path: Path) -> str:
+    """SHA-256 of a source file: the dataset version the database was built from."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def has_contribution_rank(agreement: Agreement, entry: CatalogEntry) -> bool:
@@ -160,7 +191,12 @@ def _dataset_sql(agreement: Agreement, entry: CatalogEntry, path: Path, key: byt
             f"SELECT * EXCLUDE ({draw}), {rank} "
             f"FROM (SELECT *, random() AS {draw} FROM ({built}) AS pseudonymised)"
         )
-    return f"CREATE TABLE {_ident(entry.name)} AS {built}"
+    return f"CREATE TABLE {private_table(entry.name)} AS {built}"
+
+
+def _view_sql(agreement: Agreement, entry: CatalogEntry) -> str:
+    agreed = ", ".join(_ident(c) for c in agreement.datasets[entry.name].columns)
+    return f"CREATE VIEW {_ident(entry.name)} AS SELECT {agreed} FROM {private_table(entry.name)}"
 
 
 def _source(entry: CatalogEntry, sources: Mapping[str, Path] | None) -> Path:
@@ -201,11 +237,22 @@ def build_agreement_database(
             },
         )
         try:
+            con.execute(f"CREATE SCHEMA {_ident(PRIVATE_SCHEMA)}")
+            con.execute(
+                f"CREATE TABLE {_ident(PRIVATE_SCHEMA)}.{_ident(SOURCES_TABLE)} "
+                "(dataset VARCHAR, digest VARCHAR)"
+            )
             for name in agreement.datasets:
                 if name in suspended:
                     continue
                 entry = catalog[name]
-                con.execute(_dataset_sql(agreement, entry, _source(entry, sources), key))
+                path = _source(entry, sources)
+                con.execute(_dataset_sql(agreement, entry, path, key))
+                con.execute(_view_sql(agreement, entry))
+                con.execute(
+                    f"INSERT INTO {_ident(PRIVATE_SCHEMA)}.{_ident(SOURCES_TABLE)} VALUES (?, ?)",
+                    [name, source_digest(path)],
+                )
             con.execute("CHECKPOINT")
         finally:
             con.close()

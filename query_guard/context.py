@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from query_guard.compile import column_types
+from query_guard.compile import column_types, stored_entity
 from sandbox.contracts.agreement import Agreement
 from sandbox.contracts.catalog_entry import CatalogEntry, Sensitivity
 
@@ -65,6 +65,12 @@ class GuardContext:
         """The dataset's entity column if the database holds it."""
         entity = self.catalog[dataset].entity
         return entity if entity and entity in self.schema.get(dataset, {}) else None
+
+    def stored_entity(self, dataset: str) -> str | None:
+        """The entity column the dataset's private table holds (aggregate mode counts by it)."""
+        if dataset not in self.schema:
+            return None
+        return stored_entity(self.agreement, self.catalog[dataset])
 
     def is_declared_join(self, left: tuple[str, str], right: tuple[str, str]) -> bool:
         pair = {f"{left[0]}.{left[1]}", f"{right[0]}.{right[1]}"}

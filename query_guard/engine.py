@@ -9,6 +9,7 @@ is never attached to this connection.
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 import threading
 from pathlib import Path
@@ -16,6 +17,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from query_guard.anonymise.emit import split_suppression
+from query_guard.anonymise.noise import dataset_key, register
+from query_guard.compile import PRIVATE_SCHEMA, SOURCES_TABLE
 from sandbox.errors import PolicyViolation, SandboxError
 
 DEFAULT_MEMORY_LIMIT = "1GB"
@@ -57,15 +61,36 @@ def open_readonly(
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
     threads: int = DEFAULT_THREADS,
     temp_dir: str | Path | None = None,
+    noise_secret: bytes | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Open a per-agreement database read-only on a hardened connection."""
+    """Open a per-agreement database read-only on a hardened connection.
+
+    ``noise_secret`` is the platform's aggregate-mode noise secret (see
+    :func:`register_anonymiser`)."""
     if temp_dir is None:
         temp_dir = tempfile.mkdtemp(prefix="qg-tmp-")
     config = hardened_config(memory_limit=memory_limit, threads=threads, temp_dir=temp_dir)
     conn = duckdb.connect(str(path), read_only=True, config=config)
     for statement in LOCKING_STATEMENTS:
         conn.execute(statement)
+    register_anonymiser(conn, noise_secret)
     return conn
+
+
+def register_anonymiser(conn: duckdb.DuckDBPyConnection, noise_secret: bytes | None) -> None:
+    """Give ``conn`` aggregate mode's functions, keyed per dataset version.
+
+    Without the platform's secret (a throwaway database on the command line) the key
+    is random for this connection, so its noise is consistent only while it is open.
+    """
+    secret = noise_secret or secrets.token_bytes(32)
+    try:
+        sources = conn.execute(
+            f"SELECT dataset, digest FROM {PRIVATE_SCHEMA}.{SOURCES_TABLE}"
+        ).fetchall()
+    except duckdb.CatalogException:
+        sources = []
+    register(conn, {name: dataset_key(secret, name, digest) for name, digest in sources})
 
 
 def run_query(conn: duckdb.DuckDBPyConnection, sql: str, timeout_s: float) -> pa.Table:
@@ -79,7 +104,7 @@ def run_query(conn: duckdb.DuckDBPyConnection, sql: str, timeout_s: float) -> pa
     timer.daemon = True
     timer.start()
     try:
-        return cursor.sql(sql).to_arrow_table()
+        return split_suppression(cursor.sql(sql).to_arrow_table())
     except duckdb.InterruptException as exc:
         raise PolicyViolation(
             TIMEOUT_RULE,

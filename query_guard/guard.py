@@ -5,7 +5,8 @@ one agreement. It fails closed: a parse error, an unknown table or column, an
 ambiguous reference, or any internal error in analysis is a block. The SQL it
 returns is regenerated from the checked tree, and it is checked once more
 from its text: the rewrites must reach a fixed point, so what runs is exactly
-what was checked.
+what was checked. In aggregate mode the checked tree is then compiled so that
+every aggregate over the datasets is anonymised (:mod:`query_guard.anonymise`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 
+from query_guard.anonymise import emit, plan
 from query_guard.context import USE_WITHIN_SCENARIO, GuardContext
 from query_guard.findings import Decision, Finding, Reason
 from query_guard.rewrites import REWRITES
@@ -26,6 +28,9 @@ __all__ = ["Decision", "Finding", "GuardContext", "Reason", "check_query"]
 DIALECT = "duckdb"
 INTERNAL_RULE = "QG-000"
 FIXPOINT_RULE = "QG-012"
+ANONYMISED_RULE = "QG-022"
+#: Checked on the qualified tree, with aggregate mode's allowlist per position last.
+CHECKS = (*SCOPE_RULES, plan)
 
 
 def _block(findings: list[Finding]) -> Decision:
@@ -74,7 +79,7 @@ def _evaluate(sql: str, ctx: GuardContext) -> Decision:
         )
     except SqlglotError as exc:
         return _block([column_finding(ctx, str(exc).splitlines()[0][:200])])
-    findings = _run(SCOPE_RULES, tree, ctx)
+    findings = _run(CHECKS, tree, ctx)
     if findings:
         return _block(findings)
     notes: list[Finding] = []
@@ -115,4 +120,31 @@ def check_query(sql: str, ctx: GuardContext) -> Decision:
                 )
             ]
         )
-    return first
+    return _anonymised(first, ctx) if ctx.mode == "aggregate" else first
+
+
+def _anonymised(decision: Decision, ctx: GuardContext) -> Decision:
+    """The checked query compiled so that only anonymised values leave it."""
+    try:
+        tree = emit.anonymise(sqlglot.parse_one(decision.sql or "", read=DIALECT), ctx)
+    except plan.Refused as refused:
+        return _block([refused.finding])
+    except Exception as exc:  # fail closed
+        return _block(
+            [
+                Finding(
+                    INTERNAL_RULE,
+                    f"the guard could not anonymise this query ({type(exc).__name__}); simplify it",
+                    USE_WITHIN_SCENARIO,
+                )
+            ]
+        )
+    note = Finding(
+        ANONYMISED_RULE,
+        "aggregates are computed from at least "
+        f"{ctx.agreement.disclosure.min_group_size} contributing entities (a noisy threshold), "
+        "the largest contributions are flattened, and values carry sticky noise",
+        ctx.clause("disclosure"),
+        action="rewrite",
+    )
+    return Decision("rewrite", tree.sql(DIALECT, comments=False), [*decision.reasons, note])

@@ -64,3 +64,28 @@ def destroy_key(keys_dir: str | Path, agreement_id: str) -> bool:
         os.fsync(f.fileno())
     path.unlink()
     return True
+
+
+#: The platform's aggregate-mode noise secret, apart from every agreement: each dataset
+#: version's noise key is derived from it (:func:`query_guard.anonymise.noise.dataset_key`),
+#: so the same cell is perturbed alike in every agreement and workspace.
+NOISE_SECRET_FILE = "aggregate-noise.secret"
+
+
+def noise_secret(keys_dir: str | Path) -> bytes:
+    """The platform's noise secret (mode 0600), created whole on first use: it is written
+    aside and linked into place, so a concurrent reader never sees a partial file."""
+    path = Path(keys_dir) / NOISE_SECRET_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        aside = path.with_name(f".{NOISE_SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(KEY_BYTES))
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            pass  # another process made it first; theirs is the secret
+        finally:
+            aside.unlink()
+    return path.read_bytes()

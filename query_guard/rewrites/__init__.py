@@ -5,8 +5,10 @@ Findings with ``action="rewrite"`` record what was changed; a finding with
 idempotent, so re-checking the rewritten query reaches the same SQL.
 """
 
-from query_guard.rewrites import aggregate_safety, error_safety, min_group_size, row_cap
+from query_guard.rewrites import aggregate_safety, error_safety, row_cap
 
-REWRITES = (error_safety, aggregate_safety, min_group_size, row_cap)
+#: Aggregate mode's protection of values is not a rewrite of the query's text but a
+#: compilation of its checked tree (:mod:`query_guard.anonymise`), after these.
+REWRITES = (error_safety, aggregate_safety, row_cap)
 
 __all__ = ["REWRITES"]

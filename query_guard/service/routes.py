@@ -23,8 +23,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
+from query_guard.anonymise.emit import METADATA_KEY as DISCLOSURE_KEY
 from query_guard.engine import open_readonly
 from query_guard.findings import Decision
+from query_guard.keys import noise_secret
 from query_guard.service.access import Caller, authorise
 from query_guard.service.connections import ConnectionCache
 from query_guard.service.dp import release
@@ -56,7 +58,10 @@ class QueryService:
         self.sessions = sessions
         self.only_agreement = only_agreement
         tmp = settings.data_dir / "query-tmp"
-        self.cache = ConnectionCache(lambda path: open_readonly(path, temp_dir=_tmp_dir(tmp, path)))
+        secret = noise_secret(settings.keys_dir)
+        self.cache = ConnectionCache(
+            lambda path: open_readonly(path, temp_dir=_tmp_dir(tmp, path), noise_secret=secret)
+        )
 
     @property
     def record_key(self) -> bytes:
@@ -111,7 +116,8 @@ def _decision_json(decision: Decision) -> str:
 
 
 def _arrow(table: pa.Table, decision: Decision) -> Response:
-    table = table.replace_schema_metadata({DECISION_KEY: _decision_json(decision).encode()})
+    meta = {k: v for k, v in (table.schema.metadata or {}).items() if k == DISCLOSURE_KEY}
+    table = table.replace_schema_metadata({**meta, DECISION_KEY: _decision_json(decision).encode()})
     sink = io.BytesIO()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
@@ -122,9 +128,15 @@ def _arrow(table: pa.Table, decision: Decision) -> Response:
 
 def _json(table: pa.Table, decision: Decision) -> JSONResponse:
     rows = [list(r.values()) for r in table.to_pylist()]
+    disclosure = (table.schema.metadata or {}).get(DISCLOSURE_KEY)
     return JSONResponse(
         jsonable_encoder(
-            {"decision": decision.to_dict(), "columns": table.column_names, "rows": rows}
+            {
+                "decision": decision.to_dict(),
+                "columns": table.column_names,
+                "rows": rows,
+                "disclosure": json.loads(disclosure) if disclosure else None,
+            }
         ),
         headers={"X-Guard-Action": decision.action},
     )

@@ -29,12 +29,30 @@ class AgreementDataset(_Strict):
 
 
 class Disclosure(_Strict):
-    """Disclosure thresholds; defaults follow ACRO (threshold 10, dominance 2/0.9, p 10%)."""
+    """Disclosure thresholds; defaults follow ACRO (threshold 10, dominance 2/0.9, p 10%).
+
+    Aggregate mode's perturbation (``query_guard.anonymise``) follows Open Diffix Elm's
+    defaults: noise of standard deviation ``noise_sd`` per layer, in units of the
+    largest remaining contributions; a low-count threshold ``min_group_size`` plus
+    ``threshold_sd`` half-normal noise; 1-2 outliers flattened to the mean of the
+    next 3-4 contributions.
+    """
 
     min_group_size: int = Field(default=10, ge=1)
     max_result_rows: int = Field(default=10000, ge=1)
     dominance: tuple[int, float] = (2, 0.9)
     p_percent: float = Field(default=10, ge=0, le=100)
+    noise_sd: float = Field(default=1.0, gt=0, le=100, allow_inf_nan=False)
+    threshold_sd: float = Field(default=1.0, ge=0, le=100, allow_inf_nan=False)
+    outliers: tuple[int, int] = (1, 2)
+    top_group: tuple[int, int] = (3, 4)
+
+    @field_validator("outliers", "top_group")
+    @classmethod
+    def _interval(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= v[0] <= v[1] <= 10:
+            raise ValueError("is [low, high] with 1 <= low <= high <= 10")
+        return v
 
     @field_validator("dominance")
     @classmethod

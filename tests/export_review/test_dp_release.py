@@ -85,12 +85,12 @@ def test_bounding_is_a_filter_on_the_build_time_rank(world):
         for k in (1, 2):
             exact = conn.execute(exact_sql(plan, k)).fetchone()
             kept = conn.execute(
-                f'SELECT count(*) FROM outpatient_visits WHERE "{CONTRIBUTION_RANK}" <= {k} '
-                "AND patient_id IS NOT NULL AND age >= 50"
+                "SELECT count(*) FROM qg_private.outpatient_visits "
+                f'WHERE "{CONTRIBUTION_RANK}" <= {k} AND patient_id IS NOT NULL AND age >= 50'
             ).fetchone()
             assert exact[0] == kept[0]
         per_entity = conn.execute(
-            f'SELECT max("{CONTRIBUTION_RANK}") = count(*) FROM outpatient_visits '
+            f'SELECT max("{CONTRIBUTION_RANK}") = count(*) FROM qg_private.outpatient_visits '
             "GROUP BY patient_id"
         ).fetchall()
     assert all(ok for (ok,) in per_entity)

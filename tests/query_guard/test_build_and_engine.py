@@ -10,7 +10,13 @@ import duckdb
 import pytest
 
 from query_guard import keys
-from query_guard.compile import CONTRIBUTION_RANK, build_agreement_database, pseudonym
+from query_guard.compile import (
+    CONTRIBUTION_RANK,
+    PRIVATE_SCHEMA,
+    SOURCES_TABLE,
+    build_agreement_database,
+    pseudonym,
+)
 from query_guard.engine import run_query
 from query_guard.guard import check_query
 from sandbox.contracts import load_agreement, load_catalog
@@ -19,10 +25,11 @@ from tests.query_guard.conftest import KEY
 from tests.query_guard.data import FILTERED_CANARY, HIDDEN_CANARY
 
 
-def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+def _tables(con: duckdb.DuckDBPyConnection, schema: str = "main") -> dict[str, list[str]]:
     rows = con.execute(
         "SELECT table_name, column_name FROM information_schema.columns "
-        "ORDER BY table_name, ordinal_position"
+        "WHERE table_schema = ? ORDER BY table_name, ordinal_position",
+        [schema],
     ).fetchall()
     out: dict[str, list[str]] = {}
     for table, column in rows:
@@ -30,12 +37,23 @@ def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     return out
 
 
-def test_database_holds_only_agreed_columns_plus_entity(aggregate, record) -> None:
-    assert _tables(aggregate.conn) == {
-        "visits": ["patient_id", "visit_date", "district", "cost", CONTRIBUTION_RANK],
-        "people": ["person_id", "age", CONTRIBUTION_RANK],
-    }
-    assert _tables(record.conn)["people"] == ["person_id", "age", CONTRIBUTION_RANK]
+def test_database_shows_only_agreed_columns_and_keeps_the_rest_private(aggregate, record) -> None:
+    """Researchers' relations are views of exactly the agreed columns: no star or pattern
+    can reach the contribution rank, which only the private tables hold."""
+    for built in (aggregate, record):
+        assert _tables(built.conn) == {
+            "visits": ["patient_id", "visit_date", "district", "cost"],
+            "people": ["person_id", "age"],
+        }
+        assert _tables(built.conn, PRIVATE_SCHEMA) == {
+            SOURCES_TABLE: ["dataset", "digest"],
+            "visits": ["patient_id", "visit_date", "district", "cost", CONTRIBUTION_RANK],
+            "people": ["person_id", "age", CONTRIBUTION_RANK],
+        }
+    stored = dict(
+        aggregate.conn.execute(f"SELECT * FROM {PRIVATE_SCHEMA}.{SOURCES_TABLE}").fetchall()
+    )
+    assert set(stored) == {"visits", "people"} and all(len(d) == 64 for d in stored.values())
 
 
 def test_rows_filtered_and_identifiers_pseudonymised(aggregate) -> None:
@@ -45,7 +63,7 @@ def test_rows_filtered_and_identifiers_pseudonymised(aggregate) -> None:
     types = dict(
         con.execute(
             "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = 'visits'"
+            "WHERE table_name = 'visits' AND table_schema = 'main'"
         ).fetchall()
     )
     assert FILTERED_CANARY not in dump and HIDDEN_CANARY not in dump
@@ -56,7 +74,6 @@ def test_rows_filtered_and_identifiers_pseudonymised(aggregate) -> None:
         "visit_date": "DATE",
         "district": "VARCHAR",
         "cost": "DOUBLE",
-        CONTRIBUTION_RANK: "BIGINT",
     }
 
 
@@ -65,7 +82,7 @@ def test_guard_schema_is_the_database_without_the_contribution_rank(aggregate, r
     for built in (aggregate, record):
         stored = built.conn.execute(
             "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            f"WHERE column_name <> '{CONTRIBUTION_RANK}'"
+            "WHERE table_schema = 'main'"
         ).fetchall()
         schema = {(t, c, ty) for t, cols in built.ctx.schema.items() for c, ty in cols.items()}
         assert set(stored) == schema
@@ -96,12 +113,13 @@ def test_contribution_rank_is_a_random_order_within_each_entity(world, tmp_path)
         rank = f'"{CONTRIBUTION_RANK}"'
         assert con.execute(
             f"SELECT count(*) FROM (SELECT patient_id, list_sort(list({rank})) AS r, count(*) AS n"
-            " FROM visits GROUP BY patient_id) WHERE r <> range(1, n + 1)"
+            f" FROM {PRIVATE_SCHEMA}.visits GROUP BY patient_id) WHERE r <> range(1, n + 1)"
         ).fetchone() == (0,)
         first_rows.append(
             set(
                 con.execute(
-                    f"SELECT patient_id, visit_date, cost FROM visits WHERE {rank} = 1"
+                    f"SELECT patient_id, visit_date, cost FROM {PRIVATE_SCHEMA}.visits "
+                    f"WHERE {rank} = 1"
                 ).fetchall()
             )
         )
@@ -140,6 +158,7 @@ def test_suspended_dataset_left_out_and_build_is_atomic(world, tmp_path) -> None
     con = duckdb.connect(str(db), read_only=True)
     try:
         assert set(_tables(con)) == {"visits"}
+        assert set(_tables(con, PRIVATE_SCHEMA)) == {"visits", SOURCES_TABLE}
     finally:
         con.close()
     broken = {"visits": tmp_path / "missing.parquet"}
@@ -188,14 +207,15 @@ def test_engine_error_never_quotes_data(aggregate) -> None:
     assert "Liangxi" not in str(err.value) and "Xishan" not in str(err.value)
 
 
-def test_scalar_subquery_with_several_rows_is_no_error_oracle(aggregate) -> None:
+def test_scalar_subquery_with_several_rows_is_no_error_oracle(record) -> None:
     sql = (
         "SELECT district, count(*) AS n FROM visits WHERE cost > "
         "(SELECT avg(cost) FROM visits GROUP BY district) GROUP BY district"
     )
-    decision = check_query(sql, aggregate.ctx)
+    decision = check_query(sql, record.ctx)
     assert decision.action != "block", decision.reasons
-    run_query(aggregate.conn, decision.sql, timeout_s=10)  # would raise "more than one row"
+    run_query(record.conn, decision.sql, timeout_s=10)  # would raise "more than one row"
+    run_query(record.conn, "SELECT (SELECT district FROM visits)", timeout_s=10)
 
 
 def test_engine_timeout_interrupts(aggregate) -> None:

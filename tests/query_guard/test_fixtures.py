@@ -40,7 +40,7 @@ def test_decision_serialises_to_the_contract(aggregate) -> None:
 def test_messages_cite_the_agreement_clause(aggregate) -> None:
     decision = check_query("SELECT district, count(*) FROM visits GROUP BY 1", aggregate.ctx)
     cited = {r.rule: r.article for r in decision.reasons}
-    assert cited["QG-102"] == "agreement AGR-T-1 disclosure.min_group_size"
+    assert cited["QG-022"] == "agreement AGR-T-1 disclosure"
     assert cited["QG-103"] == "agreement AGR-T-1 disclosure.max_result_rows"
 
 
@@ -58,10 +58,13 @@ def test_row_filter_is_applied_in_the_data(record) -> None:
     assert first.isoformat() >= "2024-01-01"
 
 
-def test_error_oracle_returns_instead_of_failing(aggregate) -> None:
+def test_error_oracle_returns_instead_of_failing(aggregate, record) -> None:
+    """Refused outright in aggregate mode (not a condition of its allowlist); made
+    unable to fail in record mode."""
     sql = "SELECT count(*) AS n FROM visits WHERE 1 // CAST(cost > 899 AS INTEGER) = 1"
-    decision = check_query(sql, aggregate.ctx)
-    assert run_query(aggregate.conn, decision.sql, 30).num_rows <= 1
+    assert [r.rule for r in check_query(sql, aggregate.ctx).reasons] == ["QG-020"]
+    decision = check_query(sql, record.ctx)
+    assert run_query(record.conn, decision.sql, 30).num_rows <= 1
 
 
 def test_suspended_dataset_is_refused_citing_art22(aggregate) -> None:
@@ -76,14 +79,22 @@ def test_suspended_dataset_is_refused_citing_art22(aggregate) -> None:
     assert check_query("SELECT count(*) FROM visits", ctx).action == "rewrite"
 
 
-def test_rewritten_sql_checks_out_unchanged(aggregate) -> None:
+def test_rewritten_sql_checks_out_unchanged(record) -> None:
     sql = (
         "WITH t AS (SELECT district, cost FROM visits WHERE cost > 100) "
         "SELECT district, avg(cost) FROM t GROUP BY district"
     )
-    first = check_query(sql, aggregate.ctx)
-    again = check_query(first.sql, aggregate.ctx)
+    first = check_query(sql, record.ctx)
+    again = check_query(first.sql, record.ctx)
     assert again.sql == first.sql and again.action == "allow"
+
+
+def test_anonymised_sql_cannot_be_submitted(aggregate) -> None:
+    """What aggregate mode runs names the private tables and the anonymising functions:
+    submitted as a query, it is refused, so nobody can call them with values of their own."""
+    first = check_query("SELECT district, count(*) FROM visits GROUP BY 1", aggregate.ctx)
+    assert "qg_private" in first.sql and "__qg_adjust" in first.sql.lower()
+    assert check_query(first.sql, aggregate.ctx).action == "block"
 
 
 def test_star_never_reaches_the_contribution_rank(record) -> None:

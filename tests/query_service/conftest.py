@@ -65,6 +65,16 @@ class World:
             con.close()
 
 
+def assert_close_to(got: list[tuple], expected: list[tuple], keys: int = 1) -> None:
+    """Aggregate mode answers the same groups as the raw query, each value within the
+    perturbation a small table can carry (flattening plus up to 3 sd per noise layer,
+    in units of the largest contributions: a few visits or a few costs here)."""
+    assert [g[:keys] for g in got] == [e[:keys] for e in expected]
+    for g, e in zip(got, expected, strict=True):
+        for value, raw in zip(g[keys:], e[keys:], strict=True):
+            assert value == pytest.approx(raw, rel=0.25, abs=15), (g, e)
+
+
 def _agreements() -> list:
     columns = {"clinic_visits": {"columns": ["patient_id", "district", "cost"]}}
     return [

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from query_guard.client import QueryBlocked, QueryRefused, connect
-from tests.query_service.conftest import AGGREGATE, World
+from tests.query_service.conftest import AGGREGATE, World, assert_close_to
 
 BY_DISTRICT = (
     "SELECT district, count(*) AS n FROM clinic_visits GROUP BY district ORDER BY district"
@@ -21,7 +21,7 @@ def test_sql_returns_a_dataframe_with_the_agreement_numbers(
     with connect(f"{live_url}/qs", world.tokens[AGGREGATE], progress=None) as db:
         df = db.sql(BY_DISTRICT)
         assert list(df.columns) == ["district", "n"]
-        assert list(df.itertuples(index=False, name=None)) == expected
+        assert_close_to(list(df.itertuples(index=False, name=None)), expected)
         assert db.last_decision["action"] == "rewrite"
         assert db.scope()["id"] == AGGREGATE
 
@@ -70,6 +70,6 @@ def test_sql_cell_magic(
     shell = interactiveshell.InteractiveShell()
     shell.run_line_magic("load_ext", "query_guard.client")
     shell.run_cell_magic("sql", "visits", BY_DISTRICT)
-    assert shell.user_ns["visits"]["n"].sum() == 300
+    assert shell.user_ns["visits"]["n"].sum() == pytest.approx(300, rel=0.2)  # perturbed
     assert shell.run_cell_magic("sql", "", "SELECT patient_id FROM clinic_visits") is None
     assert "QG-007" in capsys.readouterr().out

@@ -28,6 +28,7 @@ from tests.query_service.conftest import (
     RECORD,
     RECORD_MAX_ROWS,
     World,
+    assert_close_to,
     bearer,
     login,
 )
@@ -61,14 +62,15 @@ def test_allowed_query_returns_the_numbers_of_the_agreement_database(
     assert r.headers["content-type"] == "application/vnd.apache.arrow.stream"
     table = pa.ipc.open_stream(r.content).read_all()
     got = list(zip(*(table.column(c).to_pylist() for c in ("district", "n", "total")), strict=True))
-    assert [(d, n) for d, n, _ in got] == [(d, n) for d, n, _ in expected]
-    assert [t for *_, t in got] == pytest.approx([t for *_, t in expected])
+    assert_close_to(got, expected)
     decision = json.loads(table.schema.metadata[b"query_guard.decision"])
-    assert decision["action"] == "rewrite"  # the minimum group size was added
+    assert decision["action"] == "rewrite"  # anonymised (QG-022)
+    disclosure = json.loads(table.schema.metadata[b"query_guard.disclosure"])
+    assert disclosure["perturbed"] is True
 
     as_json = _query(qs, world, AGGREGATE, BY_DISTRICT, Accept="application/json")
     assert as_json.status_code == 200
-    assert [row[:2] for row in as_json.json()["rows"]] == [[d, n] for d, n, _ in expected]
+    assert [tuple(row) for row in as_json.json()["rows"]] == got  # the same noise again
 
     [event, _] = _events(world, "query")
     assert event["decision"] == "rewrite" and event["rows"] == len(expected)

@@ -1,0 +1,324 @@
+"""Compile each anonymising block into SQL that returns only anonymised values.
+
+For one block ``SELECT keys, aggs FROM datasets WHERE conds GROUP BY keys``::
+
+    rows     keys, one column per entity kind, the base aggregates' arguments
+    ent_k    per (bucket, entity of kind k): each entity's contribution to each base
+    bkt_k    per bucket: entities, contributing entities and their XOR, total,
+             largest contributions (for each base)
+    anon     per bucket: kept or not (noisy threshold), each base's total
+             flattened and perturbed (NULL when it has too few contributors)
+    result   the block's own projection, HAVING, ORDER BY and LIMIT over ``anon``
+
+The cost beyond the user's own query is one grouping by (bucket, entity);
+the anonymising functions run once per bucket and base (:mod:`.noise`).
+The root block also returns hidden columns saying which values and whether
+any groups were suppressed; :func:`split_suppression` takes them off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from query_guard.anonymise.noise import ADJUST_FUNCTION, PASS_FUNCTION, TOP_CONTRIBUTIONS, Static
+from query_guard.anonymise.plan import (
+    ENTITIES,
+    ROWS,
+    SUM,
+    VALUES,
+    Block,
+    is_anonymising,
+    plan_block,
+    value_column,
+)
+from query_guard.compile import private_table
+from query_guard.context import GuardContext
+from query_guard.lineage import scopes
+
+SUPPRESSED_PREFIX = "__qg_suppressed_"
+DROPPED = "__qg_dropped"
+#: Arrow schema metadata key describing suppression and perturbation of a result.
+METADATA_KEY = b"query_guard.disclosure"
+
+
+def _q(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql("duckdb")
+
+
+def _argument(block: Block, j: int) -> str | None:
+    base = block.bases[j]
+    if base.kind in (ROWS, ENTITIES):
+        return None
+    column = base.column.sql("duckdb")  # type: ignore[union-attr]
+    if base.kind == VALUES:
+        return column
+    double = f"TRY_CAST({column} AS DOUBLE)"
+    return double if base.kind == SUM else f"{double} * {double}"
+
+
+def _per_entity(block: Block, j: int) -> str:
+    base = block.bases[j]
+    if base.kind == ROWS:
+        return "count(*)"
+    if base.kind == ENTITIES:
+        return f"count(DISTINCT {_q(f'__qg_e{base.owner}')})"
+    arg = _q(f"__qg_a{j}")
+    return f"count({arg})" if base.kind == VALUES else f"sum({arg})"
+
+
+def _digest(text: str) -> str:
+    """A layer's name in the SQL: a digest of its canonical form, so that no literal of a
+    condition (an identifier, say) is copied into the SQL that the record keeps."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _static(block: Block, ctx: GuardContext, base: str) -> str:
+    d = ctx.agreement.disclosure
+    return Static(
+        datasets=tuple(sorted(set(block.datasets.values()))),
+        base=_digest(base),
+        conditions=tuple(_digest(c) for c in block.conditions),
+        keys=tuple(_digest(k) for k in block.key_texts),
+        k=d.min_group_size,
+        noise_sd=d.noise_sd,
+        threshold_sd=d.threshold_sd,
+        outliers=tuple(d.outliers),  # type: ignore[arg-type]
+        top_group=tuple(d.top_group),  # type: ignore[arg-type]
+        dominance=tuple(d.dominance),  # type: ignore[arg-type]
+    ).to_json()
+
+
+def _literal(text: str) -> str:
+    return exp.Literal.string(text).sql("duckdb")
+
+
+def _from_clause(block: Block) -> str:
+    """The block's FROM and JOINs over the private tables (which hold the entity)."""
+    select = block.select.copy()
+    for table in select.find_all(exp.Table):
+        if table.find_ancestor(exp.Subquery) is None:
+            alias = table.alias_or_name
+            replacement = (
+                sqlglot.parse_one(
+                    f"SELECT 1 FROM {private_table(table.name)} AS {_q(alias)}", read="duckdb"
+                )
+                .args["from_"]
+                .this
+            )
+            table.replace(replacement)
+    parts = [select.args["from_"].sql("duckdb")]
+    parts += [j.sql("duckdb") for j in select.args.get("joins") or []]
+    where = select.args.get("where")
+    if where is not None:
+        parts.append(where.sql("duckdb"))
+    return " ".join(parts)
+
+
+def _rows_cte(block: Block, rows: str) -> str:
+    """The block's rows: bucket keys, one entity per kind, the base aggregates' arguments."""
+    cols = [f"{k.sql('duckdb')} AS {_q(f'__qg_g{i}')}" for i, k in enumerate(block.keys)]
+    for k, kind in enumerate(block.kinds or [[]]):
+        # Without an entity, every row is its own contributor.
+        alias, column = kind[0] if kind else (next(iter(block.datasets)), "rowid")
+        cols.append(f"{_q(alias)}.{_q(column)} AS {_q(f'__qg_e{k}')}")
+    for j in range(len(block.bases)):
+        arg = _argument(block, j)
+        if arg is not None:
+            cols.append(f"{arg} AS {_q(f'__qg_a{j}')}")
+    return f"{_q(rows)} AS (SELECT {', '.join(cols)} {_from_clause(block)})"
+
+
+def _kind_ctes(block: Block, rows: str, k: int, ent: str, bkt: str) -> list[str]:
+    """Per entity of kind ``k`` its contribution to each base; per bucket their statistics."""
+    g = [_q(f"__qg_g{i}") for i in range(len(block.keys))]
+    e = _q(f"__qg_e{k}")
+    per = [f"{_per_entity(block, j)} AS {_q(f'__qg_b{j}')}" for j in range(len(block.bases))]
+    keys = ", ".join([*g, e])
+    stats = [f"count(*) AS {_q(f'__qg_n_{k}')}", f"bit_xor(hash({e})) AS {_q(f'__qg_x_{k}')}"]
+    for j in range(len(block.bases)):
+        b = _q(f"__qg_b{j}")
+        contributes = f"FILTER (WHERE {b} <> 0)"  # NULL and zero contribute nothing
+        top = f"max_by({b}, abs({b}), {TOP_CONTRIBUTIONS})"
+        stats += [
+            f"count(*) {contributes} AS {_q(f'__qg_n{j}_{k}')}",
+            f"bit_xor(hash({e})) {contributes} AS {_q(f'__qg_x{j}_{k}')}",
+            f"CAST({top} AS DOUBLE[]) AS {_q(f'__qg_top{j}_{k}')}",
+        ]
+        if k == 0:
+            stats.append(f"CAST(sum({b}) AS DOUBLE) AS {_q(f'__qg_t{j}')}")
+    grouping = f" GROUP BY {', '.join(g)}" if g else ""
+    return [
+        f"{_q(ent)} AS (SELECT {keys}, {', '.join(per)} FROM {_q(rows)} GROUP BY {keys})",
+        f"{_q(bkt)} AS (SELECT {', '.join([*g, *stats])} FROM {_q(ent)}{grouping})",
+    ]
+
+
+def _anon_cte(block: Block, ctx: GuardContext, buckets: list[str], anon: str) -> str:
+    """Per bucket: kept or not, and each base's total flattened and perturbed."""
+    g = [_q(f"__qg_g{i}") for i in range(len(block.keys))]
+    first = _q(buckets[0])
+    source = first
+    for bkt in buckets[1:]:
+        on = " AND ".join(f"{first}.{c} IS NOT DISTINCT FROM {_q(bkt)}.{c}" for c in g)
+        source += f" JOIN {_q(bkt)} ON {on or 'true'}"
+    values = f"[{', '.join(f'CAST({first}.{c} AS VARCHAR)' for c in g)}]::VARCHAR[]"
+    bucket = _literal(_static(block, ctx, "bucket"))
+    keep = " AND ".join(
+        f"coalesce({PASS_FUNCTION}({bucket}, {values}, {_q(f'__qg_n_{k}')}, "
+        f"{_q(f'__qg_x_{k}')}), false)"
+        for k in range(len(buckets))
+    )
+    cols = [f"{first}.{c} AS {c}" for c in g] + [f"{keep} AS {_q('__qg_keep')}"]
+    for j, base in enumerate(block.bases):
+        static = _literal(_static(block, ctx, base.canonical))
+        adjust = " + ".join(
+            f"{ADJUST_FUNCTION}({static}, {values}, {_q(f'__qg_n{j}_{k}')}, "
+            f"{_q(f'__qg_x{j}_{k}')}, {_q(f'__qg_t{j}')}, {_q(f'__qg_top{j}_{k}')})"
+            for k in range(len(buckets))
+        )
+        cols.append(f"{_q(f'__qg_t{j}')} + {adjust} AS {_q(value_column(j))}")
+    return f"{_q(anon)} AS (SELECT {', '.join(cols)} FROM {source})"
+
+
+def _ctes(block: Block, ctx: GuardContext, n: int) -> tuple[list[str], str]:
+    """The WITH entries computing the block's anonymised buckets, and their name."""
+    rows, anon = f"__qg_rows{n}", f"__qg_anon{n}"
+    ctes = [_rows_cte(block, rows)]
+    buckets = []
+    for k in range(len(block.kinds or [[]])):
+        bkt = f"__qg_bkt{n}_{k}"
+        ctes += _kind_ctes(block, rows, k, f"__qg_ent{n}_{k}", bkt)
+        buckets.append(bkt)
+    ctes.append(_anon_cte(block, ctx, buckets, anon))
+    return ctes, anon
+
+
+def _rewrite(node: exp.Expression, block: Block) -> exp.Expression:
+    """Replace the block's aggregates and group keys, never inside nested queries."""
+    if id(node) in block.derived:
+        return block.derived[id(node)].copy()
+    text = node.sql("duckdb")
+    for i, key in enumerate(block.keys):
+        if text == key.sql("duckdb"):
+            return exp.column(f"__qg_g{i}", quoted=True)
+    if isinstance(node, exp.Subquery | exp.Query) and node is not block.select:
+        return node
+    for key, value in list(node.args.items()):
+        if isinstance(value, exp.Expression):
+            node.set(key, _rewrite(value, block))
+        elif isinstance(value, list):
+            node.set(
+                key, [_rewrite(v, block) if isinstance(v, exp.Expression) else v for v in value]
+            )
+    return node
+
+
+def _compile_block(
+    block: Block, ctx: GuardContext, n: int, root: bool
+) -> tuple[list[str], exp.Select]:
+    """The block's WITH entries (hoisted to the statement) and the SELECT replacing it."""
+    ctes, anon = _ctes(block, ctx, n)
+    select = block.select
+    projections = [_rewrite(p, block) for p in select.expressions]
+    having = select.args.get("having")
+    conditions = [f"{_q('__qg_keep')}"]
+    if having is not None:
+        conditions.append(f"({_rewrite(having.this, block).sql('duckdb')})")
+    flags: list[str] = []
+    if root:
+        for i, p in enumerate(projections):
+            refs = sorted({c.name for c in p.find_all(exp.Column) if c.name.startswith("__qg_v")})
+            if refs:
+                test = " OR ".join(f"{_q(r)} IS NULL" for r in refs)
+                flags.append(f"({test}) AS {_q(f'{SUPPRESSED_PREFIX}{i}')}")
+        flags.append(
+            f"(SELECT coalesce(bool_or(NOT {_q('__qg_keep')}), false) FROM {_q(anon)}) "
+            f"AS {_q(DROPPED)}"
+        )
+    body = ", ".join([*(p.sql("duckdb") for p in projections), *flags])
+    distinct = "DISTINCT " if select.args.get("distinct") else ""
+    compiled = sqlglot.parse_one(
+        f"SELECT {distinct}{body} FROM {_q(anon)} WHERE {' AND '.join(conditions)}",
+        read="duckdb",
+    )
+    order = select.args.get("order")
+    if order is not None:
+        compiled.set("order", _rewrite(order, block))
+    for part in ("limit", "offset"):
+        if select.args.get(part) is not None:
+            compiled.set(part, select.args[part])
+    return ctes, compiled
+
+
+def anonymise(tree: exp.Expression, ctx: GuardContext) -> exp.Expression:
+    """``tree`` (checked, rewritten) with every anonymising block compiled, innermost first.
+
+    Each block's own WITH entries go to the front of the statement's WITH, where
+    every block (and every query of the researcher's) can read them.
+    """
+    planned = [plan_block(s, ctx) for s in scopes(tree) if is_anonymising(s)]
+    user_with = tree.args.get("with_")
+    hoisted: list[str] = []
+    root_is_block = any(b.select is tree for b in planned)
+    for n, block in enumerate(planned):
+        root = block.select is tree
+        ctes, compiled = _compile_block(block, ctx, n, root)
+        hoisted += ctes
+        if root:
+            tree = compiled
+        else:
+            block.select.replace(compiled)
+    if not hoisted:
+        return tree
+    if isinstance(tree, exp.Select) and not root_is_block:
+        # A block over anonymised blocks: its values are perturbed too, say so.
+        tree.select(exp.alias_(exp.false(), DROPPED, quoted=True), copy=False)
+    mine = sqlglot.parse_one(f"WITH {', '.join(hoisted)} SELECT 1", read="duckdb").args["with_"]
+    theirs = user_with.expressions if user_with is not None else []
+    tree.set("with_", exp.With(expressions=[*mine.expressions, *theirs]))
+    return tree
+
+
+def split_suppression(table: pa.Table) -> pa.Table:
+    """Take the hidden suppression columns off a result and describe them in its metadata."""
+    names = table.column_names
+    if DROPPED not in names:
+        return table
+    cells = []
+    visible = [n for n in names if not n.startswith("__qg_")]
+    for name in names:
+        if name.startswith(SUPPRESSED_PREFIX):
+            column = visible[int(name[len(SUPPRESSED_PREFIX) :])]
+            rows = [i for i, v in enumerate(table.column(name).to_pylist()) if v]
+            cells += [[r, column] for r in rows]
+    dropped = any(table.column(DROPPED).to_pylist())
+    info = describe(cells=cells, groups_suppressed=dropped, empty=table.num_rows == 0)
+    out = table.select(visible)
+    meta = dict(out.schema.metadata or {})
+    meta[METADATA_KEY] = json.dumps(info, ensure_ascii=False).encode()
+    return out.replace_schema_metadata(meta)
+
+
+def describe(*, cells: list, groups_suppressed: bool, empty: bool) -> dict[str, object]:
+    """What the researcher is told about a result: never which rule fired or how close."""
+    notes = ["values are perturbed (sticky noise, at most ±3 standard deviations per layer)"]
+    if empty:
+        notes.append(
+            "no group had enough contributors to be shown (this is also the answer when "
+            "nothing matched)"
+        )
+    elif groups_suppressed:
+        notes.append("some groups were suppressed for disclosure")
+    if cells:
+        notes.append(f"{len(cells)} value(s) were suppressed for disclosure (shown as empty)")
+    return {
+        "perturbed": True,
+        "suppressed_cells": cells,
+        "groups_suppressed": groups_suppressed or empty,
+        "notes": notes,
+    }

@@ -1,0 +1,133 @@
+"""What may stand in each position of an aggregate-mode query: one table, default deny.
+
+Each entry lists the SQL node types allowed in that position, why, and what
+to write instead when something else is found; :mod:`.plan` walks a query
+against it. Anything not listed is refused. Positions *after* aggregation
+(the result columns around aggregates, HAVING, ORDER BY, windows over
+aggregates, blocks over aggregated blocks) only ever see anonymised values,
+so there the general guard rules apply unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+
+@dataclass(frozen=True)
+class Position:
+    allowed: frozenset[type[exp.Expression]]
+    why: str
+    instead: str
+
+
+_DATE_PARTS = frozenset(
+    {
+        exp.Year,
+        exp.Quarter,
+        exp.Month,
+        exp.Week,
+        exp.Day,
+        exp.DayOfWeek,
+        exp.DayOfWeekIso,
+        exp.DayOfYear,
+        exp.DateTrunc,
+        exp.TimestampTrunc,
+    }
+)
+
+POSITIONS: dict[str, Position] = {
+    "aggregate": Position(
+        frozenset(
+            {
+                exp.Count,
+                exp.Sum,
+                exp.Avg,
+                exp.Stddev,
+                exp.StddevSamp,
+                exp.StddevPop,
+                exp.Variance,
+                exp.VariancePop,
+            }
+        ),
+        "these summarise many entities' contributions and are computed with contributor "
+        "counts, flattening and noise; picks and order statistics (min, max, any_value, "
+        "arg_max, first, list, string_agg, mode, percentiles) return one entity's value",
+        "use count, sum, avg, stddev or variance",
+    ),
+    "aggregate argument": Position(
+        frozenset(
+            {exp.Column, exp.Literal, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Neg, exp.Paren}
+        ),
+        "an argument linear in one column (a·x + b) cannot single out or amplify one "
+        "entity's value; conditions (CASE, FILTER, IF, NULLIF, boolean casts, greatest, "
+        "coalesce, sign, lambdas), powers, logarithms and exponentials can",
+        "move the condition to WHERE or GROUP BY and aggregate the column itself, "
+        "e.g. sum(x) … WHERE c = 'v', or count(*) … GROUP BY c",
+    ),
+    "condition": Position(
+        frozenset(
+            {
+                exp.And,
+                exp.Paren,
+                exp.EQ,
+                exp.In,
+                exp.Between,
+                exp.GT,
+                exp.GTE,
+                exp.LT,
+                exp.LTE,
+                exp.Is,
+                exp.Not,
+                exp.Null,
+                exp.Literal,
+                exp.Boolean,
+                exp.Cast,
+                exp.Neg,
+            }
+        ),
+        "conditions that keep whole classes of rows (a value, a list of values, a coarse "
+        "range, present or missing) get a noise layer of their own; negations, OR, <> and "
+        "expressions can describe 'everyone but one person'",
+        "write conditions as column = value, column IN (…), column BETWEEN a AND b or "
+        "column >= a with round bounds, column IS [NOT] NULL, joined by AND",
+    ),
+    "bucket": Position(
+        frozenset(
+            {
+                exp.Column,
+                exp.Identifier,
+                exp.Literal,
+                exp.Var,
+                exp.Paren,
+                exp.Floor,
+                exp.Round,
+                exp.Mul,
+                exp.Div,
+                exp.Lower,
+                exp.Upper,
+                exp.Left,
+                exp.Substring,
+                exp.Cast,
+                exp.TryCast,
+                exp.DataType,
+                *_DATE_PARTS,
+            }
+        ),
+        "a group key or a condition's column is one column, or a coarsening of it (date "
+        "parts, floor(x / w) * w with a round width, round, a prefix)",
+        "group by the column or a bin of it, e.g. floor(age / 10) * 10 or year(day)",
+    ),
+    "window over rows": Position(
+        frozenset(),
+        "a window over rows carries other entities' values into each row (ranks, lags)",
+        "aggregate first; windows over aggregates (e.g. sum(count(*)) OVER ()) are allowed",
+    ),
+    "relation": Position(
+        frozenset({exp.Table}),
+        "an anonymising aggregate reads the datasets directly, so each row's entity is known",
+        "aggregate the datasets (joined on declared keys) in one block; WITH queries and "
+        "subqueries may aggregate and be aggregated again",
+    ),
+}
