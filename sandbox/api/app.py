@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from export_review import api as export_api
 from query_guard.service import alerts_api
 from query_guard.service import exports as qs_exports
 from query_guard.service import routes as query_service
+from sandbox.api.request_checks import check_request, refuse_invalid_input
 from sandbox.api.routes import (
     agreements,
     applications,
@@ -36,7 +38,8 @@ from sandbox.workcalendar import calendar_from_settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app on a database brought to the current schema."""
+    """Build the app on a database brought to the current schema; every route runs the
+    request checks (ids in range, clean text) first."""
     settings = settings or get_settings()
     ensure_schema(settings.db_url)
     engine = make_engine(settings.db_url)
@@ -44,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Data sandbox for conditional-access public data",
         description="有条件开放公共数据沙箱: catalogue, applications, agreements, audit record.",
         version="0.1.0",
+        dependencies=[Depends(check_request)],
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -53,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(SandboxError)
     async def _refusal(_request: Request, exc: SandboxError) -> JSONResponse:
         return JSONResponse(status_code=exc.status_code, content=exc.to_dict())
+
+    app.add_exception_handler(RequestValidationError, refuse_invalid_input)
 
     for module in (
         auth,

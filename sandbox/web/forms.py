@@ -11,10 +11,11 @@ from datetime import date
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, FiniteFloat
 
 from sandbox.applications.models import Application
 from sandbox.contracts import Agreement, load_agreement_text
+from sandbox.input_limits import Count, LongText, Name, Title
 
 
 def pick_columns(items: list[str]) -> dict[str, list[str]]:
@@ -31,16 +32,16 @@ class ApplicationForm(BaseModel):
     """The researcher's application (Wuxi Art.15(1)-(2)); blanks are allowed in a draft."""
 
     application_type: Literal["dataset", "interface", "sandbox"] = "sandbox"
-    title: str = ""
-    reason: str = ""
-    scenario: str = ""
-    purpose: str = ""
-    columns: list[str] = []
+    title: Title = ""
+    reason: LongText = ""
+    scenario: LongText = ""
+    purpose: LongText = ""
+    columns: list[Name] = []
     usage_from: date | None = None
     usage_until: date | None = None
-    output_forms: list[str] = []
+    output_forms: list[Name] = []
     mode: Literal["aggregate", "record"] = "aggregate"
-    conditions_evidence: str = ""
+    conditions_evidence: LongText = ""
     commitment_signed: bool = False
     #: "save" keeps a draft; "submit" also forwards it to the provider.
     action: Literal["save", "submit"] = "save"
@@ -59,19 +60,19 @@ def draft_of(form: ApplicationForm, applicant_id: int) -> Application:
 class ApprovalForm(BaseModel):
     """The provider's approval: scope of use and the agreement's fields (Wuxi Art.15(3))."""
 
-    scope: str = ""
-    agreement_id: str = ""
-    title: str = ""
-    purpose: str = ""
+    scope: LongText = ""
+    agreement_id: Name = ""
+    title: Title = ""
+    purpose: LongText = ""
     mode: Literal["aggregate", "record"] = "aggregate"
     valid_from: date | None = None
     valid_until: date | None = None
-    columns: list[str] = []
-    row_filter: str = ""
-    min_group_size: int = 10
-    epsilon: float = 1.0
-    outputs: list[str] = []
-    usage_reports: str = ""
+    columns: list[Name] = []
+    row_filter: LongText = ""
+    min_group_size: Count = 10
+    epsilon: FiniteFloat = 1.0
+    outputs: list[Name] = []
+    usage_reports: Name = ""
 
 
 def agreement_yaml(form: ApprovalForm, app: Application, provider: str, researcher: str) -> str:

@@ -21,7 +21,8 @@ from fastapi.templating import Jinja2Templates
 
 from sandbox.api.deps import DbDep, MaybeUserDep
 from sandbox.clock import today
-from sandbox.errors import SandboxError, ValidationFailed
+from sandbox.errors import SandboxError
+from sandbox.input_limits import input_refusal
 from sandbox.notifications.service import list_notifications
 from sandbox.settings import Settings
 from sandbox.web.csrf import CSRF_COOKIE, csrf_protect, new_nonce, request_token
@@ -89,14 +90,6 @@ def error_page(request: Request, exc: SandboxError) -> HTMLResponse:
     return render(request, "error.html", {"error": exc, "back": back_url(request)}, exc.status_code)
 
 
-def _form_problem(exc: RequestValidationError) -> ValidationFailed:
-    fields = sorted({str(e["loc"][-1]) for e in exc.errors() if e.get("loc")})
-    return ValidationFailed(
-        f"the form has fields that are missing or not well-formed: {', '.join(fields)}",
-        rule="form",
-    )
-
-
 class PageRoute(APIRoute):
     """A route whose refusals are rendered as error pages instead of JSON."""
 
@@ -109,7 +102,7 @@ class PageRoute(APIRoute):
             except SandboxError as exc:
                 return error_page(request, exc)
             except RequestValidationError as exc:
-                return error_page(request, _form_problem(exc))
+                return error_page(request, input_refusal(exc.errors()))
 
         return page_handler
 

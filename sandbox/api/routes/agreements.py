@@ -27,6 +27,7 @@ from sandbox.contracts import load_agreement_text
 from sandbox.duties.run import agreement_lifecycle
 from sandbox.errors import ValidationFailed
 from sandbox.feedback.usage import report_schedule, submit_usage_report
+from sandbox.input_limits import Days, Document, LongText
 from sandbox.provisioning.runtime import enforce_agreement_status
 from sandbox.provisioning.service import rebuild_if_provisioned
 
@@ -79,8 +80,8 @@ def as_yaml(agreement_id: str, db: DbDep, user: UserDep) -> str:
 
 
 class AmendIn(BaseModel):
-    agreement_yaml: str
-    reason: str
+    agreement_yaml: Document
+    reason: LongText
 
 
 @router.put("/{agreement_id}")
@@ -98,8 +99,8 @@ def amend(
 
 
 class StatusIn(BaseModel):
-    reason: str
-    rectification_days: int | None = None
+    reason: LongText
+    rectification_days: Days | None = None
 
 
 @router.post("/{agreement_id}/{action}")
@@ -137,8 +138,8 @@ def usage_reports(agreement_id: str, db: DbDep, user: UserDep) -> list[dict[str,
 
 class UsageReportIn(BaseModel):
     period_end: date
-    summary: str
-    outputs: str = ""
+    summary: LongText
+    outputs: LongText = ""
 
 
 @router.post("/{agreement_id}/usage-reports", status_code=201)

@@ -22,22 +22,23 @@ from sandbox.applications.service import (
 )
 from sandbox.clock import today
 from sandbox.contracts import load_agreement_text
+from sandbox.input_limits import Document, LongText, Name, Title
 
 router = APIRouter(prefix="/api/applications", tags=["applications"])
 
 
 class ApplicationIn(BaseModel):
     application_type: Literal["dataset", "interface", "sandbox"] | None = None
-    title: str | None = None
-    reason: str | None = None
-    scenario: str | None = None
-    purpose: str | None = None
-    datasets: dict[str, list[str]] | None = None
+    title: Title | None = None
+    reason: LongText | None = None
+    scenario: LongText | None = None
+    purpose: LongText | None = None
+    datasets: dict[Name, list[Name]] | None = None
     usage_from: date | None = None
     usage_until: date | None = None
-    output_forms: list[str] | None = None
+    output_forms: list[Name] | None = None
     mode: Literal["aggregate", "record"] | None = None
-    conditions_evidence: str | None = None
+    conditions_evidence: LongText | None = None
     commitment_signed: bool | None = None
 
 
@@ -92,8 +93,8 @@ def submit(
 
 
 class RefusalIn(BaseModel):
-    reason: str
-    legal_basis: str
+    reason: LongText
+    legal_basis: Name
 
 
 @router.post("/{application_id}/refuse")
@@ -106,8 +107,8 @@ def refuse(application_id: int, body: RefusalIn, db: DbDep, user: ProviderDep) -
 
 
 class ApprovalIn(BaseModel):
-    scope: str
-    agreement_yaml: str
+    scope: LongText
+    agreement_yaml: Document
 
 
 @router.post("/{application_id}/approve")

@@ -26,6 +26,7 @@ from sandbox.contracts.loading import load_catalog_entry
 from sandbox.errors import NotFound
 from sandbox.feedback.complaints import file_complaint
 from sandbox.feedback.objections import raise_objection
+from sandbox.input_limits import LongText, Name
 
 router = APIRouter(prefix="/api/catalog", tags=["catalogue"])
 
@@ -80,7 +81,7 @@ def publish(
     user: ProviderDep,
     entry: UploadFile,
     data: UploadFile,
-    class_change_basis: Annotated[str, Form()] = "",
+    class_change_basis: Annotated[LongText, Form()] = "",
 ) -> dict[str, Any]:
     """Publish a new version: the entry YAML and the data file (CSV, Excel or Parquet).
 
@@ -108,7 +109,7 @@ def publish(
 
 class ClassChangeIn(BaseModel):
     to: OpenClass
-    basis: str = ""
+    basis: LongText = ""
 
 
 @router.post("/{name}/class")
@@ -131,9 +132,9 @@ def reclassify(
 
 
 class ObjectionIn(BaseModel):
-    submitter: str
-    contact: str
-    description: str
+    submitter: Name
+    contact: Name
+    description: LongText
 
 
 @router.post("/{name}/objections", status_code=201)
@@ -145,11 +146,11 @@ def object_to(name: str, body: ObjectionIn, db: DbDep) -> dict[str, Any]:
 
 
 class ComplaintIn(BaseModel):
-    complainant: str
-    contact: str
-    kind: str
-    description: str
-    evidence: str
+    complainant: Name
+    contact: Name
+    kind: Name
+    description: LongText
+    evidence: LongText
 
 
 @router.post("/{name}/complaints", status_code=201)

@@ -26,6 +26,7 @@ from sandbox.catalog.review import (
     withdraw_review,
     withdrawal_reason,
 )
+from sandbox.input_limits import LongText
 
 router = APIRouter(prefix="/api/catalog-reviews", tags=["catalogue review"])
 
@@ -54,7 +55,7 @@ def show_review(review_id: int, db: DbDep, user: UserDep) -> dict[str, Any]:
 class DecisionIn(BaseModel):
     decision: Decision
     #: 合法性审查: required with either decision (Wuxi Art.12).
-    legality_review: str = ""
+    legality_review: LongText = ""
 
 
 @router.post("/{review_id}")
@@ -73,7 +74,7 @@ def decide(review_id: int, body: DecisionIn, db: DbDep, user: UserDep) -> dict[s
 
 class WithdrawalIn(BaseModel):
     #: Why the provider takes its proposal back: required.
-    reason: str = ""
+    reason: LongText = ""
 
 
 @router.post("/{review_id}/withdraw")

@@ -20,6 +20,7 @@ from sandbox.agreements.models import AgreementRecord
 from sandbox.api.deps import DbDep, bearer_token
 from sandbox.audit.record import record
 from sandbox.errors import NotFound, PermissionDenied, SandboxError
+from sandbox.input_limits import Name
 from sandbox.workspaces.names import network_name
 
 router = APIRouter(prefix="/api/hub", tags=["hub"])
@@ -36,8 +37,8 @@ HubOnly = Annotated[None, Depends(hub_only)]
 
 
 class Credentials(BaseModel):
-    username: str
-    password: str
+    username: Name
+    password: Name
 
 
 @router.post("/authenticate")
@@ -55,8 +56,8 @@ def hub_authenticate(body: Credentials, db: DbDep, _: HubOnly) -> dict[str, bool
 
 
 class SpawnRequest(BaseModel):
-    username: str
-    server_name: str
+    username: Name
+    server_name: Name
 
 
 @router.post("/spawn-authorization")

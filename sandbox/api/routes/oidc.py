@@ -39,6 +39,7 @@ from sandbox.identity.oidc import (
     start_login,
     unlink_subject,
 )
+from sandbox.input_limits import Name
 from sandbox.settings import Settings
 from sandbox.web.pages.account import HOME
 from sandbox.web.rendering import page_router, see_other, set_cookie
@@ -118,10 +119,10 @@ def _redeem(config: OidcConfig, code: str, pending: PendingLogin) -> dict:
 
 
 class LinkIn(BaseModel):
-    username: str
-    subject: str
+    username: Name
+    subject: Name
     #: Defaults to the configured provider.
-    issuer: str | None = None
+    issuer: Name | None = None
 
 
 def _issuer(settings: Settings, issuer: str | None) -> str:
@@ -155,8 +156,8 @@ def delete_link(
 
 
 class SubjectIn(BaseModel):
-    issuer: str
-    subject: str
+    issuer: Name
+    subject: Name
 
 
 @router.post("/hub/oidc-user")

@@ -22,6 +22,7 @@ from sandbox.identity.organisations import (
     members_of,
     verify_identity,
 )
+from sandbox.input_limits import Name
 
 router = APIRouter(prefix="/api", tags=["identity"])
 
@@ -42,10 +43,10 @@ def organisation_view(session: Session, org: Organisation) -> dict[str, Any]:
 
 
 class OrganisationIn(BaseModel):
-    credit_code: str
-    name: str
-    legal_name: str
-    verified_how: str
+    credit_code: Name
+    name: Name
+    legal_name: Name
+    verified_how: Name
 
 
 @router.post("/organisations", status_code=201)
@@ -68,7 +69,7 @@ def show(credit_code: str, db: DbDep, actor: OversightDep) -> dict[str, Any]:
 
 
 class MemberIn(BaseModel):
-    username: str
+    username: Name
     role: OrgRole = OrgRole.member
 
 
@@ -88,10 +89,10 @@ def create_member(
 
 
 class IdentityIn(BaseModel):
-    legal_name: str
-    verified_how: str
+    legal_name: Name
+    verified_how: Name
     #: Checked, then kept only as a keyed hash; never returned.
-    resident_id: str | None = None
+    resident_id: Name | None = None
 
 
 @router.put("/people/{username}/identity")

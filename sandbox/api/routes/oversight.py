@@ -20,6 +20,7 @@ from sandbox.feedback.models import ComplaintStatus, ObjectionStatus
 from sandbox.feedback.objections import handle_objection, list_objections
 from sandbox.feedback.usage import overdue_reports
 from sandbox.filings import list_filings
+from sandbox.input_limits import LongText, Name
 from sandbox.permissions import require_role
 from sandbox.provisioning.service import rebuild_for_dataset
 
@@ -34,8 +35,8 @@ def objections(db: DbDep, user: UserDep) -> list[dict[str, Any]]:
 
 
 class HandleIn(BaseModel):
-    to: str
-    answer: str = ""
+    to: Name
+    answer: LongText = ""
 
 
 @router.post("/objections/{objection_id}")

@@ -17,6 +17,7 @@ from sandbox.api.deps import (
     UserDep,
 )
 from sandbox.clock import today
+from sandbox.input_limits import Days, LongText, Name, RowId, Title
 from sandbox.oversight import demand, quality, tipoffs, violations
 from sandbox.oversight.models import Demand, TipOff
 from sandbox.oversight.receipts import find_by_receipt
@@ -33,57 +34,57 @@ router = APIRouter(prefix="/api", tags=["oversight duties"])
 
 
 class ViolationIn(BaseModel):
-    kind: str
-    evidence: str
-    references: list[str] = []
-    agreement_id: str = ""
-    researcher: str = ""
-    alert_id: int | None = None
-    tipoff_id: int | None = None
+    kind: Name
+    evidence: LongText
+    references: list[LongText] = []
+    agreement_id: Name = ""
+    researcher: Name = ""
+    alert_id: RowId | None = None
+    tipoff_id: RowId | None = None
 
 
 class MeasureIn(BaseModel):
-    measure: str
-    reason: str
-    rectification_days: int | None = None
+    measure: Name
+    reason: LongText
+    rectification_days: Days | None = None
 
 
 class ReasonIn(BaseModel):
-    reason: str
+    reason: LongText
 
 
 class MoveIn(BaseModel):
-    to: str
-    answer: str = ""
-    dataset: str = ""
+    to: Name
+    answer: LongText = ""
+    dataset: Name = ""
 
 
 class TipOffIn(BaseModel):
-    kind: str
-    description: str
-    reporter: str = ""
-    contact: str = ""
-    dataset: str = ""
-    agreement_id: str = ""
+    kind: Name
+    description: LongText
+    reporter: Name = ""
+    contact: Name = ""
+    dataset: Name = ""
+    agreement_id: Name = ""
 
 
 class QualityTaskIn(BaseModel):
-    dataset: str = ""
-    description: str = ""
-    objection_id: int | None = None
+    dataset: Name = ""
+    description: LongText = ""
+    objection_id: RowId | None = None
     require_new_version: bool = False
 
 
 class DemandIn(BaseModel):
-    requester: str
-    contact: str
-    title: str
-    description: str
-    domain: str = ""
+    requester: Name
+    contact: Name
+    title: Title
+    description: LongText
+    domain: Name = ""
 
 
 class ReceiptIn(BaseModel):
-    receipt: str
+    receipt: Name
 
 
 @router.get("/violations/register")

@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, FiniteFloat
 
 from sandbox.api.deps import DbDep, ProviderDep
+from sandbox.input_limits import Count
 from sandbox.preview.files import file_stem, labelled_csv, preview_zip
 from sandbox.preview.service import (
     DEFAULT_ROWS,
@@ -29,14 +30,14 @@ router = APIRouter(prefix="/api/catalog", tags=["preview"])
 
 
 class BudgetIn(BaseModel):
-    epsilon: float = Field(gt=0)
-    delta: float = Field(default=0.0, ge=0, lt=1)
-    max_contributions: int = Field(default=1, ge=1)
+    epsilon: FiniteFloat = Field(gt=0)
+    delta: FiniteFloat = Field(default=0.0, ge=0, lt=1)
+    max_contributions: Count = Field(default=1, ge=1)
 
 
 class MakeIn(BaseModel):
-    epsilon: float = Field(gt=0)
-    delta: float = Field(default=0.0, ge=0, lt=1)
+    epsilon: FiniteFloat = Field(gt=0)
+    delta: FiniteFloat = Field(default=0.0, ge=0, lt=1)
     rows: int = Field(default=DEFAULT_ROWS, ge=1, le=MAX_ROWS)
 
 

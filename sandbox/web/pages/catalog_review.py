@@ -26,6 +26,7 @@ from sandbox.catalog.review import (
     visible_review,
     withdrawal_reason,
 )
+from sandbox.input_limits import LongText
 from sandbox.web.rendering import page_router, render, see_other
 
 router = page_router("/authority/catalog-reviews")
@@ -66,7 +67,7 @@ def show(request: Request, review_id: int, db: DbDep, user: UserDep) -> HTMLResp
 @router.post("/{review_id}")
 def decide(
     review_id: int, db: DbDep, user: UserDep,
-    decision: Annotated[Decision, Form()], legality_review: Annotated[str, Form()] = "",
+    decision: Annotated[Decision, Form()], legality_review: Annotated[LongText, Form()] = "",
 ) -> RedirectResponse:  # fmt: skip
     with db.tx() as session:
         decide_review(

@@ -22,6 +22,7 @@ from sandbox.accounts.models import User
 from sandbox.agreements.service import as_contract, get_agreement
 from sandbox.api.deps import DbDep, ProviderDep, SettingsDep
 from sandbox.errors import SandboxError
+from sandbox.input_limits import LongText
 from sandbox.web.export_views import decisions_of, rerun_view, reviewer_moves, shown_file
 from sandbox.web.rendering import page_router, render, see_other
 from sandbox.web.views import epsilon_left
@@ -72,7 +73,7 @@ def decide(
     settings: SettingsDep,
     user: ProviderDep,
     action: Annotated[ExportAction, Form()],
-    reason: Annotated[str, Form()] = "",
+    reason: Annotated[LongText, Form()] = "",
 ) -> Response:
     """Start review, approve, return, reject or revoke; a refusal comes back on the page."""
     try:

@@ -25,6 +25,7 @@ from export_review.requests import (
 from export_review.workflow import TRANSITIONS, ExportAction
 from sandbox.agreements.service import visible_agreement
 from sandbox.api.deps import DbDep, ResearcherDep, SettingsDep
+from sandbox.input_limits import Document, LongText, Sql
 from sandbox.web.export_views import shown_file
 from sandbox.web.rendering import page_router, render, see_other
 
@@ -49,10 +50,10 @@ def create(
     settings: SettingsDep,
     user: ResearcherDep,
     files: Annotated[list[UploadFile], File()] = [],  # noqa: B006  (FastAPI copies defaults)
-    purpose: Annotated[str, Form()] = "",
-    queries: Annotated[list[str], Form()] = [],  # noqa: B006
+    purpose: Annotated[LongText, Form()] = "",
+    queries: Annotated[list[Sql], Form()] = [],  # noqa: B006
     figure: Annotated[list[str], Form()] = [],  # noqa: B006
-    figure_data: Annotated[list[str], Form()] = [],  # noqa: B006
+    figure_data: Annotated[list[Document], Form()] = [],  # noqa: B006
     action: Annotated[Literal["save", "submit"], Form()] = "submit",
 ) -> RedirectResponse:
     """Keep the draft; on "submit" hand it in at once, so the checks' verdict is shown next."""

@@ -17,6 +17,7 @@ from sandbox.agreements.service import change_status, list_agreements
 from sandbox.api.deps import DbDep, OperatorDep, SettingsDep
 from sandbox.clock import today
 from sandbox.duties.run import agreement_lifecycle
+from sandbox.input_limits import Days, LongText
 from sandbox.provisioning.runtime import (
     WorkspaceRuntimeUnavailable,
     enforce_agreement_status,
@@ -83,8 +84,8 @@ def move(
     user: OperatorDep,
     settings: SettingsDep,
     action: Annotated[AgreementAction, Form()],
-    reason: Annotated[str, Form()] = "",
-    rectification_days: Annotated[int | None, Form()] = None,
+    reason: Annotated[LongText, Form()] = "",
+    rectification_days: Annotated[Days | None, Form()] = None,
 ) -> RedirectResponse:
     """Suspend (with days to rectify), reinstate, or revoke (terminate) an agreement.
 

@@ -27,6 +27,7 @@ from sandbox.identity.organisations import (
     list_organisations,
     verify_identity,
 )
+from sandbox.input_limits import Name
 from sandbox.web.rendering import page_router, render, see_other
 
 router = page_router("/operator")
@@ -47,10 +48,10 @@ def index(request: Request, db: DbDep, user: OversightDep) -> HTMLResponse:
 def create(
     db: DbDep,
     user: OperatorDep,
-    credit_code: Annotated[str, Form()] = "",
-    name: Annotated[str, Form()] = "",
-    legal_name: Annotated[str, Form()] = "",
-    verified_how: Annotated[str, Form()] = "",
+    credit_code: Annotated[Name, Form()] = "",
+    name: Annotated[Name, Form()] = "",
+    legal_name: Annotated[Name, Form()] = "",
+    verified_how: Annotated[Name, Form()] = "",
 ) -> RedirectResponse:
     with db.tx() as session:
         add_organisation(
@@ -64,8 +65,8 @@ def create(
 def create_member(
     db: DbDep,
     user: OperatorDep,
-    credit_code: Annotated[str, Form()],
-    username: Annotated[str, Form()],
+    credit_code: Annotated[Name, Form()],
+    username: Annotated[Name, Form()],
     role: Annotated[OrgRole, Form()] = OrgRole.member,
 ) -> RedirectResponse:
     """The credit code travels in the form, not the URL (no data values in URLs)."""
@@ -102,10 +103,10 @@ def verify(
     db: DbDep,
     settings: SettingsDep,
     user: OperatorDep,
-    username: Annotated[str, Form()] = "",
-    legal_name: Annotated[str, Form()] = "",
-    verified_how: Annotated[str, Form()] = "",
-    resident_id: Annotated[str, Form()] = "",
+    username: Annotated[Name, Form()] = "",
+    legal_name: Annotated[Name, Form()] = "",
+    verified_how: Annotated[Name, Form()] = "",
+    resident_id: Annotated[Name, Form()] = "",
 ) -> Response:
     """Record a real name the operator has verified; a refusal shows the form again."""
     try:

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from sandbox.accounts.models import Role
 from sandbox.api.deps import CalendarDep, DbDep, MaybeUserDep, SettingsDep, UserDep
 from sandbox.clock import today
+from sandbox.input_limits import Days, LongText, Name, RowId, Title
 from sandbox.oversight import demand, quality, tipoffs, violations
 from sandbox.oversight.models import Demand, TipOff
 from sandbox.oversight.receipts import find_by_receipt
@@ -85,47 +86,47 @@ def show(request: Request, template: str, context: dict[str, Any] | None = None)
 
 
 class TipOffForm(BaseModel):
-    kind: str = "misuse"
-    description: str = ""
-    reporter: str = ""
-    contact: str = ""
-    dataset: str = ""
+    kind: Name = "misuse"
+    description: LongText = ""
+    reporter: Name = ""
+    contact: Name = ""
+    dataset: Name = ""
 
 
 class DemandForm(BaseModel):
-    requester: str = ""
-    contact: str = ""
-    title: str = ""
-    description: str = ""
-    domain: str = ""
+    requester: Name = ""
+    contact: Name = ""
+    title: Title = ""
+    description: LongText = ""
+    domain: Name = ""
 
 
 class MoveForm(BaseModel):
-    to: str = ""
-    answer: str = ""
-    dataset: str = ""
+    to: Name = ""
+    answer: LongText = ""
+    dataset: Name = ""
 
 
 class MeasureForm(BaseModel):
-    measure: str = ""
-    reason: str = ""
-    rectification_days: int | None = None
+    measure: Name = ""
+    reason: LongText = ""
+    rectification_days: Days | None = None
 
 
 class ViolationForm(BaseModel):
-    kind: str = ""
-    evidence: str = ""
-    references: str = ""
-    agreement_id: str = ""
-    researcher: str = ""
-    alert_id: int | None = None
-    tipoff_id: int | None = None
+    kind: Name = ""
+    evidence: LongText = ""
+    references: LongText = ""
+    agreement_id: Name = ""
+    researcher: Name = ""
+    alert_id: RowId | None = None
+    tipoff_id: RowId | None = None
 
 
 class TaskForm(BaseModel):
-    dataset: str = ""
-    description: str = ""
-    objection_id: int | None = None
+    dataset: Name = ""
+    description: LongText = ""
+    objection_id: RowId | None = None
     require_new_version: bool = False
 
 

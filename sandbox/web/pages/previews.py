@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, FiniteFloat
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from sandbox.api.deps import Db, DbDep, ProviderDep
 from sandbox.catalog.models import Dataset
 from sandbox.contracts import OpenClass
 from sandbox.errors import SandboxError
+from sandbox.input_limits import Count
 from sandbox.preview.service import (
     DEFAULT_ROWS,
     MAX_ROWS,
@@ -35,14 +36,14 @@ router = page_router("/provider/previews")
 
 
 class BudgetForm(BaseModel):
-    epsilon: float
-    delta: float = 0.0
-    max_contributions: int = 1
+    epsilon: FiniteFloat
+    delta: FiniteFloat = 0.0
+    max_contributions: Count = 1
 
 
 class MakeForm(BaseModel):
-    epsilon: float
-    delta: float = 0.0
+    epsilon: FiniteFloat
+    delta: FiniteFloat = 0.0
     rows: int = DEFAULT_ROWS
 
 

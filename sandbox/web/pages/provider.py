@@ -42,6 +42,7 @@ from sandbox.contracts.agreement import OUTPUT_FORMS, REPORT_FREQUENCIES
 from sandbox.feedback.complaints import handle_complaint, list_complaints
 from sandbox.feedback.models import ComplaintStatus, ObjectionStatus
 from sandbox.feedback.objections import handle_objection, list_objections
+from sandbox.input_limits import LongText, Name
 from sandbox.web.forms import ApprovalForm, agreement_from_form
 from sandbox.web.rendering import page_router, render, see_other
 from sandbox.web.views import review_clock
@@ -140,8 +141,8 @@ def refuse(
     application_id: int,
     db: DbDep,
     user: ProviderDep,
-    reason: Annotated[str, Form()] = "",
-    legal_basis: Annotated[str, Form()] = "",
+    reason: Annotated[LongText, Form()] = "",
+    legal_basis: Annotated[Name, Form()] = "",
 ) -> RedirectResponse:
     with db.tx() as session:
         refuse_application(
@@ -166,7 +167,7 @@ def objection(
     db: DbDep,
     user: ProviderDep,
     to: Annotated[ObjectionStatus, Form()],
-    answer: Annotated[str, Form()] = "",
+    answer: Annotated[LongText, Form()] = "",
 ) -> RedirectResponse:
     """Confirming marks the dataset under objection at once (Shanghai Art.21)."""
     with db.tx() as session:
@@ -182,7 +183,7 @@ def complaint(
     db: DbDep,
     user: ProviderDep,
     to: Annotated[ComplaintStatus, Form()],
-    answer: Annotated[str, Form()] = "",
+    answer: Annotated[LongText, Form()] = "",
 ) -> RedirectResponse:
     """Suspend the opening where needed, then withdraw, restore or dismiss (Shanghai Art.22)."""
     with db.tx() as session:

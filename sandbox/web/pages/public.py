@@ -20,6 +20,7 @@ from sandbox.contracts import OpenClass
 from sandbox.errors import PolicyViolation
 from sandbox.feedback.complaints import KINDS, file_complaint
 from sandbox.feedback.objections import raise_objection
+from sandbox.input_limits import LongText, Name
 from sandbox.preview.service import preview_status
 from sandbox.web.rendering import page_router, render, see_other
 
@@ -92,9 +93,9 @@ def dataset(request: Request, name: str, db: DbDep, sent: str = "") -> HTMLRespo
 def object_to(
     name: str,
     db: DbDep,
-    submitter: Annotated[str, Form()] = "",
-    contact: Annotated[str, Form()] = "",
-    description: Annotated[str, Form()] = "",
+    submitter: Annotated[Name, Form()] = "",
+    contact: Annotated[Name, Form()] = "",
+    description: Annotated[LongText, Form()] = "",
 ) -> RedirectResponse:
     """Anyone may flag an error or omission (Shanghai Art.21; Wuxi Art.17)."""
     with db.tx() as session:
@@ -109,11 +110,11 @@ def object_to(
 def complain(
     name: str,
     db: DbDep,
-    complainant: Annotated[str, Form()] = "",
-    contact: Annotated[str, Form()] = "",
-    kind: Annotated[str, Form()] = "",
-    description: Annotated[str, Form()] = "",
-    evidence: Annotated[str, Form()] = "",
+    complainant: Annotated[Name, Form()] = "",
+    contact: Annotated[Name, Form()] = "",
+    kind: Annotated[Name, Form()] = "",
+    description: Annotated[LongText, Form()] = "",
+    evidence: Annotated[LongText, Form()] = "",
 ) -> RedirectResponse:
     """A complaint with evidence that the data infringes a right (Shanghai Art.22)."""
     with db.tx() as session:

@@ -31,6 +31,7 @@ from sandbox.contracts import OpenClass, Sensitivity, load_catalog_entry
 from sandbox.contracts.catalog_entry import COLUMN_TYPES
 from sandbox.contracts.frequency import FREQUENCIES
 from sandbox.errors import SandboxError
+from sandbox.input_limits import LongText, Name, Title
 from sandbox.settings import Settings
 from sandbox.web import staging
 from sandbox.web.rendering import page_router, render, see_other
@@ -41,19 +42,19 @@ router = page_router("/provider/publish")
 class Declaration(BaseModel):
     """The catalogue entry as the provider fills it in; columns are parallel lists."""
 
-    name: str = ""
-    title: str = ""
-    domain: str = ""
-    summary: str = ""
-    open_class: str = OpenClass.conditional.value
-    conditions: str = ""
-    update_frequency: str = "monthly"
-    contact: str = ""
-    entity: str = ""
-    column_name: list[str] = []
-    column_type: list[str] = []
-    column_sensitivity: list[str] = []
-    column_description: list[str] = []
+    name: Name = ""
+    title: Title = ""
+    domain: Name = ""
+    summary: LongText = ""
+    open_class: Name = OpenClass.conditional.value
+    conditions: LongText = ""
+    update_frequency: Name = "monthly"
+    contact: Name = ""
+    entity: Name = ""
+    column_name: list[Name] = []
+    column_type: list[Name] = []
+    column_sensitivity: list[Name] = []
+    column_description: list[LongText] = []
 
     @model_validator(mode="after")
     def _one_row_per_column(self) -> Declaration:
@@ -190,7 +191,7 @@ def preview(
 @router.post("/{upload_id}/publish")
 def publish(
     upload_id: str, db: DbDep, user: ProviderDep, settings: SettingsDep,
-    class_change_basis: Annotated[str, Form()] = "",
+    class_change_basis: Annotated[LongText, Form()] = "",
 ) -> RedirectResponse:  # fmt: skip
     """Publish the previewed entry and file as a new version (under catalogue review when the
     entry is new or changed), then discard the upload."""

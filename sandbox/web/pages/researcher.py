@@ -35,6 +35,7 @@ from sandbox.contracts.agreement import OUTPUT_FORMS
 from sandbox.errors import SandboxError
 from sandbox.feedback.usage import report_schedule, submit_usage_report
 from sandbox.identity.organisations import REAL_NAME_ARTICLE, has_real_name
+from sandbox.input_limits import LongText
 from sandbox.web.forms import ApplicationForm, draft_of
 from sandbox.web.rendering import page_router, render, see_other
 from sandbox.web.views import applicable_datasets, epsilon_left, review_clock, workspace_url
@@ -188,8 +189,8 @@ def usage_report(
     db: DbDep,
     user: ResearcherDep,
     period_end: Annotated[date, Form()],
-    summary: Annotated[str, Form()] = "",
-    outputs: Annotated[str, Form()] = "",
+    summary: Annotated[LongText, Form()] = "",
+    outputs: Annotated[LongText, Form()] = "",
 ) -> RedirectResponse:
     """How the data was used, and what was built on it naming its source (Shanghai Art.25)."""
     with db.tx() as session:
