@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sandbox.input_limits import LongText, Name, RowId, Title
+
 AGREEMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 OUTPUT_FORMS = ("dp_table", "table", "figure", "report")
 REPORT_FREQUENCIES = ("monthly", "quarterly", "semiannual", "annual", "end")
@@ -24,8 +26,8 @@ class _Strict(BaseModel):
 class AgreementDataset(_Strict):
     """What of one dataset the agreement allows."""
 
-    columns: list[str] = Field(min_length=1)
-    row_filter: str | None = None
+    columns: list[Name] = Field(min_length=1)
+    row_filter: LongText | None = None
 
 
 class Disclosure(_Strict):
@@ -64,10 +66,13 @@ class Disclosure(_Strict):
 
 
 class Privacy(_Strict):
-    """The agreement's differential-privacy budget, composed additively in (epsilon, delta)."""
+    """The agreement's differential-privacy budget, composed additively in (epsilon, delta).
 
-    epsilon: float = Field(default=1.0, gt=0)
-    delta: float = Field(default=1e-6, ge=0, lt=1)
+    Both are finite: an infinite budget is no budget, and NaN compares false with
+    every charge, so either would let releases through unaccounted."""
+
+    epsilon: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    delta: float = Field(default=1e-6, ge=0, lt=1, allow_inf_nan=False)
     max_contributions: int = Field(default=1, ge=1)
 
 
@@ -79,10 +84,10 @@ class Agreement(_Strict):
     """A signed data-use agreement, as its YAML contract states it."""
 
     id: str
-    title: str
-    provider: str
-    researchers: list[str] = Field(min_length=1)
-    purpose: str
+    title: Title
+    provider: Name
+    researchers: list[Name] = Field(min_length=1)
+    purpose: LongText
     mode: Literal["aggregate", "record"] = "aggregate"
     valid_from: date
     valid_until: date
@@ -95,8 +100,8 @@ class Agreement(_Strict):
     )
     review: Review = Field(default_factory=Review)
     usage_reports: Literal["monthly", "quarterly", "semiannual", "annual", "end"] | None = None
-    scenario: str | None = None
-    application_id: int | None = None
+    scenario: LongText | None = None
+    application_id: RowId | None = None
 
     @field_validator("id")
     @classmethod

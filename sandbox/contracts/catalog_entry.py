@@ -8,6 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sandbox.input_limits import LongText, Name, Title
+
 SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 #: DuckDB types a catalogue column may declare; the quality report and the
@@ -44,12 +46,12 @@ class Sensitivity(StrEnum):
 class Column(BaseModel):
     """One data item of a dataset."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     type: str
     sensitivity: Sensitivity = Sensitivity.none
-    description: str = ""
+    description: LongText = ""
     values: list[str | int] | None = None
     bounds: tuple[float, float] | None = None
 
@@ -81,15 +83,15 @@ class CatalogEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    title: str
-    provider: str
-    domain: str
-    summary: str
+    title: Title
+    provider: Name
+    domain: Name
+    summary: LongText
     open_class: OpenClass
-    conditions: str = ""
+    conditions: LongText = ""
     format: str = "parquet"
     update_frequency: str
-    contact: str
+    contact: Name
     entity: str | None = None
     source: str | None = None
     columns: list[Column] = Field(min_length=1)

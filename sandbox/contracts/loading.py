@@ -58,6 +58,12 @@ def _read(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ContractError(f"{path}: cannot be read: {exc.strerror}", rule="contract-io") from exc
+    except UnicodeDecodeError as exc:
+        raise ContractError(
+            f"{path}: is not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}: "
+            f"{exc.reason}); contracts are YAML in UTF-8",
+            rule="contract-encoding",
+        ) from exc
 
 
 def load_catalog_entry(path: str | Path) -> CatalogEntry:

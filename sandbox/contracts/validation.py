@@ -63,11 +63,17 @@ def parse_row_filter(row_filter: str, dataset: CatalogEntry) -> exp.Expression:
     """Parse a row filter and make sure it is a plain predicate over the dataset's own columns."""
     where = f"datasets.{dataset.name}.row_filter"
     try:
-        tree = sqlglot.parse_one(row_filter, read="duckdb")
-    except SqlglotError as exc:
+        trees = [t for t in sqlglot.parse(row_filter, read="duckdb") if t is not None]
+    except (SqlglotError, RecursionError) as exc:
         raise ContractError(f"{where}: does not parse as SQL: {exc}", rule="row-filter") from exc
-    if tree is None:
+    if not trees:
         raise ContractError(f"{where}: is empty", rule="row-filter")
+    if len(trees) > 1:
+        raise ContractError(
+            f"{where}: holds {len(trees)} statements; a row filter is one expression (no ';')",
+            rule="row-filter",
+        )
+    tree = trees[0]
     for node in tree.walk():
         if not isinstance(node, _FILTER_NODES):
             raise ContractError(
