@@ -10,6 +10,10 @@ brute-forced from the record without the platform's key.
 The shape (the query with its WHERE clauses taken out) and the set of WHERE
 conjuncts let the early warnings spot differencing: two queries of one shape
 whose conditions differ by one narrow predicate (R12).
+
+The parser recurses once per level of nesting, so a query nested deeper than
+Python's stack allows is treated like one that does not parse, and
+:func:`nesting_depth` lets the door refuse such a query before anything parses it.
 """
 
 from __future__ import annotations
@@ -32,6 +36,11 @@ _IDENTIFIER_IN_TEXT = re.compile(
     r"(?<![0-9A-Za-z])" + _IDENTIFIER_LIKE.pattern + r"(?![0-9A-Za-z])", re.IGNORECASE
 )
 _STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
+#: What can hold a bracket that does not nest: quoted text and comments; then brackets.
+_BRACKET_TOKENS = re.compile(
+    r"'(?:[^']|'')*'?|\"(?:[^\"]|\"\")*\"?|--[^\n]*|/\*.*?(?:\*/|$)|(?P<open>[(\[{])|[)\]}]",
+    re.DOTALL,
+)
 _COMPARISONS = (
     exp.EQ,
     exp.NEQ,
@@ -57,10 +66,26 @@ def _hashed(key: bytes, value: str) -> str:
     return HASH_PREFIX + keyed_hash(key, value)
 
 
+def nesting_depth(sql: str) -> int:
+    """How deep brackets nest in ``sql``, outside quotes and comments; read without parsing.
+
+    >>> nesting_depth("SELECT ((1)) + f('((', [2])")
+    2
+    """
+    depth = deepest = 0
+    for token in _BRACKET_TOKENS.finditer(sql):
+        if token.group("open"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token.group(0) in ")]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
 def _parse(sql: str) -> exp.Expression | None:
     try:
         trees = [t for t in sqlglot.parse(sql, read=DIALECT) if t is not None]
-    except SqlglotError:
+    except (SqlglotError, RecursionError):
         return None
     return trees[0] if len(trees) == 1 else None
 
@@ -91,18 +116,25 @@ def redact_sql(key: bytes, sql: str, identifier_columns: Iterable[str]) -> str:
     >>> redact_sql(b"k", "SELECT 1 FROM t WHERE pid = 'x1'", ["pid"])
     "SELECT 1 FROM t WHERE pid = 'h:c09e25232ec7f921'"
 
-    Text that does not parse cannot be analysed, so every string literal in it
-    is hashed, and any identifier-looking token outside quotes too.
+    Identifier-looking tokens inside longer string literals are hashed too. Text
+    that does not parse cannot be analysed, so every string literal in it is
+    hashed, and any identifier-looking token outside quotes too.
     """
     columns = frozenset(c.lower() for c in identifier_columns)
     tree = _parse(sql)
-    if tree is None:
-        quoted = _STRING_LITERAL.sub(lambda m: f"'{_hashed(key, m.group(0)[1:-1])}'", sql)
-        return redact_text(key, quoted)
-    for literal in list(tree.find_all(exp.Literal)):
-        if _is_sensitive(literal, columns):
-            literal.replace(exp.Literal.string(_hashed(key, literal.name)))
-    return tree.sql(DIALECT)
+    if tree is not None:
+        try:
+            for literal in list(tree.find_all(exp.Literal)):
+                if _is_sensitive(literal, columns):
+                    literal.replace(exp.Literal.string(_hashed(key, literal.name)))
+                elif literal.is_string and _IDENTIFIER_IN_TEXT.search(literal.name):
+                    # text that quotes an identifier (a rewrite's embedded condition)
+                    literal.replace(exp.Literal.string(redact_text(key, literal.name)))
+            return tree.sql(DIALECT)
+        except RecursionError:
+            pass  # parsed, but too deep to write back: redact it as text
+    quoted = _STRING_LITERAL.sub(lambda m: f"'{_hashed(key, m.group(0)[1:-1])}'", sql)
+    return redact_text(key, quoted)
 
 
 @dataclass(frozen=True)
@@ -124,8 +156,11 @@ def shape_of(key: bytes, sql: str) -> Shape | None:
     if tree is None:
         return None
     terms = set()
-    for position, where in enumerate(list(tree.find_all(exp.Where))):
-        for term in _conjuncts(where.this.unnest()):
-            terms.add(keyed_hash(key, f"{position}:{term.unnest().sql(DIALECT)}", 32))
-        where.pop()
-    return Shape(keyed_hash(key, tree.sql(DIALECT), 32), tuple(sorted(terms)))
+    try:
+        for position, where in enumerate(list(tree.find_all(exp.Where))):
+            for term in _conjuncts(where.this.unnest()):
+                terms.add(keyed_hash(key, f"{position}:{term.unnest().sql(DIALECT)}", 32))
+            where.pop()
+        return Shape(keyed_hash(key, tree.sql(DIALECT), 32), tuple(sorted(terms)))
+    except RecursionError:
+        return None

@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import threading
+from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import pyarrow as pa
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from fastapi.routing import APIRoute
+from pydantic import AfterValidator, BaseModel, Field
+from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session, sessionmaker
 
 from query_guard.anonymise.emit import METADATA_KEY as DISCLOSURE_KEY
@@ -30,18 +36,28 @@ from query_guard.keys import noise_secret
 from query_guard.service.access import Caller, authorise
 from query_guard.service.connections import ConnectionCache
 from query_guard.service.dp import release
-from query_guard.service.queries import QueryBlocked, record_query, run_guarded
+from query_guard.service.fingerprint import nesting_depth, redact_sql, redact_text
+from query_guard.service.queries import (
+    QueryBlocked,
+    identifier_columns,
+    record_query,
+    run_guarded,
+)
+from sandbox.audit.record import record
 from sandbox.db.base import transaction
+from sandbox.errors import SandboxError
 from sandbox.feedback.usage import submit_usage_report
+from sandbox.input_limits import SQL_CHARS, SQL_NESTING, LongText, Sql, input_refusal, text_problem
 from sandbox.provisioning.database import database_path
 from sandbox.settings import Settings
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 #: Schema metadata key carrying the guard's decision in an Arrow response.
 DECISION_KEY = b"query_guard.decision"
-MAX_SQL_CHARS = 100_000
-
-router = APIRouter(prefix="/qs", tags=["query service"])
+MAX_SQL_CHARS = SQL_CHARS
+NESTING_RULE = "sql-nesting"
+#: What a refused request is recorded as: a DP request like every other refused one.
+REFUSED_ACTIONS = {"/qs/query": "query.refused", "/qs/dp": "dp.release"}
 
 
 class QueryService:
@@ -107,8 +123,101 @@ def get_caller(request: Request, service: ServiceDep) -> Caller:
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
+def _refusal_details(request_body: Any, caller: Caller, key: bytes) -> dict[str, Any]:
+    """What of a refused request the record keeps: the SQL redacted as for any query
+    (when it is storable text) and ε (as text when it is not a finite number)."""
+    body = request_body if isinstance(request_body, dict) else {}
+    details: dict[str, Any] = {}
+    sql = body.get("sql")
+    if isinstance(sql, str) and len(sql) <= SQL_CHARS and text_problem(sql) is None:
+        details["sql"] = redact_sql(key, sql, identifier_columns(caller))
+    epsilon = body.get("epsilon")
+    if isinstance(epsilon, int | float) and not isinstance(epsilon, bool):
+        details["epsilon"] = epsilon if math.isfinite(epsilon) else str(epsilon)
+    return details
+
+
+def record_refusal(request: Request, path: str, refusal: SandboxError, body: Any) -> None:
+    """Record a refused request under the caller's agreement; nothing when no live token
+    names one (then there is no agreement it concerns)."""
+    service = get_service(request)
+    with transaction(service.sessions) as session:
+        try:
+            caller = authorise(session, _token(request), only_agreement=service.only_agreement)
+        except SandboxError:
+            return
+        record(
+            session,
+            actor=caller.user.username,
+            action=REFUSED_ACTIONS.get(path, "qs.refused"),
+            object=f"agreement:{caller.agreement_id}",
+            details={
+                **_refusal_details(body, caller, service.record_key),
+                "request": path,
+                "refused": {"rule": refusal.rule, "article": refusal.article},
+                "problem": redact_text(service.record_key, refusal.message),
+            },
+        )
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return await request.json() if await request.body() else None
+    except (ValueError, RuntimeError):
+        return None  # not JSON, or a form FastAPI has read already
+
+
+class RecordedRefusals(APIRoute):
+    """A ``/qs`` route whose invalid requests are refused without echoing the input
+    and, when the caller holds a live token, recorded for the agreement (R7)."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def recorded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                refusal = input_refusal(exc.errors())
+                body = await _json_body(request)
+                await run_in_threadpool(record_refusal, request, self.path, refusal, body)
+                raise refusal from None
+
+        return recorded
+
+
+router = APIRouter(prefix="/qs", tags=["query service"], route_class=RecordedRefusals)
+
+
+def _shallow(sql: str) -> str:
+    depth = nesting_depth(sql)
+    if depth > SQL_NESTING:
+        raise PydanticCustomError(
+            "sql_nesting",
+            "brackets nest {depth} levels deep; at most {limit} are allowed (name the inner "
+            "queries in a WITH clause instead)",
+            {"depth": depth, "limit": SQL_NESTING, "rule": NESTING_RULE},
+        )
+    return sql
+
+
+def _finite_epsilon(epsilon: float) -> float:
+    if not math.isfinite(epsilon):
+        raise PydanticCustomError(
+            "dp_epsilon",
+            "epsilon must be a finite positive number, not infinity or NaN",
+            {"rule": "dp-epsilon"},
+        )
+    return epsilon
+
+
+#: SQL the door accepts: bounded, storable text, nested no deeper than the parser can go.
+QuerySql = Annotated[Sql, Field(min_length=1), AfterValidator(_shallow)]
+Epsilon = Annotated[float, AfterValidator(_finite_epsilon)]
+
+
 class QueryIn(BaseModel):
-    sql: str = Field(min_length=1, max_length=MAX_SQL_CHARS)
+    sql: QuerySql
 
 
 def _decision_json(decision: Decision) -> str:
@@ -214,8 +323,8 @@ def scope(caller: CallerDep) -> dict[str, Any]:
 
 class UsageReportIn(BaseModel):
     period_end: date
-    summary: str
-    outputs: str = ""
+    summary: LongText
+    outputs: LongText = ""
 
 
 @router.post("/usage-reports", status_code=201)
@@ -240,8 +349,8 @@ def usage_report(body: UsageReportIn, caller: CallerDep, service: ServiceDep) ->
 
 
 class DpIn(BaseModel):
-    sql: str = Field(min_length=1, max_length=MAX_SQL_CHARS)
-    epsilon: float
+    sql: QuerySql
+    epsilon: Epsilon
 
 
 @router.post("/dp")
