@@ -202,9 +202,8 @@ def _rewrite(node: exp.Expression, block: Block) -> exp.Expression:
     """Replace the block's aggregates and group keys, never inside nested queries."""
     if id(node) in block.derived:
         return block.derived[id(node)].copy()
-    text = node.sql("duckdb")
     for i, key in enumerate(block.keys):
-        if text == key.sql("duckdb"):
+        if type(node) is type(key) and node == key:
             return exp.column(f"__qg_g{i}", quoted=True)
     if isinstance(node, exp.Subquery | exp.Query) and node is not block.select:
         return node

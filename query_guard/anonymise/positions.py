@@ -69,29 +69,21 @@ POSITIONS: dict[str, Position] = {
     "condition": Position(
         frozenset(
             {
-                exp.And,
-                exp.Paren,
                 exp.EQ,
-                exp.In,
                 exp.Between,
                 exp.GT,
                 exp.GTE,
                 exp.LT,
                 exp.LTE,
                 exp.Is,
-                exp.Not,
-                exp.Null,
-                exp.Literal,
-                exp.Boolean,
-                exp.Cast,
-                exp.Neg,
             }
         ),
-        "conditions that keep whole classes of rows (a value, a list of values, a coarse "
-        "range, present or missing) get a noise layer of their own; negations, OR, <> and "
-        "expressions can describe 'everyone but one person'",
-        "write conditions as column = value, column IN (…), column BETWEEN a AND b or "
-        "column >= a with round bounds, column IS [NOT] NULL, joined by AND",
+        "conditions that keep a whole class of rows (one value, a coarse range, missing) "
+        "get a noise layer of their own; IN lists, negations, OR, <> and expressions can "
+        "make two queries differ by exactly one person",
+        "write conditions as column = value, column BETWEEN a AND b or column >= a with "
+        "round bounds, or column IS NULL, joined by AND; for several values GROUP BY the "
+        "column instead",
     ),
     "bucket": Position(
         frozenset(

@@ -204,9 +204,10 @@ def sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped-
 
 EXPORT_AGREEMENT = "AGR-T-0001"
 COUNT_QUERY = "SELECT district, COUNT(*) AS visits FROM clinic_visits GROUP BY district"
-#: Few visits cost this much: its cells fall under the threshold of 10.
+#: Few visits cost this much (a round bound, as aggregate mode requires): one cell falls
+#: under the threshold of 10.
 SMALL_QUERY = (
-    "SELECT district, SUM(cost) AS total FROM clinic_visits WHERE cost > 850 GROUP BY district"
+    "SELECT district, SUM(cost) AS total FROM clinic_visits WHERE cost > 800 GROUP BY district"
 )
 
 
