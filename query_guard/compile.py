@@ -34,6 +34,7 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
+from query_guard.anonymise.noise import contributor_key
 from sandbox.contracts.agreement import Agreement
 from sandbox.contracts.catalog_entry import CatalogEntry, Sensitivity
 from sandbox.contracts.validation import parse_row_filter, validate_agreement
@@ -63,6 +64,10 @@ PSEUDONYM_BITS = 63
 #: in the guard's schema, so no researcher query can name it.
 CONTRIBUTION_RANK = "__qg_contribution_rank"
 _BLOCK = 64  # SHA-256 block size, for HMAC's inner and outer pads
+#: The entity keyed by the dataset version rather than the agreement: aggregate mode seeds
+#: its noise with the set of contributors, and this makes that set, so the noise, the same
+#: in every agreement over the same data (never shown; only generated SQL hashes it).
+CONTRIBUTOR = "__qg_contributor"
 #: Schema of the stored tables; researchers see only the views in ``main``.
 PRIVATE_SCHEMA = "qg_private"
 #: (dataset, version digest) of every dataset the database was built from.
@@ -163,7 +168,13 @@ def _reader_sql(path: Path) -> str:
     )
 
 
-def _dataset_sql(agreement: Agreement, entry: CatalogEntry, path: Path, key: bytes) -> str:
+def _dataset_sql(
+    agreement: Agreement,
+    entry: CatalogEntry,
+    path: Path,
+    key: bytes,
+    contributor_key: bytes,
+) -> str:
     typed = ", ".join(
         f"CAST({_ident(c.name)} AS {c.type}) AS {_ident(c.name)}" for c in entry.columns
     )
@@ -172,6 +183,9 @@ def _dataset_sql(agreement: Agreement, entry: CatalogEntry, path: Path, key: byt
         col = _ident(name)
         value = hmac_sql(col, key) if is_pseudonymised(agreement, entry, name) else col
         outputs.append(f"{value} AS {col}")
+    if has_contribution_rank(agreement, entry):
+        raw = _ident(entry.entity or "")
+        outputs.append(f"{hmac_sql(raw, contributor_key)} AS {_ident(CONTRIBUTOR)}")
     scope = agreement.datasets[entry.name]
     where = ""
     if scope.row_filter:
@@ -217,8 +231,12 @@ def build_agreement_database(
     key: bytes,
     sources: Mapping[str, Path] | None = None,
     suspended: frozenset[str] = frozenset(),
+    noise_secret: bytes | None = None,
 ) -> Path:
     """Build the agreement's database at ``out_path`` atomically and return the path.
+
+    With the platform's ``noise_secret``, :data:`CONTRIBUTOR` names entities alike
+    in every agreement, so aggregate mode perturbs alike across agreements.
 
     It is written to a temporary file next to ``out_path`` and renamed into
     place only when complete, so an interrupted build leaves nothing behind.
@@ -247,11 +265,15 @@ def build_agreement_database(
                     continue
                 entry = catalog[name]
                 path = _source(entry, sources)
-                con.execute(_dataset_sql(agreement, entry, path, key))
+                digest = source_digest(path)
+                # Without the platform's secret (a throwaway build) contributors are named
+                # by the agreement's own key: consistent within this database only.
+                contributor = contributor_key(noise_secret or key, name, digest)
+                con.execute(_dataset_sql(agreement, entry, path, key, contributor))
                 con.execute(_view_sql(agreement, entry))
                 con.execute(
                     f"INSERT INTO {_ident(PRIVATE_SCHEMA)}.{_ident(SOURCES_TABLE)} VALUES (?, ?)",
-                    [name, source_digest(path)],
+                    [name, digest],
                 )
             con.execute("CHECKPOINT")
         finally:

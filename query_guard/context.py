@@ -61,6 +61,10 @@ class GuardContext:
             entry.column(column).sensitivity == Sensitivity.identifier
         )
 
+    def is_identifier(self, dataset: str, column: str) -> bool:
+        """A column the catalogue declares an identifier (stored as a pseudonym)."""
+        return self.catalog[dataset].column(column).sensitivity == Sensitivity.identifier
+
     def entity(self, dataset: str) -> str | None:
         """The dataset's entity column if the database holds it."""
         entity = self.catalog[dataset].entity

@@ -57,6 +57,7 @@ ALLOWED_NODES: frozenset[type[exp.Expression]] = frozenset(
         exp.Star,
         exp.Window,
         exp.WindowSpec,
+        exp.WithinGroup,  # percentile_disc(q) WITHIN GROUP (ORDER BY x); QG-010 decides
         exp.Literal,
         exp.Boolean,
         exp.Null,

@@ -36,7 +36,7 @@ from query_guard.anonymise.plan import (
     plan_block,
     value_column,
 )
-from query_guard.compile import private_table
+from query_guard.compile import CONTRIBUTOR, private_table
 from query_guard.context import GuardContext
 from query_guard.lineage import scopes
 
@@ -119,13 +119,22 @@ def _from_clause(block: Block) -> str:
     return " ".join(parts)
 
 
-def _rows_cte(block: Block, rows: str) -> str:
+def _entity(block: Block, kind: list[tuple[str, str]], ctx: GuardContext) -> str:
+    """How a kind's entity is named in the rows: by the dataset version's contributor key
+    where it is the dataset's entity (alike in every agreement), else by its pseudonym;
+    without any entity every row is its own contributor."""
+    for alias, column in kind:
+        if ctx.stored_entity(block.datasets[alias]) == column:
+            return f"{_q(alias)}.{_q(CONTRIBUTOR)}"
+    alias, column = kind[0] if kind else (next(iter(block.datasets)), "rowid")
+    return f"{_q(alias)}.{_q(column)}"
+
+
+def _rows_cte(block: Block, ctx: GuardContext, rows: str) -> str:
     """The block's rows: bucket keys, one entity per kind, the base aggregates' arguments."""
     cols = [f"{k.sql('duckdb')} AS {_q(f'__qg_g{i}')}" for i, k in enumerate(block.keys)]
     for k, kind in enumerate(block.kinds or [[]]):
-        # Without an entity, every row is its own contributor.
-        alias, column = kind[0] if kind else (next(iter(block.datasets)), "rowid")
-        cols.append(f"{_q(alias)}.{_q(column)} AS {_q(f'__qg_e{k}')}")
+        cols.append(f"{_entity(block, kind, ctx)} AS {_q(f'__qg_e{k}')}")
     for j in range(len(block.bases)):
         arg = _argument(block, j)
         if arg is not None:
@@ -188,7 +197,7 @@ def _anon_cte(block: Block, ctx: GuardContext, buckets: list[str], anon: str) ->
 def _ctes(block: Block, ctx: GuardContext, n: int) -> tuple[list[str], str]:
     """The WITH entries computing the block's anonymised buckets, and their name."""
     rows, anon = f"__qg_rows{n}", f"__qg_anon{n}"
-    ctes = [_rows_cte(block, rows)]
+    ctes = [_rows_cte(block, ctx, rows)]
     buckets = []
     for k in range(len(block.kinds or [[]])):
         bkt = f"__qg_bkt{n}_{k}"

@@ -69,6 +69,11 @@ def dataset_key(secret: bytes, dataset: str, digest: str) -> bytes:
     return hmac.new(secret, f"{dataset}\0{digest}".encode(), hashlib.sha256).digest()
 
 
+def contributor_key(secret: bytes, dataset: str, digest: str) -> bytes:
+    """The key that names a dataset version's entities alike in every agreement."""
+    return hmac.new(dataset_key(secret, dataset, digest), b"contributor", hashlib.sha256).digest()
+
+
 class Seeder:
     """Seeds from the keys of the dataset versions a value reads."""
 

@@ -42,6 +42,15 @@ class Refused(Exception):
         self.finding = finding
 
 
+def _shown(node: exp.Expression) -> str:
+    """An expression for a refusal message with its literals as ``?``: refusals are
+    recorded, and a literal compared with an identifier must not reach the record."""
+    shown = node.copy()
+    for literal in list(shown.find_all(exp.Literal)):
+        literal.replace(exp.Placeholder())
+    return shown.sql("duckdb")
+
+
 def _refuse(ctx: GuardContext, position: str, what: str) -> Refused:
     p = POSITIONS[position]
     return Refused(
@@ -181,9 +190,9 @@ def _bucket(node: exp.Expression, scope: Scope, ctx: GuardContext) -> None:
     columns = list(node.find_all(exp.Column))
     for n in node.walk():
         if type(n) not in allowed:
-            raise _refuse(ctx, "bucket", n.sql("duckdb"))
+            raise _refuse(ctx, "bucket", _shown(n))
     if len(columns) != 1:
-        raise _refuse(ctx, "bucket", f"{node.sql('duckdb')} (not exactly one column)")
+        raise _refuse(ctx, "bucket", f"{_shown(node)} (not exactly one column)")
     if _protected(columns[0], scope, ctx):
         raise _refuse(ctx, "bucket", f"the identifier {columns[0].sql('duckdb')}")
     for n in node.find_all(exp.Div, exp.Mul):
@@ -214,24 +223,24 @@ def _condition(atom: exp.Expression, scope: Scope, ctx: GuardContext) -> None:
     ``age IN (33..36)``), and averaging many such pairs removes any noise.
     """
     if type(atom) not in POSITIONS["condition"].allowed or atom.find(exp.Subquery, exp.Select):
-        raise _refuse(ctx, "condition", atom.sql("duckdb"))
+        raise _refuse(ctx, "condition", _shown(atom))
     if isinstance(atom, exp.Is):
         if not isinstance(atom.expression, exp.Null):
-            raise _refuse(ctx, "condition", atom.sql("duckdb"))
+            raise _refuse(ctx, "condition", _shown(atom))
         _bucket(atom.this, scope, ctx)
         return
     if isinstance(atom, exp.Between):
         _bucket(atom.this, scope, ctx)
         for bound in (atom.args["low"], atom.args["high"]):
             if not _is_literal(bound):
-                raise _refuse(ctx, "condition", atom.sql("duckdb"))
+                raise _refuse(ctx, "condition", _shown(atom))
             _snapped(bound, ctx)
         return
     left, right = atom.left, atom.right
     if _is_literal(left):
         left, right = right, left
     if not _is_literal(right):
-        raise _refuse(ctx, "condition", atom.sql("duckdb"))
+        raise _refuse(ctx, "condition", _shown(atom))
     _bucket(left, scope, ctx)
     if not isinstance(atom, exp.EQ):
         _snapped(right, ctx)
@@ -248,7 +257,7 @@ def _linear(node: exp.Expression, ctx: GuardContext) -> tuple[float, float, exp.
     if value is not None:
         return 0.0, value, None
     if type(node) not in POSITIONS["aggregate argument"].allowed:
-        raise _refuse(ctx, "aggregate argument", node.sql("duckdb"))
+        raise _refuse(ctx, "aggregate argument", _shown(node))
     if isinstance(node, exp.Neg):
         a, b, c = _linear(node.this, ctx)
         return -a, -b, c
@@ -257,7 +266,7 @@ def _linear(node: exp.Expression, ctx: GuardContext) -> tuple[float, float, exp.
     if isinstance(node, exp.Add | exp.Sub):
         sign = 1.0 if isinstance(node, exp.Add) else -1.0
         if lc is not None and rc is not None and lc.sql() != rc.sql():
-            raise _refuse(ctx, "aggregate argument", f"{node.sql('duckdb')} (two columns)")
+            raise _refuse(ctx, "aggregate argument", f"{_shown(node)} (two columns)")
         return la + sign * ra, lb + sign * rb, lc or rc
     if isinstance(node, exp.Mul) and (lc is None or rc is None):
         if lc is None:
@@ -265,7 +274,7 @@ def _linear(node: exp.Expression, ctx: GuardContext) -> tuple[float, float, exp.
         return la * rb, lb * rb, lc
     if isinstance(node, exp.Div) and rc is None and rb != 0:
         return la / rb, lb / rb, lc
-    raise _refuse(ctx, "aggregate argument", node.sql("duckdb"))
+    raise _refuse(ctx, "aggregate argument", _shown(node))
 
 
 def _lit(value: float) -> exp.Expression:
@@ -360,7 +369,7 @@ def _distinct(
     raise _refuse(
         ctx,
         "aggregate",
-        f"{agg.sql('duckdb')} (DISTINCT is allowed only as count(DISTINCT entity); "
+        f"{_shown(agg)} (DISTINCT is allowed only as count(DISTINCT identifier); "
         "group by the column and count the groups instead)",
     )
 
@@ -368,12 +377,15 @@ def _distinct(
 def _kinds(
     select: exp.Select, datasets: dict[str, str], ctx: GuardContext
 ) -> list[list[tuple[str, str]]]:
-    """Entity kinds: stored entities of the block's tables, merged where a join equates them."""
+    """Entity kinds: the stored entity and every other identifier column (a person's ID
+    beside an organisation's credit code) of the block's tables, merged where a join
+    equates them, so that every rule holds for each kind of entity."""
     kinds: list[list[tuple[str, str]]] = []
     for alias, dataset in datasets.items():
         entity = ctx.stored_entity(dataset)
-        if entity:
-            kinds.append([(alias, entity)])
+        identifiers = [c for c in ctx.schema[dataset] if ctx.is_identifier(dataset, c)]
+        for column in dict.fromkeys([*([entity] if entity else []), *identifiers]):
+            kinds.append([(alias, column)])
     for join in select.args.get("joins") or []:
         for eq in (join.args.get("on") or exp.true()).find_all(exp.EQ):
             sides = [bare(s) for s in (eq.left, eq.right)]
@@ -402,7 +414,7 @@ def _windows_over_rows(scope: Scope, ctx: GuardContext) -> None:
         return
     for window in query.find_all(exp.Window):
         if window.find_ancestor(exp.Select) is query:
-            raise _refuse(ctx, "window over rows", window.sql("duckdb"))
+            raise _refuse(ctx, "window over rows", _shown(window))
 
 
 def plan_block(scope: Scope, ctx: GuardContext) -> Block:

@@ -117,6 +117,7 @@ _CARRIERS = (
     *QUERY_CLAUSES,
     exp.Window,
     exp.WindowSpec,
+    exp.WithinGroup,
     exp.AggFunc,
     exp.Paren,
     exp.And,

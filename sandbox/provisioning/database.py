@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from query_guard.compile import build_agreement_database
-from query_guard.keys import destroy_key, get_or_create_key
+from query_guard.keys import destroy_key, get_or_create_key, noise_secret
 from sandbox.agreements.models import AgreementRecord
 from sandbox.agreements.service import as_contract
 from sandbox.catalog.service import catalog_entries, dataset_sources, suspended_datasets
@@ -44,6 +44,7 @@ def build_database(
         key=get_or_create_key(settings.keys_dir, rec.id),
         sources=dataset_sources(session, available),
         suspended=frozenset(suspended),
+        noise_secret=noise_secret(settings.keys_dir),
     )
     return path, sorted(suspended)
 

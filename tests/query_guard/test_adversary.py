@@ -68,8 +68,9 @@ def _world(root: Path) -> tuple[pa.Table, list[dict]]:
             round(rng.uniform(1000, 5000), 2) for _ in range(rng.randint(1, 3))
         ]  # fmt: skip
         for amount in payments:
-            for key, value in (("person_id", p["id"]), ("district", p["district"]),
-                               ("age", p["age"]), ("income", amount), ("diag", p["diag"])):  # fmt: skip
+            row = {"person_id": p["id"], "district": p["district"], "age": p["age"],
+                   "income": amount, "diag": p["diag"]}  # fmt: skip
+            for key, value in row.items():
                 rows[key].append(value)
     return pa.table(rows), people
 
@@ -138,11 +139,30 @@ def test_masked_and_transformed_queries_are_refused(target: Target) -> None:
 
 def _contexts() -> list[str]:
     """Conditions an attacker can write that keep the target (round bounds only)."""
-    ages = ["", "AND age >= 30", "AND age < 40", "AND age BETWEEN 30 AND 40", "AND age >= 20",
-            "AND age < 50", "AND age BETWEEN 20 AND 40", "AND age BETWEEN 30 AND 50",
-            "AND age BETWEEN 10 AND 90", "AND age < 60", "AND age >= 10", "AND age < 70"]  # fmt: skip
-    others = ["", "AND diag = 'X'", "AND income >= 1000", "AND income >= 900", "AND income > 10",
-              "AND income < 9000000", "AND income >= 100", "AND income IS NOT NULL"]  # fmt: skip
+    ages = [
+        "",
+        "AND age >= 30",
+        "AND age < 40",
+        "AND age BETWEEN 30 AND 40",
+        "AND age >= 20",
+        "AND age < 50",
+        "AND age BETWEEN 20 AND 40",
+        "AND age BETWEEN 30 AND 50",
+        "AND age BETWEEN 10 AND 90",
+        "AND age < 60",
+        "AND age >= 10",
+        "AND age < 70",
+    ]
+    others = [
+        "",
+        "AND diag = 'X'",
+        "AND income >= 1000",
+        "AND income >= 900",
+        "AND income > 10",
+        "AND income < 9000000",
+        "AND income >= 100",
+        "AND income IS NULL",
+    ]
     return [f"district = 'D0' {a} {o}" for a in ages for o in others]
 
 

@@ -12,6 +12,7 @@ import pytest
 from query_guard import keys
 from query_guard.compile import (
     CONTRIBUTION_RANK,
+    CONTRIBUTOR,
     PRIVATE_SCHEMA,
     SOURCES_TABLE,
     build_agreement_database,
@@ -47,8 +48,15 @@ def test_database_shows_only_agreed_columns_and_keeps_the_rest_private(aggregate
         }
         assert _tables(built.conn, PRIVATE_SCHEMA) == {
             SOURCES_TABLE: ["dataset", "digest"],
-            "visits": ["patient_id", "visit_date", "district", "cost", CONTRIBUTION_RANK],
-            "people": ["person_id", "age", CONTRIBUTION_RANK],
+            "visits": [
+                "patient_id",
+                "visit_date",
+                "district",
+                "cost",
+                CONTRIBUTOR,
+                CONTRIBUTION_RANK,
+            ],
+            "people": ["person_id", "age", CONTRIBUTOR, CONTRIBUTION_RANK],
         }
     stored = dict(
         aggregate.conn.execute(f"SELECT * FROM {PRIVATE_SCHEMA}.{SOURCES_TABLE}").fetchall()
