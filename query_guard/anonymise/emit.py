@@ -2,7 +2,11 @@
 
 For one block ``SELECT keys, aggs FROM datasets WHERE conds GROUP BY keys``::
 
-    rows     keys, one column per entity kind, the base aggregates' arguments
+    src      every row: bucket keys, one entity per kind, the base aggregates'
+             arguments, and whether each condition holds
+    lede/led/drop   per bucket, how many entities each condition alone leaves out;
+             a condition that leaves out too few is dropped there (low effect)
+    rows     the rows the kept conditions keep
     ent_k    per (bucket, entity of kind k): each entity's contribution to each base
     bkt_k    per bucket: entities, contributing entities and their XOR, total,
              largest contributions (for each base)
@@ -10,10 +14,12 @@ For one block ``SELECT keys, aggs FROM datasets WHERE conds GROUP BY keys``::
              flattened and perturbed (NULL when it has too few contributors)
     result   the block's own projection, HAVING, ORDER BY and LIMIT over ``anon``
 
-The cost beyond the user's own query is one grouping by (bucket, entity);
-the anonymising functions run once per bucket and base (:mod:`.noise`).
-The root block also returns hidden columns saying which values and whether
-any groups were suppressed; :func:`split_suppression` takes them off.
+Without conditions ``src`` is ``rows``. The cost beyond the user's own query is
+one grouping by (bucket, entity), and with conditions a scan without them and
+one more grouping; the anonymising functions run once per bucket and base
+(:mod:`.noise`). The root block also returns hidden columns saying which
+values and whether any groups were suppressed; :func:`split_suppression`
+takes them off.
 """
 
 from __future__ import annotations
@@ -25,7 +31,13 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from query_guard.anonymise.noise import ADJUST_FUNCTION, PASS_FUNCTION, TOP_CONTRIBUTIONS, Static
+from query_guard.anonymise.noise import (
+    ADJUST_FUNCTION,
+    LOW_EFFECT_FUNCTION,
+    PASS_FUNCTION,
+    TOP_CONTRIBUTIONS,
+    Static,
+)
 from query_guard.anonymise.plan import (
     ENTITIES,
     ROWS,
@@ -98,7 +110,8 @@ def _literal(text: str) -> str:
 
 
 def _from_clause(block: Block) -> str:
-    """The block's FROM and JOINs over the private tables (which hold the entity)."""
+    """The block's FROM and JOINs over the private tables (which hold the entity); its
+    WHERE is applied condition by condition (:func:`_low_effect_ctes`)."""
     select = block.select.copy()
     for table in select.find_all(exp.Table):
         if table.find_ancestor(exp.Subquery) is None:
@@ -113,9 +126,6 @@ def _from_clause(block: Block) -> str:
             table.replace(replacement)
     parts = [select.args["from_"].sql("duckdb")]
     parts += [j.sql("duckdb") for j in select.args.get("joins") or []]
-    where = select.args.get("where")
-    if where is not None:
-        parts.append(where.sql("duckdb"))
     return " ".join(parts)
 
 
@@ -130,8 +140,17 @@ def _entity(block: Block, kind: list[tuple[str, str]], ctx: GuardContext) -> str
     return f"{_q(alias)}.{_q(column)}"
 
 
-def _rows_cte(block: Block, ctx: GuardContext, rows: str) -> str:
-    """The block's rows: bucket keys, one entity per kind, the base aggregates' arguments."""
+def _flag(i: int) -> str:
+    return _q(f"__qg_c{i}")
+
+
+def _drop(i: int) -> str:
+    return _q(f"__qg_d{i}")
+
+
+def _rows_cte(block: Block, ctx: GuardContext, source: str) -> str:
+    """All rows of the block's datasets: bucket keys, one entity per kind, the base
+    aggregates' arguments, and whether each condition holds (NULL counts as not)."""
     cols = [f"{k.sql('duckdb')} AS {_q(f'__qg_g{i}')}" for i, k in enumerate(block.keys)]
     for k, kind in enumerate(block.kinds or [[]]):
         cols.append(f"{_entity(block, kind, ctx)} AS {_q(f'__qg_e{k}')}")
@@ -139,7 +158,58 @@ def _rows_cte(block: Block, ctx: GuardContext, rows: str) -> str:
         arg = _argument(block, j)
         if arg is not None:
             cols.append(f"{arg} AS {_q(f'__qg_a{j}')}")
-    return f"{_q(rows)} AS (SELECT {', '.join(cols)} {_from_clause(block)})"
+    for i, atom in enumerate(block.atoms):
+        cols.append(f"coalesce(TRY({atom.sql('duckdb')}), false) AS {_flag(i)}")
+    return f"{_q(source)} AS (SELECT {', '.join(cols)} {_from_clause(block)})"
+
+
+def _low_effect_ctes(block: Block, ctx: GuardContext, source: str, n: int) -> tuple[list[str], str]:
+    """The block's rows under its conditions, where a condition that changes few entities
+    in a bucket is dropped there (Diffix's low-effect detection).
+
+    A condition that leaves out exactly one person (``income < 100000`` when only the
+    target earns more) would let two queries differ by that person alone; its noise
+    layer would make the difference noisy, but the spread of many such differences still
+    tells whether the person was in. Dropped (rows and noise layer), the condition makes
+    both queries the same query. A condition that leaves out no one is dropped too, so
+    that being dropped does not tell whether anyone was left out.
+    """
+    g = [_q(f"__qg_g{i}") for i in range(len(block.keys))]
+    m = len(block.atoms)
+    e = _q("__qg_e0")
+    every = " AND ".join(_flag(i) for i in range(m))
+    only = [
+        " AND ".join([*(_flag(o) for o in range(m) if o != i), f"NOT {_flag(i)}"]) for i in range(m)
+    ]
+    per = [f"bool_or({every}) AS {_q('__qg_in')}"] + [
+        f"bool_or({cond}) AS {_q(f'__qg_x{i}')}" for i, cond in enumerate(only)
+    ]
+    led_e, led, drops, rows = (f"__qg_{w}{n}" for w in ("lede", "led", "drop", "rows"))
+    keys = ", ".join([*g, e])
+    stats = [f"bool_or({_q('__qg_in')}) AS {_q('__qg_present')}"]
+    for i in range(m):
+        x = _q(f"__qg_x{i}")
+        stats += [
+            f"count(*) FILTER (WHERE {x}) AS {_q(f'__qg_ln{i}')}",
+            f"bit_xor(hash({e})) FILTER (WHERE {x}) AS {_q(f'__qg_lx{i}')}",
+        ]
+    grouping = f" GROUP BY {', '.join(g)}" if g else ""
+    decisions = [
+        f"{LOW_EFFECT_FUNCTION}({_literal(_static(block, ctx, 'low-effect:' + text))}, "
+        f"{_q(f'__qg_ln{i}')}, {_q(f'__qg_lx{i}')}) AS {_drop(i)}"
+        for i, text in enumerate(block.conditions)
+    ]
+    on = " AND ".join(f"r.{c} IS NOT DISTINCT FROM d.{c}" for c in g) or "true"
+    keep = " AND ".join(f"(r.{_flag(i)} OR d.{_drop(i)})" for i in range(m))
+    carried = ", ".join(f"d.{_drop(i)}" for i in range(m))
+    return [
+        f"{_q(led_e)} AS (SELECT {keys}, {', '.join(per)} FROM {_q(source)} GROUP BY {keys})",
+        f"{_q(led)} AS (SELECT {', '.join([*g, *stats])} FROM {_q(led_e)}{grouping})",
+        f"{_q(drops)} AS (SELECT {', '.join([*g, *decisions])} FROM {_q(led)} "
+        f"WHERE {_q('__qg_present')})",
+        f"{_q(rows)} AS (SELECT r.*, {carried} FROM {_q(source)} AS r JOIN {_q(drops)} AS d "
+        f"ON {on} WHERE {keep})",
+    ], rows
 
 
 def _kind_ctes(block: Block, rows: str, k: int, ent: str, bkt: str) -> list[str]:
@@ -160,6 +230,10 @@ def _kind_ctes(block: Block, rows: str, k: int, ent: str, bkt: str) -> list[str]
         ]
         if k == 0:
             stats.append(f"CAST(sum({b}) AS DOUBLE) AS {_q(f'__qg_t{j}')}")
+    if k == 0:  # which conditions this bucket kept, for its noise layers
+        kept = ", ".join(f"NOT bool_or({_drop(i)})" for i in range(len(block.atoms)))
+        stats.append(f"[{kept}]::BOOLEAN[] AS {_q('__qg_kept')}")
+        per += [f"bool_or({_drop(i)}) AS {_drop(i)}" for i in range(len(block.atoms))]
     grouping = f" GROUP BY {', '.join(g)}" if g else ""
     return [
         f"{_q(ent)} AS (SELECT {keys}, {', '.join(per)} FROM {_q(rows)} GROUP BY {keys})",
@@ -177,8 +251,9 @@ def _anon_cte(block: Block, ctx: GuardContext, buckets: list[str], anon: str) ->
         source += f" JOIN {_q(bkt)} ON {on or 'true'}"
     values = f"[{', '.join(f'CAST({first}.{c} AS VARCHAR)' for c in g)}]::VARCHAR[]"
     bucket = _literal(_static(block, ctx, "bucket"))
+    kept = f"{first}.{_q('__qg_kept')}"
     keep = " AND ".join(
-        f"coalesce({PASS_FUNCTION}({bucket}, {values}, {_q(f'__qg_n_{k}')}, "
+        f"coalesce({PASS_FUNCTION}({bucket}, {values}, {kept}, {_q(f'__qg_n_{k}')}, "
         f"{_q(f'__qg_x_{k}')}), false)"
         for k in range(len(buckets))
     )
@@ -186,7 +261,7 @@ def _anon_cte(block: Block, ctx: GuardContext, buckets: list[str], anon: str) ->
     for j, base in enumerate(block.bases):
         static = _literal(_static(block, ctx, base.canonical))
         adjust = " + ".join(
-            f"{ADJUST_FUNCTION}({static}, {values}, {_q(f'__qg_n{j}_{k}')}, "
+            f"{ADJUST_FUNCTION}({static}, {values}, {kept}, {_q(f'__qg_n{j}_{k}')}, "
             f"{_q(f'__qg_x{j}_{k}')}, {_q(f'__qg_t{j}')}, {_q(f'__qg_top{j}_{k}')})"
             for k in range(len(buckets))
         )
@@ -196,8 +271,13 @@ def _anon_cte(block: Block, ctx: GuardContext, buckets: list[str], anon: str) ->
 
 def _ctes(block: Block, ctx: GuardContext, n: int) -> tuple[list[str], str]:
     """The WITH entries computing the block's anonymised buckets, and their name."""
-    rows, anon = f"__qg_rows{n}", f"__qg_anon{n}"
-    ctes = [_rows_cte(block, ctx, rows)]
+    source, anon = f"__qg_src{n}", f"__qg_anon{n}"
+    ctes = [_rows_cte(block, ctx, source)]
+    if block.atoms:
+        filtered, rows = _low_effect_ctes(block, ctx, source, n)
+        ctes += filtered
+    else:
+        rows = source
     buckets = []
     for k in range(len(block.kinds or [[]])):
         bkt = f"__qg_bkt{n}_{k}"

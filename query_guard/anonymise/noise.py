@@ -35,6 +35,7 @@ from query_guard.disclosure_rules import Thresholds, nk_dominated
 TRUNCATE = 3.0
 PASS_FUNCTION = "__qg_pass"
 ADJUST_FUNCTION = "__qg_adjust"
+LOW_EFFECT_FUNCTION = "__qg_low_effect"
 #: How many of a bucket's largest contributions the SQL hands over for flattening.
 TOP_CONTRIBUTIONS = 12
 
@@ -135,14 +136,26 @@ def flatten(
     return None
 
 
-def make_functions(seeder: Seeder):  # noqa: ANN201 - two closures, typed where used
-    def passes(static: str, values: list, contributors: int, xor: int) -> bool:
+def make_functions(seeder: Seeder):  # noqa: ANN201 - three closures, typed where used
+    def low_effect(static: str, excluded: int, xor: int | None) -> bool:
+        """Whether a condition leaves out too few entities of a bucket to be kept."""
+        if not excluded or xor is None:
+            return True  # it leaves out no one: dropping it changes nothing
         s = _static(static)
-        key = seeder.key(s.datasets)
-        return contributors >= threshold(seeder, key, s, xor)
+        return excluded < threshold(seeder, seeder.key(s.datasets), s, xor)
+
+    def passes(static: str, values: list, kept: list, contributors: int, xor: int) -> bool:
+        s = _static(static)
+        return contributors >= threshold(seeder, seeder.key(s.datasets), s, xor)
 
     def adjust(
-        static: str, values: list, contributors: int, xor: int, total: float, top: list
+        static: str,
+        values: list,
+        kept: list,
+        contributors: int | None,
+        xor: int | None,
+        total: float | None,
+        top: list | None,
     ) -> float | None:
         if contributors is None or xor is None or total is None or top is None:
             return None  # nothing contributes
@@ -157,28 +170,37 @@ def make_functions(seeder: Seeder):  # noqa: ANN201 - two closures, typed where 
         if done is None:
             return None
         amount, scale = done
-        layers = [*s.conditions, *(f"{k}={v}" for k, v in zip(s.keys, values, strict=True))]
+        layers = [c for c, keep in zip(s.conditions, kept, strict=True) if keep]
+        layers += [f"{k}={v}" for k, v in zip(s.keys, values, strict=True)]
         layers.append(s.base)
         noise = sum(_normal(seeder.seed(key, layer, xor), s.noise_sd * scale) for layer in layers)
         return noise - amount
 
-    return passes, adjust
+    return low_effect, passes, adjust
 
 
 def register(conn: duckdb.DuckDBPyConnection, keys: Mapping[str, bytes]) -> None:
     """Register the anonymising functions on ``conn`` with the dataset versions' keys."""
-    passes, adjust = make_functions(Seeder(keys))
+    low_effect, passes, adjust = make_functions(Seeder(keys))
+    conn.create_function(
+        LOW_EFFECT_FUNCTION,
+        low_effect,
+        ["VARCHAR", "BIGINT", "UBIGINT"],
+        "BOOLEAN",
+        null_handling="special",  # no one left out: XOR of nothing is NULL
+        side_effects=False,
+    )
     conn.create_function(
         PASS_FUNCTION,
         passes,
-        ["VARCHAR", "VARCHAR[]", "BIGINT", "UBIGINT"],
+        ["VARCHAR", "VARCHAR[]", "BOOLEAN[]", "BIGINT", "UBIGINT"],
         "BOOLEAN",
         side_effects=False,
     )
     conn.create_function(
         ADJUST_FUNCTION,
         adjust,
-        ["VARCHAR", "VARCHAR[]", "BIGINT", "UBIGINT", "DOUBLE", "DOUBLE[]"],
+        ["VARCHAR", "VARCHAR[]", "BOOLEAN[]", "BIGINT", "UBIGINT", "DOUBLE", "DOUBLE[]"],
         "DOUBLE",
         null_handling="special",  # a suppressed value is NULL
         side_effects=False,

@@ -92,7 +92,8 @@ class Block:
     kinds: list[list[tuple[str, str]]]  # entity kinds: (alias, stored entity column)
     keys: list[exp.Expression]
     key_texts: list[str]
-    conditions: list[str]
+    atoms: list[exp.Expression]  # the WHERE's conditions, one by one, without wrappers
+    conditions: list[str]  # their canonical forms, in the same order
     bases: list[Base] = field(default_factory=list)
     derived: dict[int, exp.Expression] = field(default_factory=dict)  # id(aggregate) -> value
 
@@ -444,7 +445,8 @@ def plan_block(scope: Scope, ctx: GuardContext) -> Block:
         kinds=_kinds(query, datasets, ctx),
         keys=keys,
         key_texts=[canonical(k, datasets) for k in keys],
-        conditions=sorted(canonical(a, datasets) for a in atoms),
+        atoms=atoms,
+        conditions=[canonical(a, datasets) for a in atoms],
     )
     for agg in own_aggregates(query):
         if agg.find(exp.Subquery, exp.Select, exp.Window):
