@@ -8,18 +8,29 @@ than as an unknown table); ``SCOPE_RULES`` run on the qualified tree.
 from query_guard.rules import (
     aggregate_output,
     columns,
+    cost,
     disclosive,
     functions,
     identifiers,
     joins,
     nodes,
     relations,
+    stars,
     statement,
     subqueries,
     suspended,
 )
 
-SYNTAX_RULES = (statement, nodes, functions, relations, suspended)
-SCOPE_RULES = (columns, identifiers, joins, subqueries, aggregate_output, disclosive)
+SYNTAX_RULES = (statement, nodes, functions, stars, relations, suspended)
+SCOPE_RULES = (
+    columns,
+    identifiers,
+    joins,
+    subqueries,
+    aggregate_output,
+    disclosive,
+    stars.EXPANDED,
+    cost,
+)
 
 __all__ = ["SCOPE_RULES", "SYNTAX_RULES"]
