@@ -47,6 +47,7 @@ _RULES = {
     "too_long": "text-length",
     "text_nul": "text-nul",
     "text_unicode": "text-unicode",
+    "string_unicode": "text-unicode",
     "finite_number": "number-finite",
     "id_range": "id-range",
     "json_invalid": "json",

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from export_review.ledger import PrivacyCharge
+from query_guard.service.worker import create_worker_app
 from sandbox.accounts.models import User
 from sandbox.applications.models import Application
 from sandbox.audit.models import AuditEvent
@@ -233,6 +234,23 @@ def test_unusable_sql_text_is_refused_and_recorded(
     assert "sql" in body["error"]
     [event] = _events(world.factory, "query.refused")
     assert event["refused"]["rule"] == rule and "sql" not in event
+
+
+def test_a_worker_refuses_the_same_way(world: World) -> None:
+    """A query worker serves /qs alone, without the platform's app-wide checks: the
+    request models still refuse, without echoing the input, and the record keeps it."""
+    token = bearer(world.tokens[AGGREGATE])
+    with TestClient(create_worker_app(world.settings, AGGREGATE)) as worker:
+        surrogate = _json(worker, "POST", "/qs/query", {"sql": "SELECT '\ud800'"}, **token)
+        _refused(surrogate, 422, "text-unicode")
+        _refused(worker.post("/qs/query", json={"sql": DEEP}, headers=token), 422, "sql-nesting")
+        nan = _json(worker, "POST", "/qs/dp", {"sql": COUNTS, "epsilon": float("nan")}, **token)
+        _refused(nan, 422, "dp-epsilon")
+    assert [e["refused"]["rule"] for e in _events(world.factory, "query.refused")] == [
+        "text-unicode",
+        "sql-nesting",
+    ]
+    assert _events(world.factory, "dp.release")[0]["epsilon"] == "nan"
 
 
 @pytest.mark.parametrize(("epsilon", "shown"), [(float("nan"), "nan"), (float("inf"), "inf")])
