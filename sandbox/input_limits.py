@@ -44,12 +44,10 @@ MAX_PARAMETER = 2**53 - 1
 #: Error types of pydantic (and of the checks here) and the rule each breaks.
 _RULES = {
     "string_too_long": "text-length",
-    "too_long": "text-length",
     "text_nul": "text-nul",
     "text_unicode": "text-unicode",
     "string_unicode": "text-unicode",
     "finite_number": "number-finite",
-    "id_range": "id-range",
     "json_invalid": "json",
     "missing": "required",
 }
@@ -112,9 +110,9 @@ def _describe(error: Mapping[str, Any]) -> str:
     field = field_name(error.get("loc", ()))
     kind = error.get("type", "")
     ctx = error.get("ctx") or {}
-    if kind in ("string_too_long", "too_long"):
+    if kind == "string_too_long":
         value = error.get("input")
-        got = f" (got {len(value)})" if isinstance(value, str | list | dict) else ""
+        got = f" (got {len(value)})" if isinstance(value, str) else ""
         return f"{field}: at most {ctx.get('max_length')} characters{got}"
     if kind == "missing":
         return f"{field}: required"
