@@ -35,11 +35,13 @@ from query_guard.anonymise.noise import (
     ADJUST_FUNCTION,
     LOW_EFFECT_FUNCTION,
     PASS_FUNCTION,
+    QUANTILE_FUNCTION,
     TOP_CONTRIBUTIONS,
     Static,
 )
 from query_guard.anonymise.plan import (
     ENTITIES,
+    QUANTILE,
     ROWS,
     SUM,
     VALUES,
@@ -53,6 +55,8 @@ from query_guard.context import GuardContext
 from query_guard.lineage import scopes
 
 SUPPRESSED_PREFIX = "__qg_suppressed_"
+#: Entities either side of a quantile's rank whose mean is shown: five values, never one.
+WINDOW = 2
 DROPPED = "__qg_dropped"
 #: Arrow schema metadata key describing suppression and perturbation of a result.
 METADATA_KEY = b"query_guard.disclosure"
@@ -70,7 +74,7 @@ def _argument(block: Block, j: int) -> str | None:
     if base.kind == VALUES:
         return column
     double = f"TRY_CAST({column} AS DOUBLE)"
-    return double if base.kind == SUM else f"{double} * {double}"
+    return double if base.kind in (SUM, QUANTILE) else f"{double} * {double}"
 
 
 def _per_entity(block: Block, j: int) -> str:
@@ -212,14 +216,44 @@ def _low_effect_ctes(block: Block, ctx: GuardContext, source: str, n: int) -> tu
     ], rows
 
 
+def _summed(block: Block) -> list[int]:
+    """The bases summed per entity (all but quantiles)."""
+    return [j for j, b in enumerate(block.bases) if b.kind != QUANTILE]
+
+
+def _quantile_ctes(block: Block, rows: str, j: int, window: str, stats: str) -> list[str]:
+    """A quantile from each entity's own mean: the mean of the entities ranked within
+    :data:`WINDOW` of the quantile's rank (never one entity's value), their spread (the
+    noise's scale), and how many entities and which (the threshold's seed)."""
+    g = [_q(f"__qg_g{i}") for i in range(len(block.keys))]
+    e, a = _q("__qg_e0"), _q(f"__qg_a{j}")
+    part = f"PARTITION BY {', '.join(g)}" if g else ""
+    keys = ", ".join([*g, e])
+    rank = f"{block.bases[j].fraction!r} * (count(*) OVER ({part}) - 1) + 1"
+    ranked = (
+        f"SELECT {', '.join(g) + ', ' if g else ''}v, row_number() OVER ({part} ORDER BY v) "
+        f"AS rn, {rank} AS target, count(*) OVER ({part}) AS n, "
+        f"bit_xor(hash({e})) OVER ({part}) AS x "
+        f"FROM (SELECT {keys}, avg({a}) AS v FROM {_q(rows)} GROUP BY {keys}) WHERE v IS NOT NULL"
+    )
+    grouping = f" GROUP BY {', '.join(g)}" if g else ""
+    return [
+        f"{_q(window)} AS ({ranked})",
+        f"{_q(stats)} AS (SELECT {', '.join(g) + ', ' if g else ''}any_value(n) AS n, "
+        f"any_value(x) AS x, avg(v) AS center, max(v) - min(v) AS spread FROM {_q(window)} "
+        f"WHERE abs(rn - target) <= {WINDOW}{grouping})",
+    ]
+
+
 def _kind_ctes(block: Block, rows: str, k: int, ent: str, bkt: str) -> list[str]:
     """Per entity of kind ``k`` its contribution to each base; per bucket their statistics."""
     g = [_q(f"__qg_g{i}") for i in range(len(block.keys))]
     e = _q(f"__qg_e{k}")
-    per = [f"{_per_entity(block, j)} AS {_q(f'__qg_b{j}')}" for j in range(len(block.bases))]
+    summed = _summed(block)
+    per = [f"{_per_entity(block, j)} AS {_q(f'__qg_b{j}')}" for j in summed]
     keys = ", ".join([*g, e])
     stats = [f"count(*) AS {_q(f'__qg_n_{k}')}", f"bit_xor(hash({e})) AS {_q(f'__qg_x_{k}')}"]
-    for j in range(len(block.bases)):
+    for j in summed:
         b = _q(f"__qg_b{j}")
         contributes = f"FILTER (WHERE {b} <> 0)"  # NULL and zero contribute nothing
         top = f"max_by({b}, abs({b}), {TOP_CONTRIBUTIONS})"
@@ -241,7 +275,9 @@ def _kind_ctes(block: Block, rows: str, k: int, ent: str, bkt: str) -> list[str]
     ]
 
 
-def _anon_cte(block: Block, ctx: GuardContext, buckets: list[str], anon: str) -> str:
+def _anon_cte(
+    block: Block, ctx: GuardContext, buckets: list[str], quantiles: dict[int, str], anon: str
+) -> str:
     """Per bucket: kept or not, and each base's total flattened and perturbed."""
     g = [_q(f"__qg_g{i}") for i in range(len(block.keys))]
     first = _q(buckets[0])
@@ -260,6 +296,13 @@ def _anon_cte(block: Block, ctx: GuardContext, buckets: list[str], anon: str) ->
     cols = [f"{first}.{c} AS {c}" for c in g] + [f"{keep} AS {_q('__qg_keep')}"]
     for j, base in enumerate(block.bases):
         static = _literal(_static(block, ctx, base.canonical))
+        if base.kind == QUANTILE:
+            qs = _q(quantiles[j])
+            on = " AND ".join(f"{first}.{c} IS NOT DISTINCT FROM {qs}.{c}" for c in g) or "true"
+            source += f" LEFT JOIN {qs} ON {on}"
+            noise = f"{QUANTILE_FUNCTION}({static}, {values}, {kept}, {qs}.n, {qs}.x, {qs}.spread)"
+            cols.append(f"{qs}.center + {noise} AS {_q(value_column(j))}")
+            continue
         adjust = " + ".join(
             f"{ADJUST_FUNCTION}({static}, {values}, {kept}, {_q(f'__qg_n{j}_{k}')}, "
             f"{_q(f'__qg_x{j}_{k}')}, {_q(f'__qg_t{j}')}, {_q(f'__qg_top{j}_{k}')})"
@@ -283,7 +326,12 @@ def _ctes(block: Block, ctx: GuardContext, n: int) -> tuple[list[str], str]:
         bkt = f"__qg_bkt{n}_{k}"
         ctes += _kind_ctes(block, rows, k, f"__qg_ent{n}_{k}", bkt)
         buckets.append(bkt)
-    ctes.append(_anon_cte(block, ctx, buckets, anon))
+    quantiles = {}
+    for j, base in enumerate(block.bases):
+        if base.kind == QUANTILE:
+            quantiles[j] = f"__qg_qs{n}_{j}"
+            ctes += _quantile_ctes(block, rows, j, f"__qg_qw{n}_{j}", quantiles[j])
+    ctes.append(_anon_cte(block, ctx, buckets, quantiles, anon))
     return ctes, anon
 
 

@@ -36,6 +36,10 @@ TRUNCATE = 3.0
 PASS_FUNCTION = "__qg_pass"
 ADJUST_FUNCTION = "__qg_adjust"
 LOW_EFFECT_FUNCTION = "__qg_low_effect"
+QUANTILE_FUNCTION = "__qg_quantile_noise"
+#: Ranks a quantile's window spans (the entity at the rank and two either side, as
+#: ``emit.WINDOW``): its spread over this is about the spacing of neighbouring entities.
+QUANTILE_SPAN = 4
 #: How many of a bucket's largest contributions the SQL hands over for flattening.
 TOP_CONTRIBUTIONS = 12
 
@@ -136,7 +140,7 @@ def flatten(
     return None
 
 
-def make_functions(seeder: Seeder):  # noqa: ANN201 - three closures, typed where used
+def make_functions(seeder: Seeder):  # noqa: ANN201 - four closures, typed where used
     def low_effect(static: str, excluded: int, xor: int | None) -> bool:
         """Whether a condition leaves out too few entities of a bucket to be kept."""
         if not excluded or xor is None:
@@ -170,18 +174,55 @@ def make_functions(seeder: Seeder):  # noqa: ANN201 - three closures, typed wher
         if done is None:
             return None
         amount, scale = done
-        layers = [c for c, keep in zip(s.conditions, kept, strict=True) if keep]
-        layers += [f"{k}={v}" for k, v in zip(s.keys, values, strict=True)]
-        layers.append(s.base)
-        noise = sum(_normal(seeder.seed(key, layer, xor), s.noise_sd * scale) for layer in layers)
+        noise = sum(
+            _normal(seeder.seed(key, layer, xor), s.noise_sd * scale)
+            for layer in _layers(s, values, kept)
+        )
         return noise - amount
 
-    return low_effect, passes, adjust
+    def quantile_noise(
+        static: str,
+        values: list,
+        kept: list,
+        contributors: int | None,
+        xor: int | None,
+        spread: float | None,
+    ) -> float | None:
+        """Noise for a quantile, scaled by the spread of the entities it was taken from
+        (per entity either side of the rank, so about their spacing)."""
+        if contributors is None or xor is None or spread is None:
+            return None
+        s = _static(static)
+        key = seeder.key(s.datasets)
+        if contributors < threshold(seeder, key, s, xor):
+            return None
+        return sum(
+            _normal(seeder.seed(key, layer, xor), s.noise_sd * spread / QUANTILE_SPAN)
+            for layer in _layers(s, values, kept)
+        )
+
+    return low_effect, passes, adjust, quantile_noise
+
+
+def _layers(s: Static, values: list, kept: list) -> list[str]:
+    """The noise layers of a value: each kept condition, each group key with its value,
+    and the column."""
+    layers = [c for c, keep in zip(s.conditions, kept, strict=True) if keep]
+    layers += [f"{k}={v}" for k, v in zip(s.keys, values, strict=True)]
+    return [*layers, s.base]
 
 
 def register(conn: duckdb.DuckDBPyConnection, keys: Mapping[str, bytes]) -> None:
     """Register the anonymising functions on ``conn`` with the dataset versions' keys."""
-    low_effect, passes, adjust = make_functions(Seeder(keys))
+    low_effect, passes, adjust, quantile_noise = make_functions(Seeder(keys))
+    conn.create_function(
+        QUANTILE_FUNCTION,
+        quantile_noise,
+        ["VARCHAR", "VARCHAR[]", "BOOLEAN[]", "BIGINT", "UBIGINT", "DOUBLE"],
+        "DOUBLE",
+        null_handling="special",  # a suppressed quantile is NULL
+        side_effects=False,
+    )
     conn.create_function(
         LOW_EFFECT_FUNCTION,
         low_effect,

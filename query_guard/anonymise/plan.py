@@ -32,6 +32,7 @@ from query_guard.lineage import (
 RULE = "QG-020"
 SNAP_RULE = "QG-021"
 ROWS, VALUES, SUM, SQUARES, ENTITIES = "rows", "values", "sum", "squares", "entities"
+QUANTILE = "quantile"
 
 
 class Refused(Exception):
@@ -83,6 +84,7 @@ class Base:
     column: exp.Column | None
     canonical: str
     owner: int = 0  # for ENTITIES: the entity kind counted
+    fraction: float = 0.5  # for QUANTILE: which quantile
 
 
 @dataclass
@@ -295,10 +297,35 @@ def _whole(count: exp.Expression) -> exp.Expression:
     return exp.Round(this=count)
 
 
+def _quantile(agg: exp.AggFunc, block: Block, scope: Scope, ctx: GuardContext) -> exp.Expression:
+    """``median(x)``, ``quantile_cont(x, q)``, ``percentile_cont(q) WITHIN GROUP (ORDER BY
+    x)``: computed over the entities' own means, never one entity's value (:mod:`.emit`)."""
+    if isinstance(agg, exp.Median):
+        arg, fraction = agg.this, exp.Literal.number("0.5")
+    elif isinstance(agg.parent, exp.WithinGroup):
+        arg, fraction = agg.parent.expression.expressions[0].this, agg.this
+    else:  # DuckDB's own spelling, which sqlglot also writes WITHIN GROUP as
+        arg, fraction = agg.this, agg.args.get("expression")
+        if isinstance(fraction, exp.Order):  # quantile_cont(x, q ORDER BY x)
+            fraction = fraction.this
+    q = _number(fraction) if fraction is not None else None
+    if q is None or not 0 <= q <= 1:
+        raise _refuse(ctx, "aggregate", f"{_shown(agg)} (the fraction must be a literal 0..1)")
+    a, b, column = _linear(arg, ctx)
+    if column is None or _protected(column, scope, ctx):
+        raise _refuse(ctx, "aggregate argument", _shown(arg))
+    q = q if a >= 0 else 1 - q  # a quantile of -x is minus the opposite quantile of x
+    name = canonical(column, block.datasets)
+    value = _ref(block, Base(QUANTILE, column, f"quantile:{q!r}:{name}", fraction=q))
+    return exp.Add(this=exp.Mul(this=_lit(a), expression=value), expression=_lit(b))
+
+
 def _derive(agg: exp.AggFunc, block: Block, scope: Scope, ctx: GuardContext) -> exp.Expression:
     """The aggregate as an expression over anonymised base values."""
     if type(agg) not in POSITIONS["aggregate"].allowed:
         raise _refuse(ctx, "aggregate", f"{agg.sql_name().lower()}()")
+    if isinstance(agg, exp.Median | exp.PercentileCont):
+        return _quantile(agg, block, scope, ctx)
     arg = agg.this
     if isinstance(arg, exp.Distinct):
         return _distinct(agg, arg, block, scope, ctx)
@@ -451,7 +478,8 @@ def plan_block(scope: Scope, ctx: GuardContext) -> Block:
     for agg in own_aggregates(query):
         if agg.find(exp.Subquery, exp.Select, exp.Window):
             raise _refuse(ctx, "aggregate argument", "a subquery or window")
-        block.derived[id(agg)] = _derive(agg, block, scope, ctx)
+        holder = agg.parent if isinstance(agg.parent, exp.WithinGroup) else agg
+        block.derived[id(holder)] = _derive(agg, block, scope, ctx)
     return block
 
 

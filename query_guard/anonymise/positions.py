@@ -49,12 +49,16 @@ POSITIONS: dict[str, Position] = {
                 exp.StddevPop,
                 exp.Variance,
                 exp.VariancePop,
+                exp.Median,
+                exp.PercentileCont,
             }
         ),
         "these summarise many entities' contributions and are computed with contributor "
-        "counts, flattening and noise; picks and order statistics (min, max, any_value, "
-        "arg_max, first, list, string_agg, mode, percentiles) return one entity's value",
-        "use count, sum, avg, stddev or variance",
+        "counts, flattening and noise (medians and continuous percentiles from a window of "
+        "entities around the rank, perturbed); picks and discrete order statistics (min, "
+        "max, any_value, arg_max, first, list, string_agg, mode, percentile_disc) return "
+        "one entity's value",
+        "use count, sum, avg, stddev, variance, median or percentile_cont",
     ),
     "aggregate argument": Position(
         frozenset(

@@ -18,6 +18,9 @@ from query_guard.lineage import groups_by_entity, scopes
 from query_guard.policy import COLLECTING_AGGREGATES, ORDER_STATISTICS, function_name
 
 RULE = "QG-010"
+#: Computed in aggregate mode from a window of entities and perturbed
+#: (:mod:`query_guard.anonymise`), so never one member's value.
+PERTURBED_QUANTILES = frozenset({exp.Median, exp.PercentileCont})
 
 
 def check(expr: exp.Expression, ctx: GuardContext) -> list[Finding]:
@@ -40,7 +43,7 @@ def check(expr: exp.Expression, ctx: GuardContext) -> list[Finding]:
                     )
                 )
             elif (
-                type(func) in ORDER_STATISTICS
+                type(func) in ORDER_STATISTICS - PERTURBED_QUANTILES
                 and ctx.mode == "aggregate"
                 and not groups_by_entity(scope, ctx)
             ):

@@ -177,3 +177,21 @@ def test_aggregates_over_anonymised_groups_return_their_row(tmp_path: Path) -> N
     )
     [(mean, spread)] = _values(table)
     assert 40 < mean < 70 and spread >= 0
+
+
+def test_medians_come_from_several_entities_and_are_perturbed(tmp_path: Path) -> None:
+    ctx = _world(tmp_path, _payments(), COLUMNS)
+    db = _build(ctx, tmp_path, "a.duckdb", b"k" * 32)
+    sql = (
+        "SELECT district, median(amount) AS m, percentile_cont(0.9) WITHIN GROUP "
+        "(ORDER BY amount) AS p90 FROM pay GROUP BY 1 ORDER BY 1"
+    )
+    got = _values(_run(ctx, db, sql))
+    rows = _payments()
+    for district, median, p90 in got:
+        amounts = [
+            a for d, a in zip(rows["district"], rows["amount"], strict=True) if d == district
+        ]
+        assert median not in amounts and p90 not in amounts  # never one payment as it was
+        # Of each person's mean payment (uniform on 10..100, one to three payments each):
+        assert 40 < median < 70 and 70 < p90 < 100
