@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from jupyterhub.auth import Authenticator
+from tornado import web
 from traitlets import Any
+
+from hub_config.control_plane import SignInThrottled
 
 
 class ControlPlaneAuthenticator(Authenticator):
@@ -18,9 +21,16 @@ class ControlPlaneAuthenticator(Authenticator):
     ).tag(config=True)
 
     async def authenticate(self, handler, data: dict) -> str | None:
+        """The username if the control plane accepts the password. The researcher's address
+        goes with it, so failed sign-ins slow down that address and not every researcher
+        behind the hub; while they must wait, the login page shows the control plane's
+        message (HTTP 429)."""
         username, password = data.get("username", ""), data.get("password", "")
         if not username or not password:
             return None
-        if await self.control_plane.authenticate(username, password):
-            return username
-        return None
+        address = handler.request.remote_ip if handler is not None else ""
+        try:
+            accepted = await self.control_plane.authenticate(username, password, address)
+        except SignInThrottled as exc:
+            raise web.HTTPError(429, "%s", str(exc), reason="Too Many Requests") from None
+        return username if accepted else None

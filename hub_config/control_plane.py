@@ -4,8 +4,9 @@ The hub never decides who may work on which agreement: it asks. Both calls carry
 the hub's service token (``Authorization: Bearer``). Wire format::
 
     POST {platform_url}/api/hub/authenticate
-      {"username": "alice", "password": "..."}
+      {"username": "alice", "password": "...", "address": "203.0.113.7"}
       200 {"authenticated": true}
+      429 {"error": "... wait 8 s ...", "rule": "sign-in-backoff-account", "retry_after": 8}
     POST {platform_url}/api/hub/spawn-authorization
       {"username": "alice", "server_name": "agr-2026-0001"}
       200 {"agreement_id": "AGR-2026-0001", "token": "...",
@@ -40,6 +41,15 @@ class SpawnRefused(Exception):
     """The control plane refused the spawn; the message is shown to the researcher."""
 
 
+class SignInThrottled(Exception):
+    """Too many failed sign-ins: the control plane says how long to wait (its message, with
+    the rule, is shown to the researcher)."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 def _cited(refusal: dict) -> str:
     """The control plane's refusal with its rule and article, as the researcher sees it."""
     cite = "; ".join(str(part) for part in (refusal.get("rule"), refusal.get("article")) if part)
@@ -47,7 +57,10 @@ def _cited(refusal: dict) -> str:
 
 
 class ControlPlane(Protocol):
-    async def authenticate(self, username: str, password: str) -> bool: ...
+    async def authenticate(self, username: str, password: str, address: str = "") -> bool:
+        """Whether the password is right; ``address`` is the researcher's, as the hub saw
+        it. Raise :class:`SignInThrottled` while failed sign-ins make them wait."""
+        ...
 
     async def authorize_spawn(self, username: str, server_name: str) -> SpawnAuthorization:
         """Raise :class:`SpawnRefused` unless ``username`` may work now on the agreement
@@ -68,10 +81,15 @@ class HttpControlPlane:
         async with httpx.AsyncClient(headers=self._headers, timeout=self._timeout) as client:
             return await client.post(self.platform_url + path, json=payload)
 
-    async def authenticate(self, username: str, password: str) -> bool:
+    async def authenticate(self, username: str, password: str, address: str = "") -> bool:
         response = await self._post(
-            "/api/hub/authenticate", {"username": username, "password": password}
+            "/api/hub/authenticate",
+            {"username": username, "password": password, "address": address},
         )
+        if response.status_code == 429:
+            body = response.json()
+            retry_after = int(response.headers.get("Retry-After", body.get("retry_after", 1)))
+            raise SignInThrottled(_cited(body), retry_after)
         response.raise_for_status()
         return response.json()["authenticated"] is True
 

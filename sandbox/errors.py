@@ -27,6 +27,11 @@ class SandboxError(Exception):
     def to_dict(self) -> dict[str, str | None]:
         return {"error": self.message, "rule": self.rule, "article": self.article}
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the refusal's response carries (none but for a few kinds)."""
+        return {}
+
     def __str__(self) -> str:
         cite = f" [{self.rule}" + (f"; {self.article}" if self.article else "") + "]"
         return self.message + cite
@@ -85,3 +90,29 @@ class Conflict(SandboxError):
 
     rule = "conflict"
     status_code = 409
+
+
+class TooManyAttempts(SandboxError):
+    """Too many recent failures: try again after ``retry_after`` seconds (HTTP 429 with
+    ``Retry-After``). A wait, never a lockout: nothing is refused for good."""
+
+    rule = "rate-limit"
+    status_code = 429
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: int,
+        rule: str | None = None,
+        article: str | None = None,
+    ):
+        super().__init__(message, rule=rule, article=article)
+        self.retry_after = retry_after
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "retry_after": self.retry_after}
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

@@ -7,10 +7,11 @@ production refuses to start on a development secret.
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-secret-change-me"
@@ -69,6 +70,22 @@ class Settings(BaseSettings):
     #: checkpoint) inside ``sandbox serve``; 0 turns the timer off (then run
     #: ``sandbox duties run`` from cron or a systemd timer).
     duties_interval: int = 3600
+    #: Reverse proxies (addresses or networks, e.g. ``["10.0.0.2", "fd00::/8"]``) whose
+    #: ``X-Forwarded-For`` names the client; empty: the client is the socket peer, and the
+    #: header is ignored (sign-in backoff keys on this address, sandbox/api/client_address.py).
+    trusted_proxies: list[str] = []
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"SANDBOX_TRUSTED_PROXIES: {entry!r} is not an IP address or network"
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> Settings:

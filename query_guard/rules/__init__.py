@@ -13,6 +13,7 @@ from query_guard.rules import (
     functions,
     identifiers,
     joins,
+    lateral_alias,
     nodes,
     relations,
     stars,
@@ -21,7 +22,7 @@ from query_guard.rules import (
     suspended,
 )
 
-SYNTAX_RULES = (statement, nodes, functions, stars, relations, suspended)
+SYNTAX_RULES = (statement, nodes, functions, stars, lateral_alias, relations, suspended)
 SCOPE_RULES = (
     columns,
     identifiers,

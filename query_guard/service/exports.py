@@ -24,11 +24,18 @@ from export_review.requests import (
     submit_request,
 )
 from query_guard.service.dp import release
-from query_guard.service.routes import MAX_SQL_CHARS, CallerDep, ServiceDep
+from query_guard.service.routes import (
+    CallerDep,
+    Epsilon,
+    QuerySql,
+    RecordedRefusals,
+    ServiceDep,
+)
 from sandbox.db.base import transaction
 from sandbox.errors import SandboxError, ValidationFailed
+from sandbox.input_limits import LongText
 
-router = APIRouter(prefix="/qs", tags=["query service"])
+router = APIRouter(prefix="/qs", tags=["query service"], route_class=RecordedRefusals)
 
 
 @router.post("/exports/check")
@@ -92,9 +99,9 @@ def submit_files(
 
 
 class DpExportIn(BaseModel):
-    sql: str = Field(min_length=1, max_length=MAX_SQL_CHARS)
-    epsilon: float
-    purpose: str = Field(min_length=1)
+    sql: QuerySql
+    epsilon: Epsilon
+    purpose: LongText = Field(min_length=1)
 
 
 @router.post("/dp-exports", status_code=201)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from query_guard.context import DESENSITISATION
 from query_guard.early_warning.models import Alert
 from query_guard.early_warning.service import observe
-from query_guard.engine import TIMEOUT_RULE, run_query
+from query_guard.engine import CARDINALITY_RULE, TIMEOUT_RULE, run_query
 from query_guard.findings import Decision
 from query_guard.guard import check_query
 from query_guard.service.access import Caller
@@ -96,12 +96,13 @@ class Outcome:
 
 
 def execute(cache: ConnectionCache, path: Path, sql: str, timeout_s: float) -> pa.Table:
-    """Run on the agreement's file; every failure but the timeout becomes one fixed error."""
+    """Run on the agreement's file; every failure but the engine's own refusals (timeout,
+    a join too large to start) becomes one fixed error."""
     with cache.cursor(path) as cursor:
         try:
             return run_query(cursor, sql, timeout_s)
         except PolicyViolation as exc:
-            if exc.rule == TIMEOUT_RULE:
+            if exc.rule in (TIMEOUT_RULE, CARDINALITY_RULE):
                 raise
             raise QueryFailed() from exc
         except (SandboxError, duckdb.Error, pa.ArrowException) as exc:

@@ -57,7 +57,11 @@ DECISION_KEY = b"query_guard.decision"
 MAX_SQL_CHARS = SQL_CHARS
 NESTING_RULE = "sql-nesting"
 #: What a refused request is recorded as: a DP request like every other refused one.
-REFUSED_ACTIONS = {"/qs/query": "query.refused", "/qs/dp": "dp.release"}
+REFUSED_ACTIONS = {
+    "/qs/query": "query.refused",
+    "/qs/dp": "dp.release",
+    "/qs/dp-exports": "dp.release",
+}
 
 
 class QueryService:

@@ -26,6 +26,7 @@ from sandbox.api.routes import (
     oversight,
     oversight_duties,
     preview,
+    sign_ins,
     statistics,
     workspaces,
 )
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(SandboxError)
     async def _refusal(_request: Request, exc: SandboxError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content=exc.to_dict())
+        return JSONResponse(exc.to_dict(), exc.status_code, headers=exc.headers)
 
     app.add_exception_handler(RequestValidationError, refuse_invalid_input)
 
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         notifications,
         audit,
         backups,
+        sign_ins,
         statistics,
         workspaces,
         organisations,

@@ -6,6 +6,7 @@ from export_review import models as export_requests  # noqa: F401
 from query_guard.early_warning import models as early_warning  # noqa: F401
 from query_guard.service import models as query_service  # noqa: F401
 from sandbox import filings  # noqa: F401
+from sandbox.accounts import attempts as sign_in_attempts  # noqa: F401
 from sandbox.accounts import models as accounts  # noqa: F401
 from sandbox.agreements import models as agreements  # noqa: F401
 from sandbox.applications import models as applications  # noqa: F401

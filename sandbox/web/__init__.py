@@ -27,6 +27,7 @@ from sandbox.web.pages import (
     public,
     publish,
     researcher,
+    sign_ins,
     statistics,
 )
 from sandbox.web.rendering import HERE
@@ -36,7 +37,7 @@ def install_pages(app: FastAPI) -> None:
     for module in (
         public, account, researcher, exports, provider, publish, export_review, operator,
         authority, alerts, keys, statistics, oversight, catalog_review, notifications,
-        organisations, previews, backups,
+        organisations, previews, backups, sign_ins,
     ):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

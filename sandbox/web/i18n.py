@@ -374,6 +374,22 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "stored_backups": ("已保存的备份", "Stored backups"),
     "stored_backups_lead": ("仅显示文件名、大小和时间：备份内容（含清单）已加密，平台不持有私钥，无法读取。",
                             "Only the file name, size and time are shown: the contents, manifest included, are encrypted to a private key the platform does not hold."),
+    # Failed sign-ins and their backoff (Rizhao Art.29)
+    "sign_ins": ("登录失败记录", "Failed sign-ins"),
+    "sign_ins_lead": ("按账户和地址列出的登录失败；失败过多时下一次尝试须等待（逐次加倍、设有上限，从不锁定账户）。",
+                      "Failed sign-ins by account and by address; after too many, the next attempt must wait (doubling each time, capped, never a lockout)."),
+    "backoff_account_rule": ("同一账户一小时内失败超过此数后须等待；该账户近90天成功登录过的地址不受此限",
+                             "an account waits after this many failures in an hour; addresses it signed in from in the last 90 days are exempt"),
+    "backoff_address_rule": ("同一地址一小时内失败超过此数后须等待", "an address waits after this many failures in an hour"),
+    "backoff_cap": ("最长等待", "longest wait"),
+    "hours_back": ("最近（小时）", "Last hours"),
+    "failures": ("失败次数", "Failures"),
+    "first_failure": ("首次失败", "First failure"), "last_failure": ("最近失败", "Last failure"),
+    "wait_now": ("当前须等待", "Wait now"),
+    "failures_by_account": ("按账户", "By account"), "failures_by_address": ("按地址", "By address"),
+    "distinct_addresses": ("地址数", "Addresses"), "distinct_accounts": ("账户数", "Accounts"),
+    "client_address": ("地址", "Address"), "channel": ("途径", "Channel"), "when": ("时间", "When"),
+    "recent_failures": ("最近的失败", "Latest failures"),
 }  # fmt: skip
 
 _INDEX = {code: i for i, code in enumerate(LANGUAGES)}

@@ -87,7 +87,11 @@ def back_url(request: Request) -> str:
 
 def error_page(request: Request, exc: SandboxError) -> HTMLResponse:
     """A refusal: what was wrong, the rule and the article; never a data value."""
-    return render(request, "error.html", {"error": exc, "back": back_url(request)}, exc.status_code)
+    response = render(
+        request, "error.html", {"error": exc, "back": back_url(request)}, exc.status_code
+    )
+    response.headers.update(exc.headers)
+    return response
 
 
 class PageRoute(APIRoute):

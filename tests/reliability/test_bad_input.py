@@ -253,13 +253,13 @@ def test_a_worker_refuses_the_same_way(world: World) -> None:
     assert _events(world.factory, "dp.release")[0]["epsilon"] == "nan"
 
 
+@pytest.mark.parametrize("path", ["/qs/dp", "/qs/dp-exports"])
 @pytest.mark.parametrize(("epsilon", "shown"), [(float("nan"), "nan"), (float("inf"), "inf")])
 def test_a_nan_or_infinite_epsilon_is_refused_and_recorded(
-    qs: TestClient, world: World, epsilon: float, shown: str
+    qs: TestClient, world: World, epsilon: float, shown: str, path: str
 ) -> None:
-    r = _json(
-        qs, "POST", "/qs/dp", {"sql": COUNTS, "epsilon": epsilon}, **bearer(world.tokens[AGGREGATE])
-    )
+    body = {"sql": COUNTS, "epsilon": epsilon, "purpose": "a table for the paper"}
+    r = _json(qs, "POST", path, body, **bearer(world.tokens[AGGREGATE]))
     assert "epsilon" in _refused(r, 422, "dp-epsilon")["error"]
     [event] = _events(world.factory, "dp.release")
     assert event["refused"] == {"rule": "dp-epsilon", "article": None}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
 
-from sandbox.accounts.service import authenticate, issue_token
+from sandbox.accounts.service import issue_token
 from sandbox.api.deps import DbDep, UserDep
+from sandbox.api.sign_in import sign_in
 from sandbox.audit.record import record
 from sandbox.errors import PermissionDenied
 from sandbox.identity.organisations import has_real_name
@@ -17,14 +18,26 @@ router = APIRouter(prefix="/api", tags=["auth"])
 
 @router.post("/auth/token")
 def token(
-    db: DbDep, username: Annotated[str, Form()], password: Annotated[str, Form()]
+    request: Request,
+    db: DbDep,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
 ) -> dict[str, str]:
+    """A bearer token for a name and password; failures are recorded and slow the next
+    attempt down (429 with Retry-After, sandbox/accounts/backoff.py)."""
     with db.tx() as session:
-        user = authenticate(session, username, password)
-        if user is None:
-            raise PermissionDenied("unknown user or wrong password", rule="auth")
-        value = issue_token(session, user)
-        record(session, actor=user.username, action="user.sign_in", object=f"user:{user.username}")
+        user = sign_in(session, request, username, password, channel="api")
+        if user is not None:
+            value = issue_token(session, user)
+            record(
+                session,
+                actor=user.username,
+                action="user.sign_in",
+                object=f"user:{user.username}",
+                details={"channel": "api"},
+            )
+    if user is None:  # the failure is committed above: refuse only now
+        raise PermissionDenied("unknown user or wrong password", rule="auth")
     return {"access_token": value, "token_type": "bearer"}
 
 

@@ -11,13 +11,15 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 from sqlalchemy import func, select
 
+from sandbox.accounts.attempts import ADDRESS_CHARS
 from sandbox.accounts.models import Role, User
-from sandbox.accounts.service import authenticate, issue_workspace_token
+from sandbox.accounts.service import issue_workspace_token
 from sandbox.agreements.models import AgreementRecord
 from sandbox.api.deps import DbDep, bearer_token
+from sandbox.api.sign_in import sign_in
 from sandbox.audit.record import record
 from sandbox.errors import NotFound, PermissionDenied, SandboxError
 from sandbox.input_limits import Name
@@ -39,12 +41,19 @@ HubOnly = Annotated[None, Depends(hub_only)]
 class Credentials(BaseModel):
     username: Name
     password: Name
+    #: The researcher's address as the hub saw it (the hub is trusted through its token);
+    #: without it the per-address backoff cannot tell researchers apart and is skipped.
+    address: Annotated[str, StringConstraints(max_length=ADDRESS_CHARS)] = ""
 
 
 @router.post("/authenticate")
-def hub_authenticate(body: Credentials, db: DbDep, _: HubOnly) -> dict[str, bool]:
+def hub_authenticate(body: Credentials, request: Request, db: DbDep, _: HubOnly) -> dict[str, bool]:
+    """Whether a researcher's password is right; failures count towards the same backoff
+    as the platform's own sign-in (429 with Retry-After while it holds)."""
     with db.tx() as session:
-        user = authenticate(session, body.username, body.password)
+        user = sign_in(
+            session, request, body.username, body.password, channel="hub", address=body.address
+        )
         ok = user is not None and user.role == Role.researcher
         record(
             session,

@@ -12,8 +12,9 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from sandbox.accounts.models import Role
-from sandbox.accounts.service import SESSION_HOURS, authenticate, issue_token, revoke_token
+from sandbox.accounts.service import SESSION_HOURS, issue_token, revoke_token
 from sandbox.api.deps import SESSION_COOKIE, DbDep, SettingsDep, UserDep
+from sandbox.api.sign_in import sign_in
 from sandbox.audit.record import record
 from sandbox.errors import PermissionDenied
 from sandbox.identity.organisations import REAL_NAME_ARTICLE, identity_of
@@ -38,18 +39,28 @@ def signin_form(request: Request) -> HTMLResponse:
 
 @router.post("/signin")
 def signin(
+    request: Request,
     db: DbDep,
     settings: SettingsDep,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
+    """Failures are recorded and slow the next attempt down: the page then says how long
+    to wait (429, sandbox/accounts/backoff.py)."""
     with db.tx() as session:
-        user = authenticate(session, username, password)
-        if user is None:
-            raise PermissionDenied("unknown user or wrong password", rule="auth")
-        token = issue_token(session, user)
-        record(session, actor=user.username, action="user.sign_in", object=f"user:{user.username}")
-        home = HOME[Role(user.role)]
+        user = sign_in(session, request, username, password, channel="web")
+        if user is not None:
+            token = issue_token(session, user)
+            record(
+                session,
+                actor=user.username,
+                action="user.sign_in",
+                object=f"user:{user.username}",
+                details={"channel": "web"},
+            )
+            home = HOME[Role(user.role)]
+    if user is None:  # the failure is committed above: refuse only now
+        raise PermissionDenied("unknown user or wrong password", rule="auth")
     response = see_other(home)
     set_cookie(response, settings, SESSION_COOKIE, token, max_age=SESSION_HOURS * 3600)
     return response

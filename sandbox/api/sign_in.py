@@ -1,0 +1,47 @@
+"""A password sign-in over HTTP, the same for the sign-in page, ``/api/auth/token`` and the
+hub: the client's address (trusted proxies only), the backoff, the record of the attempt.
+
+The time is ``app.state.clock()`` when the app holds one (tests step it to watch the
+backoff grow without waiting), else now.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from sandbox.accounts.backoff import authenticate_with_backoff
+from sandbox.accounts.models import User
+from sandbox.api.client_address import client_address
+
+
+def request_time(request: Request) -> datetime:
+    """Now, in UTC (or the app's clock)."""
+    clock = getattr(request.app.state, "clock", None)
+    return (clock() if clock is not None else datetime.now(UTC)).astimezone(UTC)
+
+
+def sign_in(
+    session: Session,
+    request: Request,
+    username: str,
+    password: str,
+    *,
+    channel: str,
+    address: str | None = None,
+) -> User | None:
+    """The user, or ``None`` for a wrong name or password (recorded in ``session``; the
+    caller commits it and then refuses). ``address`` overrides the request's own (the hub
+    says whose sign-in it forwards)."""
+    if address is None:
+        address = client_address(request, request.app.state.settings.trusted_proxies)
+    return authenticate_with_backoff(
+        session,
+        username,
+        password,
+        address=address,
+        channel=channel,
+        now=request_time(request),
+    )

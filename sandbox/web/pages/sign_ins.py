@@ -1,0 +1,34 @@
+"""The operator's sign-in page: failed sign-ins by account and by address, and the wait
+the backoff imposes on each now (sandbox/accounts/backoff.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Query, Request
+from fastapi.responses import HTMLResponse
+
+from sandbox.accounts.backoff import ACCOUNT, ADDRESS, CAP_SECONDS
+from sandbox.accounts.sign_in_report import MAX_HOURS, failure_report
+from sandbox.api.deps import DbDep, OperatorDep
+from sandbox.api.sign_in import request_time
+from sandbox.web.rendering import page_router, render
+
+router = page_router("/operator")
+
+
+@router.get("/sign-ins")
+def sign_ins(
+    request: Request,
+    db: DbDep,
+    user: OperatorDep,
+    hours: Annotated[int, Query(ge=1, le=MAX_HOURS)] = 24,
+) -> HTMLResponse:
+    with db.tx() as session:
+        report = failure_report(session, user, now=request_time(request), hours=hours)
+        context = {
+            "report": report,
+            "hours": hours,
+            "rules": {"account": ACCOUNT, "address": ADDRESS, "cap": CAP_SECONDS},
+        }
+        return render(request, "operator/sign_ins.html", context)
