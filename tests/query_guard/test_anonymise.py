@@ -195,3 +195,40 @@ def test_medians_come_from_several_entities_and_are_perturbed(tmp_path: Path) ->
         assert median not in amounts and p90 not in amounts  # never one payment as it was
         # Of each person's mean payment (uniform on 10..100, one to three payments each):
         assert 40 < median < 70 and 70 < p90 < 100
+
+
+#: Each fails on plain DuckDB exactly because one person (BIG) paid a million: a cast out
+#: of range, an integer overflow, a date outside its domain (DuckDB's numeric functions
+#: answer NaN outside theirs), an integer division by zero.
+ERROR_ORACLES = {
+    "cast": "SELECT CAST(amount AS TINYINT) AS b, count(*) FROM pay GROUP BY b",
+    "overflow": "SELECT CAST(amount AS INTEGER) * 10000 AS b, count(*) FROM pay GROUP BY b",
+    "domain": "SELECT make_date(2024, CAST(amount / 100000 AS INTEGER) + 3, 1) AS b, count(*) "
+    "FROM pay GROUP BY b",
+    "division": "SELECT 1 // CAST(amount / 1000000 AS INTEGER) - 1 AS b, count(*) FROM pay "
+    "GROUP BY b",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ERROR_ORACLES))
+def test_no_error_oracle_on_one_entity(kind: str, tmp_path: Path) -> None:
+    """The query fails on the raw data because of one person; guarded, it is refused or
+    it runs, and runs the same way whether or not that person is in the data."""
+    import duckdb
+
+    sql = ERROR_ORACLES[kind]
+    outcomes = []
+    for dominant in (1_000_000.0, None):
+        root = tmp_path / str(dominant)
+        ctx = _world(root, _payments(dominant=dominant), COLUMNS)
+        db = _build(ctx, root, "a.duckdb", b"k" * 32)
+        if dominant is not None:
+            with pytest.raises(duckdb.Error):  # the oracle is real on the unguarded engine
+                duckdb.connect(str(db), read_only=True).execute(sql).fetchall()
+        decision = check_query(sql, ctx)
+        if decision.sql is None:
+            outcomes.append(("refused", [r.rule for r in decision.reasons]))
+            continue
+        table = _run(ctx, db, sql)  # never raises
+        outcomes.append(("ran", table.column_names))
+    assert outcomes[0] == outcomes[1]
