@@ -105,5 +105,10 @@ if hub.api_token:
             "services": ["sandbox-control-plane"],
         }
     )
+# JupyterHub's own Prometheus metrics (/hub/metrics) stay on and need a token with
+# read:metrics: the one the platform's and the query workers' /metrics take.
+if get_settings().metrics_token:
+    services.append({"name": "prometheus", "api_token": get_settings().metrics_token})
+    roles.append({"name": "prometheus", "scopes": ["read:metrics"], "services": ["prometheus"]})
 c.JupyterHub.services = services
 c.JupyterHub.load_roles = roles

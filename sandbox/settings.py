@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     #: ``X-Forwarded-For`` names the client; empty: the client is the socket peer, and the
     #: header is ignored (sign-in backoff keys on this address, sandbox/api/client_address.py).
     trusted_proxies: list[str] = []
+    #: The bearer token Prometheus presents to ``/metrics`` (platform and query workers).
+    #: Empty: ``/metrics`` answers loopback peers only.
+    metrics_token: str = ""
 
     @field_validator("trusted_proxies")
     @classmethod

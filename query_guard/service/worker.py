@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from query_guard.service import exports
 from query_guard.service.routes import QueryService, router
+from sandbox.api.routes.metrics import install_metrics
 from sandbox.db.base import make_engine, make_sessionmaker
 from sandbox.errors import SandboxError
 from sandbox.settings import Settings
@@ -34,4 +35,5 @@ def create_worker_app(settings: Settings, agreement_id: str) -> FastAPI:
     app.add_exception_handler(SandboxError, refusal)
     app.include_router(router)
     app.include_router(exports.router)
+    install_metrics(app)
     return app

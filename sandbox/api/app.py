@@ -30,9 +30,11 @@ from sandbox.api.routes import (
     statistics,
     workspaces,
 )
+from sandbox.api.routes.metrics import install_metrics
 from sandbox.db.base import make_engine, make_sessionmaker
 from sandbox.db.schema import ensure_schema
 from sandbox.errors import SandboxError
+from sandbox.metrics import PlatformCollector
 from sandbox.settings import Settings, get_settings
 from sandbox.web import install_pages
 from sandbox.workcalendar import calendar_from_settings
@@ -88,4 +90,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(preview.router)
     app.include_router(oidc.pages)
     install_pages(app)
+    install_metrics(app, PlatformCollector(app.state.sessionmaker, settings))
     return app

@@ -12,9 +12,11 @@ from datetime import UTC, datetime
 from fastapi import Request
 from sqlalchemy.orm import Session
 
+from sandbox import metrics
 from sandbox.accounts.backoff import authenticate_with_backoff
 from sandbox.accounts.models import User
 from sandbox.api.client_address import client_address
+from sandbox.errors import TooManyAttempts
 
 
 def request_time(request: Request) -> datetime:
@@ -37,11 +39,15 @@ def sign_in(
     says whose sign-in it forwards)."""
     if address is None:
         address = client_address(request, request.app.state.settings.trusted_proxies)
-    return authenticate_with_backoff(
-        session,
-        username,
-        password,
-        address=address,
-        channel=channel,
-        now=request_time(request),
-    )
+    try:
+        return authenticate_with_backoff(
+            session,
+            username,
+            password,
+            address=address,
+            channel=channel,
+            now=request_time(request),
+        )
+    except TooManyAttempts as refusal:
+        metrics.sign_in_throttled(channel, refusal.rule)
+        raise
