@@ -32,12 +32,15 @@ from sqlalchemy import select
 import hub_config
 from hub_config.settings import HubSettings
 from sandbox.agreements.models import AgreementRecord, AgreementStatus
+from sandbox.cli import processes
 from sandbox.cli.common import unit_of_work
 from sandbox.provisioning.models import Workspace, WorkspaceStatus
 from sandbox.settings import Settings
 
 #: The query workers' port when SANDBOX_QUERY_SERVICE_URL points at the platform's own port.
 WORKER_PORT = 8090
+#: Seconds a child has to stop after SIGTERM before SIGKILL (the hub stops every server).
+STOP_GRACE = 60
 HUB_CONFIG = Path(hub_config.__file__).with_name("jupyterhub_config.py")
 #: This environment's ``sandbox`` command (the workers run it as child processes).
 SANDBOX_CLI = Path(sys.executable).with_name("sandbox")
@@ -87,16 +90,24 @@ class WorkspaceRuntime:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def stop(self) -> None:
+        """End the hub (it stops its proxy, culler and servers), then the workers, then
+        whatever of theirs outlived them (a proxy whose hub had to be killed); remove the
+        hub API's firewall chain whatever happened. Safe to call twice."""
         from sandbox.workspaces import firewall
 
-        firewall.release_hub_api()
-        for process in reversed(self.processes):
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        try:
+            tree = [p for child in self.processes for p in processes.descendants(child.pid)]
+            for process in reversed(self.processes):  # the hub first: no spawn meets a gap
+                if process.poll() is None:
+                    process.terminate()
+                try:
+                    process.wait(STOP_GRACE)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            processes.end(tree)
+        finally:
+            firewall.release_hub_api()
 
 
 def _provisioned_agreements(settings: Settings) -> list[str]:
@@ -137,12 +148,8 @@ def _child(args: list[str], env: dict[str, str], log: Path, cwd: Path) -> subpro
 
 def start_workspaces(settings: Settings) -> WorkspaceRuntime:
     """Create each provisioned agreement's network, start its worker on the gateway, then
-    the hub; all children log under ``<data_dir>/hub``."""
-    import docker
-
-    from sandbox.provisioning.runtime import workspace_ports
-    from sandbox.workspaces import firewall, network
-
+    the hub; all children log under ``<data_dir>/hub``. Interrupted half-way, it stops
+    what it started."""
     state = (settings.data_dir / "hub").resolve()
     state.mkdir(parents=True, exist_ok=True)
     env = {
@@ -152,6 +159,21 @@ def start_workspaces(settings: Settings) -> WorkspaceRuntime:
         "SANDBOX_QUERY_SERVICE_URL": settings.query_service_url,
     }
     runtime = WorkspaceRuntime(settings=settings, hub_log=state / "hub.log")
+    try:
+        _start(runtime, settings, env, state)
+    except BaseException:  # a stop signal or a failure half-way: end what started
+        runtime.stop()
+        raise
+    return runtime
+
+
+def _start(runtime: WorkspaceRuntime, settings: Settings, env: dict[str, str], state: Path) -> None:
+    """Each agreement's network and worker, the hub API's firewall chain, then the hub."""
+    import docker
+
+    from sandbox.provisioning.runtime import workspace_ports
+    from sandbox.workspaces import firewall, network
+
     worker_port = urlsplit(settings.query_service_url).port
     client = docker.from_env()
     for agreement_id in _provisioned_agreements(settings):
@@ -173,7 +195,6 @@ def start_workspaces(settings: Settings) -> WorkspaceRuntime:
     firewall.guard_hub_api(settings.hub_api_port)  # it listens on every interface
     hub = [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)]
     runtime.processes.append(_child(hub, hub_env, runtime.hub_log, state))
-    return runtime
 
 
 def maybe_start_workspaces(settings: Settings) -> WorkspaceRuntime | None:

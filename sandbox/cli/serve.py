@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import getpass
+import os
 
 import typer
 
 from sandbox.accounts.models import Role
 from sandbox.accounts.service import create_user
+from sandbox.cli import processes
 from sandbox.cli.common import refusals_exit, unit_of_work
 from sandbox.cli.hub import maybe_start_workspaces
+from sandbox.cli.stopping import stop_on_signals
 from sandbox.demo.seed import DEMO_PASSWORD, is_seeded, seed_demo
 from sandbox.duties.timer import DutyTimer
 from sandbox.settings import Settings, get_settings
@@ -17,8 +20,10 @@ from sandbox.workcalendar import calendar_from_settings
 
 
 def serve(host: str | None = None, port: int | None = None) -> None:
-    """Serve the platform's web app and API with uvicorn."""
-    _serve(get_settings(), host=host, port=port)
+    """Serve the platform's web app and API with uvicorn; SIGTERM or SIGINT stops it
+    cleanly (the duties timer finishes its run)."""
+    with stop_on_signals():
+        _serve(get_settings(), host=host, port=port)
 
 
 def _serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
@@ -33,7 +38,14 @@ def _serve(settings: Settings, *, host: str | None = None, port: int | None = No
         typer.echo(f"duties:    lifecycle, notices, backups, checkpoint every {every} s")
         timer.start()
     try:
-        uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+        # proxy_headers off: the client address is the socket peer unless the operator
+        # names trusted proxies (SANDBOX_TRUSTED_PROXIES, sandbox/api/client_address.py).
+        uvicorn.run(
+            create_app(settings),
+            host=host or settings.host,
+            port=port or settings.port,
+            proxy_headers=False,
+        )
     finally:
         if timer is not None:
             timer.stop()
@@ -53,11 +65,25 @@ def demo() -> None:
 
 
 def run() -> None:
-    """What `make run` does: seed the demo on first run, print addresses and logins, serve."""
+    """What `make run` does: seed the demo on first run, print addresses and logins, serve.
+
+    SIGTERM or SIGINT stops it cleanly: the hub (which stops its proxy, culler and
+    servers), the query workers, anything of theirs that outlived them, and the hub API's
+    firewall chain; no process of it remains.
+    """
     settings = get_settings()
     if settings.environment == "production":
         typer.echo("`sandbox run` is the development entry point; use `sandbox serve`", err=True)
         raise typer.Exit(2)
+    with stop_on_signals():
+        processes.become_subreaper()  # a proxy whose hub died stays ours to stop
+        try:
+            _run(settings)
+        finally:
+            processes.end(processes.descendants(os.getpid()))
+
+
+def _run(settings: Settings) -> None:
     demo()
     base = f"http://{settings.host}:{settings.port}"
     typer.echo(f"\nplatform:  {base}/\nAPI docs:  {base}/docs\ndata dir:  {settings.data_dir}")
@@ -69,6 +95,9 @@ def run() -> None:
     finally:
         if workspaces:
             workspaces.stop()
+            typer.echo(
+                "workspaces:  stopped (hub, proxy, culler, query workers; firewall chain removed)"
+            )
 
 
 def user_add(
