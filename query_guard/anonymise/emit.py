@@ -41,6 +41,7 @@ from query_guard.anonymise.noise import (
 )
 from query_guard.anonymise.plan import (
     ENTITIES,
+    PER_ENTITY,
     QUANTILE,
     ROWS,
     SUM,
@@ -96,7 +97,7 @@ def _digest(text: str) -> str:
 def _static(block: Block, ctx: GuardContext, base: str) -> str:
     d = ctx.agreement.disclosure
     return Static(
-        datasets=tuple(sorted(set(block.datasets.values()))),
+        datasets=block.keyed_by,
         base=_digest(base),
         conditions=tuple(_digest(c) for c in block.conditions),
         keys=tuple(_digest(k) for k in block.key_texts),
@@ -113,21 +114,34 @@ def _literal(text: str) -> str:
     return exp.Literal.string(text).sql("duckdb")
 
 
-def _from_clause(block: Block) -> str:
-    """The block's FROM and JOINs over the private tables (which hold the entity); its
-    WHERE is applied condition by condition (:func:`_low_effect_ctes`)."""
-    select = block.select.copy()
-    for table in select.find_all(exp.Table):
+def _private(select: exp.Select) -> exp.Select:
+    """``select`` (a copy) reading the private tables, which hold the entity, instead of
+    the researcher's views."""
+    select = select.copy()
+    for table in list(select.find_all(exp.Table)):
         if table.find_ancestor(exp.Subquery) is None:
-            alias = table.alias_or_name
-            replacement = (
-                sqlglot.parse_one(
-                    f"SELECT 1 FROM {private_table(table.name)} AS {_q(alias)}", read="duckdb"
-                )
-                .args["from_"]
-                .this
+            stored = sqlglot.parse_one(
+                f"SELECT 1 FROM {private_table(table.name)} AS {_q(table.alias_or_name)}",
+                read="duckdb",
             )
-            table.replace(replacement)
+            table.replace(stored.args["from_"].this)
+    return select
+
+
+def _per_entity_rows(inner: exp.Select, entity: str, alias: str) -> exp.Expression:
+    """A per-entity block as the rows of an anonymising block, naming each row's entity."""
+    rows = _private(inner)
+    rows.select(exp.alias_(sqlglot.parse_one(entity, read="duckdb"), PER_ENTITY), copy=False)
+    return exp.alias_(exp.Subquery(this=rows), alias, quoted=True)
+
+
+def _from_clause(block: Block) -> str:
+    """The block's FROM and JOINs over the private tables, or over its per-entity rows;
+    its WHERE is applied condition by condition (:func:`_low_effect_ctes`)."""
+    if block.inner:
+        [(alias, (inner, entity))] = block.inner.items()
+        return f"FROM {_per_entity_rows(inner, entity, alias).sql('duckdb')}"
+    select = _private(block.select)
     parts = [select.args["from_"].sql("duckdb")]
     parts += [j.sql("duckdb") for j in select.args.get("joins") or []]
     return " ".join(parts)
@@ -397,7 +411,7 @@ def anonymise(tree: exp.Expression, ctx: GuardContext) -> exp.Expression:
     Each block's own WITH entries go to the front of the statement's WITH, where
     every block (and every query of the researcher's) can read them.
     """
-    planned = [plan_block(s, ctx) for s in scopes(tree) if is_anonymising(s)]
+    planned = [plan_block(s, ctx) for s in scopes(tree) if is_anonymising(s, ctx)]
     user_with = tree.args.get("with_")
     hoisted: list[str] = []
     root_is_block = any(b.select is tree for b in planned)

@@ -18,11 +18,13 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
 from query_guard.anonymise.positions import POSITIONS
+from query_guard.compile import CONTRIBUTOR
 from query_guard.context import GuardContext
 from query_guard.findings import Finding
 from query_guard.lineage import (
     column_origins,
     group_keys,
+    groups_by_entity,
     is_aggregating,
     is_output,
     own_aggregates,
@@ -33,6 +35,8 @@ RULE = "QG-020"
 SNAP_RULE = "QG-021"
 ROWS, VALUES, SUM, SQUARES, ENTITIES = "rows", "values", "sum", "squares", "entities"
 QUANTILE = "quantile"
+#: The column a per-entity block's compiled form names its entity by.
+PER_ENTITY = "__qg_e"
 
 
 class Refused(Exception):
@@ -96,6 +100,8 @@ class Block:
     key_texts: list[str]
     atoms: list[exp.Expression]  # the WHERE's conditions, one by one, without wrappers
     conditions: list[str]  # their canonical forms, in the same order
+    keyed_by: tuple[str, ...] = ()  # the datasets whose noise keys seed its values
+    inner: dict[str, tuple[exp.Select, str]] = field(default_factory=dict)  # per-entity
     bases: list[Base] = field(default_factory=list)
     derived: dict[int, exp.Expression] = field(default_factory=dict)  # id(aggregate) -> value
 
@@ -426,14 +432,68 @@ def _kinds(
     return kinds
 
 
-def is_anonymising(scope: Scope) -> bool:
-    """An aggregating SELECT that reads a dataset directly."""
+def _reads_tables(scope: Scope) -> bool:
+    return any(isinstance(s, exp.Table) for _, s in scope.selected_sources.values())
+
+
+def is_per_entity(scope: Scope, ctx: GuardContext) -> bool:
+    """A block that aggregates the datasets grouped by the entity: each row is one entity's,
+    so it is never shown itself, only aggregated again by an anonymising block."""
     query = scope.expression
     return (
         isinstance(query, exp.Select)
         and is_aggregating(query)
-        and any(isinstance(s, exp.Table) for _, s in scope.selected_sources.values())
+        and _reads_tables(scope)
+        and groups_by_entity(scope, ctx)
     )
+
+
+def is_anonymising(scope: Scope, ctx: GuardContext) -> bool:
+    """An aggregating SELECT over the datasets' rows or over per-entity rows."""
+    query = scope.expression
+    if not isinstance(query, exp.Select) or not is_aggregating(query):
+        return False
+    per_entity = any(
+        isinstance(s, Scope) and is_per_entity(s, ctx) for _, s in scope.selected_sources.values()
+    )
+    return per_entity or (_reads_tables(scope) and not is_per_entity(scope, ctx))
+
+
+def _entity_key(key: exp.Expression, scope: Scope, ctx: GuardContext) -> str | None:
+    """How a per-entity block's entity is named for contributions: the contributor key of
+    the dataset version where the key is its entity, else the key (a pseudonym) itself."""
+    key = bare(key)
+    if not isinstance(key, exp.Column):
+        return None
+    for dataset, column in column_origins(key, scope):
+        if ctx.entity(dataset) == column:
+            return f'any_value("{key.table}"."{CONTRIBUTOR}")'
+    return None
+
+
+def _check_per_entity(scope: Scope, ctx: GuardContext) -> str:
+    """A per-entity block's positions: conditions and group keys as any block's (the
+    entity besides), aggregates of one column each. Returns its entity's SQL."""
+    query = scope.expression
+    if is_output(scope):
+        raise _refuse(ctx, "relation", "rows of one entity each (aggregate them again)")
+    where = query.args.get("where")
+    for atom in _atoms(where.this) if where else []:
+        _condition(atom, scope, ctx)
+    entity = None
+    for key in group_keys(query):
+        entity = entity or _entity_key(key, scope, ctx)
+        if _entity_key(key, scope, ctx) is None:
+            _bucket(key, scope, ctx)
+    for agg in own_aggregates(query):
+        if type(agg) not in POSITIONS["per-entity aggregate"].allowed:
+            raise _refuse(ctx, "per-entity aggregate", f"{agg.sql_name().lower()}()")
+        if agg.find(exp.Subquery, exp.Select, exp.Window):
+            raise _refuse(ctx, "aggregate argument", "a subquery or window")
+        if agg.this is not None and not isinstance(agg.this, exp.Star):
+            _linear(agg.this, ctx)
+    assert entity is not None  # groups_by_entity found it
+    return entity
 
 
 def _windows_over_rows(scope: Scope, ctx: GuardContext) -> None:
@@ -449,12 +509,22 @@ def plan_block(scope: Scope, ctx: GuardContext) -> Block:
     """Check one anonymising block position by position and plan it (or raise Refused)."""
     query = scope.expression
     datasets: dict[str, str] = {}
-    for alias, (_, source) in scope.selected_sources.items():
-        if not isinstance(source, exp.Table):
+    keyed_by: set[str] = set()
+    inner: dict[str, tuple[exp.Select, str]] = {}
+    sources = scope.selected_sources.items()
+    for alias, (_, source) in sources:
+        if isinstance(source, exp.Table):
+            datasets[alias] = source.name
+            keyed_by.add(source.name)
+        elif isinstance(source, Scope) and is_per_entity(source, ctx) and len(sources) == 1:
+            inner[alias] = (source.expression, _check_per_entity(source, ctx))
+            tables = [s for _, s in source.selected_sources.values()]
+            keyed_by.update(t.name for t in tables)
+            datasets[alias] = "/".join(sorted(t.name for t in tables)) + "/per-entity"
+        else:
             raise _refuse(
                 ctx, "relation", f"{alias} (a WITH query or subquery read beside a dataset)"
             )
-        datasets[alias] = source.name
     where = query.args.get("where")
     atoms = _atoms(where.this) if where else []
     for part in ("where", "group"):
@@ -469,12 +539,16 @@ def plan_block(scope: Scope, ctx: GuardContext) -> Block:
     block = Block(
         select=query,
         datasets=datasets,
-        kinds=_kinds(query, datasets, ctx),
+        kinds=[] if inner else _kinds(query, datasets, ctx),
         keys=keys,
         key_texts=[canonical(k, datasets) for k in keys],
         atoms=atoms,
         conditions=[canonical(a, datasets) for a in atoms],
+        keyed_by=tuple(sorted(keyed_by)),
+        inner=inner,
     )
+    if inner:
+        block.kinds = [[(alias, PER_ENTITY) for alias in inner]]
     for agg in own_aggregates(query):
         if agg.find(exp.Subquery, exp.Select, exp.Window):
             raise _refuse(ctx, "aggregate argument", "a subquery or window")
@@ -490,11 +564,13 @@ def check(tree: exp.Expression, ctx: GuardContext) -> list[Finding]:
     try:
         for scope in scopes(tree):
             _windows_over_rows(scope, ctx)
-            if is_anonymising(scope):
+            if is_anonymising(scope, ctx):
                 plan_block(scope, ctx)
+            elif is_per_entity(scope, ctx):
+                _check_per_entity(scope, ctx)
             elif (
                 isinstance(scope.expression, exp.Select)
-                and any(isinstance(s, exp.Table) for _, s in scope.selected_sources.values())
+                and _reads_tables(scope)
                 and not is_output(scope)
             ):
                 raise _refuse(ctx, "relation", "a WITH query or subquery that does not aggregate")

@@ -60,6 +60,24 @@ POSITIONS: dict[str, Position] = {
         "one entity's value",
         "use count, sum, avg, stddev, variance, median or percentile_cont",
     ),
+    "per-entity aggregate": Position(
+        frozenset(
+            {
+                exp.Count,
+                exp.Sum,
+                exp.Avg,
+                exp.Min,
+                exp.Max,
+                exp.Median,
+                exp.Stddev,
+                exp.StddevSamp,
+                exp.Variance,
+            }
+        ),
+        "a WITH query grouped by the entity summarises each entity's own rows, which the "
+        "block over it then aggregates with contributor counts, flattening and noise",
+        "use count, sum, avg, min, max, median, stddev or variance of one column",
+    ),
     "aggregate argument": Position(
         frozenset(
             {exp.Column, exp.Literal, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Neg, exp.Paren}
