@@ -11,7 +11,7 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-secret-change-me"
@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     #: checkpoint) inside ``sandbox serve``; 0 turns the timer off (then run
     #: ``sandbox duties run`` from cron or a systemd timer).
     duties_interval: int = 3600
+    #: The record's head is signed (a checkpoint) once this many events are not under one,
+    #: or once the oldest of them is ``checkpoint_every_seconds`` old, and when ``serve``
+    #: stops (sandbox/audit/anchoring.py); 0 turns that trigger off, both 0 the timer.
+    checkpoint_every_events: int = Field(default=1000, ge=0)
+    checkpoint_every_seconds: int = Field(default=300, ge=0)
     #: Reverse proxies (addresses or networks, e.g. ``["10.0.0.2", "fd00::/8"]``) whose
     #: ``X-Forwarded-For`` names the client; empty: the client is the socket peer, and the
     #: header is ignored (sign-in backoff keys on this address, sandbox/api/client_address.py).

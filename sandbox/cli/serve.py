@@ -9,6 +9,7 @@ import typer
 
 from sandbox.accounts.models import Role
 from sandbox.accounts.service import create_user
+from sandbox.audit.anchor_timer import CheckpointTimer
 from sandbox.cli import processes
 from sandbox.cli.common import refusals_exit, unit_of_work
 from sandbox.cli.hub import maybe_start_workspaces
@@ -37,6 +38,9 @@ def _serve(settings: Settings, *, host: str | None = None, port: int | None = No
         every = settings.duties_interval
         typer.echo(f"duties:    lifecycle, notices, backups, checkpoint every {every} s")
         timer.start()
+    anchor = CheckpointTimer.from_settings(settings)  # signs the record's head, and on stop
+    if anchor is not None:
+        anchor.start()
     try:
         # proxy_headers off: the client address is the socket peer unless the operator
         # names trusted proxies (SANDBOX_TRUSTED_PROXIES, sandbox/api/client_address.py).
@@ -49,6 +53,8 @@ def _serve(settings: Settings, *, host: str | None = None, port: int | None = No
     finally:
         if timer is not None:
             timer.stop()
+        if anchor is not None:
+            anchor.stop()
 
 
 def demo() -> None:
