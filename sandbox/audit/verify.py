@@ -161,13 +161,15 @@ class _Walk:
     def finish(self) -> VerifyResult:
         for event in self.unplaced.values():
             self._report_edited(event)
+        end = self.expected_seq - 1
         for seq, checkpoints in self.checkpoints.items():
+            missing = f"seq {end + 1}" + (f"..{seq}" if seq > end + 1 else "")
             for checkpoint in checkpoints:
                 self._report(
                     seq,
                     "checkpoint",
                     f"the checkpoint signed at {checkpoint.at} covers seq {seq}, but the "
-                    f"record ends at seq {self.expected_seq - 1}: events were removed",
+                    f"record ends at seq {end}: {missing} missing, events were removed",
                 )
         self.problems.sort(key=lambda problem: problem.seq)
         return VerifyResult(ok=not self.problems, count=self.count, problems=self.problems)

@@ -18,8 +18,15 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from sandbox.audit.authority_copy import (
+    platform_fingerprint,
+    read_checkpoints,
+    split_by_key,
+    with_problems,
+)
 from sandbox.audit.checkpoint import (
     SignedCheckpoint,
+    fingerprint_hex,
     load_signing_key,
     make_checkpoint,
     public_key_hex,
@@ -30,7 +37,7 @@ from sandbox.audit.checkpoint import (
 )
 from sandbox.audit.export import export_record, verify_export
 from sandbox.audit.models import AuditEvent
-from sandbox.audit.verify import VerifyResult, verify_chain
+from sandbox.audit.verify import Problem, VerifyResult, verify_chain
 from sandbox.db.base import make_engine, make_sessionmaker, read_only, transaction
 from sandbox.errors import SandboxError
 from sandbox.settings import get_settings
@@ -59,17 +66,39 @@ def verify(
         Path | None,
         typer.Option("--export", help="Verify this exported record offline instead of a database."),
     ] = None,
+    checkpoints: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoints",
+            help="The authority's copy of the checkpoints (JSON Lines or array, repeatable): "
+            "each must be signed by the platform's key, and the record must still hold the "
+            "event it names with the same hash.",
+        ),
+    ] = None,
+    key_fingerprint: Annotated[
+        str | None,
+        typer.Option(
+            "--key-fingerprint",
+            help="The platform's audit key (sha256:… as /keys shows it) that --checkpoints "
+            "must be signed by; default: the key in --keys-dir.",
+        ),
+    ] = None,
     keys_dir: KeysOption = None,
 ) -> None:
     """Re-walk the chain; print OK with the count, or every problem with its seq and kind."""
     with _errors_exit_2():
         kept = [read_checkpoint(path) for path in checkpoint or []]
+        foreign: list[Problem] = []
+        if checkpoints:
+            copy = [cp for path in checkpoints for cp in read_checkpoints(path)]
+            trusted, foreign = split_by_key(copy, _platform_fingerprint(key_fingerprint, keys_dir))
+            kept += trusted
         if export is not None:
             result = verify_export(export, kept)
         else:
             with read_only(_factory(db)) as session:
                 result = verify_chain(session, [*_platform_checkpoints(session, keys_dir), *kept])
-    _print_result(result)
+    _print_result(with_problems(result, foreign))
 
 
 @audit_app.command("checkpoint")
@@ -126,6 +155,21 @@ def _platform_checkpoints(session: Session, keys_dir: Path | None) -> list[Signe
         typer.echo(f"note: stored checkpoints not checked: {exc.message}", err=True)
         return []
     return list(stored_checkpoints(session, public_key_hex(key)))
+
+
+def _platform_fingerprint(given: str | None, keys_dir: Path | None) -> str:
+    """The key the authority's checkpoints must carry: given, or the platform's own."""
+    if given is not None:
+        return platform_fingerprint(given)
+    try:
+        key = load_signing_key(keys_dir or get_settings().keys_dir, create=False)
+    except SandboxError as exc:
+        raise SandboxError(
+            f"--checkpoints needs the platform's key to check the file against: {exc.message}; "
+            "pass --key-fingerprint sha256:… (as /keys shows it)",
+            rule="audit-key",
+        ) from exc
+    return fingerprint_hex(public_key_hex(key))
 
 
 def _print_result(result: VerifyResult) -> None:
