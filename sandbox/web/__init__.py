@@ -15,6 +15,7 @@ from sandbox.web.pages import (
     authority,
     backups,
     catalog_review,
+    checkpoints,
     export_review,
     exports,
     keys,
@@ -37,7 +38,7 @@ def install_pages(app: FastAPI) -> None:
     for module in (
         public, account, researcher, exports, provider, publish, export_review, operator,
         authority, alerts, keys, statistics, oversight, catalog_review, notifications,
-        organisations, previews, backups, sign_ins,
+        organisations, previews, backups, sign_ins, checkpoints,
     ):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

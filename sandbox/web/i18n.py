@@ -390,6 +390,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "distinct_addresses": ("地址数", "Addresses"), "distinct_accounts": ("账户数", "Accounts"),
     "client_address": ("地址", "Address"), "channel": ("途径", "Channel"), "when": ("时间", "When"),
     "recent_failures": ("最近的失败", "Latest failures"),
+    # The authority's copy of the audit checkpoints (sandbox/web/pages/checkpoints.py)
+    "checkpoints": ("记录检查点", "Record checkpoints"),
+    "checkpoints_lead": ("检查点是平台密钥对全程记录链头的签名。请定期下载并在平台之外保存：运营方持有签名密钥，能删除记录末尾并重新签名，但无法改写您已保存的检查点。",
+                         "A checkpoint is the platform key's signature over the head of the audit record. Download them regularly and keep them off the platform: the operator holds the signing key and could delete the record's tail and sign again, but cannot rewrite the checkpoints you keep."),
+    "checkpoint_every": ("自动签名", "Signed automatically every"),
+    "checkpoint_timer_off": ("已关闭（仅每次例行任务签名）", "off (only the recurring duties sign)"),
+    "record_head": ("记录链头", "Head of the record"),
+    "not_under_checkpoint": ("尚无检查点覆盖", "Not yet under a checkpoint"),
+    "since": ("始于", "since"),
+    "download_checkpoints": ("下载全部检查点（JSON Lines）", "Download every checkpoint (JSON Lines)"),
+    "sign_head_now": ("立即签名链头", "Sign the head now"),
+    "checkpoints_verify_hint": ("用保存的文件校验记录（文件中每个检查点须由平台密钥签名，且记录仍含其所指的事件和哈希）：",
+                                "Check the record against the file you keep (each checkpoint must be signed by the platform key, and the record must still hold the event it names with that hash):"),
+    "stored_checkpoints": ("平台保存的检查点", "Checkpoints stored on the platform"),
+    "signature": ("签名", "Signature"),
 }  # fmt: skip
 
 _INDEX = {code: i for i, code in enumerate(LANGUAGES)}

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from sandbox.accounts.models import Role
 from sandbox.api.deps import DbDep, OversightDep, SettingsDep, UserDep
+from sandbox.audit.authority_copy import authority_entry, checkpoints_after
 from sandbox.audit.checkpoint import load_signing_key, make_checkpoint, public_key_hex, signed
 from sandbox.audit.export import export_record
 from sandbox.audit.models import AuditEvent
@@ -75,6 +76,19 @@ def checkpoint(db: DbDep, settings: SettingsDep, user: UserDep) -> dict[str, Any
             details={"hash": cp.hash},
         )
     return cp.to_json()
+
+
+@router.get("/checkpoints")
+def checkpoints(
+    db: DbDep, settings: SettingsDep, user: UserDep, after: Annotated[int, Query(ge=0)] = 0
+) -> list[dict[str, Any]]:
+    """The signed checkpoints past seq ``after``, each with its signature, public key and key
+    fingerprint: the authority keeps them off the platform, where the operator cannot
+    rewrite them, and checks the record with ``sandbox audit verify --checkpoints``."""
+    require_role(user, Role.authority)
+    public_key = public_key_hex(load_signing_key(settings.keys_dir))
+    with db.read() as session:
+        return [authority_entry(cp) for cp in checkpoints_after(session, public_key, after)]
 
 
 @router.get("/export")
