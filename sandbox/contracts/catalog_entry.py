@@ -51,6 +51,9 @@ class Column(BaseModel):
     name: str
     type: str
     sensitivity: Sensitivity = Sensitivity.none
+    #: The data item's name in Chinese as the catalogue and the welcome notebook show it
+    #: (e.g. 就诊日期); the SQL ``name`` stays the identifier queries use.
+    label: Name = ""
     description: LongText = ""
     values: list[str | int] | None = None
     bounds: tuple[float, float] | None = None
