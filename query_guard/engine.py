@@ -25,8 +25,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from query_guard.anonymise.emit import split_suppression
 from query_guard.anonymise.noise import dataset_key, register
+from query_guard.anonymise.result import split_suppression
 from query_guard.compile import PRIVATE_SCHEMA, SOURCES_TABLE
 from sandbox.errors import PolicyViolation, SandboxError
 

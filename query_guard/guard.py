@@ -17,6 +17,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 
 from query_guard.anonymise import emit, plan
+from query_guard.anonymise.terms import Refused
 from query_guard.context import USE_WITHIN_SCENARIO, GuardContext
 from query_guard.findings import Decision, Finding, Reason
 from query_guard.rewrites import REWRITES
@@ -127,7 +128,7 @@ def _anonymised(decision: Decision, ctx: GuardContext) -> Decision:
     """The checked query compiled so that only anonymised values leave it."""
     try:
         tree = emit.anonymise(sqlglot.parse_one(decision.sql or "", read=DIALECT), ctx)
-    except plan.Refused as refused:
+    except Refused as refused:
         return _block([refused.finding])
     except Exception as exc:  # fail closed
         return _block(

@@ -18,19 +18,27 @@ Without conditions ``src`` is ``rows``. The cost beyond the user's own query is
 one grouping by (bucket, entity), and with conditions a scan without them and
 one more grouping; the anonymising functions run once per bucket and base
 (:mod:`.noise`). The root block also returns hidden columns saying which
-values and whether any groups were suppressed; :func:`split_suppression`
+values and whether any groups were suppressed; :func:`.result.split_suppression`
 takes them off.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 
-import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
+from query_guard.anonymise.derive import (
+    ENTITIES,
+    PER_ENTITY,
+    QUANTILE,
+    ROWS,
+    SUM,
+    VALUES,
+    Block,
+    value_column,
+)
 from query_guard.anonymise.noise import (
     ADJUST_FUNCTION,
     LOW_EFFECT_FUNCTION,
@@ -39,28 +47,14 @@ from query_guard.anonymise.noise import (
     TOP_CONTRIBUTIONS,
     Static,
 )
-from query_guard.anonymise.plan import (
-    ENTITIES,
-    PER_ENTITY,
-    QUANTILE,
-    ROWS,
-    SUM,
-    VALUES,
-    Block,
-    is_anonymising,
-    plan_block,
-    value_column,
-)
+from query_guard.anonymise.plan import is_anonymising, plan_block
+from query_guard.anonymise.result import DROPPED, SUPPRESSED_PREFIX
 from query_guard.compile import CONTRIBUTOR, private_table
 from query_guard.context import GuardContext
 from query_guard.lineage import scopes
 
-SUPPRESSED_PREFIX = "__qg_suppressed_"
 #: Entities either side of a quantile's rank whose mean is shown: five values, never one.
 WINDOW = 2
-DROPPED = "__qg_dropped"
-#: Arrow schema metadata key describing suppression and perturbation of a result.
-METADATA_KEY = b"query_guard.disclosure"
 
 
 def _q(name: str) -> str:
@@ -432,43 +426,3 @@ def anonymise(tree: exp.Expression, ctx: GuardContext) -> exp.Expression:
     theirs = user_with.expressions if user_with is not None else []
     tree.set("with_", exp.With(expressions=[*mine.expressions, *theirs]))
     return tree
-
-
-def split_suppression(table: pa.Table) -> pa.Table:
-    """Take the hidden suppression columns off a result and describe them in its metadata."""
-    names = table.column_names
-    if DROPPED not in names:
-        return table
-    cells = []
-    visible = [n for n in names if not n.startswith("__qg_")]
-    for name in names:
-        if name.startswith(SUPPRESSED_PREFIX):
-            column = visible[int(name[len(SUPPRESSED_PREFIX) :])]
-            rows = [i for i, v in enumerate(table.column(name).to_pylist()) if v]
-            cells += [[r, column] for r in rows]
-    dropped = any(table.column(DROPPED).to_pylist())
-    info = describe(cells=cells, groups_suppressed=dropped, empty=table.num_rows == 0)
-    out = table.select(visible)
-    meta = dict(out.schema.metadata or {})
-    meta[METADATA_KEY] = json.dumps(info, ensure_ascii=False).encode()
-    return out.replace_schema_metadata(meta)
-
-
-def describe(*, cells: list, groups_suppressed: bool, empty: bool) -> dict[str, object]:
-    """What the researcher is told about a result: never which rule fired or how close."""
-    notes = ["values are perturbed (sticky noise, at most ±3 standard deviations per layer)"]
-    if empty:
-        notes.append(
-            "no group had enough contributors to be shown (this is also the answer when "
-            "nothing matched)"
-        )
-    elif groups_suppressed:
-        notes.append("some groups were suppressed for disclosure")
-    if cells:
-        notes.append(f"{len(cells)} value(s) were suppressed for disclosure (shown as empty)")
-    return {
-        "perturbed": True,
-        "suppressed_cells": cells,
-        "groups_suppressed": groups_suppressed or empty,
-        "notes": notes,
-    }

@@ -29,7 +29,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session, sessionmaker
 
-from query_guard.anonymise.emit import METADATA_KEY as DISCLOSURE_KEY
+from query_guard.anonymise.result import METADATA_KEY as DISCLOSURE_KEY
 from query_guard.engine import open_readonly
 from query_guard.findings import Decision
 from query_guard.keys import noise_secret

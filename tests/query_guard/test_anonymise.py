@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from query_guard.anonymise.emit import METADATA_KEY
+from query_guard.anonymise.result import METADATA_KEY
 from query_guard.compile import build_agreement_database
 from query_guard.engine import open_readonly, run_query
 from query_guard.guard import GuardContext, check_query
