@@ -6,10 +6,15 @@ reaches a workspace (the spawner's env is an allowlist).
 
 from __future__ import annotations
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from sandbox.workspaces.limits import WorkspaceLimitSettings
 
 
-class HubSettings(BaseSettings):
+class HubSettings(WorkspaceLimitSettings):
+    """The hub's settings; the workspace limits (memory, cpus, pids, idle_timeout) are
+    inherited, so the pages show what the spawner applies."""
+
     model_config = SettingsConfigDict(env_prefix="SANDBOX_HUB_", extra="ignore")
 
     #: Where researchers open the hub (configurable-http-proxy's public address).
@@ -24,11 +29,6 @@ class HubSettings(BaseSettings):
     #: The token the control plane presents to the hub API (start and stop servers).
     api_token: str = ""
     image: str = "sandbox-workspace:latest"
-    memory: str = "2g"
-    cpus: float = 1.0
-    pids: int = 512
-    #: Seconds without activity before a workspace is stopped.
-    idle_timeout: int = 3600
     #: Where the hub keeps its state (SQLite database, cookie secret).
     state_dir: str = "var/hub"
     #: Researchers sign in through this OpenID Connect provider instead of with platform
