@@ -101,6 +101,21 @@ def _quantile(agg: exp.AggFunc, block: Block, scope: Scope, ctx: GuardContext) -
     return exp.Add(this=exp.Mul(this=_lit(a), expression=value), expression=_lit(b))
 
 
+def _sum_or_mean(
+    agg: exp.AggFunc, a: float, b: float, total: exp.Expression, n: exp.Expression
+) -> exp.Expression:
+    """``sum(a·x + b)`` is a·sum(x) + b·count(x); ``avg(a·x + b)`` is a·sum(x)/count(x) + b."""
+    if isinstance(agg, exp.Sum):
+        scaled = exp.Mul(this=_lit(a), expression=total)
+        return (
+            scaled
+            if b == 0
+            else exp.Add(this=scaled, expression=exp.Mul(this=_lit(b), expression=n))
+        )
+    mean = exp.Div(this=exp.Mul(this=_lit(a), expression=total), expression=n)
+    return mean if b == 0 else exp.Add(this=mean, expression=_lit(b))
+
+
 def derive(agg: exp.AggFunc, block: Block, scope: Scope, ctx: GuardContext) -> exp.Expression:
     """The aggregate as an expression over anonymised base values."""
     if type(agg) not in POSITIONS["aggregate"].allowed:
@@ -130,27 +145,18 @@ def derive(agg: exp.AggFunc, block: Block, scope: Scope, ctx: GuardContext) -> e
     n = _ref(block, Base(VALUES, column, f"values:{name}"))
     if isinstance(agg, exp.Count):
         return _whole(n)
-    total = _ref(block, Base(SUM, column, f"sum:{name}"))
-    if isinstance(agg, exp.Sum):
-        scaled = exp.Mul(this=_lit(a), expression=total)
-        return (
-            scaled
-            if b == 0
-            else exp.Add(this=scaled, expression=exp.Mul(this=_lit(b), expression=n))
-        )
-    if isinstance(agg, exp.Avg):
-        mean = exp.Div(this=exp.Mul(this=_lit(a), expression=total), expression=n)
-        return mean if b == 0 else exp.Add(this=mean, expression=_lit(b))
+    if isinstance(agg, exp.Sum | exp.Avg):
+        return _sum_or_mean(agg, a, b, _ref(block, Base(SUM, column, f"sum:{name}")), n)
+    # Squares about the group's mean: their flattened contributions are the spread's own
+    # size, where raw squares minus the squared sum would subtract two large noisy numbers.
     squares = _ref(block, Base(SQUARES, column, f"squares:{name}"))
     sample = isinstance(agg, exp.Stddev | exp.StddevSamp | exp.Variance)
-    spread = exp.Sub(
-        this=squares, expression=exp.Div(this=exp.Mul(this=total, expression=total), expression=n)
-    )
     denominator = exp.Sub(this=n, expression=exp.Literal.number(1)) if sample else n
     variance = exp.Mul(
         this=_lit(a * a),
         expression=exp.Greatest(
-            this=exp.Literal.number(0), expressions=[exp.Div(this=spread, expression=denominator)]
+            this=exp.Literal.number(0),
+            expressions=[exp.Div(this=squares, expression=exp.paren(denominator))],
         ),
     )
     if isinstance(agg, exp.Stddev | exp.StddevSamp | exp.StddevPop):

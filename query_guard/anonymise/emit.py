@@ -34,7 +34,7 @@ from query_guard.anonymise.derive import (
     PER_ENTITY,
     QUANTILE,
     ROWS,
-    SUM,
+    SQUARES,
     VALUES,
     Block,
     value_column,
@@ -68,8 +68,7 @@ def _argument(block: Block, j: int) -> str | None:
     column = base.column.sql("duckdb")  # type: ignore[union-attr]
     if base.kind == VALUES:
         return column
-    double = f"TRY_CAST({column} AS DOUBLE)"
-    return double if base.kind in (SUM, QUANTILE) else f"{double} * {double}"
+    return f"TRY_CAST({column} AS DOUBLE)"
 
 
 def _per_entity(block: Block, j: int) -> str:
@@ -79,6 +78,8 @@ def _per_entity(block: Block, j: int) -> str:
     if base.kind == ENTITIES:
         return f"count(DISTINCT {_q(f'__qg_e{base.owner}')})"
     arg = _q(f"__qg_a{j}")
+    if base.kind == SQUARES:  # about the group's mean (:func:`_centred_cte`)
+        return f"sum({arg} * {arg})"
     return f"count({arg})" if base.kind == VALUES else f"sum({arg})"
 
 
@@ -320,6 +321,19 @@ def _anon_cte(
     return f"{_q(anon)} AS (SELECT {', '.join(cols)} FROM {source})"
 
 
+def _centred_cte(block: Block, rows: str, centred: str) -> str:
+    """The rows with each spread's argument taken about its group's mean, so that a
+    variance is a sum of squares of its own size (flattened and perturbed as such)."""
+    g = [_q(f"__qg_g{i}") for i in range(len(block.keys))]
+    part = f"PARTITION BY {', '.join(g)}" if g else ""
+    columns = [
+        f"{_q(f'__qg_a{j}')} - avg({_q(f'__qg_a{j}')}) OVER ({part}) AS {_q(f'__qg_a{j}')}"
+        for j, b in enumerate(block.bases)
+        if b.kind == SQUARES
+    ]
+    return f"{_q(centred)} AS (SELECT * REPLACE ({', '.join(columns)}) FROM {_q(rows)})"
+
+
 def _ctes(block: Block, ctx: GuardContext, n: int) -> tuple[list[str], str]:
     """The WITH entries computing the block's anonymised buckets, and their name."""
     source, anon = f"__qg_src{n}", f"__qg_anon{n}"
@@ -329,6 +343,9 @@ def _ctes(block: Block, ctx: GuardContext, n: int) -> tuple[list[str], str]:
         ctes += filtered
     else:
         rows = source
+    if any(b.kind == SQUARES for b in block.bases):
+        ctes.append(_centred_cte(block, rows, f"__qg_centred{n}"))
+        rows = f"__qg_centred{n}"
     buckets = []
     for k in range(len(block.kinds or [[]])):
         bkt = f"__qg_bkt{n}_{k}"

@@ -232,3 +232,19 @@ def test_no_error_oracle_on_one_entity(kind: str, tmp_path: Path) -> None:
         table = _run(ctx, db, sql)  # never raises
         outcomes.append(("ran", table.column_names))
     assert outcomes[0] == outcomes[1]
+
+
+def test_spreads_agree_with_the_raw_data(tmp_path: Path) -> None:
+    """stddev and variance come from anonymised sums of squares, sums and counts."""
+    import duckdb
+
+    ctx = _world(tmp_path, _payments(), COLUMNS)
+    db = _build(ctx, tmp_path, "a.duckdb", b"k" * 32)
+    sql = "SELECT district, stddev(amount), var_pop(amount) FROM pay GROUP BY 1 ORDER BY 1"
+    raw = duckdb.connect().execute(
+        sql.replace("FROM pay", "FROM read_parquet(?)"), [str(tmp_path / "catalog" / "pay.parquet")]
+    )
+    for got, exact in zip(_values(_run(ctx, db, sql)), raw.fetchall(), strict=True):
+        assert got[1] == pytest.approx(exact[1], rel=0.2) and got[2] == pytest.approx(
+            exact[2], rel=0.4
+        )
