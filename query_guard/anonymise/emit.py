@@ -24,8 +24,6 @@ takes them off.
 
 from __future__ import annotations
 
-import hashlib
-
 import sqlglot
 from sqlglot import exp
 
@@ -39,13 +37,13 @@ from query_guard.anonymise.derive import (
     Block,
     value_column,
 )
+from query_guard.anonymise.names import drop, flag, literal, q, static
 from query_guard.anonymise.noise import (
     ADJUST_FUNCTION,
     LOW_EFFECT_FUNCTION,
     PASS_FUNCTION,
     QUANTILE_FUNCTION,
     TOP_CONTRIBUTIONS,
-    Static,
 )
 from query_guard.anonymise.plan import is_anonymising, plan_block
 from query_guard.anonymise.result import DROPPED, SUPPRESSED_PREFIX
@@ -55,10 +53,6 @@ from query_guard.lineage import scopes
 
 #: Entities either side of a quantile's rank whose mean is shown: five values, never one.
 WINDOW = 2
-
-
-def _q(name: str) -> str:
-    return exp.to_identifier(name, quoted=True).sql("duckdb")
 
 
 def _argument(block: Block, j: int) -> str | None:
@@ -76,37 +70,11 @@ def _per_entity(block: Block, j: int) -> str:
     if base.kind == ROWS:
         return "count(*)"
     if base.kind == ENTITIES:
-        return f"count(DISTINCT {_q(f'__qg_e{base.owner}')})"
-    arg = _q(f"__qg_a{j}")
+        return f"count(DISTINCT {q(f'__qg_e{base.owner}')})"
+    arg = q(f"__qg_a{j}")
     if base.kind == SQUARES:  # about the group's mean (:func:`_centred_cte`)
         return f"sum({arg} * {arg})"
     return f"count({arg})" if base.kind == VALUES else f"sum({arg})"
-
-
-def _digest(text: str) -> str:
-    """A layer's name in the SQL: a digest of its canonical form, so that no literal of a
-    condition (an identifier, say) is copied into the SQL that the record keeps."""
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def _static(block: Block, ctx: GuardContext, base: str) -> str:
-    d = ctx.agreement.disclosure
-    return Static(
-        datasets=block.keyed_by,
-        base=_digest(base),
-        conditions=tuple(_digest(c) for c in block.conditions),
-        keys=tuple(_digest(k) for k in block.key_texts),
-        k=d.min_group_size,
-        noise_sd=d.noise_sd,
-        threshold_sd=d.threshold_sd,
-        outliers=tuple(d.outliers),  # type: ignore[arg-type]
-        top_group=tuple(d.top_group),  # type: ignore[arg-type]
-        dominance=tuple(d.dominance),  # type: ignore[arg-type]
-    ).to_json()
-
-
-def _literal(text: str) -> str:
-    return exp.Literal.string(text).sql("duckdb")
 
 
 def _private(select: exp.Select) -> exp.Select:
@@ -116,7 +84,7 @@ def _private(select: exp.Select) -> exp.Select:
     for table in list(select.find_all(exp.Table)):
         if table.find_ancestor(exp.Subquery) is None:
             stored = sqlglot.parse_one(
-                f"SELECT 1 FROM {private_table(table.name)} AS {_q(table.alias_or_name)}",
+                f"SELECT 1 FROM {private_table(table.name)} AS {q(table.alias_or_name)}",
                 read="duckdb",
             )
             table.replace(stored.args["from_"].this)
@@ -148,32 +116,24 @@ def _entity(block: Block, kind: list[tuple[str, str]], ctx: GuardContext) -> str
     without any entity every row is its own contributor."""
     for alias, column in kind:
         if ctx.stored_entity(block.datasets[alias]) == column:
-            return f"{_q(alias)}.{_q(CONTRIBUTOR)}"
+            return f"{q(alias)}.{q(CONTRIBUTOR)}"
     alias, column = kind[0] if kind else (next(iter(block.datasets)), "rowid")
-    return f"{_q(alias)}.{_q(column)}"
-
-
-def _flag(i: int) -> str:
-    return _q(f"__qg_c{i}")
-
-
-def _drop(i: int) -> str:
-    return _q(f"__qg_d{i}")
+    return f"{q(alias)}.{q(column)}"
 
 
 def _rows_cte(block: Block, ctx: GuardContext, source: str) -> str:
     """All rows of the block's datasets: bucket keys, one entity per kind, the base
     aggregates' arguments, and whether each condition holds (NULL counts as not)."""
-    cols = [f"{k.sql('duckdb')} AS {_q(f'__qg_g{i}')}" for i, k in enumerate(block.keys)]
+    cols = [f"{k.sql('duckdb')} AS {q(f'__qg_g{i}')}" for i, k in enumerate(block.keys)]
     for k, kind in enumerate(block.kinds or [[]]):
-        cols.append(f"{_entity(block, kind, ctx)} AS {_q(f'__qg_e{k}')}")
+        cols.append(f"{_entity(block, kind, ctx)} AS {q(f'__qg_e{k}')}")
     for j in range(len(block.bases)):
         arg = _argument(block, j)
         if arg is not None:
-            cols.append(f"{arg} AS {_q(f'__qg_a{j}')}")
+            cols.append(f"{arg} AS {q(f'__qg_a{j}')}")
     for i, atom in enumerate(block.atoms):
-        cols.append(f"coalesce(TRY({atom.sql('duckdb')}), false) AS {_flag(i)}")
-    return f"{_q(source)} AS (SELECT {', '.join(cols)} {_from_clause(block)})"
+        cols.append(f"coalesce(TRY({atom.sql('duckdb')}), false) AS {flag(i)}")
+    return f"{q(source)} AS (SELECT {', '.join(cols)} {_from_clause(block)})"
 
 
 def _low_effect_ctes(block: Block, ctx: GuardContext, source: str, n: int) -> tuple[list[str], str]:
@@ -187,40 +147,40 @@ def _low_effect_ctes(block: Block, ctx: GuardContext, source: str, n: int) -> tu
     both queries the same query. A condition that leaves out no one is dropped too, so
     that being dropped does not tell whether anyone was left out.
     """
-    g = [_q(f"__qg_g{i}") for i in range(len(block.keys))]
+    g = [q(f"__qg_g{i}") for i in range(len(block.keys))]
     m = len(block.atoms)
-    e = _q("__qg_e0")
-    every = " AND ".join(_flag(i) for i in range(m))
+    e = q("__qg_e0")
+    every = " AND ".join(flag(i) for i in range(m))
     only = [
-        " AND ".join([*(_flag(o) for o in range(m) if o != i), f"NOT {_flag(i)}"]) for i in range(m)
+        " AND ".join([*(flag(o) for o in range(m) if o != i), f"NOT {flag(i)}"]) for i in range(m)
     ]
-    per = [f"bool_or({every}) AS {_q('__qg_in')}"] + [
-        f"bool_or({cond}) AS {_q(f'__qg_x{i}')}" for i, cond in enumerate(only)
+    per = [f"bool_or({every}) AS {q('__qg_in')}"] + [
+        f"bool_or({cond}) AS {q(f'__qg_x{i}')}" for i, cond in enumerate(only)
     ]
     led_e, led, drops, rows = (f"__qg_{w}{n}" for w in ("lede", "led", "drop", "rows"))
     keys = ", ".join([*g, e])
-    stats = [f"bool_or({_q('__qg_in')}) AS {_q('__qg_present')}"]
+    stats = [f"bool_or({q('__qg_in')}) AS {q('__qg_present')}"]
     for i in range(m):
-        x = _q(f"__qg_x{i}")
+        x = q(f"__qg_x{i}")
         stats += [
-            f"count(*) FILTER (WHERE {x}) AS {_q(f'__qg_ln{i}')}",
-            f"bit_xor(hash({e})) FILTER (WHERE {x}) AS {_q(f'__qg_lx{i}')}",
+            f"count(*) FILTER (WHERE {x}) AS {q(f'__qg_ln{i}')}",
+            f"bit_xor(hash({e})) FILTER (WHERE {x}) AS {q(f'__qg_lx{i}')}",
         ]
     grouping = f" GROUP BY {', '.join(g)}" if g else ""
     decisions = [
-        f"{LOW_EFFECT_FUNCTION}({_literal(_static(block, ctx, 'low-effect:' + text))}, "
-        f"{_q(f'__qg_ln{i}')}, {_q(f'__qg_lx{i}')}) AS {_drop(i)}"
+        f"{LOW_EFFECT_FUNCTION}({literal(static(block, ctx, 'low-effect:' + text))}, "
+        f"{q(f'__qg_ln{i}')}, {q(f'__qg_lx{i}')}) AS {drop(i)}"
         for i, text in enumerate(block.conditions)
     ]
     on = " AND ".join(f"r.{c} IS NOT DISTINCT FROM d.{c}" for c in g) or "true"
-    keep = " AND ".join(f"(r.{_flag(i)} OR d.{_drop(i)})" for i in range(m))
-    carried = ", ".join(f"d.{_drop(i)}" for i in range(m))
+    keep = " AND ".join(f"(r.{flag(i)} OR d.{drop(i)})" for i in range(m))
+    carried = ", ".join(f"d.{drop(i)}" for i in range(m))
     return [
-        f"{_q(led_e)} AS (SELECT {keys}, {', '.join(per)} FROM {_q(source)} GROUP BY {keys})",
-        f"{_q(led)} AS (SELECT {', '.join([*g, *stats])} FROM {_q(led_e)}{grouping})",
-        f"{_q(drops)} AS (SELECT {', '.join([*g, *decisions])} FROM {_q(led)} "
-        f"WHERE {_q('__qg_present')})",
-        f"{_q(rows)} AS (SELECT r.*, {carried} FROM {_q(source)} AS r JOIN {_q(drops)} AS d "
+        f"{q(led_e)} AS (SELECT {keys}, {', '.join(per)} FROM {q(source)} GROUP BY {keys})",
+        f"{q(led)} AS (SELECT {', '.join([*g, *stats])} FROM {q(led_e)}{grouping})",
+        f"{q(drops)} AS (SELECT {', '.join([*g, *decisions])} FROM {q(led)} "
+        f"WHERE {q('__qg_present')})",
+        f"{q(rows)} AS (SELECT r.*, {carried} FROM {q(source)} AS r JOIN {q(drops)} AS d "
         f"ON {on} WHERE {keep})",
     ], rows
 
@@ -234,8 +194,8 @@ def _quantile_ctes(block: Block, rows: str, j: int, window: str, stats: str) -> 
     """A quantile from each entity's own mean: the mean of the entities ranked within
     :data:`WINDOW` of the quantile's rank (never one entity's value), their spread (the
     noise's scale), and how many entities and which (the threshold's seed)."""
-    g = [_q(f"__qg_g{i}") for i in range(len(block.keys))]
-    e, a = _q("__qg_e0"), _q(f"__qg_a{j}")
+    g = [q(f"__qg_g{i}") for i in range(len(block.keys))]
+    e, a = q("__qg_e0"), q(f"__qg_a{j}")
     part = f"PARTITION BY {', '.join(g)}" if g else ""
     keys = ", ".join([*g, e])
     rank = f"{block.bases[j].fraction!r} * (count(*) OVER ({part}) - 1) + 1"
@@ -243,44 +203,44 @@ def _quantile_ctes(block: Block, rows: str, j: int, window: str, stats: str) -> 
         f"SELECT {', '.join(g) + ', ' if g else ''}v, row_number() OVER ({part} ORDER BY v) "
         f"AS rn, {rank} AS target, count(*) OVER ({part}) AS n, "
         f"bit_xor(hash({e})) OVER ({part}) AS x "
-        f"FROM (SELECT {keys}, avg({a}) AS v FROM {_q(rows)} GROUP BY {keys}) WHERE v IS NOT NULL"
+        f"FROM (SELECT {keys}, avg({a}) AS v FROM {q(rows)} GROUP BY {keys}) WHERE v IS NOT NULL"
     )
     grouping = f" GROUP BY {', '.join(g)}" if g else ""
     return [
-        f"{_q(window)} AS ({ranked})",
-        f"{_q(stats)} AS (SELECT {', '.join(g) + ', ' if g else ''}any_value(n) AS n, "
-        f"any_value(x) AS x, avg(v) AS center, max(v) - min(v) AS spread FROM {_q(window)} "
+        f"{q(window)} AS ({ranked})",
+        f"{q(stats)} AS (SELECT {', '.join(g) + ', ' if g else ''}any_value(n) AS n, "
+        f"any_value(x) AS x, avg(v) AS center, max(v) - min(v) AS spread FROM {q(window)} "
         f"WHERE abs(rn - target) <= {WINDOW}{grouping})",
     ]
 
 
 def _kind_ctes(block: Block, rows: str, k: int, ent: str, bkt: str) -> list[str]:
     """Per entity of kind ``k`` its contribution to each base; per bucket their statistics."""
-    g = [_q(f"__qg_g{i}") for i in range(len(block.keys))]
-    e = _q(f"__qg_e{k}")
+    g = [q(f"__qg_g{i}") for i in range(len(block.keys))]
+    e = q(f"__qg_e{k}")
     summed = _summed(block)
-    per = [f"{_per_entity(block, j)} AS {_q(f'__qg_b{j}')}" for j in summed]
+    per = [f"{_per_entity(block, j)} AS {q(f'__qg_b{j}')}" for j in summed]
     keys = ", ".join([*g, e])
-    stats = [f"count(*) AS {_q(f'__qg_n_{k}')}", f"bit_xor(hash({e})) AS {_q(f'__qg_x_{k}')}"]
+    stats = [f"count(*) AS {q(f'__qg_n_{k}')}", f"bit_xor(hash({e})) AS {q(f'__qg_x_{k}')}"]
     for j in summed:
-        b = _q(f"__qg_b{j}")
+        b = q(f"__qg_b{j}")
         contributes = f"FILTER (WHERE {b} <> 0)"  # NULL and zero contribute nothing
         top = f"max_by({b}, abs({b}), {TOP_CONTRIBUTIONS})"
         stats += [
-            f"count(*) {contributes} AS {_q(f'__qg_n{j}_{k}')}",
-            f"bit_xor(hash({e})) {contributes} AS {_q(f'__qg_x{j}_{k}')}",
-            f"CAST({top} AS DOUBLE[]) AS {_q(f'__qg_top{j}_{k}')}",
+            f"count(*) {contributes} AS {q(f'__qg_n{j}_{k}')}",
+            f"bit_xor(hash({e})) {contributes} AS {q(f'__qg_x{j}_{k}')}",
+            f"CAST({top} AS DOUBLE[]) AS {q(f'__qg_top{j}_{k}')}",
         ]
         if k == 0:
-            stats.append(f"CAST(sum({b}) AS DOUBLE) AS {_q(f'__qg_t{j}')}")
+            stats.append(f"CAST(sum({b}) AS DOUBLE) AS {q(f'__qg_t{j}')}")
     if k == 0:  # which conditions this bucket kept, for its noise layers
-        kept = ", ".join(f"NOT bool_or({_drop(i)})" for i in range(len(block.atoms)))
-        stats.append(f"[{kept}]::BOOLEAN[] AS {_q('__qg_kept')}")
-        per += [f"bool_or({_drop(i)}) AS {_drop(i)}" for i in range(len(block.atoms))]
+        kept = ", ".join(f"NOT bool_or({drop(i)})" for i in range(len(block.atoms)))
+        stats.append(f"[{kept}]::BOOLEAN[] AS {q('__qg_kept')}")
+        per += [f"bool_or({drop(i)}) AS {drop(i)}" for i in range(len(block.atoms))]
     grouping = f" GROUP BY {', '.join(g)}" if g else ""
     return [
-        f"{_q(ent)} AS (SELECT {keys}, {', '.join(per)} FROM {_q(rows)} GROUP BY {keys})",
-        f"{_q(bkt)} AS (SELECT {', '.join([*g, *stats])} FROM {_q(ent)}{grouping})",
+        f"{q(ent)} AS (SELECT {keys}, {', '.join(per)} FROM {q(rows)} GROUP BY {keys})",
+        f"{q(bkt)} AS (SELECT {', '.join([*g, *stats])} FROM {q(ent)}{grouping})",
     ]
 
 
@@ -288,50 +248,52 @@ def _anon_cte(
     block: Block, ctx: GuardContext, buckets: list[str], quantiles: dict[int, str], anon: str
 ) -> str:
     """Per bucket: kept or not, and each base's total flattened and perturbed."""
-    g = [_q(f"__qg_g{i}") for i in range(len(block.keys))]
-    first = _q(buckets[0])
+    g = [q(f"__qg_g{i}") for i in range(len(block.keys))]
+    first = q(buckets[0])
     source = first
     for bkt in buckets[1:]:
-        on = " AND ".join(f"{first}.{c} IS NOT DISTINCT FROM {_q(bkt)}.{c}" for c in g)
-        source += f" JOIN {_q(bkt)} ON {on or 'true'}"
+        on = " AND ".join(f"{first}.{c} IS NOT DISTINCT FROM {q(bkt)}.{c}" for c in g)
+        source += f" JOIN {q(bkt)} ON {on or 'true'}"
     values = f"[{', '.join(f'CAST({first}.{c} AS VARCHAR)' for c in g)}]::VARCHAR[]"
-    bucket = _literal(_static(block, ctx, "bucket"))
-    kept = f"{first}.{_q('__qg_kept')}"
+    bucket = literal(static(block, ctx, "bucket"))
+    kept = f"{first}.{q('__qg_kept')}"
     keep = " AND ".join(
-        f"coalesce({PASS_FUNCTION}({bucket}, {values}, {kept}, {_q(f'__qg_n_{k}')}, "
-        f"{_q(f'__qg_x_{k}')}), false)"
+        f"coalesce({PASS_FUNCTION}({bucket}, {values}, {kept}, {q(f'__qg_n_{k}')}, "
+        f"{q(f'__qg_x_{k}')}), false)"
         for k in range(len(buckets))
     )
-    cols = [f"{first}.{c} AS {c}" for c in g] + [f"{keep} AS {_q('__qg_keep')}"]
+    cols = [f"{first}.{c} AS {c}" for c in g] + [f"{keep} AS {q('__qg_keep')}"]
     for j, base in enumerate(block.bases):
-        static = _literal(_static(block, ctx, base.canonical))
+        described = literal(static(block, ctx, base.canonical))
         if base.kind == QUANTILE:
-            qs = _q(quantiles[j])
+            qs = q(quantiles[j])
             on = " AND ".join(f"{first}.{c} IS NOT DISTINCT FROM {qs}.{c}" for c in g) or "true"
             source += f" LEFT JOIN {qs} ON {on}"
-            noise = f"{QUANTILE_FUNCTION}({static}, {values}, {kept}, {qs}.n, {qs}.x, {qs}.spread)"
-            cols.append(f"{qs}.center + {noise} AS {_q(value_column(j))}")
+            noise = (
+                f"{QUANTILE_FUNCTION}({described}, {values}, {kept}, {qs}.n, {qs}.x, {qs}.spread)"
+            )
+            cols.append(f"{qs}.center + {noise} AS {q(value_column(j))}")
             continue
         adjust = " + ".join(
-            f"{ADJUST_FUNCTION}({static}, {values}, {kept}, {_q(f'__qg_n{j}_{k}')}, "
-            f"{_q(f'__qg_x{j}_{k}')}, {_q(f'__qg_t{j}')}, {_q(f'__qg_top{j}_{k}')})"
+            f"{ADJUST_FUNCTION}({described}, {values}, {kept}, {q(f'__qg_n{j}_{k}')}, "
+            f"{q(f'__qg_x{j}_{k}')}, {q(f'__qg_t{j}')}, {q(f'__qg_top{j}_{k}')})"
             for k in range(len(buckets))
         )
-        cols.append(f"{_q(f'__qg_t{j}')} + {adjust} AS {_q(value_column(j))}")
-    return f"{_q(anon)} AS (SELECT {', '.join(cols)} FROM {source})"
+        cols.append(f"{q(f'__qg_t{j}')} + {adjust} AS {q(value_column(j))}")
+    return f"{q(anon)} AS (SELECT {', '.join(cols)} FROM {source})"
 
 
 def _centred_cte(block: Block, rows: str, centred: str) -> str:
     """The rows with each spread's argument taken about its group's mean, so that a
     variance is a sum of squares of its own size (flattened and perturbed as such)."""
-    g = [_q(f"__qg_g{i}") for i in range(len(block.keys))]
+    g = [q(f"__qg_g{i}") for i in range(len(block.keys))]
     part = f"PARTITION BY {', '.join(g)}" if g else ""
     columns = [
-        f"{_q(f'__qg_a{j}')} - avg({_q(f'__qg_a{j}')}) OVER ({part}) AS {_q(f'__qg_a{j}')}"
+        f"{q(f'__qg_a{j}')} - avg({q(f'__qg_a{j}')}) OVER ({part}) AS {q(f'__qg_a{j}')}"
         for j, b in enumerate(block.bases)
         if b.kind == SQUARES
     ]
-    return f"{_q(centred)} AS (SELECT * REPLACE ({', '.join(columns)}) FROM {_q(rows)})"
+    return f"{q(centred)} AS (SELECT * REPLACE ({', '.join(columns)}) FROM {q(rows)})"
 
 
 def _ctes(block: Block, ctx: GuardContext, n: int) -> tuple[list[str], str]:
@@ -387,7 +349,7 @@ def _compile_block(
     select = block.select
     projections = [_rewrite(p, block) for p in select.expressions]
     having = select.args.get("having")
-    conditions = [f"{_q('__qg_keep')}"]
+    conditions = [f"{q('__qg_keep')}"]
     if having is not None:
         conditions.append(f"({_rewrite(having.this, block).sql('duckdb')})")
     flags: list[str] = []
@@ -395,16 +357,16 @@ def _compile_block(
         for i, p in enumerate(projections):
             refs = sorted({c.name for c in p.find_all(exp.Column) if c.name.startswith("__qg_v")})
             if refs:
-                test = " OR ".join(f"{_q(r)} IS NULL" for r in refs)
-                flags.append(f"({test}) AS {_q(f'{SUPPRESSED_PREFIX}{i}')}")
+                test = " OR ".join(f"{q(r)} IS NULL" for r in refs)
+                flags.append(f"({test}) AS {q(f'{SUPPRESSED_PREFIX}{i}')}")
         flags.append(
-            f"(SELECT coalesce(bool_or(NOT {_q('__qg_keep')}), false) FROM {_q(anon)}) "
-            f"AS {_q(DROPPED)}"
+            f"(SELECT coalesce(bool_or(NOT {q('__qg_keep')}), false) FROM {q(anon)}) "
+            f"AS {q(DROPPED)}"
         )
     body = ", ".join([*(p.sql("duckdb") for p in projections), *flags])
     distinct = "DISTINCT " if select.args.get("distinct") else ""
     compiled = sqlglot.parse_one(
-        f"SELECT {distinct}{body} FROM {_q(anon)} WHERE {' AND '.join(conditions)}",
+        f"SELECT {distinct}{body} FROM {q(anon)} WHERE {' AND '.join(conditions)}",
         read="duckdb",
     )
     order = select.args.get("order")
