@@ -58,7 +58,8 @@ c.DockerSpawner.pull_policy = "never"  # images are built offline, never pulled
 c.DockerSpawner.name_template = "sandbox-{username}--{servername}"
 c.DockerSpawner.use_internal_ip = True  # the network is set per spawn by the hook
 c.DockerSpawner.remove = True  # a stopped workspace leaves only its home volume
-c.DockerSpawner.cmd = ["jupyterhub-singleuser"]
+# The start puts the agreement's welcome notebook into a new home, then execs the server.
+c.DockerSpawner.cmd = ["python", "-m", "query_guard.workspace_start", "jupyterhub-singleuser"]
 c.DockerSpawner.cpu_limit = None  # CPU is capped by NanoCpus in the hardened host config
 c.Spawner.args = SINGLEUSER_ARGS  # raw-file download route answers 403
 c.Spawner.default_url = "/lab"

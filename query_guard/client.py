@@ -194,6 +194,46 @@ class Connection:
         """What the agreement allows: datasets, columns, mode and limits."""
         return self._send("GET", "/agreement").json()
 
+    def tables(self) -> pd.DataFrame:
+        """The views this agreement lets you query, one row each (from :meth:`scope`)."""
+        rows = [
+            {
+                "view": name,
+                "title": part["title"],
+                "columns": len(part["columns"]),
+                "row_filter": part["row_filter"],
+                "suspended": part["suspended"],
+            }
+            for name, part in self.scope()["datasets"].items()
+        ]
+        return pd.DataFrame(rows, columns=["view", "title", "columns", "row_filter", "suspended"])
+
+    def describe(self, view: str) -> pd.DataFrame:
+        """The columns of ``view``: name, Chinese label, the type the view holds (BIGINT for
+        a pseudonymised identifier), sensitivity and description."""
+        datasets = self.scope()["datasets"]
+        if view not in datasets:
+            raise QueryRefused(
+                f"there is no view {view!r} in this agreement; the views are: "
+                + ", ".join(sorted(datasets)),
+                rule="unknown-view",
+            )
+        rows = [
+            {
+                "column": c["name"],
+                "label": c.get("label", ""),
+                "type": c.get("view_type", c["type"]),
+                "sensitivity": c["sensitivity"],
+                "description": c["description"],
+            }
+            for c in datasets[view]["columns"]
+        ]
+        return pd.DataFrame(rows, columns=["column", "label", "type", "sensitivity", "description"])
+
+    def welcome_notebook(self) -> dict[str, Any]:
+        """The agreement's welcome notebook (nbformat 4 JSON), as a new workspace gets it."""
+        return self._send("GET", "/welcome.ipynb").json()
+
     def usage_report(self, period_end: date | str, summary: str, outputs: str = "") -> dict:
         """Report how the data was used in the period ending ``period_end`` (Shanghai Art.25)."""
         body = {"period_end": str(period_end), "summary": summary, "outputs": outputs}

@@ -30,6 +30,7 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session, sessionmaker
 
 from query_guard.anonymise.result import METADATA_KEY as DISCLOSURE_KEY
+from query_guard.compile import column_types
 from query_guard.engine import open_readonly
 from query_guard.findings import Decision
 from query_guard.keys import noise_secret
@@ -50,6 +51,8 @@ from sandbox.feedback.usage import submit_usage_report
 from sandbox.input_limits import SQL_CHARS, SQL_NESTING, LongText, Sql, input_refusal, text_problem
 from sandbox.provisioning.database import database_path
 from sandbox.settings import Settings
+from sandbox.workspaces.limits import shown_limits
+from sandbox.workspaces.welcome import welcome_notebook
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 #: Schema metadata key carrying the guard's decision in an Arrow response.
@@ -294,6 +297,7 @@ def scope(caller: CallerDep) -> dict[str, Any]:
     datasets = {}
     for name, allowed in agreement.datasets.items():
         entry = ctx.catalog[name]
+        view_types = column_types(agreement, entry)
         datasets[name] = {
             "title": entry.title,
             "suspended": name in ctx.suspended,
@@ -301,7 +305,10 @@ def scope(caller: CallerDep) -> dict[str, Any]:
             "columns": [
                 {
                     "name": c,
+                    "label": entry.column(c).label,
                     "type": entry.column(c).type,
+                    # What the view holds: BIGINT for a pseudonymised identifier.
+                    "view_type": view_types[c],
                     "sensitivity": entry.column(c).sensitivity.value,
                     "description": entry.column(c).description,
                 }
@@ -323,6 +330,13 @@ def scope(caller: CallerDep) -> dict[str, Any]:
         "outputs": agreement.outputs,
         "usage_reports": agreement.usage_reports,
     }
+
+
+@router.get("/welcome.ipynb")
+def welcome(caller: CallerDep) -> dict[str, Any]:
+    """The welcome notebook of the caller's agreement (nbformat 4), which the workspace's
+    start writes into a new home: views, rules, budget, examples that run, exports."""
+    return welcome_notebook(caller.agreement, caller.guard.catalog, limits=shown_limits())
 
 
 class UsageReportIn(BaseModel):
