@@ -70,7 +70,7 @@ _BLOCK = 64  # SHA-256 block size, for HMAC's inner and outer pads
 CONTRIBUTOR = "__qg_contributor"
 #: Schema of the stored tables; researchers see only the views in ``main``.
 PRIVATE_SCHEMA = "qg_private"
-#: (dataset, version digest) of every dataset the database was built from.
+#: (dataset, version digest, most rows of one entity) of every dataset built in.
 SOURCES_TABLE = "__qg_sources"
 
 
@@ -208,6 +208,15 @@ def _dataset_sql(
     return f"CREATE TABLE {private_table(entry.name)} AS {built}"
 
 
+def _max_rows_sql(agreement: Agreement, entry: CatalogEntry) -> str:
+    """The most rows any one entity has in the dataset (NULL without an entity): the bound
+    aggregate mode's fast path counts contributors and contributions by."""
+    if not has_contribution_rank(agreement, entry):
+        return "SELECT NULL"
+    table = private_table(entry.name)
+    return f"SELECT max(n) FROM (SELECT count(*) AS n FROM {table} GROUP BY {_ident(CONTRIBUTOR)})"
+
+
 def _view_sql(agreement: Agreement, entry: CatalogEntry) -> str:
     agreed = ", ".join(_ident(c) for c in agreement.datasets[entry.name].columns)
     return f"CREATE VIEW {_ident(entry.name)} AS SELECT {agreed} FROM {private_table(entry.name)}"
@@ -258,7 +267,7 @@ def build_agreement_database(
             con.execute(f"CREATE SCHEMA {_ident(PRIVATE_SCHEMA)}")
             con.execute(
                 f"CREATE TABLE {_ident(PRIVATE_SCHEMA)}.{_ident(SOURCES_TABLE)} "
-                "(dataset VARCHAR, digest VARCHAR)"
+                "(dataset VARCHAR, digest VARCHAR, max_rows BIGINT)"
             )
             for name in agreement.datasets:
                 if name in suspended:
@@ -272,7 +281,8 @@ def build_agreement_database(
                 con.execute(_dataset_sql(agreement, entry, path, key, contributor))
                 con.execute(_view_sql(agreement, entry))
                 con.execute(
-                    f"INSERT INTO {_ident(PRIVATE_SCHEMA)}.{_ident(SOURCES_TABLE)} VALUES (?, ?)",
+                    f"INSERT INTO {_ident(PRIVATE_SCHEMA)}.{_ident(SOURCES_TABLE)} "
+                    f"VALUES (?, ?, ({_max_rows_sql(agreement, entry)}))",
                     [name, digest],
                 )
             con.execute("CHECKPOINT")

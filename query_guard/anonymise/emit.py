@@ -27,6 +27,7 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
+from query_guard.anonymise import fast
 from query_guard.anonymise.derive import (
     ENTITIES,
     PER_ENTITY,
@@ -300,6 +301,11 @@ def _ctes(block: Block, ctx: GuardContext, n: int) -> tuple[list[str], str]:
     """The WITH entries computing the block's anonymised buckets, and their name."""
     source, anon = f"__qg_src{n}", f"__qg_anon{n}"
     ctes = [_rows_cte(block, ctx, source)]
+    settled = None
+    if fast.eligible(block):
+        quick, settled, source = fast.ctes(block, ctx, source, n)
+        ctes += quick
+        anon = f"__qg_exact{n}"
     if block.atoms:
         filtered, rows = _low_effect_ctes(block, ctx, source, n)
         ctes += filtered
@@ -319,6 +325,12 @@ def _ctes(block: Block, ctx: GuardContext, n: int) -> tuple[list[str], str]:
             quantiles[j] = f"__qg_qs{n}_{j}"
             ctes += _quantile_ctes(block, rows, j, f"__qg_qw{n}_{j}", quantiles[j])
     ctes.append(_anon_cte(block, ctx, buckets, quantiles, anon))
+    if settled is not None:
+        both = f"__qg_anon{n}"
+        ctes.append(
+            f"{q(both)} AS (SELECT * FROM {q(settled)} UNION ALL BY NAME SELECT * FROM {q(anon)})"
+        )
+        anon = both
     return ctes, anon
 
 

@@ -37,6 +37,7 @@ PASS_FUNCTION = "__qg_pass"
 ADJUST_FUNCTION = "__qg_adjust"
 LOW_EFFECT_FUNCTION = "__qg_low_effect"
 QUANTILE_FUNCTION = "__qg_quantile_noise"
+FAST_FUNCTION = "__qg_fast_noise"
 #: Ranks a quantile's window spans (the entity at the rank and two either side, as
 #: ``emit.WINDOW``): its spread over this is about the spacing of neighbouring entities.
 QUANTILE_SPAN = 4
@@ -140,7 +141,7 @@ def flatten(
     return None
 
 
-def make_functions(seeder: Seeder):  # noqa: ANN201 - four closures, typed where used
+def make_functions(seeder: Seeder):  # noqa: ANN201 - five closures, typed where used
     def low_effect(static: str, excluded: int, xor: int | None) -> bool:
         """Whether a condition leaves out too few entities of a bucket to be kept."""
         if not excluded or xor is None:
@@ -201,7 +202,17 @@ def make_functions(seeder: Seeder):  # noqa: ANN201 - four closures, typed where
             for layer in _layers(s, values, kept)
         )
 
-    return low_effect, passes, adjust, quantile_noise
+    def fast_noise(static: str, values: list, kept: list, seed: int, bound: float) -> float:
+        """Noise for a value the bound settles (:mod:`.fast`): no flattening needed, scaled
+        to the most one entity could contribute, seeded by the contributing rows."""
+        s = _static(static)
+        key = seeder.key(s.datasets)
+        return sum(
+            _normal(seeder.seed(key, "fast", layer, seed), s.noise_sd * bound)
+            for layer in _layers(s, values, kept)
+        )
+
+    return low_effect, passes, adjust, quantile_noise, fast_noise
 
 
 def _layers(s: Static, values: list, kept: list) -> list[str]:
@@ -214,7 +225,14 @@ def _layers(s: Static, values: list, kept: list) -> list[str]:
 
 def register(conn: duckdb.DuckDBPyConnection, keys: Mapping[str, bytes]) -> None:
     """Register the anonymising functions on ``conn`` with the dataset versions' keys."""
-    low_effect, passes, adjust, quantile_noise = make_functions(Seeder(keys))
+    low_effect, passes, adjust, quantile_noise, fast_noise = make_functions(Seeder(keys))
+    conn.create_function(
+        FAST_FUNCTION,
+        fast_noise,
+        ["VARCHAR", "VARCHAR[]", "BOOLEAN[]", "UBIGINT", "DOUBLE"],
+        "DOUBLE",
+        side_effects=False,
+    )
     conn.create_function(
         QUANTILE_FUNCTION,
         quantile_noise,

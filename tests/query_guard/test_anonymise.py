@@ -12,6 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from query_guard.anonymise.result import METADATA_KEY
 from query_guard.compile import build_agreement_database
@@ -248,3 +250,54 @@ def test_spreads_agree_with_the_raw_data(tmp_path: Path) -> None:
         assert got[1] == pytest.approx(exact[1], rel=0.2) and got[2] == pytest.approx(
             exact[2], rel=0.4
         )
+
+
+def _big_payments(people: int = 6000) -> dict[str, list]:
+    rng = random.Random(9)
+    rows: dict[str, list] = {"person_id": [], "district": [], "amount": []}
+    for i in range(people):
+        for _ in range(rng.randint(1, 3)):
+            rows["person_id"].append(f"P{i}")
+            rows["district"].append(f"D{i % 3}")
+            rows["amount"].append(round(rng.uniform(10, 100), 2))
+    return rows
+
+
+def test_large_groups_take_the_fast_path_within_the_bound(tmp_path: Path) -> None:
+    """Groups of thousands of rows, where no one entity can bring 1% of a value, are
+    settled by the bound (one pass over their rows): right within the noise bound, sticky,
+    and the same whether or not a condition that leaves out no one is written."""
+    import duckdb
+
+    ctx = _world(tmp_path, _big_payments(), COLUMNS)
+    db = _build(ctx, tmp_path, "a.duckdb", b"k" * 32)
+    sql = "SELECT district, count(*), sum(amount) FROM pay GROUP BY 1 ORDER BY 1"
+    compiled = check_query(sql, ctx).sql or ""
+    assert "__qg_fast_noise" in compiled.lower()
+    got = _values(_run(ctx, db, sql))
+    parquet = str(tmp_path / "catalog" / "pay.parquet")
+    raw = duckdb.connect().execute(sql.replace("FROM pay", "FROM read_parquet(?)"), [parquet])
+    for (district, n, total), exact in zip(got, raw.fetchall(), strict=True):
+        # 2 layers (group key, column), at most 3 sd each, scaled to 3 rows or 3 x 100.
+        assert district == exact[0] and abs(n - exact[1]) <= 2 * 3 * 3 + 0.5
+        assert abs(total - exact[2]) <= 2 * 3 * 300 and total != exact[2]
+    assert _values(_run(ctx, db, sql)) == got
+    no_effect = sql.replace("GROUP BY", "WHERE amount >= 1 GROUP BY")  # leaves out no one
+    assert _values(_run(ctx, db, no_effect)) == got
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=30), min_size=1, max_size=300),
+    st.lists(st.booleans(), min_size=300, max_size=300),
+    st.lists(st.floats(min_value=-1e6, max_value=1e6), min_size=300, max_size=300),
+)
+def test_the_fast_paths_bounds_err_on_the_safe_side(entities, contributes, values) -> None:
+    """With M the most rows of one entity: contributing rows / M never exceeds the
+    contributing entities, and no entity's contribution exceeds M times the largest row."""
+    rows = list(zip(entities, contributes, values, strict=False))
+    most = max(entities.count(e) for e in set(entities))
+    contributing = [(e, v) for e, c, v in rows if c]
+    assert len(contributing) / most <= len({e for e, _ in contributing})
+    largest = max((abs(v) for _, _, v in rows), default=0.0)
+    for entity in set(entities):
+        assert abs(sum(v for e, _, v in rows if e == entity)) <= most * largest * (1 + 1e-12)

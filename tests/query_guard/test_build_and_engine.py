@@ -47,7 +47,7 @@ def test_database_shows_only_agreed_columns_and_keeps_the_rest_private(aggregate
             "people": ["person_id", "age"],
         }
         assert _tables(built.conn, PRIVATE_SCHEMA) == {
-            SOURCES_TABLE: ["dataset", "digest"],
+            SOURCES_TABLE: ["dataset", "digest", "max_rows"],
             "visits": [
                 "patient_id",
                 "visit_date",
@@ -58,10 +58,17 @@ def test_database_shows_only_agreed_columns_and_keeps_the_rest_private(aggregate
             ],
             "people": ["person_id", "age", CONTRIBUTOR, CONTRIBUTION_RANK],
         }
-    stored = dict(
-        aggregate.conn.execute(f"SELECT * FROM {PRIVATE_SCHEMA}.{SOURCES_TABLE}").fetchall()
-    )
-    assert set(stored) == {"visits", "people"} and all(len(d) == 64 for d in stored.values())
+    stored = {
+        name: (digest, most)
+        for name, digest, most in aggregate.conn.execute(
+            f"SELECT * FROM {PRIVATE_SCHEMA}.{SOURCES_TABLE}"
+        ).fetchall()
+    }
+    assert set(stored) == {"visits", "people"} and all(len(d) == 64 for d, _ in stored.values())
+    most_visits = aggregate.conn.execute(
+        "SELECT max(n) FROM (SELECT count(*) AS n FROM visits GROUP BY patient_id)"
+    ).fetchone()[0]
+    assert stored["visits"][1] == most_visits and stored["people"][1] == 1
 
 
 def test_rows_filtered_and_identifiers_pseudonymised(aggregate) -> None:
