@@ -18,6 +18,7 @@ from sandbox.web.pages import (
     checkpoints,
     export_review,
     exports,
+    guide,
     keys,
     notifications,
     operator,
@@ -38,7 +39,7 @@ def install_pages(app: FastAPI) -> None:
     for module in (
         public, account, researcher, exports, provider, publish, export_review, operator,
         authority, alerts, keys, statistics, oversight, catalog_review, notifications,
-        organisations, previews, backups, sign_ins, checkpoints,
+        organisations, previews, backups, sign_ins, checkpoints, guide,
     ):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -405,6 +405,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                 "Check the record against the file you keep (each checkpoint must be signed by the platform key, and the record must still hold the event it names with that hash):"),
     "stored_checkpoints": ("平台保存的检查点", "Checkpoints stored on the platform"),
     "signature": ("签名", "Signature"),
+    # Guides (docs/) and the workspace's limits (issue 13, item 4)
+    "guide": ("帮助", "Guide"),
+    "guides_lead": ("各角色的使用指南：数据利用主体、数据开放主体、平台运维和主管部门。",
+                    "A guide for each role: researcher, provider, operator and authority."),
+    "workspace_limits": ("工作空间资源", "Workspace limits"),
 }  # fmt: skip
 
 _INDEX = {code: i for i, code in enumerate(LANGUAGES)}

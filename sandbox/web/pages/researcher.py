@@ -40,6 +40,7 @@ from sandbox.web.forms import ApplicationForm, draft_of
 from sandbox.web.rendering import page_router, render, see_other
 from sandbox.web.views import applicable_datasets, epsilon_left, review_clock, workspace_url
 from sandbox.workcalendar import WorkCalendar
+from sandbox.workspaces.limits import shown_limits
 
 router = page_router("/researcher")
 
@@ -90,6 +91,7 @@ def _application_page(
             "error": error,
             "real_name": has_real_name(session, user),
             "real_name_article": REAL_NAME_ARTICLE,
+            "limits": shown_limits(),
         },
         status_code=error.status_code if error else 200,
     )
@@ -179,6 +181,7 @@ def agreement(
             "workspace": workspace_url(settings.hub_url, user.username, rec.id),
             "schedule": report_schedule(session, rec, today()),
             "exports": list_requests(session, user, rec.id),
+            "limits": shown_limits(),
         }
     return render(request, "researcher/agreement.html", context)
 
