@@ -126,10 +126,24 @@ def _estimate(node: dict) -> int | None:
         return None
 
 
+def _keeps_rows(node: dict) -> bool:
+    """A join whose every condition is ``IS NOT DISTINCT FROM``: a relation joined back to
+    its own groups (DuckDB's plan for a window, or aggregate mode's per-bucket decisions),
+    one match per row. DuckDB cannot estimate it and guesses a product; the guard never
+    lets a researcher write such a join (QG-008 wants declared equalities)."""
+    info = node.get("extra_info")
+    conditions = info.get("Conditions") if isinstance(info, dict) else None
+    if not conditions or "JOIN" not in str(node.get("name", "")):
+        return False
+    parts = conditions if isinstance(conditions, list) else str(conditions).split("\n")
+    return all("IS NOT DISTINCT FROM" in part for part in parts if part.strip())
+
+
 def _multiplying(node: object) -> Iterator[int]:
     """Estimates of the operators in a JSON plan that expect more rows than any input.
 
-    Scans are left out: a stored table is as large as the data the agreement gives.
+    Scans are left out: a stored table is as large as the data the agreement gives; so
+    are joins back to a relation's own groups (:func:`_keeps_rows`).
     """
     if isinstance(node, list):
         for item in node:
@@ -139,7 +153,8 @@ def _multiplying(node: object) -> Iterator[int]:
         return
     children = [c for c in node.get("children") or [] if isinstance(c, dict)]
     own = _estimate(node)
-    if own is not None and children and own > max(_estimate(c) or 0 for c in children):
+    larger = own is not None and children and own > max(_estimate(c) or 0 for c in children)
+    if larger and not _keeps_rows(node):
         yield own
     yield from _multiplying(children)
 

@@ -190,6 +190,18 @@ def test_a_join_on_a_key_unique_on_one_side_is_not_refused(small_engine) -> None
     assert answer == [{"n": ROWS, "ages": ages}]
 
 
+def test_a_window_over_groups_is_not_taken_for_a_multiplying_join(small_engine) -> None:
+    """DuckDB plans a partitioned window as a join back to the groups on IS NOT DISTINCT
+    FROM and guesses its size as a product (here far past the limit); it keeps one row
+    per row, so it is not refused (aggregate mode's spreads are computed this way)."""
+    sql = (
+        "SELECT count(*) AS n FROM (SELECT cost - avg(cost) OVER (PARTITION BY patient_id % 7) "
+        "AS c FROM visits) WHERE c IS NOT NULL"
+    )
+    assert check_cardinality(small_engine.cursor(), sql, limit=ROWS) is not None
+    assert run_query(small_engine, sql, timeout_s=60).to_pylist() == [{"n": ROWS}]
+
+
 def test_a_query_over_the_memory_limit_fails_alone(small_engine, tmp_path: Path) -> None:
     with pytest.raises(SandboxError) as err:
         run_query(small_engine, "SELECT count(DISTINCT note || note || note) FROM visits", 60)
