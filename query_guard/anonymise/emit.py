@@ -134,7 +134,8 @@ def _rows_cte(block: Block, ctx: GuardContext, source: str) -> str:
             cols.append(f"{arg} AS {q(f'__qg_a{j}')}")
     for i, atom in enumerate(block.atoms):
         cols.append(f"coalesce(TRY({atom.sql('duckdb')}), false) AS {flag(i)}")
-    return f"{q(source)} AS (SELECT {', '.join(cols)} {_from_clause(block)})"
+    # Read by the fast path and the exact way alike: inlined, never stored.
+    return f"{q(source)} AS NOT MATERIALIZED (SELECT {', '.join(cols)} {_from_clause(block)})"
 
 
 def _low_effect_ctes(block: Block, ctx: GuardContext, source: str, n: int) -> tuple[list[str], str]:
