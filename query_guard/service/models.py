@@ -36,5 +36,7 @@ class QueryLog(Base):
     shape: Mapped[str | None] = mapped_column(String(64), default=None)
     #: Keyed hashes of the WHERE clauses' conjuncts, sorted.
     where_terms: Mapped[list] = mapped_column(JSON, default=list)
-    #: The audit event that records this query.
-    audit_seq: Mapped[int] = mapped_column(BigInteger)
+    #: The audit event that records this query, in rows logged before the outbox (revision
+    #: 0003); since then the event is linked after the commit and names this row instead
+    #: (``details.query_log``).
+    audit_seq: Mapped[int | None] = mapped_column(BigInteger, default=None)

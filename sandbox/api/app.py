@@ -31,6 +31,7 @@ from sandbox.api.routes import (
     workspaces,
 )
 from sandbox.api.routes.metrics import install_metrics
+from sandbox.audit.outbox import link_pending
 from sandbox.db.base import make_engine, make_sessionmaker
 from sandbox.db.schema import ensure_schema
 from sandbox.errors import SandboxError
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    link_pending(app.state.sessionmaker)  # what a killed process committed and did not link
     app.state.calendar = calendar_from_settings(settings)
 
     @app.exception_handler(SandboxError)

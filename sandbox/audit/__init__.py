@@ -1,7 +1,10 @@
 """The tamper-evident record of opening and use (R7; Shanghai Art.19–20, 44).
 
 Every change the platform makes is appended, in the same transaction, as one
-event of a hash chain (:mod:`.record`). :mod:`.verify` re-walks the chain and
+event of a hash chain (:mod:`.record`); :func:`.advance.advance` commits a change
+with its events in an outbox and links them into the chain just after the commit
+(:mod:`.outbox`), with fault points a test kills the process at (:mod:`.faults`).
+:mod:`.verify` re-walks the chain and
 names each event that was edited, deleted, reordered or inserted; signed
 checkpoints (:mod:`.checkpoint`) that the authority keeps catch an operator who
 rewrites the whole chain consistently, and the authority's copy of them

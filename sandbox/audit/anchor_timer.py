@@ -2,7 +2,8 @@
 more when the server stops, so a clean stop leaves no event unanchored.
 
 It polls the database rather than counting this process's appends, so the events query
-workers append count too. A failed check or signature is logged and retried at the next
+workers append count too; each poll first links what a worker killed between its commit and
+its link left in the outbox. A failed check or signature is logged and retried at the next
 poll: the server never stops for it.
 """
 
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.audit.anchoring import checkpoint_if_due, sign_head
 from sandbox.audit.models import AuditCheckpoint
+from sandbox.audit.outbox import link_pending
 from sandbox.db.base import make_engine, make_sessionmaker, utcnow
 from sandbox.settings import Settings
 
@@ -69,6 +71,7 @@ class CheckpointTimer:
 
     def _check(self, factory: sessionmaker[Session]) -> None:
         try:
+            link_pending(factory)  # events a dead worker committed and did not link
             checkpoint_if_due(
                 factory,
                 self.settings.keys_dir,

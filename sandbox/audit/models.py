@@ -1,4 +1,5 @@
-"""The two tables of the record: the hash-chained events and their signed checkpoints.
+"""The tables of the record: the hash-chained events, their signed checkpoints, and the
+outbox of events committed with their change and not yet linked into the chain.
 
 Times are stored as fixed-width ISO-8601 UTC text (see
 :func:`sandbox.audit.canonical.format_instant`), not as database timestamps, so
@@ -8,7 +9,7 @@ SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, CheckConstraint, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sandbox.db.base import Base
@@ -65,3 +66,27 @@ class AuditCheckpoint(Base):
     signature: Mapped[str] = mapped_column(String(128))
     #: ``sha256:`` + hex SHA-256 of the raw 32-byte public key that signed.
     key_fingerprint: Mapped[str] = mapped_column(String(71))
+
+
+class AuditOutbox(Base):
+    """An event committed in the same transaction as the change it records, waiting for the
+    appender to link it into the chain (:mod:`sandbox.audit.outbox`).
+
+    The change's transaction writes only this row, so it never waits for the chain's lock;
+    the appender moves committed rows to ``audit_events`` in ``id`` order, a batch at a
+    time, and deletes them in the same transaction. Readers of the record (verify, export,
+    checkpoints, pages) see ``audit_events`` only: an event is part of the record once linked.
+    """
+
+    __tablename__ = "audit_outbox"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    #: When the change was made (:func:`sandbox.audit.canonical.format_instant`); kept as is.
+    at: Mapped[str] = mapped_column(String(27))
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    object: Mapped[str] = mapped_column(Text)
+    #: Canonical JSON text, as it will be hashed.
+    details: Mapped[str] = mapped_column(Text)

@@ -36,7 +36,8 @@ from sandbox.audit.checkpoint import (
     write_checkpoint,
 )
 from sandbox.audit.export import export_record, verify_export
-from sandbox.audit.models import AuditEvent
+from sandbox.audit.models import AuditEvent, AuditOutbox
+from sandbox.audit.outbox import waiting
 from sandbox.audit.verify import Problem, VerifyResult, verify_chain
 from sandbox.db.base import make_engine, make_sessionmaker, read_only, transaction
 from sandbox.errors import SandboxError
@@ -96,9 +97,24 @@ def verify(
         if export is not None:
             result = verify_export(export, kept)
         else:
-            with read_only(_factory(db)) as session:
+            factory = _factory(db)
+            with read_only(factory) as session:
                 result = verify_chain(session, [*_platform_checkpoints(session, keys_dir), *kept])
+            _note_waiting(factory)
     _print_result(with_problems(result, foreign))
+
+
+def _note_waiting(factory: sessionmaker[Session]) -> None:
+    """Say on stderr how many committed events the appender has not linked yet: they are
+    not in the record verified, and the next appender (any platform process) links them."""
+    if not inspect(factory.kw["bind"]).has_table(AuditOutbox.__tablename__):
+        return
+    count = waiting(factory)
+    if count:
+        typer.echo(
+            f"note: {count} committed events wait in the outbox to be linked into the chain",
+            err=True,
+        )
 
 
 @audit_app.command("checkpoint")

@@ -16,12 +16,12 @@ import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from sandbox.audit.models import AuditCheckpoint, AuditEvent
+from sandbox.audit.models import AuditCheckpoint, AuditEvent, AuditOutbox
 from sandbox.audit.record import record
 from sandbox.db.base import Base, make_engine, make_sessionmaker, transaction
 from tests.resources import require_postgres
 
-AUDIT_TABLES = [AuditEvent.__table__, AuditCheckpoint.__table__]
+AUDIT_TABLES = [AuditEvent.__table__, AuditCheckpoint.__table__, AuditOutbox.__table__]
 
 
 @contextmanager
