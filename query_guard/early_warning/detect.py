@@ -121,7 +121,6 @@ def differencing(session: Session, obs: Observation) -> dict[str, Any] | None:
                 "shape": entry.shape,
                 "predicates_differing": len(terms ^ others),
                 "query_log_ids": [other.id, entry.id],
-                "audit_seqs": [other.audit_seq, entry.audit_seq],
                 "window_minutes": int(DIFFERENCING_WINDOW.total_seconds() // 60),
             }
     return None

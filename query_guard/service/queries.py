@@ -5,7 +5,8 @@ guard decides from the text alone; the engine runs only what the guard
 returned, on the agreement's own database; and every query — allowed,
 rewritten, blocked or failed — is recorded in its own transaction before any
 answer is given (Shanghai Art.19-20, 44: a query that is not recorded is not
-answered).
+answered). The record's step is :func:`sandbox.audit.advance.advance`: the log row and the
+event commit together, and the chain is linked after that commit.
 """
 
 from __future__ import annotations
@@ -144,9 +145,26 @@ def identifier_columns(caller: Caller) -> set[str]:
 def record_query(
     session: Session, caller: Caller, sql: str, outcome: Outcome, *, key: bytes, timezone: str
 ) -> QueryLog:
-    """Append the query's audit event, log it, and run the early warnings, in ``session``."""
+    """Log the query, append its audit event and run the early warnings, in ``session``.
+
+    Called inside :func:`sandbox.audit.advance.advance` (step ``query``), so the log row,
+    the event and any alert commit together before the answer leaves.
+    """
     ids = identifier_columns(caller)
     decision = outcome.decision
+    shape = shape_of(key, sql)
+    entry = QueryLog(
+        agreement_id=caller.agreement_id,
+        researcher=caller.user.username,
+        action=outcome.action,
+        mode=caller.agreement.mode,
+        rows=outcome.rows,
+        duration_ms=outcome.duration_ms,
+        shape=shape.shape if shape else None,
+        where_terms=list(shape.where_terms) if shape else [],
+    )
+    session.add(entry)
+    session.flush()
     details: dict[str, object] = {
         "sql": redact_sql(key, sql, ids),
         "decision": decision.action,
@@ -157,31 +175,18 @@ def record_query(
         "rows": outcome.rows,
         "duration_ms": outcome.duration_ms,
         "mode": caller.agreement.mode,
+        "query_log": entry.id,
     }
     if decision.action == "rewrite" and decision.sql:
         details["ran"] = redact_sql(key, decision.sql, ids)
     if outcome.error is not None:
         details["error"] = {"rule": outcome.error.rule, "article": outcome.error.article}
-    event = record(
+    record(
         session,
         actor=caller.user.username,
         action="query",
         object=f"agreement:{caller.agreement_id}",
         details=details,
     )
-    shape = shape_of(key, sql)
-    entry = QueryLog(
-        agreement_id=caller.agreement_id,
-        researcher=caller.user.username,
-        action=outcome.action,
-        mode=caller.agreement.mode,
-        rows=outcome.rows,
-        duration_ms=outcome.duration_ms,
-        audit_seq=event.seq,
-        shape=shape.shape if shape else None,
-        where_terms=list(shape.where_terms) if shape else [],
-    )
-    session.add(entry)
-    session.flush()
     outcome.alerts = observe(session, entry, caller.agreement, timezone=timezone)
     return entry

@@ -44,8 +44,9 @@ from query_guard.service.queries import (
     record_query,
     run_guarded,
 )
+from sandbox.audit.advance import advance
 from sandbox.audit.record import record
-from sandbox.db.base import transaction
+from sandbox.db.base import read_only, transaction
 from sandbox.errors import SandboxError
 from sandbox.feedback.usage import submit_usage_report
 from sandbox.input_limits import SQL_CHARS, SQL_NESTING, LongText, Sql, input_refusal, text_problem
@@ -123,8 +124,11 @@ def _token(request: Request) -> str | None:
 
 
 def get_caller(request: Request, service: ServiceDep) -> Caller:
-    with transaction(service.sessions) as session:
-        return authorise(session, _token(request), only_agreement=service.only_agreement)
+    """The caller, read without a write lock (SQLite) so queries do not queue for it."""
+    with read_only(service.sessions) as session:
+        caller = authorise(session, _token(request), only_agreement=service.only_agreement)
+        session.expunge_all()  # keep what was read: the read-only end rolls back
+        return caller
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
@@ -148,23 +152,27 @@ def record_refusal(request: Request, path: str, refusal: SandboxError, body: Any
     """Record a refused request under the caller's agreement; nothing when no live token
     names one (then there is no agreement it concerns)."""
     service = get_service(request)
-    with transaction(service.sessions) as session:
-        try:
-            caller = authorise(session, _token(request), only_agreement=service.only_agreement)
-        except SandboxError:
-            return
-        record(
+    try:
+        caller = get_caller(request, service)
+    except SandboxError:
+        return
+    details = {
+        **_refusal_details(body, caller, service.record_key),
+        "request": path,
+        "refused": {"rule": refusal.rule, "article": refusal.article},
+        "problem": redact_text(service.record_key, refusal.message),
+    }
+    advance(
+        service.sessions,
+        "refusal",
+        lambda session: record(
             session,
             actor=caller.user.username,
             action=REFUSED_ACTIONS.get(path, "qs.refused"),
             object=f"agreement:{caller.agreement_id}",
-            details={
-                **_refusal_details(body, caller, service.record_key),
-                "request": path,
-                "refused": {"rule": refusal.rule, "article": refusal.article},
-                "problem": redact_text(service.record_key, refusal.message),
-            },
-        )
+            details=details,
+        ),
+    )
 
 
 async def _json_body(request: Request) -> Any:
@@ -271,15 +279,18 @@ def query(body: QueryIn, request: Request, caller: CallerDep, service: ServiceDe
     message when the engine fails, 403 QG-013 when the query runs too long.
     """
     outcome = run_guarded(caller, body.sql, cache=service.cache, database=service.database(caller))
-    with transaction(service.sessions) as session:
-        record_query(
+    advance(
+        service.sessions,
+        "query",
+        lambda session: record_query(
             session,
             caller,
             body.sql,
             outcome,
             key=service.record_key,
             timezone=service.settings.timezone,
-        )
+        ),
+    )
     if outcome.decision.sql is None:
         raise QueryBlocked(outcome.decision)
     if outcome.error is not None:

@@ -14,6 +14,8 @@ from fastapi.responses import JSONResponse
 from query_guard.service import exports
 from query_guard.service.routes import QueryService, router
 from sandbox.api.routes.metrics import install_metrics
+from sandbox.audit.faults import trace_commits
+from sandbox.audit.outbox import link_pending
 from sandbox.db.base import make_engine, make_sessionmaker
 from sandbox.errors import SandboxError
 from sandbox.settings import Settings
@@ -28,7 +30,10 @@ async def refusal(_request: Request, exc: Exception) -> JSONResponse:
 def create_worker_app(settings: Settings, agreement_id: str) -> FastAPI:
     """The ``/qs`` routes serving ``agreement_id`` only, on the platform's database."""
     app = FastAPI(title=f"Query worker for agreement {agreement_id}", version="0.1.0")
-    sessions = make_sessionmaker(make_engine(settings.db_url))
+    engine = make_engine(settings.db_url)
+    trace_commits(engine)
+    sessions = make_sessionmaker(engine)
+    link_pending(sessions)  # what a killed worker committed and did not link
     app.state.settings = settings
     app.state.sessionmaker = sessions
     app.state.query_service = QueryService(settings, sessions, only_agreement=agreement_id)
