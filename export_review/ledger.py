@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, String, Text, select
@@ -67,6 +67,9 @@ class BudgetState:
     delta_total_units: int
     epsilon_spent_units: int
     delta_spent_units: int
+    #: The charge that brought the budget to this state, when it comes from :func:`charge`
+    #: (the release's audit event names it).
+    charge_id: int | None = None
 
     @property
     def epsilon_total(self) -> float:
@@ -153,7 +156,8 @@ def charge(
 ) -> BudgetState:
     """Debit (ε, δ) in ledger units, or refuse with ``dp-budget-exhausted``.
 
-    The caller commits the session before computing any noisy value.
+    The caller commits the session, with the release's audit event, before computing
+    any noisy value.
     """
     budget = _budget(session, agreement_id, lock=True)
     state = _state(budget)
@@ -174,14 +178,13 @@ def charge(
         )
     budget.epsilon_spent += epsilon
     budget.delta_spent += delta
-    session.add(
-        PrivacyCharge(
-            agreement_id=agreement_id,
-            epsilon=epsilon,
-            delta=delta,
-            query_sha256=hashlib.sha256(sql.encode()).hexdigest(),
-            mechanisms="; ".join(mechanisms),
-        )
+    row = PrivacyCharge(
+        agreement_id=agreement_id,
+        epsilon=epsilon,
+        delta=delta,
+        query_sha256=hashlib.sha256(sql.encode()).hexdigest(),
+        mechanisms="; ".join(mechanisms),
     )
+    session.add(row)
     session.flush()
-    return _state(budget)
+    return replace(_state(budget), charge_id=row.id)

@@ -83,8 +83,13 @@ def create_request(
     queries: Sequence[str] = (),
     figure_data: dict[str, str] | None = None,
     dp_result: dict[str, Any] | None = None,
+    dp_pending: bool = False,
 ) -> ExportRequest:
-    """A draft from the agreement's researcher: files, or one DP result already charged."""
+    """A draft from the agreement's researcher: files, or one DP result already charged.
+
+    ``dp_pending`` makes the draft of a DP release in the step that charges it, before its
+    noise is drawn; :func:`submit_dp_result` attaches the result and hands it in.
+    """
     rec = visible_agreement(session, actor, agreement_id)
     if actor.username not in rec.spec["researchers"]:
         raise PermissionDenied(
@@ -100,14 +105,14 @@ def create_request(
         )
     if not purpose.strip():
         raise ValidationFailed("say what the output is for", rule="export-purpose")
-    if (dp_result is None) == (not files):
+    if (dp_result is None and not dp_pending) == (not files):
         raise ValidationFailed(
             "an export request holds either files or one DP result", rule="export-content"
         )
     req = ExportRequest(
         agreement_id=rec.id,
         author=actor.username,
-        kind="dp" if dp_result else "files",
+        kind="dp" if dp_result or dp_pending else "files",
         purpose=purpose,
         queries=list(queries),
         dp_result=dp_result,
@@ -211,6 +216,14 @@ def table_checks(
 
 
 def _automatic_checks(session: Session, req: ExportRequest) -> dict[str, Any]:
+    if req.kind == "dp" and req.dp_result is None:
+        raise PolicyViolation(
+            "export-dp-interrupted",
+            "agreement clause outputs",
+            "the DP release behind this request was charged but stopped before its result "
+            "was computed, so there is nothing to review; the charge stands (nothing was "
+            "shown); release again to export",
+        )
     agreement = as_contract(get_agreement(session, req.agreement_id))
     paths = [Path(f.path) for f in files_of(session, req)]
     return automatic_checks(
@@ -268,6 +281,20 @@ def submit_request(*, session: Session, actor: User, request_id: int) -> ExportR
         return req
     _move(session, req, ExportAction.pass_checks, "platform")
     return req
+
+
+def submit_dp_result(
+    *, session: Session, actor: User, request_id: int, result: dict[str, Any]
+) -> ExportRequest:
+    """Attach the computed result to a DP release's draft and hand it in."""
+    req = _get(session, actor, request_id)
+    if req.kind != "dp" or req.dp_result is not None or req.status != ExportStatus.draft:
+        raise ValidationFailed(
+            f"export request {req.id} is not a DP draft awaiting its result",
+            rule="export-content",
+        )
+    req.dp_result = result
+    return submit_request(session=session, actor=actor, request_id=req.id)
 
 
 def withdraw_request(*, session: Session, actor: User, request_id: int) -> ExportRequest:

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, UploadFile
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from export_review.api import export_view, json_field
 from export_review.requests import (
@@ -21,9 +22,10 @@ from export_review.requests import (
     create_request,
     files_of,
     list_requests,
+    submit_dp_result,
     submit_request,
 )
-from query_guard.service.dp import release
+from query_guard.service.dp import charge, compute
 from query_guard.service.routes import (
     CallerDep,
     Epsilon,
@@ -31,6 +33,7 @@ from query_guard.service.routes import (
     RecordedRefusals,
     ServiceDep,
 )
+from sandbox.audit.advance import advance
 from sandbox.db.base import transaction
 from sandbox.errors import SandboxError, ValidationFailed
 from sandbox.input_limits import LongText
@@ -82,7 +85,8 @@ def submit_files(
 ) -> dict[str, Any]:
     """Create and submit an export request; the answer carries the automatic checks' verdict."""
     content = [(f.filename or "", f.file.read()) for f in files]
-    with transaction(service.sessions) as session:
+
+    def hand_in(session: Session) -> dict[str, Any]:
         req = create_request(
             session=session,
             settings=service.settings,
@@ -93,9 +97,10 @@ def submit_files(
             queries=json_field(queries, "queries", []),
             figure_data=json_field(figure_data, "figure_data", {}),
         )
-    with transaction(service.sessions) as session:
         req = submit_request(session=session, actor=caller.user, request_id=req.id)
         return export_view(req, [f.name for f in files_of(session, req)])
+
+    return advance(service.sessions, "export.submit", hand_in)
 
 
 class DpExportIn(BaseModel):
@@ -106,29 +111,40 @@ class DpExportIn(BaseModel):
 
 @router.post("/dp-exports", status_code=201)
 def dp_export(body: DpExportIn, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
-    """Release with DP (charged before anything is shown) and submit the result for review."""
-    result = release(
-        caller,
-        body.sql,
-        body.epsilon,
-        sessions=service.sessions,
-        cache=service.cache,
-        database=service.database(caller),
-        key=service.record_key,
-    )
-    with transaction(service.sessions) as session:
-        req = create_request(
+    """Release with DP and submit the result for review. The charge, its event and the
+    request's draft commit in one step before any noise is drawn; the result and the
+    submission in the next, before anything is shown."""
+
+    def draft(session: Session) -> int:
+        return create_request(
             session=session,
             settings=service.settings,
             actor=caller.user,
             agreement_id=caller.agreement_id,
             purpose=body.purpose,
             queries=[body.sql],
-            dp_result=result,
+            dp_pending=True,
+        ).id
+
+    charged = charge(
+        caller,
+        body.sql,
+        body.epsilon,
+        sessions=service.sessions,
+        key=service.record_key,
+        draft=draft,
+    )
+    export_id = charged.export_id
+    assert export_id is not None
+    result = compute(charged, cache=service.cache, database=service.database(caller))
+
+    def hand_in(session: Session) -> dict[str, Any]:
+        req = submit_dp_result(
+            session=session, actor=caller.user, request_id=export_id, result=result
         )
-    with transaction(service.sessions) as session:
-        req = submit_request(session=session, actor=caller.user, request_id=req.id)
         return {"release": result, "export": export_view(req, [])}
+
+    return advance(service.sessions, "export.submit", hand_in)
 
 
 @router.get("/exports")
