@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from export_review.ledger import EPSILON_UNIT, PrivacyBudget, PrivacyCharge
 from query_guard.service.models import QueryLog
 from sandbox.accounts.attempts import SignInAttempt
-from sandbox.audit.models import AuditCheckpoint, AuditEvent
+from sandbox.audit.models import AuditCheckpoint, AuditEvent, AuditOutbox
 from sandbox.db.base import read_only
 from sandbox.provisioning.models import Workspace
 from sandbox.settings import Settings
@@ -128,6 +128,7 @@ class PlatformCollector:
     def collect(self) -> Iterator[Metric]:
         with read_only(self.sessions) as session:
             head = session.scalar(select(func.max(AuditEvent.seq))) or 0
+            waiting = session.scalar(select(func.count()).select_from(AuditOutbox)) or 0
             anchored = session.execute(
                 select(AuditCheckpoint.seq, AuditCheckpoint.at)
                 .order_by(AuditCheckpoint.seq.desc())
@@ -145,6 +146,11 @@ class PlatformCollector:
             ).all()
         yield GaugeMetricFamily(
             "sandbox_audit_events", "Events in the audit record (its head's number)", value=head
+        )
+        yield GaugeMetricFamily(
+            "sandbox_audit_outbox_events",
+            "Events committed with their change and not yet linked into the chain (the lag)",
+            value=waiting,
         )
         yield GaugeMetricFamily(
             "sandbox_audit_unanchored_events",

@@ -105,6 +105,7 @@ def test_platform_counters_move_after_queries_a_release_and_failed_sign_ins(
         head = session.scalar(select(func.max(AuditEvent.seq)))
     assert value(after, "sandbox_audit_events") == head
     assert value(after, "sandbox_audit_unanchored_events") == head  # no checkpoint yet
+    assert value(after, "sandbox_audit_outbox_events") == 0  # each step linked its events
     assert value(after, "sandbox_workspaces", status="provisioned") == 3
     assert value(after, "sandbox_dp_epsilon_spent", agreement=AGGREGATE) == pytest.approx(0.25)
     assert value(after, "sandbox_dp_epsilon_total", agreement=AGGREGATE) > 0.25
