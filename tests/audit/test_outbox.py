@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from sandbox.audit.advance import Unrecorded, advance
 from sandbox.audit.checkpoint import load_signing_key, make_checkpoint
@@ -21,6 +22,7 @@ from sandbox.audit.models import AuditEvent, AuditOutbox
 from sandbox.audit.outbox import link_pending, waiting
 from sandbox.audit.record import OUTBOX_SESSION, record
 from sandbox.audit.verify import verify_chain
+from sandbox.cli.audit import audit_app
 from sandbox.db.base import make_engine, make_sessionmaker, transaction
 from tests.audit.conftest import append
 
@@ -171,3 +173,17 @@ def test_parallel_steps_build_one_unbroken_chain_each_event_once(
     )
     for i in range(WRITERS):  # each writer's steps in the order it made them
         assert [n for actor, n in events if actor == f"writer-{i}"] == list(range(STEPS_EACH))
+
+
+def test_verify_checks_the_linked_chain_and_notes_what_waits(
+    db_url: str, factory: sessionmaker[Session]
+) -> None:
+    append(factory, 2)
+    _committed_unlinked(factory, 3)
+    result = CliRunner().invoke(audit_app, ["verify", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    assert "OK: 2 events verified" in result.stdout
+    assert "note: 3 committed events wait in the outbox" in result.stderr
+    link_pending(factory)
+    linked = CliRunner().invoke(audit_app, ["verify", "--db", db_url])
+    assert "OK: 5 events verified" in linked.stdout and "wait" not in linked.stderr
