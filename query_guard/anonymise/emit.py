@@ -38,6 +38,7 @@ from query_guard.anonymise.derive import (
     Block,
     value_column,
 )
+from query_guard.anonymise.failsafe import condition_sql, key_sql
 from query_guard.anonymise.names import drop, flag, literal, q, static
 from query_guard.anonymise.noise import (
     ADJUST_FUNCTION,
@@ -125,7 +126,7 @@ def _entity(block: Block, kind: list[tuple[str, str]], ctx: GuardContext) -> str
 def _rows_cte(block: Block, ctx: GuardContext, source: str) -> str:
     """All rows of the block's datasets: bucket keys, one entity per kind, the base
     aggregates' arguments, and whether each condition holds (NULL counts as not)."""
-    cols = [f"{k.sql('duckdb')} AS {q(f'__qg_g{i}')}" for i, k in enumerate(block.keys)]
+    cols = [f"{key_sql(k, block, ctx)} AS {q(f'__qg_g{i}')}" for i, k in enumerate(block.keys)]
     for k, kind in enumerate(block.kinds or [[]]):
         cols.append(f"{_entity(block, kind, ctx)} AS {q(f'__qg_e{k}')}")
     for j in range(len(block.bases)):
@@ -133,7 +134,7 @@ def _rows_cte(block: Block, ctx: GuardContext, source: str) -> str:
         if arg is not None:
             cols.append(f"{arg} AS {q(f'__qg_a{j}')}")
     for i, atom in enumerate(block.atoms):
-        cols.append(f"coalesce(TRY({atom.sql('duckdb')}), false) AS {flag(i)}")
+        cols.append(f"{condition_sql(atom, block, ctx)} AS {flag(i)}")
     # Read by the fast path and the exact way alike: inlined, never stored.
     return f"{q(source)} AS NOT MATERIALIZED (SELECT {', '.join(cols)} {_from_clause(block)})"
 
