@@ -48,8 +48,8 @@ from sqlglot import exp
 
 from query_guard import compile as compile_module
 from query_guard import engine
-from query_guard.anonymise.result import METADATA_KEY
 from query_guard.anonymise.noise import ADJUST_FUNCTION, TRUNCATE
+from query_guard.anonymise.result import METADATA_KEY
 from query_guard.compile import build_agreement_database
 from query_guard.engine import DEFAULT_THREADS, open_readonly, run_query
 from query_guard.guard import GuardContext, check_query
