@@ -43,8 +43,8 @@ from sandbox.errors import ContractError
 #: Bits kept of each HMAC-SHA256 pseudonym: the first 63 bits of the MAC, read
 #: big-endian, so every pseudonym is a non-negative BIGINT.
 #:
-#: Why an integer: the guard's minimum-group-size rewrite (QG-102) and DP
-#: bounding group and count by the entity on every query, and DuckDB hashes and
+#: Why an integer: aggregate mode (:mod:`query_guard.anonymise`) and DP bounding
+#: group and count by the entity on every query, and DuckDB hashes and
 #: compares a fixed-width integer far faster than a 20-character string (which
 #: does not fit its 12-byte inline string form).
 #:

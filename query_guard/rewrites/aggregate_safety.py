@@ -4,10 +4,11 @@ QG-101 wraps row-level expressions in ``TRY(...)``, but DuckDB refuses TRY
 around aggregates, window functions and scalar subqueries. What is computed
 *from* such a value is therefore unprotected, and an error there is an oracle:
 in ``HAVING count(*)::INT * 2147483647 > 0`` or ``HAVING 1 // (count(*) - 3)``
-the QG-102 group-size check is AND-ed into the same HAVING, DuckDB may
-evaluate either side first, and a group too small to be shown can still make
-the query fail. The aggregates themselves can fail too: a SUM or AVG over
-DECIMAL or HUGEINT values overflows once enough rows match a condition.
+whether the query fails can depend on one group's value (in record mode an
+exact one; in aggregate mode only anonymised values reach HAVING, but an
+error there would still tell something about them). The aggregates themselves
+can fail too: a SUM or AVG over DECIMAL or HUGEINT values overflows once
+enough rows match a condition.
 
 So every operation with such an "opaque" operand is put into a form that
 cannot fail, or refused:

@@ -71,8 +71,8 @@ def _is_join_key_equality(node: exp.Expression) -> bool:
 
 
 def _is_parenthesised_leaf(node: exp.Expression) -> bool:
-    """``(TRY(...))``, as the min-group-size rewrite leaves a user's HAVING: cannot fail, and
-    wrapping it again would keep the rewritten query from reaching a fixed point."""
+    """``(TRY(...))``, a parenthesised protected leaf: cannot fail, and wrapping it again
+    would keep the rewritten query from reaching a fixed point."""
     return isinstance(node, exp.Paren) and isinstance(node.unnest(), _LEAVES)
 
 

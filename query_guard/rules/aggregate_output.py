@@ -1,7 +1,7 @@
 """QG-009: in aggregate mode the result holds only aggregates and group keys.
 
 The agreement's mode says that only aggregates leave the guard; group sizes
-are then enforced by the min-group-size rewrite (QG-102).
+are then protected by aggregate mode's compilation (:mod:`query_guard.anonymise`).
 """
 
 from __future__ import annotations
