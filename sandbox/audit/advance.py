@@ -22,7 +22,7 @@ from typing import TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.audit.faults import FAULT_POINTS, UnlistedFaultPoint, fault_point
-from sandbox.audit.outbox import link_pending
+from sandbox.audit.outbox import committed, link_pending
 from sandbox.audit.record import OUTBOX_SESSION
 from sandbox.errors import SandboxError
 
@@ -63,9 +63,10 @@ def advance(sessions: sessionmaker[Session], step: str, change: Callable[[Sessio
                     f"step {step!r} records no audit event; every change is recorded with it"
                 )
             fault_point(f"{step}.commit")
+    ticket = committed(sessions)
     fault_point(f"{step}.committed")
     try:
-        link_pending(sessions)
+        link_pending(sessions, ticket=ticket)
     except Exception:  # committed all the same; the next appender links it
         log.exception("linking the audit events of step %s failed; they wait in the outbox", step)
     return value

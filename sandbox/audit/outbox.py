@@ -13,7 +13,8 @@ append alone. It runs
 
 Threads of one process wait for each other on a lock of this process rather than on the
 database, and whoever holds it links everything committed so far: under load one
-transaction links the events of many queries, and the others only find nothing left.
+transaction links the events of many queries, and a thread whose events a pass that began
+after its commit has linked returns without touching the database.
 """
 
 from __future__ import annotations
@@ -28,27 +29,68 @@ from sandbox.audit.models import AuditOutbox
 from sandbox.audit.record import LINK_BATCH, link_outbox, take_turn
 from sandbox.db.base import read_only
 
-_LOCKS: dict[str, threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
+
+class _Appender:
+    """This process's appender for one database: one linking pass at a time, and how far
+    the commits of this process are known to be linked."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._counter = threading.Lock()
+        #: Commits of advance() in this process so far, and how many of them a finished
+        #: pass is known to have linked (every commit counted before it began).
+        self.committed = 0
+        self.linked = 0
+
+    def ticket(self) -> int:
+        with self._counter:
+            self.committed += 1
+            return self.committed
 
 
-def _process_lock(engine: Engine) -> threading.Lock:
+_APPENDERS: dict[str, _Appender] = {}
+_APPENDERS_GUARD = threading.Lock()
+
+
+def _appender(sessions: sessionmaker[Session]) -> _Appender:
+    engine: Engine = sessions.kw["bind"]
     key = engine.url.render_as_string(hide_password=True)
-    with _LOCKS_GUARD:
-        return _LOCKS.setdefault(key, threading.Lock())
+    with _APPENDERS_GUARD:
+        return _APPENDERS.setdefault(key, _Appender())
 
 
-def link_pending(sessions: sessionmaker[Session], *, batch: int = LINK_BATCH) -> int:
-    """Link every outbox event committed so far into the chain; how many this call linked."""
-    engine = sessions.kw["bind"]
+def committed(sessions: sessionmaker[Session]) -> int:
+    """Count a commit that wrote outbox events, just after it; the ticket to pass to
+    :func:`link_pending`."""
+    return _appender(sessions).ticket()
+
+
+def link_pending(
+    sessions: sessionmaker[Session], *, ticket: int | None = None, batch: int = LINK_BATCH
+) -> int:
+    """Link every outbox event committed so far into the chain; how many this call linked.
+
+    With the ``ticket`` of a commit, return as soon as a pass that began after that commit
+    has finished: it saw the commit's events and linked them. Without one (a process
+    starting, the timer), look first, without a write lock, whether anything waits.
+    """
+    appender = _appender(sessions)
+    if ticket is None and not waiting(sessions):
+        return 0
     linked = 0
-    with _process_lock(engine):
-        while waiting(sessions):
+    with appender.lock:
+        if ticket is not None and appender.linked >= ticket:
+            return 0  # linked by another thread's pass
+        target = appender.committed  # commits counted so far are visible to the pass
+        while True:
             with sessions() as session, session.begin():
                 take_turn(session)
                 count = link_outbox(session, batch)
                 fault_point("audit.link.commit")
             linked += count
+            if count < batch:
+                break
+        appender.linked = max(appender.linked, target)
     return linked
 
 
