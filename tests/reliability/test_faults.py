@@ -4,11 +4,12 @@
 A real ``sandbox query-worker`` process answers a query, a DP release, a refused DP release,
 a DP export and a file export over HTTP. With ``SANDBOX_FAULT_POINT`` it kills itself
 (SIGKILL) at that point of :data:`sandbox.audit.faults.FAULT_POINTS`; the next worker,
-started on the same database, links what was committed, and then the privacy charges, the
-export requests, the query log and the audit events match one to one and the chain
-verifies. A traced run checks the list itself: every database commit the worker makes is
-just after a ``*.commit`` point, and the scenario passes every listed point, so a new commit
-step without a fault point (or a point this test never kills at) fails here.
+started on the same database (armed at the next point), links what was committed as it
+starts, and then the privacy charges, the export requests, the query log and the audit
+events match one to one and the chain verifies. A traced run checks the list itself: every
+database commit the worker makes is just after a ``*.commit`` point, and the scenario passes
+every listed point, so a new commit step without a fault point (or a point this test never
+kills at) fails here.
 """
 
 from __future__ import annotations
@@ -102,16 +103,20 @@ def _assert_one_to_one(world: World) -> None:
 
 def test_a_worker_killed_at_each_fault_point_loses_no_record(world: World) -> None:
     token = world.tokens[AGGREGATE]
-    for point in FAULT_POINTS:
+    # The appender's point first, while nothing waits: every later worker's start links
+    # what the one before it left, and only that point is on the way through a start.
+    points = sorted(FAULT_POINTS, key=lambda point: point != "audit.link.commit")
+    for point in points:
         worker = Worker(world, AGGREGATE, {FAULT_POINT_ENV: point})
         try:
             worker.wait_until_up()
+            _assert_one_to_one(world)  # what the worker killed before was linked at this start
             _scenario(worker.url, token)
             _killed(worker)
         finally:
             worker.stop()
-        with running_worker(world, AGGREGATE):  # its start links what the dead one left
-            _assert_one_to_one(world)
+    with running_worker(world, AGGREGATE):
+        _assert_one_to_one(world)
 
 
 def test_every_commit_of_the_door_follows_a_listed_fault_point(
