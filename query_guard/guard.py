@@ -127,7 +127,7 @@ def check_query(sql: str, ctx: GuardContext) -> Decision:
 def _anonymised(decision: Decision, ctx: GuardContext) -> Decision:
     """The checked query compiled so that only anonymised values leave it."""
     try:
-        tree = emit.anonymise(sqlglot.parse_one(decision.sql or "", read=DIALECT), ctx)
+        sql = emit.anonymise(sqlglot.parse_one(decision.sql or "", read=DIALECT), ctx)
     except Refused as refused:
         return _block([refused.finding])
     except Exception as exc:  # fail closed
@@ -148,4 +148,4 @@ def _anonymised(decision: Decision, ctx: GuardContext) -> Decision:
         ctx.clause("disclosure"),
         action="rewrite",
     )
-    return Decision("rewrite", tree.sql(DIALECT, comments=False), [*decision.reasons, note])
+    return Decision("rewrite", sql, [*decision.reasons, note])

@@ -392,11 +392,14 @@ def _compile_block(
     return ctes, compiled
 
 
-def anonymise(tree: exp.Expression, ctx: GuardContext) -> exp.Expression:
-    """``tree`` (checked, rewritten) with every anonymising block compiled, innermost first.
+def anonymise(tree: exp.Expression, ctx: GuardContext) -> str:
+    """The SQL of ``tree`` (checked, rewritten) with every anonymising block compiled,
+    innermost first.
 
     Each block's own WITH entries go to the front of the statement's WITH, where
-    every block (and every query of the researcher's) can read them.
+    every block (and every query of the researcher's) can read them. They are
+    joined as text: they were generated as text, and parsing them again only to
+    print them would cost most of the decision's time.
     """
     planned = [plan_block(s, ctx) for s in scopes(tree) if is_anonymising(s, ctx)]
     user_with = tree.args.get("with_")
@@ -411,11 +414,12 @@ def anonymise(tree: exp.Expression, ctx: GuardContext) -> exp.Expression:
         else:
             block.select.replace(compiled)
     if not hoisted:
-        return tree
+        return tree.sql("duckdb", comments=False)
     if isinstance(tree, exp.Select) and not root_is_block:
         # A block over anonymised blocks: its values are perturbed too, say so.
         tree.select(exp.alias_(exp.false(), DROPPED, quoted=True), copy=False)
-    mine = sqlglot.parse_one(f"WITH {', '.join(hoisted)} SELECT 1", read="duckdb").args["with_"]
-    theirs = user_with.expressions if user_with is not None else []
-    tree.set("with_", exp.With(expressions=[*mine.expressions, *theirs]))
-    return tree
+    theirs = (
+        [cte.sql("duckdb", comments=False) for cte in user_with.expressions] if user_with else []
+    )
+    tree.set("with_", None)
+    return f"WITH {', '.join([*hoisted, *theirs])} {tree.sql('duckdb', comments=False)}"
