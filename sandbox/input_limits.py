@@ -35,8 +35,9 @@ SQL_CHARS = 100_000
 #: How deep brackets may nest in one query: the parser recurses once per level, and
 #: Python's stack ends a little past 40 levels.
 SQL_NESTING = 32
-#: The largest id a row can have: SQLite's and PostgreSQL's BIGINT.
-MAX_ID = 2**63 - 1
+#: The largest id a row can have: the tables' primary keys are INTEGER, which PostgreSQL
+#: keeps to 32 bits (a larger id in a lookup is an "integer out of range" error there).
+MAX_ID = 2**31 - 1
 #: The largest integer a query parameter (page, offset, limit) may be: exact in every
 #: JSON client, and small enough that arithmetic on it stays within BIGINT.
 MAX_PARAMETER = 2**53 - 1

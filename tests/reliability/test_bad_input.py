@@ -35,7 +35,7 @@ from tests.control_plane.helpers import agreement, publish_all
 from tests.query_service.conftest import AGGREGATE, World, bearer
 from tests.web.test_pages import csrf_token, sign_in
 
-HUGE = [2**63, 10**30, -(2**63) - 1, 0]
+HUGE = [2**31, 2**63, 10**30, -(2**63) - 1, 0]
 COUNTS = "SELECT district, count(*) AS n FROM clinic_visits GROUP BY district"
 
 
@@ -348,7 +348,7 @@ TEXT = st.one_of(
     st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1, max_size=3),
     st.sampled_from(["\x00", "a\x00b", "x" * 20_001, "x" * 200_001, DEEP, COUNTS]),
 )
-IDS = st.one_of(st.integers(), st.sampled_from([2**63 - 1, 2**63, -(2**63)]))
+IDS = st.one_of(st.integers(), st.sampled_from([2**31 - 1, 2**31, 2**63 - 1, 2**63, -(2**63)]))
 NUMBERS = st.one_of(st.floats(), st.integers(), TEXT)
 #: (who, method, path, fields of the JSON body: name -> strategy); who "token" is the
 #: workspace token of the aggregate agreement.
