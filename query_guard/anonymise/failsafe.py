@@ -13,21 +13,10 @@ from __future__ import annotations
 from sqlglot import exp
 
 from query_guard.anonymise.derive import Block
+from query_guard.anonymise.positions import DATE_PARTS
 from query_guard.anonymise.terms import bare
 from query_guard.context import GuardContext
 
-_DATE_PARTS = (
-    exp.Year,
-    exp.Quarter,
-    exp.Month,
-    exp.Week,
-    exp.Day,
-    exp.DayOfWeek,
-    exp.DayOfWeekIso,
-    exp.DayOfYear,
-    exp.DateTrunc,
-    exp.TimestampTrunc,
-)
 _KINDS = {
     "number": exp.DataType.NUMERIC_TYPES,
     "text": exp.DataType.TEXT_TYPES,
@@ -59,7 +48,7 @@ def _safe_value(node: exp.Expression, block: Block, ctx: GuardContext) -> str | 
     """The kind of a key that cannot fail, or None."""
     if isinstance(node, exp.Column):
         return _kind(node, block, ctx)
-    if isinstance(node, _DATE_PARTS):
+    if type(node) in DATE_PARTS:
         inner = node.this if isinstance(node.this, exp.Column) else None
         return "number" if inner is not None and _kind(inner, block, ctx) == "date" else None
     if isinstance(node, exp.Lower | exp.Upper):

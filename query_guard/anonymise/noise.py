@@ -224,43 +224,32 @@ def _layers(s: Static, values: list, kept: list) -> list[str]:
 
 
 def register(conn: duckdb.DuckDBPyConnection, keys: Mapping[str, bytes]) -> None:
-    """Register the anonymising functions on ``conn`` with the dataset versions' keys."""
+    """Register the anonymising functions on ``conn`` with the dataset versions' keys.
+
+    ``special`` NULL handling lets a function see NULL inputs and answer NULL: a value
+    suppressed, or nothing left out by a condition (the XOR of nothing is NULL)."""
     low_effect, passes, adjust, quantile_noise, fast_noise = make_functions(Seeder(keys))
-    conn.create_function(
-        FAST_FUNCTION,
-        fast_noise,
-        ["VARCHAR", "VARCHAR[]", "BOOLEAN[]", "UBIGINT", "DOUBLE"],
-        "DOUBLE",
-        side_effects=False,
-    )
-    conn.create_function(
-        QUANTILE_FUNCTION,
-        quantile_noise,
-        ["VARCHAR", "VARCHAR[]", "BOOLEAN[]", "BIGINT", "UBIGINT", "DOUBLE"],
-        "DOUBLE",
-        null_handling="special",  # a suppressed quantile is NULL
-        side_effects=False,
-    )
-    conn.create_function(
-        LOW_EFFECT_FUNCTION,
-        low_effect,
-        ["VARCHAR", "BIGINT", "UBIGINT"],
-        "BOOLEAN",
-        null_handling="special",  # no one left out: XOR of nothing is NULL
-        side_effects=False,
-    )
-    conn.create_function(
-        PASS_FUNCTION,
-        passes,
-        ["VARCHAR", "VARCHAR[]", "BOOLEAN[]", "BIGINT", "UBIGINT"],
-        "BOOLEAN",
-        side_effects=False,
-    )
-    conn.create_function(
-        ADJUST_FUNCTION,
-        adjust,
-        ["VARCHAR", "VARCHAR[]", "BOOLEAN[]", "BIGINT", "UBIGINT", "DOUBLE", "DOUBLE[]"],
-        "DOUBLE",
-        null_handling="special",  # a suppressed value is NULL
-        side_effects=False,
-    )
+    text, values, kept, count, xor = "VARCHAR", "VARCHAR[]", "BOOLEAN[]", "BIGINT", "UBIGINT"
+    signatures = [
+        (LOW_EFFECT_FUNCTION, low_effect, [text, count, xor], "BOOLEAN", "special"),
+        (PASS_FUNCTION, passes, [text, values, kept, count, xor], "BOOLEAN", "default"),
+        (
+            ADJUST_FUNCTION,
+            adjust,
+            [text, values, kept, count, xor, "DOUBLE", "DOUBLE[]"],
+            "DOUBLE",
+            "special",
+        ),
+        (
+            QUANTILE_FUNCTION,
+            quantile_noise,
+            [text, values, kept, count, xor, "DOUBLE"],
+            "DOUBLE",
+            "special",
+        ),  # fmt: skip
+        (FAST_FUNCTION, fast_noise, [text, values, kept, xor, "DOUBLE"], "DOUBLE", "default"),
+    ]
+    for name, function, parameters, answer, nulls in signatures:
+        conn.create_function(
+            name, function, parameters, answer, null_handling=nulls, side_effects=False
+        )

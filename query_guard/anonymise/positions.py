@@ -22,7 +22,8 @@ class Position:
     instead: str
 
 
-_DATE_PARTS = frozenset(
+#: Date parts and truncations: a coarsening of a date, never one person's date.
+DATE_PARTS = frozenset(
     {
         exp.Year,
         exp.Quarter,
@@ -126,7 +127,7 @@ POSITIONS: dict[str, Position] = {
                 exp.Cast,
                 exp.TryCast,
                 exp.DataType,
-                *_DATE_PARTS,
+                *DATE_PARTS,
             }
         ),
         "a group key or a condition's column is one column, or a coarsening of it (date "
