@@ -88,6 +88,19 @@ def issue_token(session: Session, user: User, *, hours: int = SESSION_HOURS) -> 
     return token
 
 
+def open_session(session: Session, user: User, details: dict[str, str]) -> str:
+    """A signed-in user's token, and the sign-in in the record (how: ``details``)."""
+    token = issue_token(session, user)
+    record(
+        session,
+        actor=user.username,
+        action="user.sign_in",
+        object=f"user:{user.username}",
+        details=details,
+    )
+    return token
+
+
 def agreement_end(rec: AgreementRecord) -> datetime:
     """The first instant after the agreement's last day (inclusive, Asia/Shanghai)."""
     tz = ZoneInfo(get_settings().timezone)

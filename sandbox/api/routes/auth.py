@@ -6,10 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 
-from sandbox.accounts.service import issue_token
+from sandbox.accounts.service import open_session
 from sandbox.api.deps import DbDep, UserDep
 from sandbox.api.sign_in import sign_in
-from sandbox.audit.record import record
 from sandbox.errors import PermissionDenied
 from sandbox.identity.organisations import has_real_name
 
@@ -28,14 +27,7 @@ def token(
     with db.tx() as session:
         user = sign_in(session, request, username, password, channel="api")
         if user is not None:
-            value = issue_token(session, user)
-            record(
-                session,
-                actor=user.username,
-                action="user.sign_in",
-                object=f"user:{user.username}",
-                details={"channel": "api"},
-            )
+            value = open_session(session, user, {"channel": "api"})
     if user is None:  # the failure is committed above: refuse only now
         raise PermissionDenied("unknown user or wrong password", rule="auth")
     return {"access_token": value, "token_type": "bearer"}

@@ -21,7 +21,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 
 from sandbox.accounts.models import Role
-from sandbox.accounts.service import SESSION_HOURS, issue_token
+from sandbox.accounts.service import SESSION_HOURS, open_session
 from sandbox.api.deps import SESSION_COOKIE, DbDep, OperatorDep, SettingsDep
 from sandbox.api.routes.hub import HubOnly
 from sandbox.audit.record import record
@@ -87,14 +87,7 @@ def oidc_callback(
         subject = claims["sub"]
         with db.tx() as session:
             user = linked_user(session, issuer=config.issuer, subject=subject)
-            token = issue_token(session, user)
-            record(
-                session,
-                actor=user.username,
-                action="user.sign_in",
-                object=f"user:{user.username}",
-                details={"method": "oidc", "issuer": config.issuer},
-            )
+            token = open_session(session, user, {"method": "oidc", "issuer": config.issuer})
             home = HOME[Role(user.role)]
     except SandboxError as exc:
         with db.tx() as session:

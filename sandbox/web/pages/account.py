@@ -12,10 +12,9 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from sandbox.accounts.models import Role
-from sandbox.accounts.service import SESSION_HOURS, issue_token, revoke_token
+from sandbox.accounts.service import SESSION_HOURS, open_session, revoke_token
 from sandbox.api.deps import SESSION_COOKIE, DbDep, SettingsDep, UserDep
 from sandbox.api.sign_in import sign_in
-from sandbox.audit.record import record
 from sandbox.errors import PermissionDenied
 from sandbox.identity.organisations import REAL_NAME_ARTICLE, identity_of
 from sandbox.web.i18n import LANG_COOKIE, LANGUAGES
@@ -50,14 +49,7 @@ def signin(
     with db.tx() as session:
         user = sign_in(session, request, username, password, channel="web")
         if user is not None:
-            token = issue_token(session, user)
-            record(
-                session,
-                actor=user.username,
-                action="user.sign_in",
-                object=f"user:{user.username}",
-                details={"channel": "web"},
-            )
+            token = open_session(session, user, {"channel": "web"})
             home = HOME[Role(user.role)]
     if user is None:  # the failure is committed above: refuse only now
         raise PermissionDenied("unknown user or wrong password", rule="auth")
