@@ -57,10 +57,11 @@ def require_workspace_image(client) -> str:
 
 
 def require_postgres() -> str:
-    """The SQLAlchemy URL of an empty-able test database (``SANDBOX_TEST_POSTGRES_URL``)."""
+    """The SQLAlchemy URL of an empty-able test database (``SANDBOX_TEST_POSTGRES_URL``, set
+    by CI or to the run's throwaway database on a local server, tests/local_postgres.py)."""
     url = os.environ.get("SANDBOX_TEST_POSTGRES_URL")
     if not url:
-        _missing("POSTGRES", "SANDBOX_TEST_POSTGRES_URL is not set")
+        _missing("POSTGRES", "SANDBOX_TEST_POSTGRES_URL is not set and no local server answered")
     try:
         import sqlalchemy
 
