@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Form, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 
+from export_review.chart import PNG_FILE, SVG_FILE
 from export_review.models import ExportRequest
 from export_review.requests import (
     create_request,
+    figure_files,
     files_of,
     get_request,
     list_requests,
@@ -27,6 +29,8 @@ from sandbox.api.deps import DbDep, ProviderDep, ResearcherDep, SettingsDep, Use
 from sandbox.errors import NotFound, ValidationFailed
 
 router = APIRouter(prefix="/api/exports", tags=["exports"])
+#: A drawn figure opened on its own runs nothing and loads nothing (its styles are inline).
+CSP = "default-src 'none'; style-src 'unsafe-inline'"
 
 
 def export_view(req: ExportRequest, files: list[str]) -> dict[str, Any]:
@@ -35,10 +39,11 @@ def export_view(req: ExportRequest, files: list[str]) -> dict[str, Any]:
         "agreement_id": req.agreement_id,
         "author": req.author,
         "kind": req.kind,
+        "form": req.form,
         "purpose": req.purpose,
         "queries": req.queries,
         "files": files,
-        "figure_data": req.figure_data,
+        "chart": req.chart,
         "dp_result": req.dp_result,
         "checks": req.checks,
         "status": req.status,
@@ -62,12 +67,16 @@ def create(
     user: ResearcherDep,
     agreement_id: Annotated[str, Form()],
     purpose: Annotated[str, Form()],
-    files: list[UploadFile],
+    form: Annotated[str, Form()] = "",
+    files: list[UploadFile] | None = None,
     queries: Annotated[str, Form()] = "",
-    figure_data: Annotated[str, Form()] = "",
+    chart: Annotated[str, Form()] = "",
+    dp_source: Annotated[int | None, Form()] = None,
 ) -> dict[str, Any]:
-    """A draft with files (CSV tables, PNG figures, text/Markdown reports, JSON)."""
-    content = [(f.filename or "", f.file.read()) for f in files]
+    """A draft in one output ``form`` (``export_review.forms``): files (CSV tables, reports,
+    notebooks, scripts), or for a figure its ``chart`` specification (JSON) with one CSV
+    table or ``dp_source``, the id of one of the author's DP releases."""
+    content = [(f.filename or "", f.file.read()) for f in files or []]
     with db.tx() as session:
         req = create_request(
             session=session,
@@ -75,9 +84,11 @@ def create(
             actor=user,
             agreement_id=agreement_id,
             purpose=purpose,
+            form=form,
             files=content,
             queries=json_field(queries, "queries", []),
-            figure_data=json_field(figure_data, "figure_data", {}),
+            chart=json_field(chart, "chart", None),
+            dp_source=dp_source,
         )
         return export_view(req, [name for name, _ in content])
 
@@ -158,6 +169,29 @@ def file(request_id: int, name: str, db: DbDep, user: UserDep) -> FileResponse:
             article="Rizhao Art.31",
         )
     return FileResponse(match[0].path, filename=name)
+
+
+@router.get("/{request_id}/figure/{name}")
+def figure(request_id: int, name: str, db: DbDep, user: UserDep) -> Response:
+    """The platform's drawing of a figure request (PNG or SVG), as it will be released: the
+    reviewer sees it beside its table, drawn from the specification and the table alone."""
+    with db.tx() as session:
+        req = get_request(session, user, request_id)
+        paths = [Path(f.path) for f in files_of(session, req)]
+    if req.form != "figure" or name not in (PNG_FILE, SVG_FILE):
+        raise NotFound(f"export request {request_id} has no figure {name!r}", rule="export-figure")
+    if not all(p.is_file() for p in paths):
+        raise NotFound(
+            f"the table behind this figure was destroyed with the workspace files when "
+            f"agreement {req.agreement_id} ended",
+            rule="export-file-destroyed",
+            article="Rizhao Art.31",
+        )
+    with tempfile.TemporaryDirectory(prefix="figure-") as tmp:
+        drawn = {p.name: p.read_bytes() for p in figure_files(req, paths, Path(tmp))}
+    media = "image/png" if name == PNG_FILE else "image/svg+xml"
+    headers = {"Cache-Control": "no-store", "Content-Security-Policy": CSP}
+    return Response(drawn[name], media_type=media, headers=headers)
 
 
 @router.get("/{request_id}/bundle")

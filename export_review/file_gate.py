@@ -1,12 +1,15 @@
 """The file gate: what kinds of file may be submitted for export, and what they may hold.
 
-Allowed are CSV tables, PNG figures, plain text or Markdown reports and JSON,
-recognised by their content as well as their extension (a renamed binary is
-refused). Files are bounded in size and rows; a CSV with an identifier column
-(by catalogue name, or by values that are valid 18-digit resident ID numbers
-or 18-character unified social credit codes) is refused, as is any text with
-such a value (Rizhao Art.10, 29; Putuo Art.32); every figure must come with
-the data behind it, so reviewers check numbers, not pixels.
+Allowed are CSV tables, plain text or Markdown reports, JSON, notebooks without
+outputs and scripts (.py, .sql, .R), all of them text checked as text (a renamed
+binary is refused). No image is accepted: figures are drawn by the platform from
+their table (``export_review.chart``), so reviewers check numbers, not pixels. Files
+are bounded in size and rows; a CSV with an identifier column (by catalogue name,
+or by values that are valid 18-digit resident ID numbers or 18-character unified
+social credit codes) is refused, as is any text with such a value (Rizhao Art.10,
+29; Putuo Art.32). A notebook that still holds outputs is refused rather than
+stripped by the platform: what leaves is the researcher's file byte for byte, so the
+author has seen exactly what is released, and outputs can hold data.
 """
 
 from __future__ import annotations
@@ -25,15 +28,19 @@ from sandbox.contracts.agreement import Agreement
 from sandbox.contracts.catalog_entry import CatalogEntry
 from sandbox.errors import PolicyViolation
 
-FileKind = Literal["csv", "png", "text", "json"]
+FileKind = Literal["csv", "text", "json", "notebook", "code"]
 EXTENSIONS: dict[str, FileKind] = {
     ".csv": "csv",
-    ".png": "png",
     ".txt": "text",
     ".md": "text",
     ".json": "json",
+    ".ipynb": "notebook",
+    ".py": "code",
+    ".sql": "code",
+    ".r": "code",
 }
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+IMAGES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".svg", ".pdf", ".webp", ".tif", ".tiff"})
+_ALLOWED = "CSV, TXT/Markdown, JSON, notebooks (.ipynb) and scripts (.py, .sql, .R)"
 #: Default size limit per file; large enough for any figure or summary table.
 MAX_BYTES = 10 * 1024 * 1024
 _OUTPUTS = "agreement clause outputs"
@@ -66,18 +73,18 @@ def _text(path: Path, data: bytes) -> str:
     except UnicodeDecodeError as exc:
         raise _refuse(
             "export-file-type",
-            f"{path.name}: is not UTF-8 text; allowed are CSV, PNG, TXT/Markdown and JSON",
+            f"{path.name}: is not UTF-8 text; allowed are {_ALLOWED}",
         ) from exc
     if any(ch in text for ch in "\x00\x1b\x7f"):
         raise _refuse(
             "export-file-type",
-            f"{path.name}: holds control characters, so it is not "
-            "plain text; allowed are CSV, PNG, TXT/Markdown and JSON",
+            f"{path.name}: holds control characters, so it is not plain text; allowed are "
+            f"{_ALLOWED}",
         )
     return text
 
 
-def _has_identifier_value(values: Iterable[str]) -> bool:
+def has_identifier_value(values: Iterable[str]) -> bool:
     return any(
         is_resident_id(tok.upper()) or is_credit_code(tok.upper())
         for value in values
@@ -112,6 +119,13 @@ def _check_csv(path: Path, text: str, identifier_names: set[str], limits: GateLi
 def check_file(path: Path, *, identifier_names: set[str], limits: GateLimits) -> CheckedFile:
     """Check one file, or raise :class:`PolicyViolation` naming the rule that refused it."""
     kind = EXTENSIONS.get(path.suffix.lower())
+    if kind is None and path.suffix.lower() in IMAGES:
+        raise _refuse(
+            "export-file-type",
+            f"{path.name}: images made in the workspace are not exported, since a reviewer "
+            "cannot check what their pixels hold; a figure leaves as a chart specification "
+            "and its table, drawn by the platform (output form figure)",
+        )
     if kind is None:
         raise _refuse(
             "export-file-type",
@@ -124,29 +138,59 @@ def check_file(path: Path, *, identifier_names: set[str], limits: GateLimits) ->
             "export-file-size",
             f"{path.name}: is {size} bytes; at most {limits.max_bytes} bytes per file",
         )
-    data = path.read_bytes()
-    if kind == "png":
-        if not data.startswith(PNG_MAGIC):
-            raise _refuse("export-file-type", f"{path.name}: is named .png but is not a PNG image")
-        return CheckedFile(path, kind)
-    text = _text(path, data)
-    if _has_identifier_value(text.splitlines()):
+    text = _text(path, path.read_bytes())
+    if has_identifier_value(text.splitlines()):
         raise _refuse(
             "export-file-identifier",
             f"{path.name}: contains a value that is a resident "
             "ID number or a social credit code; remove identifiers",
             _IDENTIFIERS,
         )
-    if kind == "json":
+    if kind in ("json", "notebook"):
         try:
-            json.loads(text)
+            parsed = json.loads(text)
         except json.JSONDecodeError as exc:
             raise _refuse(
-                "export-file-type", f"{path.name}: is named .json but does not parse as JSON"
+                "export-file-type",
+                f"{path.name}: is named {path.suffix} but does not parse as JSON",
             ) from exc
+        if kind == "notebook":
+            _check_notebook(path, parsed)
     if kind == "csv":
         return CheckedFile(path, kind, _check_csv(path, text, identifier_names, limits))
     return CheckedFile(path, kind)
+
+
+def _check_notebook(path: Path, notebook: object) -> None:
+    """A Jupyter notebook (nbformat 4) whose cells hold code and text only: no outputs, no
+    execution counts, no attachments (each could carry data the reviewer does not see)."""
+    cells = notebook.get("cells") if isinstance(notebook, dict) else None
+    if (
+        not isinstance(notebook, dict)
+        or notebook.get("nbformat") != 4
+        or not isinstance(cells, list)
+    ):
+        raise _refuse("export-file-type", f"{path.name}: is not a Jupyter notebook (nbformat 4)")
+    for number, cell in enumerate(cells, start=1):
+        if not isinstance(cell, dict):
+            raise _refuse("export-file-type", f"{path.name}: cell {number} is not a notebook cell")
+        held = [
+            what
+            for what, present in (
+                ("outputs", bool(cell.get("outputs"))),
+                ("an execution count", cell.get("execution_count") is not None),
+                ("attachments", bool(cell.get("attachments"))),
+            )
+            if present
+        ]
+        if held:
+            raise _refuse(
+                "export-notebook-outputs",
+                f"{path.name}: cell {number} still holds {' and '.join(held)}; code leaves "
+                "without outputs, which can hold data: clear them (Jupyter: Edit > Clear "
+                "Outputs of All Cells, or jupyter nbconvert --clear-output --inplace) and "
+                "submit again",
+            )
 
 
 def identifier_names(catalog: Mapping[str, CatalogEntry], agreement: Agreement) -> set[str]:
@@ -165,19 +209,9 @@ def check_files(
     *,
     agreement: Agreement,
     catalog: Mapping[str, CatalogEntry],
-    figure_data: Mapping[str, str],
     limits: GateLimits | None = None,
 ) -> list[CheckedFile]:
-    """Check every file of an export request; ``figure_data`` maps each figure to its data file."""
+    """Check every file of an export request, or raise on the first that is refused."""
     limits = limits or GateLimits(max_rows=agreement.disclosure.max_result_rows)
     names = identifier_names(catalog, agreement)
-    checked = [check_file(Path(p), identifier_names=names, limits=limits) for p in paths]
-    data_files = {c.path.name for c in checked if c.kind in ("csv", "json")}
-    for figure in (c for c in checked if c.kind == "png"):
-        if figure_data.get(figure.path.name) not in data_files:
-            raise _refuse(
-                "export-figure-data",
-                f"{figure.path.name}: a figure is exported only "
-                "with the data behind it, as a CSV or JSON file in the same request",
-            )
-    return checked
+    return [check_file(Path(p), identifier_names=names, limits=limits) for p in paths]

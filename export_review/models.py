@@ -17,15 +17,18 @@ class ExportRequest(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     agreement_id: Mapped[str] = mapped_column(ForeignKey("agreements.id"))
     author: Mapped[str] = mapped_column(String(64))
-    #: ``dp``: a differentially private release; ``files``: tables, figures, reports.
+    #: Where the content comes from: ``dp``, a differentially private release; ``files``,
+    #: files the researcher handed in.
     kind: Mapped[str] = mapped_column(String(8))
+    #: The output form it leaves as (``export_review.forms``; agreement clause ``outputs``).
+    form: Mapped[str] = mapped_column(String(16))
     purpose: Mapped[str] = mapped_column(Text)
     #: The queries that produced the output (text as submitted).
     queries: Mapped[list] = mapped_column(JSON, default=list)
     #: For ``dp``: the released JSON object (already noisy and charged).
     dp_result: Mapped[dict | None] = mapped_column(JSON, default=None)
-    #: Figure file name -> the data file behind it.
-    figure_data: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: For ``figure``: the chart specification the platform draws (``export_review.chart``).
+    chart: Mapped[dict | None] = mapped_column(JSON, default=None)
     #: Results of the automatic checks, per file/rule.
     checks: Mapped[dict] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default=ExportStatus.draft)

@@ -5,6 +5,10 @@ record in the same transaction, and refusals name their rule. Automatic checks
 run at submission so mechanical problems come back to the author before a
 reviewer spends time; approval by the required number of provider reviewers
 releases a signed bundle (Shanghai Art.25 citation included).
+
+Every request names the output form it leaves as (``export_review.forms``); a figure
+leaves as its chart specification, its table and the platform's own drawing of them
+(``export_review.chart``), made again for the bundle exactly as the reviewer saw it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,19 @@ from sqlalchemy.orm import Session
 
 from export_review import ledger
 from export_review.bundle import BundleContent, write_bundle
-from export_review.file_gate import EXTENSIONS, check_files
+from export_review.chart import (
+    CHART_FILE,
+    ChartSpec,
+    ChartTable,
+    chart_json,
+    check_chart,
+    parse_chart,
+    read_csv_table,
+    render_chart,
+    table_from_rows,
+)
+from export_review.file_gate import EXTENSIONS, check_files, has_identifier_value
+from export_review.forms import CLAUSE, FORMS, check_form_allowed, form_of_files, known_form
 from export_review.models import ExportDecision, ExportFile, ExportRequest
 from export_review.rerun import rerun_files
 from export_review.signing import load_or_create_signing_key, signing_key_path
@@ -52,9 +68,6 @@ from sandbox.settings import Settings
 #: Outputs are the researcher's own, under the agreement that names them (Shanghai Art.15).
 ART_AUTHOR = "Shanghai Art.15; agreement clause researchers"
 
-#: Which agreement output form each kind of file needs (agreement clause ``outputs``).
-FORM_OF = {"csv": "table", "json": "table", "png": "figure", "text": "report"}
-
 
 def _store(settings: Settings, request_id: int, files: Sequence[tuple[str, bytes]]) -> list[Path]:
     folder = settings.data_dir / "exports" / str(request_id)
@@ -79,17 +92,24 @@ def create_request(
     actor: User,
     agreement_id: str,
     purpose: str,
+    form: str | None = None,
     files: Sequence[tuple[str, bytes]] = (),
     queries: Sequence[str] = (),
-    figure_data: dict[str, str] | None = None,
+    chart: dict[str, Any] | None = None,
     dp_result: dict[str, Any] | None = None,
     dp_pending: bool = False,
+    dp_source: int | None = None,
 ) -> ExportRequest:
-    """A draft from the agreement's researcher: files, or one DP result already charged.
+    """A draft from the agreement's researcher in one output ``form`` (when omitted, the one
+    its files' kinds name): files, or one DP result already charged; a figure also has its
+    ``chart`` specification.
 
     ``dp_pending`` makes the draft of a DP release in the step that charges it, before its
     noise is drawn; :func:`submit_dp_result` attaches the result and hands it in.
+    ``dp_source`` reuses the result of one of the author's earlier DP releases (a figure
+    of it: post-processing, nothing is charged again).
     """
+    form = known_form(form).name if form else form_of_files([name for name, _ in files])
     rec = visible_agreement(session, actor, agreement_id)
     if actor.username not in rec.spec["researchers"]:
         raise PermissionDenied(
@@ -105,18 +125,30 @@ def create_request(
         )
     if not purpose.strip():
         raise ValidationFailed("say what the output is for", rule="export-purpose")
-    if (dp_result is None and not dp_pending) == (not files):
+    if dp_source is not None:
+        dp_result, queries = _earlier_release(session, actor, rec.id, dp_source)
+    dp = dp_result is not None or dp_pending
+    if dp == bool(files):
         raise ValidationFailed(
             "an export request holds either files or one DP result", rule="export-content"
+        )
+    if dp:  # refused before a DP release is charged
+        check_form_allowed(as_contract(rec), form, dp=True)
+    if (chart is not None) != (form == "figure"):
+        raise ValidationFailed(
+            "a figure needs its chart specification, and only a figure has one",
+            rule="export-chart",
+            article=f"{CLAUSE} (figure)",
         )
     req = ExportRequest(
         agreement_id=rec.id,
         author=actor.username,
-        kind="dp" if dp_result or dp_pending else "files",
+        kind="dp" if dp else "files",
+        form=form,
         purpose=purpose,
         queries=list(queries),
         dp_result=dp_result,
-        figure_data=dict(figure_data or {}),
+        chart=parse_chart(chart).model_dump() if chart is not None else None,
     )
     session.add(req)
     session.flush()
@@ -137,9 +169,35 @@ def create_request(
         actor=actor.username,
         action="export.create",
         object=f"export:{req.id}",
-        details={"agreement": rec.id, "kind": req.kind, "files": [p.name for p in stored]},
+        details={
+            "agreement": rec.id,
+            "kind": req.kind,
+            "form": form,
+            "files": [p.name for p in stored],
+            **({"dp_source": dp_source} if dp_source is not None else {}),
+        },
     )
     return req
+
+
+def _earlier_release(
+    session: Session, actor: User, agreement_id: str, request_id: int
+) -> tuple[dict[str, Any], list[str]]:
+    """The result and query of one of ``actor``'s DP releases under the agreement."""
+    source = session.get(ExportRequest, request_id)
+    if (
+        source is None
+        or source.agreement_id != agreement_id
+        or source.author != actor.username
+        or source.kind != "dp"
+        or source.dp_result is None
+    ):
+        raise ValidationFailed(
+            f"export request {request_id} is not a DP release of yours under agreement "
+            f"{agreement_id}",
+            rule="export-dp-source",
+        )
+    return source.dp_result, list(source.queries)
 
 
 def files_of(session: Session, req: ExportRequest) -> list[ExportFile]:
@@ -150,43 +208,77 @@ def automatic_checks(
     session: Session,
     agreement: Agreement,
     *,
-    kind: str,
+    form: str | None,
     paths: Sequence[Path],
-    figure_data: dict[str, str],
+    chart: dict[str, Any] | None = None,
+    dp_result: dict[str, Any] | None = None,
     queries: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Output forms and the file gate; raises PolicyViolation on the first mechanical problem.
+    """Output form, file gate, table checks and the figure's specification; raises
+    PolicyViolation on the first mechanical problem.
 
     The same function runs on a stored request at submission and on a candidate the
     workspace client checks before submitting, so both give the same verdict.
     """
-    if kind == "dp":
-        if "dp_table" not in agreement.outputs:
-            raise PolicyViolation(
-                "export-output-form",
-                "agreement clause outputs",
-                "this agreement does not allow DP tables to leave",
-            )
-        return {"outputs": "dp_table", "dp": "released through OpenDP and charged"}
+    dp = dp_result is not None
+    form = form or form_of_files([p.name for p in paths])
+    check_form_allowed(agreement, form, dp=dp)
+    kinds = FORMS[form].file_kinds
     for path in paths:
-        file_kind = EXTENSIONS.get(path.suffix.lower())
-        form = FORM_OF.get(file_kind or "")
-        if form and form not in agreement.outputs:
-            allowed = ", ".join(agreement.outputs)
-            hint = " (tables of statistics leave as DP releases)" if form == "table" else ""
+        kind = EXTENSIONS.get(path.suffix.lower())
+        if kind is not None and kind not in kinds:
             raise PolicyViolation(
-                "export-output-form",
-                "agreement clause outputs",
-                f"{path.name}: this agreement lets {allowed} leave, not {form}s{hint}",
+                "export-file-form",
+                CLAUSE,
+                f"{path.name}: a {form} export holds "
+                f"{', '.join(s for s, k in EXTENSIONS.items() if k in kinds) or 'no files'}, "
+                f"not {path.suffix} files; submit it as its own request in the form it is",
             )
-    checked = check_files(
-        paths, agreement=agreement, catalog=catalog_entries(session), figure_data=figure_data
-    )
-    tables = table_checks(session, agreement, queries, paths)
-    return {
-        "files": [{"name": c.path.name, "kind": c.kind, "rows": c.rows} for c in checked],
-        "tables": tables,
-    }
+    if dp:
+        checks: dict[str, Any] = {"form": form, "dp": "released through OpenDP and charged"}
+    else:
+        checked = check_files(paths, agreement=agreement, catalog=catalog_entries(session))
+        checks = {
+            "form": form,
+            "files": [{"name": c.path.name, "kind": c.kind, "rows": c.rows} for c in checked],
+            "tables": table_checks(session, agreement, queries, paths),
+        }
+    if form == "figure":
+        spec = figure_spec(chart)
+        check_chart(spec, figure_table(paths, dp_result))
+        checks["chart"] = spec.model_dump()
+    return checks
+
+
+def figure_spec(chart: dict[str, Any] | None) -> ChartSpec:
+    """The figure's specification, refused when missing or when its text holds identifiers."""
+    if chart is None:
+        raise PolicyViolation(
+            "export-chart", f"{CLAUSE} (figure)", "a figure needs its chart specification"
+        )
+    spec = parse_chart(chart)
+    if has_identifier_value([spec.title, spec.x_label, spec.y_label]):
+        raise PolicyViolation(
+            "export-file-identifier",
+            "Rizhao Art.29; Putuo Art.32",
+            "the chart's title or labels hold a resident ID number or a social credit code",
+        )
+    return spec
+
+
+def figure_table(paths: Sequence[Path], dp_result: dict[str, Any] | None) -> ChartTable:
+    """The one table a figure is drawn from: its DP release, or its one CSV file."""
+    if dp_result is not None:
+        return table_from_rows(dp_result["columns"], dp_result["rows"])
+    tables = [p for p in paths if EXTENSIONS.get(p.suffix.lower()) == "csv"]
+    if len(tables) != 1:
+        raise PolicyViolation(
+            "export-figure-data",
+            f"{CLAUSE} (figure)",
+            f"a figure is drawn from one table; this request has {len(tables)} CSV files: "
+            "hand in exactly one (or draw the figure from a DP release)",
+        )
+    return read_csv_table(tables[0])
 
 
 def table_checks(
@@ -229,9 +321,10 @@ def _automatic_checks(session: Session, req: ExportRequest) -> dict[str, Any]:
     return automatic_checks(
         session,
         agreement,
-        kind=req.kind,
+        form=req.form,
         paths=paths,
-        figure_data=req.figure_data,
+        chart=req.chart,
+        dp_result=req.dp_result,
         queries=req.queries,
     )
 
@@ -422,6 +515,8 @@ def _release(
             **{k: v for k, v in req.dp_result.items() if k not in ("columns", "rows")},
             "epsilon_remaining": budget.epsilon_remaining,
         }
+    if req.form == "figure":
+        paths += figure_files(req, paths, staging / "figure")
     destination = settings.data_dir / "releases" / f"{rec.id}-export-{req.id}"
     key = load_or_create_signing_key(signing_key_path(settings.keys_dir))
     content = BundleContent(
@@ -444,6 +539,16 @@ def _release(
     )
     req.bundle_path = str(bundle)
     _move(session, req, ExportAction.release, "platform", details={"bundle": bundle.name})
+
+
+def figure_files(req: ExportRequest, paths: Sequence[Path], folder: Path) -> list[Path]:
+    """The figure's specification and the platform's drawing of it from its table (PNG, SVG),
+    written into ``folder``: what the reviewer saw, drawn again for the bundle."""
+    spec = figure_spec(req.chart)
+    folder.mkdir(parents=True, exist_ok=True)
+    spec_path = folder / CHART_FILE
+    spec_path.write_text(chart_json(spec), encoding="utf-8")
+    return [spec_path, *render_chart(spec, figure_table(paths, req.dp_result), folder)]
 
 
 def discard_bundle(req: ExportRequest) -> None:

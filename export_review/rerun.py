@@ -23,6 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import sqlglot
 from sqlalchemy.orm import Session
@@ -159,7 +160,10 @@ def rerun_files(
             continue
         try:
             rows = _shown_groups(path, plan, _read_rows(database, _rows_sql(plan)))
-        except SandboxError:  # e.g. the per-query time limit: the reviewer is told why
+        except (SandboxError, duckdb.ConnectionException):
+            # e.g. the per-query time limit, or (in a query worker) the file already open
+            # on the worker's own configuration: the reviewer's page re-runs it, and is
+            # told why when it cannot.
             out.append(TableRerun(path.name, query=sql, why_not="query-failed"))
             continue
         t = Thresholds.from_agreement(agreement)

@@ -81,6 +81,10 @@ def _uploads(files: Sequence[str | Path]) -> list[tuple[str, tuple[str, bytes]]]
     return [("files", (Path(f).name, Path(f).read_bytes())) for f in files]
 
 
+def _json(value: Any) -> str:
+    return "" if value is None else json.dumps(value)
+
+
 def _refusal(response: httpx.Response) -> QueryRefused:
     try:
         body = response.json()
@@ -239,46 +243,66 @@ class Connection:
         body = {"period_end": str(period_end), "summary": summary, "outputs": outputs}
         return self._send("POST", "/usage-reports", json=body).json()
 
-    def dp(self, sql: str, epsilon: float, purpose: str | None = None) -> dict[str, Any]:
+    def dp(
+        self,
+        sql: str,
+        epsilon: float,
+        purpose: str | None = None,
+        chart: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """A differentially private release, charged to the agreement's budget at once.
 
         With a ``purpose`` the result is also submitted as an export request (it leaves
-        the platform only after the provider's review); the answer then has ``release``
-        and ``export``.
+        the platform only after the provider's review) as a ``dp_table``, or with a
+        ``chart`` specification as a ``figure`` the platform draws from it; the answer
+        then has ``release`` and ``export``.
         """
         if purpose is None:
             return self._send("POST", "/dp", json={"sql": sql, "epsilon": epsilon}).json()
-        body = {"sql": sql, "epsilon": epsilon, "purpose": purpose}
+        body = {"sql": sql, "epsilon": epsilon, "purpose": purpose, "chart": chart}
         return self._send("POST", "/dp-exports", json=body).json()
+
+    def output_forms(self) -> pd.DataFrame:
+        """The output forms this agreement lets leave, each explained in one sentence: the
+        ``form`` values :meth:`check_export` and :meth:`export` accept."""
+        rows = self.scope()["output_forms"]
+        return pd.DataFrame(rows, columns=["form", "zh", "en"])
 
     def check_export(
         self,
         files: Sequence[str | Path],
-        figure_data: dict[str, str] | None = None,
+        form: str,
         queries: Sequence[str] = (),
+        chart: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """The platform's automatic checks on files, without submitting anything; tables are
-        checked from the rows behind them when ``queries`` include the query of each."""
-        data = {"figure_data": json.dumps(figure_data or {}), "queries": json.dumps(list(queries))}
+        """The platform's automatic checks on files in one output ``form`` (see
+        :meth:`output_forms`), without submitting anything; tables are checked from the rows
+        behind them when ``queries`` include the query of each. A ``figure`` is one CSV
+        table and its ``chart`` specification (kind bar/line/scatter/histogram, x, y,
+        series, title, x_label, y_label), drawn by the platform."""
+        data = {"form": form, "queries": json.dumps(list(queries)), "chart": _json(chart)}
         return self._send("POST", "/exports/check", files=_uploads(files), data=data).json()
 
     def export(
         self,
         files: Sequence[str | Path],
         purpose: str,
+        form: str,
         queries: Sequence[str] = (),
-        figure_data: dict[str, str] | None = None,
+        chart: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Check, then submit files (tables, figures with the data behind them, reports) for
-        review; a failed check raises :class:`ExportRefused` and submits nothing."""
-        verdict = self.check_export(files, figure_data, queries)
+        """Check, then submit files in one output ``form`` (a table, a figure's table with
+        its ``chart``, a report, code) for review; a failed check raises
+        :class:`ExportRefused` and submits nothing."""
+        verdict = self.check_export(files, form, queries, chart)
         if not verdict["ok"]:
             refused = verdict["refused"]
             raise ExportRefused(refused["error"], rule=refused["rule"], article=refused["article"])
         data = {
             "purpose": purpose,
+            "form": form,
             "queries": json.dumps(list(queries)),
-            "figure_data": json.dumps(figure_data or {}),
+            "chart": _json(chart),
         }
         return self._send("POST", "/exports", files=_uploads(files), data=data).json()
 

@@ -1,7 +1,9 @@
 """Export requests through the workspace's only door (issue 4, item 1).
 
-A researcher's kernel hands files (tables, figures, reports) with their purpose
-and the queries behind them, or turns a DP release into an export candidate.
+A researcher's kernel hands files in one of the agreement's output forms (a table, a
+figure's table with its chart specification, a report, code) with their purpose and
+the queries behind them, or turns a DP release into an export candidate (a dp_table,
+or a figure drawn from it).
 The platform's automatic checks run at submission; a provider reviews; only a
 released bundle ever leaves (THREAT_MODEL boundary 3).
 """
@@ -13,10 +15,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, UploadFile
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 from sqlalchemy.orm import Session
 
 from export_review.api import export_view, json_field
+from export_review.chart import ChartSpec, check_columns, parse_chart
+from export_review.dp_plan import plan_query
 from export_review.requests import (
     automatic_checks,
     create_request,
@@ -25,6 +29,7 @@ from export_review.requests import (
     submit_dp_result,
     submit_request,
 )
+from query_guard.service.access import Caller
 from query_guard.service.dp import charge, compute
 from query_guard.service.routes import (
     CallerDep,
@@ -46,8 +51,9 @@ def check_files_first(
     caller: CallerDep,
     service: ServiceDep,
     files: list[UploadFile],
+    form: Annotated[str, Form()] = "",
     queries: Annotated[str, Form()] = "",
-    figure_data: Annotated[str, Form()] = "",
+    chart: Annotated[str, Form()] = "",
 ) -> dict[str, Any]:
     """The automatic checks a submission would run, on files not yet submitted: the
     researcher fixes mechanical problems before a reviewer spends time. Nothing is stored."""
@@ -64,9 +70,9 @@ def check_files_first(
                 checks = automatic_checks(
                     session,
                     caller.agreement,
-                    kind="files",
+                    form=form,
                     paths=paths,
-                    figure_data=json_field(figure_data, "figure_data", {}),
+                    chart=json_field(chart, "chart", None),
                     queries=json_field(queries, "queries", []),
                 )
             except SandboxError as exc:
@@ -80,8 +86,9 @@ def submit_files(
     service: ServiceDep,
     purpose: Annotated[str, Form()],
     files: list[UploadFile],
+    form: Annotated[str, Form()] = "",
     queries: Annotated[str, Form()] = "",
-    figure_data: Annotated[str, Form()] = "",
+    chart: Annotated[str, Form()] = "",
 ) -> dict[str, Any]:
     """Create and submit an export request; the answer carries the automatic checks' verdict."""
     content = [(f.filename or "", f.file.read()) for f in files]
@@ -93,9 +100,10 @@ def submit_files(
             actor=caller.user,
             agreement_id=caller.agreement_id,
             purpose=purpose,
+            form=form,
             files=content,
             queries=json_field(queries, "queries", []),
-            figure_data=json_field(figure_data, "figure_data", {}),
+            chart=json_field(chart, "chart", None),
         )
         req = submit_request(session=session, actor=caller.user, request_id=req.id)
         return export_view(req, [f.name for f in files_of(session, req)])
@@ -107,13 +115,19 @@ class DpExportIn(BaseModel):
     sql: QuerySql
     epsilon: Epsilon
     purpose: LongText = Field(min_length=1)
+    #: A chart specification (``export_review.chart``): the release leaves as a figure.
+    chart: dict[str, JsonValue] | None = None
 
 
 @router.post("/dp-exports", status_code=201)
 def dp_export(body: DpExportIn, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
-    """Release with DP and submit the result for review. The charge, its event and the
-    request's draft commit in one step before any noise is drawn; the result and the
-    submission in the next, before anything is shown."""
+    """Release with DP and submit the result for review, as a dp_table or, with a chart
+    specification, as a figure drawn from it. The charge, its event and the request's
+    draft commit in one step before any noise is drawn; the result and the submission in
+    the next, before anything is shown."""
+
+    if body.chart is not None:
+        check_figure_columns(body.sql, parse_chart(body.chart), caller)
 
     def draft(session: Session) -> int:
         return create_request(
@@ -122,7 +136,9 @@ def dp_export(body: DpExportIn, caller: CallerDep, service: ServiceDep) -> dict[
             actor=caller.user,
             agreement_id=caller.agreement_id,
             purpose=body.purpose,
+            form="dp_table" if body.chart is None else "figure",
             queries=[body.sql],
+            chart=body.chart,
             dp_pending=True,
         ).id
 
@@ -145,6 +161,16 @@ def dp_export(body: DpExportIn, caller: CallerDep, service: ServiceDep) -> dict[
         return {"release": result, "export": export_view(req, [])}
 
     return advance(service.sessions, "export.submit", hand_in)
+
+
+def check_figure_columns(sql: str, spec: ChartSpec, caller: Caller) -> None:
+    """Refuse a chart naming columns the release will not have, before anything is charged;
+    a query that cannot be planned is left for the release itself to refuse and record."""
+    try:
+        plan = plan_query(sql, caller.agreement, caller.guard.catalog)
+    except SandboxError:
+        return
+    check_columns(spec, [o.name for o in plan.outputs])
 
 
 @router.get("/exports")

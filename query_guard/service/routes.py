@@ -29,6 +29,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session, sessionmaker
 
+from export_review.forms import allowed_forms
 from query_guard.anonymise.result import METADATA_KEY as DISCLOSURE_KEY
 from query_guard.compile import column_types
 from query_guard.engine import open_readonly
@@ -49,7 +50,15 @@ from sandbox.audit.record import record
 from sandbox.db.base import read_only, transaction
 from sandbox.errors import SandboxError
 from sandbox.feedback.usage import submit_usage_report
-from sandbox.input_limits import SQL_CHARS, SQL_NESTING, LongText, Sql, input_refusal, text_problem
+from sandbox.input_limits import (
+    SQL_CHARS,
+    SQL_NESTING,
+    Epsilon,
+    LongText,
+    Sql,
+    input_refusal,
+    text_problem,
+)
 from sandbox.provisioning.database import database_path
 from sandbox.settings import Settings
 from sandbox.workspaces.limits import shown_limits
@@ -216,19 +225,8 @@ def _shallow(sql: str) -> str:
     return sql
 
 
-def _finite_epsilon(epsilon: float) -> float:
-    if not math.isfinite(epsilon):
-        raise PydanticCustomError(
-            "dp_epsilon",
-            "epsilon must be a finite positive number, not infinity or NaN",
-            {"rule": "dp-epsilon"},
-        )
-    return epsilon
-
-
 #: SQL the door accepts: bounded, storable text, nested no deeper than the parser can go.
 QuerySql = Annotated[Sql, Field(min_length=1), AfterValidator(_shallow)]
-Epsilon = Annotated[float, AfterValidator(_finite_epsilon)]
 
 
 class QueryIn(BaseModel):
@@ -339,6 +337,10 @@ def scope(caller: CallerDep) -> dict[str, Any]:
         "disclosure": agreement.disclosure.model_dump(mode="json"),
         "privacy": agreement.privacy.model_dump(mode="json"),
         "outputs": agreement.outputs,
+        # What each allowed output form is, in one sentence (export_review.forms).
+        "output_forms": [
+            {"form": f.name, "zh": f.zh, "en": f.en} for f in allowed_forms(agreement)
+        ],
         "usage_reports": agreement.usage_reports,
     }
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sandbox.input_limits import LongText, Name, RowId, Title
 
 AGREEMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-OUTPUT_FORMS = ("dp_table", "table", "figure", "report")
+OUTPUT_FORMS = ("dp_table", "table", "figure", "report", "code")
 REPORT_FREQUENCIES = ("monthly", "quarterly", "semiannual", "annual", "end")
 
 
@@ -95,7 +95,7 @@ class Agreement(_Strict):
     joins: list[tuple[str, str]] = Field(default_factory=list)
     disclosure: Disclosure = Field(default_factory=Disclosure)
     privacy: Privacy = Field(default_factory=Privacy)
-    outputs: list[Literal["dp_table", "table", "figure", "report"]] = Field(
+    outputs: list[Literal["dp_table", "table", "figure", "report", "code"]] = Field(
         default_factory=lambda: ["dp_table"]
     )
     review: Review = Field(default_factory=Review)

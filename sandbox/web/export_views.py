@@ -2,8 +2,8 @@
 
 Read-outs only: what may move where comes from ``export_review.workflow``'s
 TRANSITIONS, what passed comes from the checks themselves. Files are shown as
-they are, escaped by the templates; PNG figures are not read here at all, the
-page loads them through the authenticated ``/api/exports/{id}/files/{name}``.
+they are, escaped by the templates; a figure is the platform's drawing, which the
+page loads through the authenticated ``/api/exports/{id}/figure/{name}``.
 """
 
 from __future__ import annotations
@@ -44,11 +44,11 @@ class ShownFile:
 
 
 def shown_file(f: ExportFile) -> ShownFile:
-    """A submitted file as the page shows it: a table, text, or (for PNG) just its name."""
+    """A submitted file as the page shows it: a table, or text (notebooks and scripts too)."""
     kind = EXTENSIONS.get(Path(f.name).suffix.lower(), "other")
     if not Path(f.path).is_file():
         return ShownFile(f.name, "destroyed", f.size)  # its agreement ended (R16)
-    if kind == "png" or kind == "other":
+    if kind == "other":
         return ShownFile(f.name, kind, f.size)
     text = Path(f.path).read_text(encoding="utf-8", errors="replace")
     if kind == "csv":

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from export_review.dp_export import plan_release
+from export_review.forms import allowed_forms
 from query_guard.compile import column_types
 from query_guard.context import GuardContext
 from query_guard.guard import check_query
@@ -30,11 +31,9 @@ from sandbox.workspaces.rule_meanings import REFUSALS
 
 NOTEBOOK_NAME = "welcome.ipynb"
 #: Code cells tagged so that a runner (or a test) knows what each one needs.
-FIGURE_TAG = "draws-figure"
 BUDGET_TAG = "spends-budget"
 SUBMIT_TAG = "submits-export"
 TABLE_FILE = "welcome_table.csv"
-FIGURE_FILE = "welcome_figure.png"
 _NUMERIC = ("BIGINT", "INTEGER", "DOUBLE", "DECIMAL")
 _DATES = ("DATE", "TIMESTAMP")
 _RECORD_ROWS = 20
@@ -568,6 +567,37 @@ def _dp(dp_sql: str | None, dp_epsilon: float, agreement: Agreement) -> list[dic
             "        display(pd.DataFrame(released['rows'], columns=released['columns']))",
             BUDGET_TAG,
         ),
+        *_dp_figure(dp_sql, agreement),
+    ]
+
+
+def _dp_figure(dp_sql: str, agreement: Agreement) -> list[dict[str, Any]]:
+    """A figure the platform draws from a DP release, where the agreement lets both leave."""
+    if not {"dp_table", "figure"} <= set(agreement.outputs) or " GROUP BY " not in dp_sql:
+        return []
+    key = dp_sql.split(" GROUP BY ")[-1]
+    return [
+        _md(
+            "### 差分隐私发布的图 · A figure of a DP release",
+            "",
+            "带 `chart` 时，发布结果作为 `figure` 提交：平台按图表说明从发布的数据表绘图（再次计入预算）。",
+            "With a `chart` the release is submitted as a `figure` the platform draws from the "
+            "released table (this is a second release, charged again).",
+        ),
+        _code(
+            f"DP_CHART = {{'kind': 'bar', 'x': {key!r}, 'y': 'n', "
+            "'title': '差分隐私发布 · DP release'}\n"
+            "if SPEND_BUDGET and SUBMIT_EXPORTS:\n"
+            "    try:\n"
+            "        answer = db.dp(DP_SQL, epsilon=DP_EPSILON, purpose='欢迎笔记本示例 · welcome "
+            "notebook example', chart=DP_CHART)\n"
+            "    except QueryRefused as refused:\n"
+            "        explain(refused.rule, refused.message)\n"
+            "    else:\n"
+            "        print('export request', answer['export']['id'], answer['export']['form'])",
+            BUDGET_TAG,
+            SUBMIT_TAG,
+        ),
     ]
 
 
@@ -580,63 +610,55 @@ def _exported(examples: list[Example]) -> int | None:
 
 
 def _exports(agreement: Agreement, examples: list[Example]) -> list[dict[str, Any]]:
-    forms = {
-        "dp_table": ("差分隐私表格（`db.dp(..., purpose=...)`）", "DP tables (`db.dp(..., purpose=...)`)"),
-        "table": ("经检查的统计表（CSV）", "checked tables of statistics (CSV)"),
-        "figure": ("图（PNG，附其数据文件）", "figures (PNG, with the data behind them)"),
-        "report": ("报告（TXT/Markdown）", "reports (TXT/Markdown)"),
-    }  # fmt: skip
-    allowed = [f"- `{f}`：{forms[f][0]} · {forms[f][1]}" for f in agreement.outputs]
+    allowed = [f"- `{f.name}`：{f.zh}  \n  {f.en}" for f in allowed_forms(agreement)]
     cells = [
         _md(
             "## 导出成果 · Exports",
             "",
-            "本协议允许离开平台的成果形式 · Output forms this agreement lets leave:",
+            "本协议允许离开平台的成果形式（每份导出申请选择其中一种）· Output forms this agreement "
+            "lets leave (each export request is one of them):",
             "",
             *allowed,
             "",
-            "`db.check_export(...)` 只运行平台的自动检查，不保存、不提交；`db.export(...)` 先检查，"
-            "通过后提交给数据提供方审核，审核通过后才生成可下载的签名成果包。拒绝时给出规则编号，含义见下表。",
+            "`db.check_export(files, form, ...)` 只运行平台的自动检查，不保存、不提交；"
+            "`db.export(files, purpose, form, ...)` 先检查，通过后提交给数据提供方审核，审核通过后才生成"
+            "可下载的签名成果包。协议未列出的形式会被拒绝（规则 `export-output-form`）。拒绝时给出规则编号，含义见下表。",
             "",
-            "`db.check_export(...)` runs the platform's automatic checks and stores nothing; "
-            "`db.export(...)` checks, then submits for the provider's review; only an approved "
-            "request becomes a signed release bundle. A refusal names its rule (table below).",
-        )
+            "`db.check_export(files, form, ...)` runs the platform's automatic checks and stores "
+            "nothing; `db.export(files, purpose, form, ...)` checks, then submits for the "
+            "provider's review; only an approved request becomes a signed release bundle. A form "
+            "the agreement does not name is refused (`export-output-form`). A refusal names its "
+            "rule (table below).",
+        ),
+        _code("db.output_forms()"),
     ]
     number = _exported(examples)
     if number is None:
         return cells
     first, frame = f"SQL_{number}", f"df{number}"
     cells += [
-        _md("### 表格 · A table"),
+        _md("### 表格 · A table (`table`)"),
         _code(
             f"{frame}.to_csv({TABLE_FILE!r}, index=False)\n"
-            f"show_verdict(db.check_export([{TABLE_FILE!r}], queries=[{first}]))"
+            f"show_verdict(db.check_export([{TABLE_FILE!r}], 'table', queries=[{first}]))"
         ),
         _md(
-            "### 图 · A figure", "", "图须与其数据文件一同提交 · a figure goes with its data file."
+            "### 图 · A figure (`figure`)",
+            "",
+            "图由平台绘制：提交图表说明（种类 bar/line/scatter/histogram、横轴 x、纵轴 y、分组 series、"
+            "标题与轴标题）和它的数据表，平台检查数据表后用 matplotlib 画成 PNG 和 SVG 放入成果包。"
+            "自己画的图片文件不能离开平台（审核人无法检查像素里藏了什么）。",
+            "",
+            "The platform draws figures: submit a chart specification (kind bar/line/scatter/"
+            "histogram, x, y, series, title, axis labels) with its table; the platform checks the "
+            "table and draws it with matplotlib into the bundle as PNG and SVG. Images made here "
+            "never leave (a reviewer cannot check what pixels hold).",
         ),
         _code(
-            "import matplotlib\n"
-            "\n"
-            "matplotlib.use('Agg')\n"
-            "import matplotlib.pyplot as plt\n"
-            "\n"
-            "fig, ax = plt.subplots(figsize=(6, 3))\n"
-            f"ax.bar(range(len({frame})), {frame}['n'])\n"
-            f"ax.set_xticks(range(len({frame})))\n"
-            f"ax.set_xticklabels([str(v) for v in {frame}[{frame}.columns[0]]], rotation=45)\n"
-            "ax.set_ylabel('n')\n"
-            "fig.tight_layout()\n"
-            f"fig.savefig({FIGURE_FILE!r}, dpi=100)",
-            FIGURE_TAG,
-        ),
-        _code(
-            "show_verdict(db.check_export(\n"
-            f"    [{FIGURE_FILE!r}, {TABLE_FILE!r}],\n"
-            f"    figure_data={{{FIGURE_FILE!r}: {TABLE_FILE!r}}},\n"
-            f"    queries=[{first}],\n"
-            "))"
+            f"CHART = {{'kind': 'bar', 'x': {frame}.columns[0], 'y': 'n',\n"
+            "         'title': '欢迎笔记本示例 · welcome example', 'y_label': 'n'}\n"
+            f"show_verdict(db.check_export([{TABLE_FILE!r}], 'figure', queries=[{first}], "
+            "chart=CHART))"
         ),
         _md(
             "### 提交审核 · Submit for review",
@@ -647,17 +669,14 @@ def _exports(agreement: Agreement, examples: list[Example]) -> list[dict[str, An
         ),
         _code(
             "if SUBMIT_EXPORTS:\n"
-            "    for files, figure_data in (\n"
-            f"        ([{TABLE_FILE!r}], {{}}),\n"
-            f"        ([{FIGURE_FILE!r}, {TABLE_FILE!r}], {{{FIGURE_FILE!r}: {TABLE_FILE!r}}}),\n"
-            "    ):\n"
+            "    for form, chart in (('table', None), ('figure', CHART)):\n"
             "        try:\n"
-            "            request = db.export(files, purpose='欢迎笔记本示例 · welcome notebook "
-            f"example', queries=[{first}], figure_data=figure_data)\n"
+            f"            request = db.export([{TABLE_FILE!r}], purpose='欢迎笔记本示例 · welcome "
+            f"notebook example', form=form, queries=[{first}], chart=chart)\n"
             "        except QueryRefused as refused:\n"
             "            explain(refused.rule, refused.message)\n"
             "        else:\n"
-            "            print('export request', request['id'], request['status'])",
+            "            print('export request', request['id'], request['form'], request['status'])",
             SUBMIT_TAG,
         ),
     ]

@@ -4,6 +4,7 @@ provider reviewers, the author never reviews, two independent reviewers, bundles
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from tests.control_plane.helpers import agreement, publish_all
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 TABLE = "district,visits\n梁溪区,120\n锡山区,98\n"
+CHART = {"kind": "bar", "x": "district", "y": "visits", "title": "门诊量 Visits by district"}
 
 
 @pytest.fixture
@@ -53,7 +55,11 @@ def world(factory, users, settings, catalog_dir):  # noqa: ANN001, ANN201
     return users
 
 
-def _draft(client: TestClient, agreement_id: str, files: dict[str, bytes]) -> int:
+def _draft(
+    client: TestClient, agreement_id: str, files: dict[str, bytes], chart: dict | None = None
+) -> int:
+    """A draft by alice: in the form its files name, or a figure of ``chart``."""
+    figure = {"form": "figure", "chart": json.dumps(chart)} if chart else {}
     r = client.post(
         "/api/exports",
         headers=login(client, "alice"),
@@ -61,7 +67,7 @@ def _draft(client: TestClient, agreement_id: str, files: dict[str, bytes]) -> in
             "agreement_id": agreement_id,
             "purpose": "Figure 2 of the report",
             "queries": '["SELECT district, COUNT(*) FROM clinic_visits GROUP BY ALL"]',
-            "figure_data": '{"fig.png": "table.csv"}',
+            **figure,
         },
         files=[("files", (name, data)) for name, data in files.items()],
     )
@@ -77,16 +83,44 @@ def test_output_forms_not_allowed_come_back_to_the_author(client, world):
     assert "tables of statistics leave as DP releases" in r.json()["status_reason"]
 
 
-def test_figure_without_its_data_is_returned(client, world):
-    rid = _draft(client, "AGR-T-0001", {"fig.png": PNG})
-    r = client.post(f"/api/exports/{rid}/submit", headers=login(client, "alice"))
+def test_a_researchers_image_never_leaves_and_a_figure_needs_one_table(client, world):
+    alice = login(client, "alice")
+    rid = _draft(client, "AGR-T-0001", {"table.csv": TABLE.encode(), "fig.png": PNG}, CHART)
+    r = client.post(f"/api/exports/{rid}/submit", headers=alice)
     assert r.json()["status"] == "returned"
+    assert r.json()["checks"]["refused"]["rule"] == "export-file-type"
+    assert "drawn by the platform" in r.json()["status_reason"]
+    rid = _draft(client, "AGR-T-0001", {"table.csv": TABLE.encode(), "a.py": b"x = 1\n"}, CHART)
+    r = client.post(f"/api/exports/{rid}/submit", headers=alice)
+    assert r.json()["checks"]["refused"]["rule"] == "export-file-form"
+    two = {"a.csv": TABLE.encode(), "b.csv": TABLE.encode()}
+    r = client.post(
+        f"/api/exports/{_draft(client, 'AGR-T-0001', two, CHART)}/submit", headers=alice
+    )
     assert r.json()["checks"]["refused"]["rule"] == "export-figure-data"
+    wrong = {**CHART, "y": "n"}
+    r = client.post(
+        f"/api/exports/{_draft(client, 'AGR-T-0001', {'t.csv': TABLE.encode()}, wrong)}/submit",
+        headers=alice,
+    )
+    assert r.json()["checks"]["refused"]["rule"] == "export-chart"
+    assert "district, visits" in r.json()["status_reason"]  # the columns there are
+    # A specification that is not one is refused before anything is stored.
+    bad = client.post(
+        "/api/exports",
+        headers=alice,
+        data={"agreement_id": "AGR-T-0001", "purpose": "x", "form": "figure",
+              "chart": json.dumps({**CHART, "colour": "red"})},
+        files=[("files", ("t.csv", TABLE.encode()))],
+    )  # fmt: skip
+    assert bad.status_code == 422 and bad.json()["rule"] == "export-chart", bad.text
+    assert "colour" in bad.json()["error"]
 
 
 def test_two_independent_provider_reviewers_then_a_signed_bundle(client, world, settings):
+    """A figure leaves as its table, its specification and the platform's drawing of it."""
     alice, health, health2 = (login(client, u) for u in ("alice", "health", "health2"))
-    rid = _draft(client, "AGR-T-0001", {"table.csv": TABLE.encode(), "fig.png": PNG})
+    rid = _draft(client, "AGR-T-0001", {"table.csv": TABLE.encode()}, CHART)
     assert client.post(f"/api/exports/{rid}/submit", headers=alice).json()["status"] == "checked"
     market = client.post(
         f"/api/exports/{rid}/start_review", headers=login(client, "market"), json={}
@@ -115,13 +149,18 @@ def test_two_independent_provider_reviewers_then_a_signed_bundle(client, world, 
     assert verify_bundle(out, public) == []
     manifest = (out / "manifest.json").read_text(encoding="utf-8")
     assert "Shanghai Art.25" in manifest and '"clinic_visits"' in manifest
+    assert sorted(p.name for p in (out / "files").iterdir()) == [
+        "chart.json", "figure.png", "figure.svg", "table.csv",
+    ]  # fmt: skip
+    assert json.loads((out / "files" / "chart.json").read_text(encoding="utf-8"))["y"] == ["visits"]
+    drawn = client.get(f"/api/exports/{rid}/figure/figure.png", headers=health)
+    assert drawn.headers["content-type"] == "image/png"
+    assert drawn.content == (out / "files" / "figure.png").read_bytes()  # what was reviewed
+    assert "<svg" in (out / "files" / "figure.svg").read_text(encoding="utf-8")
     (out / "files" / "table.csv").write_text("district,visits\n梁溪区,1\n", encoding="utf-8")
     assert verify_bundle(out, public)  # any change is detected
     shown = client.get(f"/api/exports/{rid}", headers=health).json()
-    assert sorted(shown["files"]) == [
-        "fig.png",
-        "table.csv",
-    ]
+    assert shown["files"] == ["table.csv"] and shown["form"] == "figure"
     assert client.post(f"/api/exports/{rid}/revoke", headers=health, json={}).status_code == 422
     revoked = client.post(
         f"/api/exports/{rid}/revoke", headers=health, json={"reason": "cell found disclosive"}

@@ -1,7 +1,9 @@
-"""The file gate: content-sniffed types, limits, identifiers, and data behind figures."""
+"""The file gate: text files only (no image leaves), limits, identifiers, notebooks without
+outputs."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -29,9 +31,12 @@ def refused(path: Path, limits: GateLimits | None = None) -> str:
 def test_allowed_files_pass(tmp_path):
     for name, content in [
         ("t.csv", "district,n\nA,12\n"),
-        ("f.png", PNG),
         ("r.md", "# Findings\n"),
         ("d.json", '{"a": 1}'),
+        ("analysis.py", "import pandas as pd\n"),
+        ("query.sql", "SELECT 1;\n"),
+        ("model.R", "fit <- lm(y ~ x)\n"),
+        ("clean.ipynb", json.dumps(notebook())),
     ]:
         assert check_file(
             write(tmp_path, name, content), identifier_names=set(), limits=GateLimits()
@@ -42,8 +47,11 @@ def test_allowed_files_pass(tmp_path):
     ("name", "content", "rule"),
     [
         ("x.exe", b"MZ", "export-file-type"),
-        ("fake.png", "district,n\n", "export-file-type"),
+        ("f.png", PNG, "export-file-type"),  # figures are drawn by the platform
         ("fake.csv", PNG, "export-file-type"),
+        ("fake.ipynb", '{"cells": []}', "export-file-type"),
+        ("binary.py", b"\x00\x01", "export-file-type"),
+        ("ids.sql", f"SELECT * WHERE id = '{RESIDENT_ID}'", "export-file-identifier"),
         ("bad.json", "{not json", "export-file-type"),
         ("ragged.csv", "a,b\n1\n", "export-file-type"),
         ("ids.csv", "patient_id,n\nx,1\n", "export-file-identifier"),
@@ -61,11 +69,38 @@ def test_size_and_row_limits(tmp_path):
     assert refused(path, GateLimits(max_rows=19)) == "export-file-rows"
 
 
-def test_a_figure_needs_its_data(world, tmp_path):
-    figure = write(tmp_path, "f.png", PNG)
+def notebook(**cell: object) -> dict:
+    """An nbformat 4 notebook of one markdown and one code cell, without outputs."""
+    code = {"cell_type": "code", "metadata": {}, "source": "db.sql('SELECT 1')",
+            "execution_count": None, "outputs": [], **cell}  # fmt: skip
+    return {
+        "nbformat": 4, "nbformat_minor": 5, "metadata": {},
+        "cells": [{"cell_type": "markdown", "metadata": {}, "source": "# Method"}, code],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("cell", "held"),
+    [
+        ({"outputs": [{"output_type": "stream", "name": "stdout", "text": "12\n"}]}, "outputs"),
+        ({"execution_count": 3}, "an execution count"),
+        ({"attachments": {"a.png": {"image/png": "iVBOR"}}}, "attachments"),
+    ],
+)
+def test_a_notebook_that_still_holds_outputs_is_refused_not_stripped(tmp_path, cell, held):
+    path = write(tmp_path, "analysis.ipynb", json.dumps(notebook(**cell)))
+    before = path.read_bytes()
+    with pytest.raises(PolicyViolation) as info:
+        check_file(path, identifier_names=set(), limits=GateLimits())
+    assert info.value.rule == "export-notebook-outputs"
+    assert f"cell 2 still holds {held}" in str(info.value) and "clear" in str(info.value)
+    assert path.read_bytes() == before  # the platform never rewrites the author's file
+
+
+def test_check_files_checks_every_file(world, tmp_path):
     data = write(tmp_path, "f.csv", "district,n\nA,12\n")
     kw = {"agreement": world.agreement, "catalog": world.catalog}
+    assert [c.kind for c in check_files([data], **kw)] == ["csv"]
     with pytest.raises(PolicyViolation) as info:
-        check_files([figure], figure_data={}, **kw)
-    assert info.value.rule == "export-figure-data"
-    assert len(check_files([figure, data], figure_data={"f.png": "f.csv"}, **kw)) == 2
+        check_files([data, write(tmp_path, "f.png", PNG)], **kw)
+    assert info.value.rule == "export-file-type" and "drawn by the platform" in str(info.value)

@@ -66,10 +66,10 @@ def test_client_checks_before_submitting_and_submits_dp_results(
     table = tmp_path / "table.csv"
     table.write_text("district,n\nA,12\n", encoding="utf-8")
     with connect(f"{live_url}/qs", world.tokens[AGGREGATE], progress=None) as db:
-        verdict = db.check_export([table])
+        verdict = db.check_export([table], "table")
         assert verdict["ok"] is False and verdict["refused"]["rule"] == "export-output-form"
         with pytest.raises(ExportRefused) as caught:
-            db.export([table], purpose="Table 2", queries=[COUNTS])
+            db.export([table], purpose="Table 2", form="table", queries=[COUNTS])
         assert caught.value.rule == "export-output-form"
         assert db.dp(COUNTS, 0.25)["epsilon_spent"] == 0.25  # shown, not yet an export
         submitted = db.dp(COUNTS, 0.25, purpose="Table 1")

@@ -22,9 +22,7 @@ from export_review.models import ExportRequest
 from query_guard.client import QueryRefused, connect
 from query_guard.workspace_start import WELCOME
 from sandbox.db.base import transaction
-from sandbox.workspaces.welcome import FIGURE_TAG
 from tests.query_service.conftest import AGGREGATE, RECORD, World, bearer
-from tests.web.conftest import png
 
 
 def test_tables_and_describe_answer_through_the_service(live_url: str, world: World) -> None:
@@ -102,15 +100,11 @@ def test_the_workspace_start_writes_the_notebook_into_a_new_home_then_runs_the_c
 
 
 def _run_cells(notebook: dict, namespace: dict, switches: dict[str, bool]) -> str:
-    """Run every code cell in order as the kernel would, printing into one transcript; the
-    figure cell (matplotlib is in the workspace image, not here) is replaced by a real PNG."""
+    """Run every code cell in order as the kernel would, printing into one transcript."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         for cell in notebook["cells"]:
             if cell["cell_type"] != "code":
-                continue
-            if FIGURE_TAG in cell["metadata"].get("tags", []):
-                Path("welcome_figure.png").write_bytes(png())
                 continue
             exec(compile(cell["source"], cell["id"], "exec"), namespace)  # noqa: S102
             namespace.update(switches)
@@ -143,4 +137,4 @@ def test_the_welcome_notebook_runs_against_the_service(
         state = budget_state(session, AGGREGATE)
         assert state.epsilon_total - state.epsilon_remaining == pytest.approx(0.1)
         kinds = session.scalars(select(ExportRequest.kind)).all()
-    assert kinds == ["dp"]  # the CSV table and the figure were refused before submission
+    assert kinds == ["dp"]  # the table and its figure were refused before submission

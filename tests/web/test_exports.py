@@ -30,12 +30,13 @@ PURPOSE = "Figure 1 and Table 1 of the district report"
 
 def post_export(
     client: TestClient, agreement_id: str, files: dict[str, bytes], *, queries: list[str] = (),
-    figures: dict[str, str] | None = None, action: str = "submit", token: str | None = "page",
+    form_name: str = "", chart: dict[str, str] | None = None, action: str = "submit",
+    token: str | None = "page",
 ) -> tuple[int, str]:  # fmt: skip
     """Send the new-export form as the browser does; return (status, redirect location)."""
     form: dict[str, object] = {
-        "purpose": PURPOSE, "queries": list(queries), "action": action,
-        "figure": list((figures or {}).keys()), "figure_data": list((figures or {}).values()),
+        "purpose": PURPOSE, "queries": list(queries), "action": action, "form": form_name,
+        **{f"chart_{k}": v for k, v in (chart or {}).items()},
     }  # fmt: skip
     if token == "page":
         token = csrf_token(client, f"/researcher/agreements/{agreement_id}/exports/new")
@@ -75,27 +76,71 @@ def review(client: TestClient, request_id: int, action: str, reason: str = ""): 
     )
 
 
-def test_submitting_shows_the_automatic_checks_verdict_at_once(
+FIGURE = {"kind": "bar", "x": "district", "y": "visits", "title": "门诊量 Visits by district"}
+
+
+def test_the_form_offers_exactly_the_agreements_output_forms_each_explained(
+    client: TestClient, export_agreement: str, platform: dict[str, User],
+    factory: sessionmaker[Session],
+) -> None:  # fmt: skip
+    with transaction(factory) as session:
+        import_agreement(
+            session=session, actor=platform["health"],
+            agreement=agreement(id="AGR-T-0002", outputs=["dp_table", "code"]),
+        )  # fmt: skip
+    sign_in(client, "alice")
+    page = client.get(f"/researcher/agreements/{export_agreement}/exports/new").text
+    offered = re.findall(r'<label class="output-form" id="form-([a-z_]+)">', page)
+    assert offered == ["dp_table", "table", "figure", "report"]
+    assert "由平台绘制" in page and "db.dp(sql, epsilon, purpose=...)" in page
+    assert 'id="chart-spec"' in page
+    narrow = client.get("/researcher/agreements/AGR-T-0002/exports/new").text
+    assert re.findall(r'id="form-([a-z_]+)"', narrow) == ["dp_table", "code"]
+    assert 'id="chart-spec"' not in narrow and "不含输出的笔记本" in narrow
+    assert 'accept=".ipynb,.py,.r,.sql"' in narrow
+    # A form the agreement does not name comes back with its clause, at once.
+    status, location = post_export(
+        client, "AGR-T-0002", {"notes.md": b"# Notes\n"}, form_name="report"
+    )
+    page = client.get(location).text
+    assert status_of(factory, export_id(location)) == "returned"
+    assert 'class="rule">export-output-form<' in page and "agreement clause outputs" in page
+    assert "lets dp_table, code leave, not report" in page
+
+
+def test_a_figure_is_drawn_by_the_platform_from_its_checked_table(
     client: TestClient, export_agreement: str, catalog_dir: Path, factory: sessionmaker[Session]
 ) -> None:
     sign_in(client, "alice")
     table = table_csv(catalog_dir, COUNT_QUERY).encode()
     status, location = post_export(
-        client, export_agreement, {"visits.csv": table, "fig.png": png()},
-        queries=[COUNT_QUERY], figures={"fig.png": "visits.csv"},
+        client, export_agreement, {"visits.csv": table}, queries=[COUNT_QUERY],
+        form_name="figure", chart=FIGURE,
     )  # fmt: skip
     assert status == 303
     rid = export_id(location)
     page = client.get(location).text
     assert 'id="verdict-passed"' in page and "已通过自动检查" in page
     assert status_of(factory, rid) == "checked"
-    assert f'src="/api/exports/{rid}/files/fig.png"' in page  # the figure, via the API route
-    # A figure without the data behind it comes back with the gate's rule, at once.
-    status, location = post_export(client, export_agreement, {"fig.png": png()})
+    assert f'src="/api/exports/{rid}/figure/figure.png"' in page  # the platform's drawing
+    drawn = client.get(f"/api/exports/{rid}/figure/figure.png")
+    assert drawn.status_code == 200 and drawn.content.startswith(b"\x89PNG")
+    client.cookies.clear()
+    sign_in(client, "health")
+    review_page = client.get(f"/provider/exports/{rid}").text
+    assert 'id="rendered-figure"' in review_page and "output-table" in review_page
+    assert 'data-file="visits.csv"' in review_page  # its table re-checked from the rows
+    client.cookies.clear()
+    sign_in(client, "alice")
+    # A researcher's own image comes back with the gate's rule, at once.
+    status, location = post_export(
+        client, export_agreement, {"visits.csv": table, "fig.png": png()},
+        form_name="figure", chart=FIGURE,
+    )  # fmt: skip
     page = client.get(location).text
     assert status_of(factory, export_id(location)) == "returned"
-    assert 'id="verdict-refused"' in page and 'class="rule">export-figure-data<' in page
-    assert "agreement clause outputs" in page  # the article
+    assert 'id="verdict-refused"' in page and 'class="rule">export-file-type<' in page
+    assert "drawn by the platform" in page
 
 
 def test_a_draft_is_submitted_or_withdrawn_from_its_page(
