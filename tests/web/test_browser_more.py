@@ -30,7 +30,7 @@ from sandbox.feedback.complaints import file_complaint
 from sandbox.feedback.models import UsageReport
 from sandbox.feedback.objections import raise_objection
 from tests.control_plane.helpers import agreement
-from tests.web.conftest import COUNT_QUERY, png, screenshot, sign_in, table_csv
+from tests.web.conftest import COUNT_QUERY, screenshot, sign_in, table_csv
 
 pytestmark = pytest.mark.browser
 
@@ -44,16 +44,20 @@ def test_export_submitted_reviewed_side_by_side_and_the_bundle_verified(
     page, live_server: str, export_agreement: str, catalog_dir: Path,
     factory: sessionmaker[Session], tmp_path: Path,
 ) -> None:  # fmt: skip
-    table, figure = tmp_path / "visits.csv", tmp_path / "visits.png"
+    table = tmp_path / "visits.csv"
     table.write_text(table_csv(catalog_dir, COUNT_QUERY), encoding="utf-8")
-    figure.write_bytes(png())
-    # The researcher: files, purpose, the query behind them, and which data backs the figure.
+    # The researcher: a figure of the table, as a chart specification the platform draws.
     sign_in(page, live_server, "alice")
     page.goto(f"{live_server}/researcher/agreements/{export_agreement}")
     page.click(f"a[href='/researcher/agreements/{export_agreement}/exports/new']")
-    page.set_input_files("#export-files", [str(table), str(figure)])
-    page.wait_for_selector(".figure-row")  # one row per figure, choosing among data files
-    assert page.locator(".figure-row select[name=figure_data]").input_value() == "visits.csv"
+    assert page.locator("#chart-spec").is_hidden()  # asked for only for a figure
+    page.check("#form-figure input[name=form]")
+    page.wait_for_selector("#chart-spec", state="visible")
+    page.set_input_files("#export-files", [str(table)])
+    page.select_option("select[name=chart_kind]", "bar")
+    page.fill("input[name=chart_x]", "district")
+    page.fill("input[name=chart_y]", "visits")
+    page.fill("input[name=chart_title]", "各区县门诊人次")
     page.fill("textarea[name=purpose]", "报告图1：各区县门诊人次")
     page.locator("textarea[name=queries]").first.fill(COUNT_QUERY)
     page.click("button[name=action][value=submit]")
@@ -63,7 +67,8 @@ def test_export_submitted_reviewed_side_by_side_and_the_bundle_verified(
     assert "已通过自动检查" in page.inner_text("#export-status")
     with transaction(factory) as session:
         req = session.scalars(select(ExportRequest)).one()
-        assert req.figure_data == {"visits.png": "visits.csv"} and req.queries == [COUNT_QUERY]
+        assert req.form == "figure" and req.queries == [COUNT_QUERY]
+        assert req.chart["x"] == "district" and req.chart["y"] == ["visits"]
         rid = req.id
     sign_out(page)
 
@@ -72,9 +77,9 @@ def test_export_submitted_reviewed_side_by_side_and_the_bundle_verified(
     page.click(f"#export-queue a[href='/provider/exports/{rid}']")
     page.wait_for_selector("#output")
     assert page.locator("#output table.output-table tbody tr").count() == 3
-    page.wait_for_function(  # the figure really loads through the authenticated file route
-        "document.querySelector('img.output-figure').complete"
-        " && document.querySelector('img.output-figure').naturalWidth === 6"
+    page.wait_for_function(  # the platform's drawing loads through the authenticated route
+        "document.querySelector('#rendered-figure img.output-figure').complete"
+        " && document.querySelector('#rendered-figure img.output-figure').naturalWidth === 700"
     )
     rerun = page.locator(".rerun[data-file='visits.csv']")
     assert rerun.locator(".rerun-derived").count() == 1
@@ -106,6 +111,8 @@ def test_export_submitted_reviewed_side_by_side_and_the_bundle_verified(
     assert verify_bundle(tmp_path / "bundle", release_key) == []  # type: ignore[arg-type]
     files = tmp_path / "bundle" / "files"
     assert (files / "visits.csv").read_text(encoding="utf-8") == table.read_text(encoding="utf-8")
+    assert (files / "figure.png").read_bytes().startswith(b"\x89PNG")
+    assert {"chart.json", "figure.svg"} <= {p.name for p in files.iterdir()}
 
 
 def test_researcher_submits_a_usage_report(
