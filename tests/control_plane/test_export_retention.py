@@ -18,7 +18,7 @@ from sandbox.agreements.service import change_status
 from sandbox.audit.models import AuditEvent
 from sandbox.db.base import transaction
 from tests.control_plane.conftest import login
-from tests.control_plane.test_export_workflow import PNG, TABLE, _draft, world  # noqa: F401
+from tests.control_plane.test_export_workflow import CHART, TABLE, _draft, world  # noqa: F401
 
 
 def test_an_ended_agreement_takes_its_export_files_and_keeps_its_releases(
@@ -28,14 +28,14 @@ def test_an_ended_agreement_takes_its_export_files_and_keeps_its_releases(
     factory,  # noqa: ANN001
 ) -> None:
     alice, health, health2 = (login(client, u) for u in ("alice", "health", "health2"))
-    files = {"table.csv": TABLE.encode(), "fig.png": PNG}
-    released = _draft(client, "AGR-T-0001", files)
+    files = {"table.csv": TABLE.encode()}
+    released = _draft(client, "AGR-T-0001", files, CHART)  # a figure and its table
     client.post(f"/api/exports/{released}/submit", headers=alice)
     client.post(f"/api/exports/{released}/start_review", headers=health, json={})
     client.post(f"/api/exports/{released}/approve", headers=health, json={})
     done = client.post(f"/api/exports/{released}/approve", headers=health2, json={})
     assert done.json()["status"] == "released", done.text
-    reviewing = _draft(client, "AGR-T-0001", files)
+    reviewing = _draft(client, "AGR-T-0001", files, CHART)
     client.post(f"/api/exports/{reviewing}/submit", headers=alice)
     client.post(f"/api/exports/{reviewing}/start_review", headers=health, json={})
     drafted = _draft(client, "AGR-T-0001", files)
@@ -66,7 +66,10 @@ def test_an_ended_agreement_takes_its_export_files_and_keeps_its_releases(
     assert gone.status_code == 404 and gone.json()["rule"] == "export-file-destroyed"
     assert gone.json()["article"] == "Rizhao Art.31"
     page = client.get(f"/provider/exports/{reviewing}", headers=health)
-    assert page.status_code == 200 and page.text.count("file-destroyed") == 2
+    assert page.status_code == 200 and page.text.count("file-destroyed") == 1
+    assert 'id="rendered-figure"' not in page.text  # nothing left to draw it from
+    drawn = client.get(f"/api/exports/{reviewing}/figure/figure.png", headers=health)
+    assert drawn.status_code == 404 and drawn.json()["rule"] == "export-file-destroyed"
 
     archive = client.get(f"/api/exports/{released}/bundle", headers=alice)
     assert archive.status_code == 200
