@@ -14,6 +14,7 @@ field, what was wrong and the rule, without ever echoing the value.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
@@ -41,6 +42,11 @@ MAX_ID = 2**31 - 1
 #: The largest integer a query parameter (page, offset, limit) may be: exact in every
 #: JSON client, and small enough that arithmetic on it stays within BIGINT.
 MAX_PARAMETER = 2**53 - 1
+#: The ε one DP release or budget may name: at least one micro-unit, the privacy ledger's
+#: smallest amount (less would be charged as nothing and divide by zero in the mechanism),
+#: at most a million, past any meaningful guarantee and still within the ledger's BIGINT.
+MIN_EPSILON = 1e-6
+MAX_EPSILON = 1e6
 
 #: Error types of pydantic (and of the checks here) and the rule each breaks.
 _RULES = {
@@ -77,6 +83,17 @@ def _clean(value: str) -> str:
 
 _CLEAN = AfterValidator(_clean)
 
+
+def _epsilon(epsilon: float) -> float:
+    if not (math.isfinite(epsilon) and MIN_EPSILON <= epsilon <= MAX_EPSILON):
+        raise PydanticCustomError(
+            "dp_epsilon",
+            "epsilon must be a finite number from {low} to {high}",
+            {"rule": "dp-epsilon", "low": MIN_EPSILON, "high": MAX_EPSILON},
+        )
+    return epsilon
+
+
 Name = Annotated[str, Field(max_length=NAME_CHARS), _CLEAN]
 Title = Annotated[str, Field(max_length=TITLE_CHARS), _CLEAN]
 LongText = Annotated[str, Field(max_length=TEXT_CHARS), _CLEAN]
@@ -89,6 +106,8 @@ Count = Annotated[int, Field(ge=1, le=2**31 - 1)]
 #: A count of days (rectification periods): at most ten years; the services refuse fewer
 #: than one with their own rule.
 Days = Annotated[int, Field(le=3660)]
+#: ε of a DP release or a budget in a request (refused with rule ``dp-epsilon``).
+Epsilon = Annotated[float, AfterValidator(_epsilon)]
 
 
 def field_name(loc: Iterable[Any]) -> str:

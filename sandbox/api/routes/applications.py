@@ -6,7 +6,8 @@ from datetime import date
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
+from pydantic_core import PydanticCustomError
 
 from sandbox.api.deps import CalendarDep, DbDep, ProviderDep, ResearcherDep, UserDep
 from sandbox.api.views import agreement_view, application_view
@@ -27,6 +28,10 @@ from sandbox.input_limits import Document, LongText, Name, Title
 router = APIRouter(prefix="/api/applications", tags=["applications"])
 
 
+#: Fields a draft may clear by sending null.
+NULLABLE = frozenset({"usage_from", "usage_until"})
+
+
 class ApplicationIn(BaseModel):
     application_type: Literal["dataset", "interface", "sandbox"] | None = None
     title: Title | None = None
@@ -40,6 +45,19 @@ class ApplicationIn(BaseModel):
     mode: Literal["aggregate", "record"] | None = None
     conditions_evidence: LongText | None = None
     commitment_signed: bool | None = None
+
+    @model_validator(mode="after")
+    def _null_only_for_dates(self) -> ApplicationIn:
+        """A field left out stays as it is; only the usage dates may be cleared with null:
+        every other field always holds a value (empty text at most)."""
+        nulls = sorted(f for f in self.model_fields_set - NULLABLE if getattr(self, f) is None)
+        if nulls:
+            raise PydanticCustomError(
+                "not_null",
+                "{fields} must not be null: send a value, or leave the field out to keep it",
+                {"fields": ", ".join(nulls), "rule": "application-null"},
+            )
+        return self
 
 
 def _fields(body: ApplicationIn) -> dict[str, Any]:

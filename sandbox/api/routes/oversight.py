@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter
 from pydantic import BaseModel
@@ -20,7 +20,7 @@ from sandbox.feedback.models import ComplaintStatus, ObjectionStatus
 from sandbox.feedback.objections import handle_objection, list_objections
 from sandbox.feedback.usage import overdue_reports
 from sandbox.filings import list_filings
-from sandbox.input_limits import LongText, Name
+from sandbox.input_limits import LongText
 from sandbox.permissions import require_role
 from sandbox.provisioning.service import rebuild_for_dataset
 
@@ -34,19 +34,27 @@ def objections(db: DbDep, user: UserDep) -> list[dict[str, Any]]:
         return [objection_view(o) for o in list_objections(session, user)]
 
 
-class HandleIn(BaseModel):
-    to: Name
+Status = TypeVar("Status", ObjectionStatus, ComplaintStatus)
+
+
+class HandleIn(BaseModel, Generic[Status]):
+    """A provider's move on an objection or complaint: a status not of its kind is refused
+    with the allowed ones named, before the handler runs."""
+
+    to: Status
     answer: LongText = ""
 
 
 @router.post("/objections/{objection_id}")
-def handle_obj(objection_id: int, body: HandleIn, db: DbDep, user: ProviderDep) -> dict[str, Any]:
+def handle_obj(
+    objection_id: int, body: HandleIn[ObjectionStatus], db: DbDep, user: ProviderDep
+) -> dict[str, Any]:
     with db.tx() as session:
         o = handle_objection(
             session=session,
             actor=user,
             objection_id=objection_id,
-            to=ObjectionStatus(body.to),
+            to=body.to,
             answer=body.answer,
         )
         return objection_view(o)
@@ -61,7 +69,11 @@ def complaints(db: DbDep, user: UserDep) -> list[dict[str, Any]]:
 
 @router.post("/complaints/{complaint_id}")
 def handle_comp(
-    complaint_id: int, body: HandleIn, db: DbDep, settings: SettingsDep, user: ProviderDep
+    complaint_id: int,
+    body: HandleIn[ComplaintStatus],
+    db: DbDep,
+    settings: SettingsDep,
+    user: ProviderDep,
 ) -> dict[str, Any]:
     """Handle a complaint; a suspension or restoration rebuilds every affected workspace."""
     with db.tx() as session:
@@ -69,7 +81,7 @@ def handle_comp(
             session=session,
             actor=user,
             complaint_id=complaint_id,
-            to=ComplaintStatus(body.to),
+            to=body.to,
             answer=body.answer,
         )
         rebuild_for_dataset(session, settings, session.get_one(Dataset, c.dataset_id).name)

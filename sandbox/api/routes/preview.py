@@ -14,7 +14,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, FiniteFloat
 
 from sandbox.api.deps import DbDep, ProviderDep
-from sandbox.input_limits import Count
+from sandbox.input_limits import Count, Epsilon
 from sandbox.preview.files import file_stem, labelled_csv, preview_zip
 from sandbox.preview.service import (
     DEFAULT_ROWS,
@@ -30,13 +30,13 @@ router = APIRouter(prefix="/api/catalog", tags=["preview"])
 
 
 class BudgetIn(BaseModel):
-    epsilon: FiniteFloat = Field(gt=0)
+    epsilon: Epsilon
     delta: FiniteFloat = Field(default=0.0, ge=0, lt=1)
     max_contributions: Count = Field(default=1, ge=1)
 
 
 class MakeIn(BaseModel):
-    epsilon: FiniteFloat = Field(gt=0)
+    epsilon: Epsilon
     delta: FiniteFloat = Field(default=0.0, ge=0, lt=1)
     rows: int = Field(default=DEFAULT_ROWS, ge=1, le=MAX_ROWS)
 
