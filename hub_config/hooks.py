@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import docker
 from tornado import web
 
-from hub_config.control_plane import ControlPlane, SpawnRefused
+from hub_config.control_plane import ControlPlane, SpawnAuthorization, SpawnRefused
 from sandbox.workspaces import hardening, network
 from sandbox.workspaces.names import network_name, server_name
 
@@ -33,20 +33,37 @@ def _on_gateway(url: str, gateway: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{gateway}:{parts.port or 80}"))
 
 
+async def authorize(spawner, control_plane: ControlPlane) -> SpawnAuthorization:
+    """The control plane's yes to this researcher on the agreement the server is named
+    after, or the researcher's 403 with its reason."""
+    if not spawner.name:
+        raise web.HTTPError(403, "Open a workspace from one of your agreements.")
+    try:
+        grant = await control_plane.authorize_spawn(spawner.user.name, spawner.name)
+    except SpawnRefused as refused:
+        raise web.HTTPError(403, str(refused)) from refused
+    if server_name(grant.agreement_id) != spawner.name:
+        raise web.HTTPError(500, "The control plane answered for another agreement.")
+    return grant
+
+
+def workspace_environment(grant: SpawnAuthorization, query_url: str) -> dict[str, str]:
+    """What the notebook client reads: the agreement, its query service and the token."""
+    return {
+        "SANDBOX_AGREEMENT_ID": grant.agreement_id,
+        "SANDBOX_QUERY_URL": query_url,
+        "SANDBOX_TOKEN": grant.token,
+        "SANDBOX_TOKEN_EXPIRES_AT": grant.expires_at.isoformat(),
+    }
+
+
 async def pre_spawn(spawner, *, control_plane: ControlPlane, policy: WorkspacePolicy) -> None:
     """Refuse unless the control plane authorizes this researcher on this agreement now;
     then put the workspace on the agreement's confined network with its token."""
     username = spawner.user.name
-    if not spawner.name:
-        raise web.HTTPError(403, "Open a workspace from one of your agreements.")
-    try:
-        grant = await control_plane.authorize_spawn(username, spawner.name)
-    except SpawnRefused as refused:
-        raise web.HTTPError(403, str(refused)) from refused
+    grant = await authorize(spawner, control_plane)
     agreement_id = grant.agreement_id
-    if server_name(agreement_id) != spawner.name or grant.network_name != network_name(
-        agreement_id
-    ):
+    if grant.network_name != network_name(agreement_id):
         raise web.HTTPError(500, "The control plane answered for another agreement.")
 
     qs_port = urlsplit(policy.query_service_url).port or 80
@@ -66,8 +83,5 @@ async def pre_spawn(spawner, *, control_plane: ControlPlane, policy: WorkspacePo
     )
     spawner.environment = {
         **spawner.environment,
-        "SANDBOX_AGREEMENT_ID": agreement_id,
-        "SANDBOX_QUERY_URL": _on_gateway(policy.query_service_url, net.gateway),
-        "SANDBOX_TOKEN": grant.token,
-        "SANDBOX_TOKEN_EXPIRES_AT": grant.expires_at.isoformat(),
+        **workspace_environment(grant, _on_gateway(policy.query_service_url, net.gateway)),
     }

@@ -8,7 +8,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from hub_config import hooks, oidc_login
+from hub_config import dev_workspace, hooks, oidc_login
 from hub_config.auth import ControlPlaneAuthenticator
 from hub_config.control_plane import HttpControlPlane
 from hub_config.settings import HubSettings
@@ -50,31 +50,35 @@ c.JupyterHub.admin_access = False
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = 0
 
-# --- The workspace container ------------------------------------------------------------
-c.JupyterHub.spawner_class = SandboxSpawner
-c.DockerSpawner.image = hub.image
-c.DockerSpawner.allowed_images = [hub.image]
-c.DockerSpawner.pull_policy = "never"  # images are built offline, never pulled
-c.DockerSpawner.name_template = "sandbox-{username}--{servername}"
-c.DockerSpawner.use_internal_ip = True  # the network is set per spawn by the hook
-c.DockerSpawner.remove = True  # a stopped workspace leaves only its home volume
+# --- The workspace ---------------------------------------------------------------------
 # The start puts the agreement's welcome notebook into a new home, then execs the server.
-c.DockerSpawner.cmd = ["python", "-m", "query_guard.workspace_start", "jupyterhub-singleuser"]
-c.DockerSpawner.cpu_limit = None  # CPU is capped by NanoCpus in the hardened host config
 c.Spawner.args = SINGLEUSER_ARGS  # raw-file download route answers 403
 c.Spawner.default_url = "/lab"
 c.Spawner.env_keep = []  # an allowlist: hub secrets never reach a workspace
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 60
-c.Spawner.pre_spawn_hook = partial(
-    hooks.pre_spawn,
-    control_plane=control_plane,
-    policy=hooks.WorkspacePolicy(
-        query_service_url=get_settings().query_service_url,
-        hub_api_port=hub.api_port,
-        limits=WorkspaceLimits(memory=hub.memory, cpus=hub.cpus, pids=hub.pids),
-    ),
-)
+if hub.spawner == "development":
+    # A local JupyterLab per researcher and agreement, not isolated: refused in production.
+    dev_workspace.configure(c, hub, control_plane)
+else:
+    c.JupyterHub.spawner_class = SandboxSpawner
+    c.DockerSpawner.image = hub.image
+    c.DockerSpawner.allowed_images = [hub.image]
+    c.DockerSpawner.pull_policy = "never"  # images are built offline, never pulled
+    c.DockerSpawner.name_template = "sandbox-{username}--{servername}"
+    c.DockerSpawner.use_internal_ip = True  # the network is set per spawn by the hook
+    c.DockerSpawner.remove = True  # a stopped workspace leaves only its home volume
+    c.DockerSpawner.cmd = ["python", "-m", "query_guard.workspace_start", "jupyterhub-singleuser"]
+    c.DockerSpawner.cpu_limit = None  # CPU is capped by NanoCpus in the hardened host config
+    c.Spawner.pre_spawn_hook = partial(
+        hooks.pre_spawn,
+        control_plane=control_plane,
+        policy=hooks.WorkspacePolicy(
+            query_service_url=get_settings().query_service_url,
+            hub_api_port=hub.api_port,
+            limits=WorkspaceLimits(memory=hub.memory, cpus=hub.cpus, pids=hub.pids),
+        ),
+    )
 
 # --- Services and roles ------------------------------------------------------------------
 # The control plane starts and stops servers (expiry, revocation, R11 suspension) but

@@ -6,6 +6,8 @@ reaches a workspace (the spawner's env is an allowlist).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic_settings import SettingsConfigDict
 
 from sandbox.workspaces.limits import WorkspaceLimitSettings
@@ -29,6 +31,16 @@ class HubSettings(WorkspaceLimitSettings):
     #: The token the control plane presents to the hub API (start and stop servers).
     api_token: str = ""
     image: str = "sandbox-workspace:latest"
+    #: What ``sandbox run`` starts: ``auto`` is the Docker hub where an engine answers
+    #: (building the image once if missing), else the development workspace; ``none``
+    #: starts no hub.
+    start: Literal["auto", "docker", "development", "none"] = "auto"
+    #: What the hub spawns: a hardened container, or (never in production) a local
+    #: JupyterLab process, hub_config/dev_workspace.py.
+    spawner: Literal["docker", "development"] = "docker"
+    #: The development workspace's query workers: agreement id -> query service URL (JSON);
+    #: an agreement without one is refused.
+    dev_workers: dict[str, str] = {}
     #: Where the hub keeps its state (SQLite database, cookie secret).
     state_dir: str = "var/hub"
     #: Researchers sign in through this OpenID Connect provider instead of with platform

@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     #: The hub API port workspaces reach on their gateway (the hub reads the same
     #: ``SANDBOX_HUB_API_PORT``); the firewall lets it through with the query service's.
     hub_api_port: int = 8082
+    #: What a researcher's workspace is: a hardened Docker container, or (``sandbox run``
+    #: without Docker) the development workspace, a local JupyterLab process that is not
+    #: isolated and is labelled so on every page.
+    workspace_kind: Literal["docker", "development"] = "docker"
+    #: Why ``sandbox run`` started no hub and what the operator can do; the researcher's
+    #: pages show it instead of a link to a workspace that cannot open.
+    workspaces_missing: str = ""
     #: Extra non-working days and weekend working days (调休), as ISO dates.
     holidays: list[str] = []
     makeup_workdays: list[str] = []

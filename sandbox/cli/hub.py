@@ -11,12 +11,18 @@ Development only (``sandbox run`` refuses production settings). What it starts:
   freshly generated tokens: the one it presents to ``/api/hub/*`` and the scoped service
   token the platform presents to the hub to stop servers (Shanghai Art.26, 36).
 
-Without a Docker engine (or without root, iptables, the workspace image or the proxy) it
-says why and starts nothing: the rest of the platform runs as before.
+Where a Docker engine answers it builds the workspace image first if it is missing
+(images/build.sh, once; its progress on the terminal). Where none answers it starts the
+*development workspace* instead (hub_config/dev_workspace.py): a local JupyterLab per
+researcher and agreement with the same client, token and query workers on loopback, not
+isolated, so only while every dataset on the platform is marked demo data. When neither can
+run it says why and starts no hub; the researcher's pages say so too.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import secrets
 import shutil
@@ -32,6 +38,7 @@ from sqlalchemy import select
 import hub_config
 from hub_config.settings import HubSettings
 from sandbox.agreements.models import AgreementRecord, AgreementStatus
+from sandbox.catalog.models import Dataset
 from sandbox.cli import processes
 from sandbox.cli.common import unit_of_work
 from sandbox.provisioning.models import Workspace, WorkspaceStatus
@@ -42,26 +49,64 @@ WORKER_PORT = 8090
 #: Seconds a child has to stop after SIGTERM before SIGKILL (the hub stops every server).
 STOP_GRACE = 60
 HUB_CONFIG = Path(hub_config.__file__).with_name("jupyterhub_config.py")
+BUILD_SCRIPT = Path(hub_config.__file__).parents[1] / "images" / "build.sh"
 #: This environment's ``sandbox`` command (the workers run it as child processes).
 SANDBOX_CLI = Path(sys.executable).with_name("sandbox")
 
 
-def unavailable_reason(image: str) -> str | None:
-    """Why workspaces cannot run here, or ``None`` when everything they need is present."""
+def _docker_client():  # type: ignore[no-untyped-def]
+    """A client of an engine that answers, or the reason there is none."""
     try:
         import docker
 
         client = docker.from_env()
         client.ping()
     except Exception as exc:  # ImportError, no socket, engine down: all mean "no Docker"
-        return f"no Docker engine answers ({type(exc).__name__})"
-    if not client.images.list(name=image):
-        return f"the workspace image {image} is not built (images/build.sh)"
+        return None, f"no Docker engine answers ({type(exc).__name__})"
+    return client, None
+
+
+def _build_image(image: str) -> str | None:
+    """Build the workspace image with its progress on the terminal; why not, if it failed."""
+    typer.echo(f"workspaces:  building the workspace image {image} (once; cached afterwards)")
+    done = subprocess.run([str(BUILD_SCRIPT), image], check=False)
+    return None if done.returncode == 0 else f"images/build.sh failed (exit {done.returncode})"
+
+
+def unavailable_reason(image: str) -> str | None:
+    """Why Docker workspaces cannot run here (building a missing image first), or ``None``
+    when everything they need is present."""
+    client, reason = _docker_client()
+    if client is None:
+        return reason
+    if not client.images.list(name=image) and (reason := _build_image(image)):
+        return reason
     if os.geteuid() != 0 or shutil.which("iptables") is None:
         return "the per-agreement firewall rules need root and iptables"
+    return _proxy_missing()
+
+
+def _proxy_missing() -> str | None:
     if shutil.which("configurable-http-proxy") is None:
         return "configurable-http-proxy is not installed (npm install -g configurable-http-proxy)"
     return None
+
+
+def dev_unavailable_reason(settings: Settings) -> str | None:
+    """Why the development workspace cannot run here, or ``None``. Its kernel can open the
+    platform's files, so any dataset not marked demo data keeps it off."""
+    if importlib.util.find_spec("jupyterlab") is None:
+        return "JupyterLab is not installed (pip install -e '.[hub]')"
+    with unit_of_work(settings.db_url) as session:
+        real = sorted(
+            ds.name for ds in session.scalars(select(Dataset)) if not ds.entry.get("demo_data")
+        )
+    if real:
+        return (
+            "the development workspace is not isolated and serves only demo data, but "
+            f"datasets {', '.join(real)} are not marked demo_data"
+        )
+    return _proxy_missing()
 
 
 def with_workspaces(settings: Settings) -> Settings:
@@ -88,6 +133,8 @@ class WorkspaceRuntime:
     hub_log: Path
     workers: dict[str, str] = field(default_factory=dict)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    #: Whether the hub API's firewall chain was set (Docker workspaces only).
+    firewall: bool = True
 
     def stop(self) -> None:
         """End the hub (it stops its proxy, culler and servers), then the workers, then
@@ -107,7 +154,8 @@ class WorkspaceRuntime:
                     process.wait()
             processes.end(tree)
         finally:
-            firewall.release_hub_api()
+            if self.firewall:
+                firewall.release_hub_api()
 
 
 def _provisioned_agreements(settings: Settings) -> list[str]:
@@ -147,9 +195,9 @@ def _child(args: list[str], env: dict[str, str], log: Path, cwd: Path) -> subpro
 
 
 def start_workspaces(settings: Settings) -> WorkspaceRuntime:
-    """Create each provisioned agreement's network, start its worker on the gateway, then
-    the hub; all children log under ``<data_dir>/hub``. Interrupted half-way, it stops
-    what it started."""
+    """Start each provisioned agreement's worker, then the hub, as ``settings.workspace_kind``
+    says; all children log under ``<data_dir>/hub``. Interrupted half-way, it stops what it
+    started."""
     state = (settings.data_dir / "hub").resolve()
     state.mkdir(parents=True, exist_ok=True)
     env = {
@@ -158,31 +206,66 @@ def start_workspaces(settings: Settings) -> WorkspaceRuntime:
         "SANDBOX_DATABASE_URL": settings.db_url,
         "SANDBOX_QUERY_SERVICE_URL": settings.query_service_url,
     }
-    runtime = WorkspaceRuntime(settings=settings, hub_log=state / "hub.log")
+    docker = settings.workspace_kind == "docker"
+    runtime = WorkspaceRuntime(settings=settings, hub_log=state / "hub.log", firewall=docker)
     try:
-        _start(runtime, settings, env, state)
+        hub_env = (
+            _start_docker_workers(runtime, env, state)
+            if docker
+            else _start_dev_workers(runtime, env, state)
+        )
+        _start_hub(runtime, {**env, **hub_env}, state)
     except BaseException:  # a stop signal or a failure half-way: end what started
         runtime.stop()
         raise
     return runtime
 
 
-def _start(runtime: WorkspaceRuntime, settings: Settings, env: dict[str, str], state: Path) -> None:
-    """Each agreement's network and worker, the hub API's firewall chain, then the hub."""
+def _worker(runtime: WorkspaceRuntime, env: dict[str, str], state: Path, agreement_id: str,
+            host: str, port: int) -> None:  # fmt: skip
+    command = [str(SANDBOX_CLI), "query-worker", "--agreement", agreement_id]
+    command += ["--host", host, "--port", str(port)]
+    runtime.processes.append(_child(command, env, state / "workers.log", state))
+    runtime.workers[agreement_id] = f"http://{host}:{port}/qs"
+
+
+def _start_docker_workers(
+    runtime: WorkspaceRuntime, env: dict[str, str], state: Path
+) -> dict[str, str]:
+    """Each agreement's network and its worker on the gateway, then the hub API's firewall
+    chain (the hub API listens on every interface)."""
     import docker
 
     from sandbox.provisioning.runtime import workspace_ports
     from sandbox.workspaces import firewall, network
 
-    worker_port = urlsplit(settings.query_service_url).port
+    settings = runtime.settings
+    worker_port = urlsplit(settings.query_service_url).port or WORKER_PORT
     client = docker.from_env()
     for agreement_id in _provisioned_agreements(settings):
         gateway = network.provision(client, agreement_id, workspace_ports(settings)).gateway
-        command = [str(SANDBOX_CLI), "query-worker", "--agreement", agreement_id]
-        command += ["--host", gateway, "--port", str(worker_port)]
-        runtime.processes.append(_child(command, env, state / "workers.log", state))
-        runtime.workers[agreement_id] = f"http://{gateway}:{worker_port}/qs"
+        _worker(runtime, env, state, agreement_id, gateway, worker_port)
+    firewall.guard_hub_api(settings.hub_api_port)
+    return {"SANDBOX_HUB_SPAWNER": "docker"}
 
+
+def _start_dev_workers(
+    runtime: WorkspaceRuntime, env: dict[str, str], state: Path
+) -> dict[str, str]:
+    """Each agreement's worker on loopback, on the query service port and the ports after
+    it; the hub is told which is whose."""
+    settings = runtime.settings
+    first = urlsplit(settings.query_service_url).port or WORKER_PORT
+    for offset, agreement_id in enumerate(_provisioned_agreements(settings)):
+        _worker(runtime, env, state, agreement_id, "127.0.0.1", first + offset)
+    return {
+        "SANDBOX_HUB_SPAWNER": "development",
+        "SANDBOX_HUB_DEV_WORKERS": json.dumps(runtime.workers),
+    }
+
+
+def _start_hub(runtime: WorkspaceRuntime, env: dict[str, str], state: Path) -> None:
+    settings = runtime.settings
     hub_env = {
         **env,
         "SANDBOX_HUB_PUBLIC_URL": settings.hub_url,
@@ -192,23 +275,42 @@ def _start(runtime: WorkspaceRuntime, settings: Settings, env: dict[str, str], s
         "SANDBOX_HUB_API_TOKEN": settings.hub_api_token,
         "SANDBOX_HUB_STATE_DIR": str(state),
     }
-    firewall.guard_hub_api(settings.hub_api_port)  # it listens on every interface
     hub = [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)]
     runtime.processes.append(_child(hub, hub_env, runtime.hub_log, state))
 
 
-def maybe_start_workspaces(settings: Settings) -> WorkspaceRuntime | None:
-    """Start the hub and workers if this machine can run workspaces; otherwise say why."""
-    reason = unavailable_reason(HubSettings().image)
-    if reason is not None:
+def _kind(settings: Settings, hub: HubSettings) -> tuple[str | None, str]:
+    """The workspaces to start (``docker``, ``development`` or ``None``) and, for none,
+    why."""
+    if hub.start == "none":
+        return None, "SANDBOX_HUB_START=none"
+    docker_answers = hub.start == "docker" or (
+        hub.start == "auto" and _docker_client()[0] is not None
+    )
+    if docker_answers:
+        reason = unavailable_reason(hub.image)
+        return (None, reason) if reason else ("docker", "")
+    reason = dev_unavailable_reason(settings)
+    return (None, reason) if reason else ("development", "")
+
+
+def maybe_start_workspaces(settings: Settings) -> tuple[Settings, WorkspaceRuntime | None]:
+    """Start the hub and workers this machine can run: Docker workspaces, else development
+    workspaces; otherwise say why (the platform's settings then carry the reason, which
+    the researcher's pages show instead of a link)."""
+    kind, reason = _kind(settings, HubSettings())
+    if kind is None:
         typer.echo(
             f"workspaces:  not started — {reason}.\n"
             "             The rest of the platform runs; researchers cannot open a workspace."
         )
-        return None
-    runtime = start_workspaces(with_workspaces(settings))
-    typer.echo(f"workspaces:  JupyterHub at {runtime.settings.hub_url}/ (log {runtime.hub_log})")
+        return settings.model_copy(update={"workspaces_missing": reason}), None
+    ready = with_workspaces(settings).model_copy(update={"workspace_kind": kind})
+    runtime = start_workspaces(ready)
+    typer.echo(f"workspaces:  JupyterHub at {ready.hub_url}/ (log {runtime.hub_log})")
+    if kind == "development":
+        typer.echo("             development workspaces: local JupyterLab processes, NOT isolated")
     for agreement_id, url in runtime.workers.items():
         typer.echo(f"             query worker for {agreement_id} at {url}")
     typer.echo("             agreements provisioned from now on get their worker at the next start")
-    return runtime
+    return ready, runtime

@@ -93,11 +93,11 @@ def _run(settings: Settings) -> None:
     demo()
     base = f"http://{settings.host}:{settings.port}"
     typer.echo(f"\nplatform:  {base}/\nAPI docs:  {base}/docs\ndata dir:  {settings.data_dir}")
-    # The hub and query workers when Docker is available (sandbox/cli/hub.py); the platform
-    # then holds the generated hub tokens, so revocation stops running servers.
-    workspaces = maybe_start_workspaces(settings)
+    # The hub and query workers, in Docker or as development workspaces (sandbox/cli/hub.py);
+    # the platform then holds the generated hub tokens, so revocation stops running servers.
+    served, workspaces = maybe_start_workspaces(settings)
     try:
-        _serve(workspaces.settings if workspaces else settings)
+        _serve(served)
     finally:
         if workspaces:
             workspaces.stop()

@@ -98,6 +98,9 @@ class CatalogEntry(BaseModel):
     entity: str | None = None
     source: str | None = None
     columns: list[Column] = Field(min_length=1)
+    #: Synthetic data with no real person's or organisation's information: the only data a
+    #: development workspace (not isolated: its kernel can open the platform's files) serves.
+    demo_data: bool = False
     #: Directory of the YAML file, so relative ``source`` paths resolve against it.
     base_dir: Path | None = Field(default=None, exclude=True)
 

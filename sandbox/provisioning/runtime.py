@@ -77,6 +77,12 @@ def runs_workspaces(settings: Settings) -> bool:
     return bool(settings.hub_api_token)
 
 
+def uses_docker(settings: Settings) -> bool:
+    """Whether its workspaces are Docker containers (a development workspace is a local
+    process the hub alone starts and stops)."""
+    return runs_workspaces(settings) and settings.workspace_kind == "docker"
+
+
 def workspace_ports(settings: Settings) -> list[int]:
     """The only host ports a workspace may reach on its gateway: the query service's and
     the hub API's (THREAT_MODEL boundary 4)."""
@@ -101,8 +107,8 @@ def _docker() -> docker.DockerClient:
 def prepare_network(settings: Settings, agreement_id: str) -> str | None:
     """At provisioning: create the agreement's internal network and its firewall rules
     (allowing only :func:`workspace_ports`). Returns the network name, or ``None`` when
-    the platform runs no workspaces."""
-    if not runs_workspaces(settings):
+    the platform runs no Docker workspaces."""
+    if not uses_docker(settings):
         return None
     from sandbox.workspaces import network
 
@@ -111,8 +117,8 @@ def prepare_network(settings: Settings, agreement_id: str) -> str | None:
 
 def resource_use(settings: Settings, agreement_id: str) -> list[dict[str, object]] | None:
     """Memory, processes and CPU time of the agreement's running workspaces; ``None`` when
-    this platform runs no workspaces."""
-    if not runs_workspaces(settings):
+    this platform runs no Docker workspaces."""
+    if not uses_docker(settings):
         return None
     from sandbox.workspaces.usage import workspace_usage
 
@@ -129,10 +135,11 @@ def _stop(
     from sandbox.workspaces.hub_api import HubApi, HubUnavailable
 
     stop = WorkspaceStop(agreement_id=agreement_id, status=status)
+    client = None
     try:
-        client = _docker()
+        client = _docker() if uses_docker(settings) else None
     except WorkspaceRuntimeUnavailable as exc:
-        client, stop.docker_error = None, exc.message
+        stop.docker_error = exc.message
     running: set[str] = set()
     if client is not None:
         label = {"label": f"{LABEL_AGREEMENT}={agreement_id}"}

@@ -27,9 +27,11 @@ from sandbox.notifications.service import list_notifications
 from sandbox.settings import Settings
 from sandbox.web.csrf import CSRF_COOKIE, csrf_protect, new_nonce, request_token
 from sandbox.web.i18n import language, translator
+from sandbox.workspaces.availability import NOT_ISOLATED, NOT_ISOLATED_DETAIL
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.globals.update(not_isolated=NOT_ISOLATED, not_isolated_detail=NOT_ISOLATED_DETAIL)
 
 
 def set_cookie(

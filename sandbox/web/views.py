@@ -23,7 +23,6 @@ from sandbox.catalog.service import public_datasets
 from sandbox.errors import PolicyViolation, SandboxError
 from sandbox.settings import Settings
 from sandbox.workcalendar import WorkCalendar
-from sandbox.workspaces.names import server_name
 
 
 @dataclass(frozen=True)
@@ -62,12 +61,6 @@ def epsilon_left(session: Session, rec: AgreementRecord) -> float:
         return budget_state(session, rec.id).epsilon_remaining
     except PolicyViolation:
         return float(rec.spec["privacy"]["epsilon"])
-
-
-def workspace_url(hub_url: str, username: str, agreement_id: str) -> str:
-    """One named JupyterHub server per (researcher, agreement); JupyterHub names servers
-    in lower case only (``sandbox.workspaces.names.server_name``)."""
-    return f"{hub_url.rstrip('/')}/hub/spawn/{username}/{server_name(agreement_id)}"
 
 
 @dataclass(frozen=True)

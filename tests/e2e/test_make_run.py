@@ -1,6 +1,7 @@
 """`make run`'s workspace half (sandbox/cli/hub.py): with Docker it starts the agreement's
 query worker on its network gateway and a JupyterHub configured against the platform;
-without what workspaces need it says why and starts nothing."""
+told to start none it says why; the development workspace is kept off while the platform
+holds data not marked demo data."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import User
 from sandbox.agreements.service import import_agreement
-from sandbox.cli.hub import maybe_start_workspaces, unavailable_reason
+from sandbox.cli.hub import dev_unavailable_reason, maybe_start_workspaces
 from sandbox.db.base import transaction
 from sandbox.provisioning.service import provision
 from sandbox.settings import Settings
@@ -25,15 +26,25 @@ from tests.control_plane.helpers import agreement, publish_all
 from tests.workspaces.hub import free_port
 
 
-def test_without_what_workspaces_need_it_says_why_and_starts_nothing(
+def test_told_to_start_none_it_says_why_and_the_pages_get_the_reason(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    image = "sandbox-workspace:no-such-tag"
-    monkeypatch.setenv("SANDBOX_HUB_IMAGE", image)
-    reason = unavailable_reason(image)
-    assert reason is not None  # no engine, or the engine has no such image
-    assert maybe_start_workspaces(Settings(environment="test")) is None
-    assert f"workspaces:  not started — {reason}." in capsys.readouterr().out
+    monkeypatch.setenv("SANDBOX_HUB_START", "none")
+    served, runtime = maybe_start_workspaces(Settings(environment="test"))
+    assert runtime is None
+    assert served.workspaces_missing == "SANDBOX_HUB_START=none"
+    assert "workspaces:  not started — SANDBOX_HUB_START=none." in capsys.readouterr().out
+
+
+def test_the_development_workspace_is_kept_off_while_any_dataset_is_not_demo_data(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    users: dict[str, User],
+    catalog_dir: Path,
+) -> None:
+    publish_all(factory, users, settings, catalog_dir)
+    reason = dev_unavailable_reason(settings)
+    assert reason is not None and "clinic_visits" in reason and "demo_data" in reason
 
 
 def _eventually(check: Callable[[], bool], what: str, limit: float = 90) -> None:
@@ -60,6 +71,7 @@ def test_with_docker_it_starts_the_worker_on_the_gateway_and_the_hub(
 ) -> None:
     monkeypatch.setenv("SANDBOX_HUB_PROXY_API_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("SANDBOX_HUB_IMAGE", workspace_image)
+    monkeypatch.setenv("SANDBOX_HUB_START", "docker")
     settings = Settings(
         environment="test",
         data_dir=settings.data_dir,
@@ -75,7 +87,7 @@ def test_with_docker_it_starts_the_worker_on_the_gateway_and_the_hub(
         import_agreement(session=session, actor=users["health"], agreement=signed)
         provision(session=session, settings=settings, actor=users["ops"], agreement_id=signed.id)
 
-    runtime = maybe_start_workspaces(settings)
+    _, runtime = maybe_start_workspaces(settings)
     assert runtime is not None
     try:
         assert runtime.settings.hub_service_token and runtime.settings.hub_api_token

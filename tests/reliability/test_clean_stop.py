@@ -91,7 +91,7 @@ def test_a_stop_signal_ends_the_command_and_everything_it_started(
     env = _environment(
         data_dir,
         SANDBOX_PORT=str(port),
-        SANDBOX_HUB_IMAGE="sandbox-workspace:not-built-for-this-test",  # no hub here
+        SANDBOX_HUB_START="none",  # no hub here
         SANDBOX_DUTIES_INTERVAL="3600",
     )
     proc = subprocess.Popen(
@@ -166,6 +166,7 @@ def test_the_hub_proxy_culler_workers_and_firewall_chain_go_with_sandbox_run(
         data_dir,
         SANDBOX_PORT=str(port),
         SANDBOX_HUB_IMAGE=workspace_image,
+        SANDBOX_HUB_START="docker",
         SANDBOX_HUB_URL=f"http://127.0.0.1:{hub_port}",
         SANDBOX_HUB_PUBLIC_URL=f"http://127.0.0.1:{hub_port}",
         SANDBOX_HUB_API_PORT=str(free_port()),

@@ -1,6 +1,6 @@
 """The researcher's link to the workspace names the hub server JupyterHub will accept."""
 
-from sandbox.web.views import workspace_url
+from sandbox.workspaces.availability import workspace_url
 
 
 def test_link_uses_the_lower_case_server_name():

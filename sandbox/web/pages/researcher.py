@@ -38,8 +38,9 @@ from sandbox.identity.organisations import REAL_NAME_ARTICLE, has_real_name
 from sandbox.input_limits import LongText
 from sandbox.web.forms import ApplicationForm, draft_of
 from sandbox.web.rendering import page_router, render, see_other
-from sandbox.web.views import applicable_datasets, epsilon_left, review_clock, workspace_url
+from sandbox.web.views import applicable_datasets, epsilon_left, review_clock
 from sandbox.workcalendar import WorkCalendar
+from sandbox.workspaces.availability import hub_answers, workspace_link
 from sandbox.workspaces.limits import shown_limits
 
 router = page_router("/researcher")
@@ -50,6 +51,7 @@ def home(
     request: Request, db: DbDep, user: ResearcherDep, settings: SettingsDep, calendar: CalendarDep
 ) -> HTMLResponse:
     day = today()
+    hub_up = hub_answers(settings.hub_url)
     with db.tx() as session:
         applications = [
             {"app": a, "clock": review_clock(a, day, calendar)}
@@ -59,7 +61,7 @@ def home(
             {
                 "rec": rec,
                 "epsilon_left": epsilon_left(session, rec),
-                "workspace": workspace_url(settings.hub_url, user.username, rec.id),
+                "workspace": workspace_link(settings, hub_up, user.username, rec.id),
             }
             for rec in list_agreements(session, user)
         ]
@@ -173,12 +175,13 @@ def update(
 def agreement(
     request: Request, agreement_id: str, db: DbDep, user: ResearcherDep, settings: SettingsDep
 ) -> HTMLResponse:
+    hub_up = hub_answers(settings.hub_url)
     with db.tx() as session:
         rec = visible_agreement(session, user, agreement_id)
         context = {
             "rec": rec,
             "epsilon_left": epsilon_left(session, rec),
-            "workspace": workspace_url(settings.hub_url, user.username, rec.id),
+            "workspace": workspace_link(settings, hub_up, user.username, rec.id),
             "schedule": report_schedule(session, rec, today()),
             "exports": list_requests(session, user, rec.id),
             "limits": shown_limits(),

@@ -1,0 +1,107 @@
+"""The development workspace: a local JupyterLab process per researcher and agreement, so
+the whole path can be tried with ``sandbox run`` on a machine without Docker.
+
+It is not isolated: the kernel runs as the platform's own user and could open any file the
+platform keeps, past the guard. So the hub refuses it in production, ``sandbox run``
+starts it only while every dataset on the platform is marked demo data, and the hub's and
+the platform's pages say so. Everything else is the Docker workspace's: the control plane
+authorizes each spawn, and the kernel reaches its agreement's query worker with the
+agreement-bound token the platform hands out, through the same notebook client.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from functools import partial
+from pathlib import Path
+
+from jupyterhub.spawner import SimpleLocalProcessSpawner
+from tornado import web
+from traitlets import Unicode, default
+
+from hub_config import hooks
+from hub_config.control_plane import ControlPlane
+from hub_config.settings import HubSettings
+from sandbox.errors import SandboxError
+from sandbox.settings import get_settings
+from sandbox.workspaces.availability import NOT_ISOLATED, NOT_ISOLATED_DETAIL
+from sandbox.workspaces.hardening import SINGLEUSER_ARGS
+
+#: The environment's own commands: the hub passes no PATH of its own to a workspace.
+BIN = Path(sys.executable).parent
+
+
+class DevelopmentWorkspaceRefused(SandboxError):
+    """A development workspace was asked for where data must be isolated."""
+
+    rule = "dev-workspace-production"
+
+
+def refuse_in_production(environment: str) -> None:
+    """Raise unless ``environment`` may run workspaces that are not isolated."""
+    if environment == "production":
+        raise DevelopmentWorkspaceRefused(
+            "the development workspace (a local JupyterLab, not isolated) is refused when "
+            "SANDBOX_ENVIRONMENT=production: run workspaces in Docker "
+            "(SANDBOX_HUB_SPAWNER=docker, images/build.sh)"
+        )
+
+
+class DevWorkspaceSpawner(SimpleLocalProcessSpawner):
+    """A home per researcher and agreement; removing the named server removes its home, as
+    an ended agreement's home volume is destroyed (R16)."""
+
+    homes = Unicode(help="The directory holding one home per researcher and agreement.").tag(
+        config=True
+    )
+
+    @default("home_dir")
+    def _default_home_dir(self) -> str:
+        return str(Path(self.homes) / self.user.name / self.name)
+
+    async def start(self):  # type: ignore[no-untyped-def]
+        refuse_in_production(get_settings().environment)
+        return await super().start()
+
+    def delete_forever(self) -> None:
+        shutil.rmtree(self.home_dir, ignore_errors=True)
+
+
+async def pre_spawn(spawner, *, control_plane: ControlPlane, workers: dict[str, str]) -> None:
+    """Refuse unless the control plane authorizes the spawn and the agreement has a query
+    worker here; then hand the workspace its agreement, worker and token."""
+    grant = await hooks.authorize(spawner, control_plane)
+    url = workers.get(grant.agreement_id)
+    if url is None:
+        raise web.HTTPError(
+            403,
+            f"Agreement {grant.agreement_id} has no query worker in this development "
+            "workspace (it serves the demo agreements provisioned when `sandbox run` "
+            "started): ask the operator to restart `sandbox run`.",
+        )
+    spawner.environment = {**spawner.environment, **hooks.workspace_environment(grant, url)}
+
+
+def configure(c, hub: HubSettings, control_plane: ControlPlane) -> None:  # type: ignore[no-untyped-def]
+    """The hub's settings for development workspaces (refused in production)."""
+    refuse_in_production(get_settings().environment)
+    c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{hub.api_port}"  # nothing reaches in
+    c.JupyterHub.spawner_class = DevWorkspaceSpawner
+    c.JupyterHub.template_vars = {
+        "announcement": f"{NOT_ISOLATED[0]} · {NOT_ISOLATED[1]}: {NOT_ISOLATED_DETAIL[1]}"
+    }
+    c.DevWorkspaceSpawner.homes = str(Path(hub.state_dir).resolve() / "dev-homes")
+    c.Spawner.cmd = [
+        sys.executable,
+        "-m",
+        "query_guard.workspace_start",
+        str(BIN / "jupyterhub-singleuser"),
+    ]
+    c.Spawner.environment = {"PATH": f"{BIN}{os.pathsep}{os.defpath}"}
+    if os.geteuid() == 0:  # the platform's own user, root on a bare machine or in CI
+        c.Spawner.args = [*SINGLEUSER_ARGS, "--allow-root"]
+    c.Spawner.pre_spawn_hook = partial(
+        pre_spawn, control_plane=control_plane, workers=dict(hub.dev_workers)
+    )
