@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Test workers (pytest-xdist): one per core; `make test WORKERS=0` runs in one process.
+WORKERS ?= auto
 
 .PHONY: install run test bench lint
 
@@ -18,7 +20,7 @@ run: install
 	$(BIN)/sandbox run
 
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(WORKERS)
 
 bench: install .venv-bench/.installed
 	$(BIN)/python -m benchmarks

@@ -4,6 +4,7 @@ as a subprocess, for tests and the spawn benchmark."""
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -19,10 +20,24 @@ CONFIG = REPO / "hub_config" / "jupyterhub_config.py"
 CONTROL_PLANE_TOKEN = "platform-to-hub-test-token"
 
 
+#: The kernel's ephemeral ports: outgoing connections take theirs from this range.
+EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port free now, chosen below the ephemeral range. A port the kernel picks
+    (bind to 0) is one an outgoing connection may take before the server handed it binds
+    it, and under parallel tests thousands are made: `sandbox serve` then failed to start,
+    or a stopped server's port answered again."""
+    lowest = int(EPHEMERAL.read_text().split()[0]) if EPHEMERAL.exists() else 32768
+    while True:
+        port = random.randrange(10000, max(lowest, 20000))
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 class Hub:
