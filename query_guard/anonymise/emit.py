@@ -107,8 +107,8 @@ def _from_clause(block: Block) -> str:
         [(alias, (inner, entity))] = block.inner.items()
         return f"FROM {_per_entity_rows(inner, entity, alias).sql('duckdb')}"
     select = _private(block.select)
-    parts = [select.args["from_"].sql("duckdb")]
-    parts += [j.sql("duckdb") for j in select.args.get("joins") or []]
+    parts = [select.args["from_"].sql("duckdb", copy=False)]  # of a copy
+    parts += [j.sql("duckdb", copy=False) for j in select.args.get("joins") or []]
     return " ".join(parts)
 
 
@@ -129,6 +129,8 @@ def _rows_cte(block: Block, ctx: GuardContext, source: str) -> str:
     cols = [f"{key_sql(k, block, ctx)} AS {q(f'__qg_g{i}')}" for i, k in enumerate(block.keys)]
     for k, kind in enumerate(block.kinds or [[]]):
         cols.append(f"{_entity(block, kind, ctx)} AS {q(f'__qg_e{k}')}")
+    if fast.eligible(block):
+        cols.append(f"{fast.seed_sql(_entity(block, block.kinds[0], ctx))} AS {q('__qg_s0')}")
     for j in range(len(block.bases)):
         arg = _argument(block, j)
         if arg is not None:
@@ -413,13 +415,17 @@ def anonymise(tree: exp.Expression, ctx: GuardContext) -> str:
             tree = compiled
         else:
             block.select.replace(compiled)
+    # The tree is not used again: the generator may work on it instead of a copy.
     if not hoisted:
-        return tree.sql("duckdb", comments=False)
+        return tree.sql("duckdb", comments=False, copy=False)
     if isinstance(tree, exp.Select) and not root_is_block:
         # A block over anonymised blocks: its values are perturbed too, say so.
         tree.select(exp.alias_(exp.false(), DROPPED, quoted=True), copy=False)
     theirs = (
-        [cte.sql("duckdb", comments=False) for cte in user_with.expressions] if user_with else []
+        [cte.sql("duckdb", comments=False, copy=False) for cte in user_with.expressions]
+        if user_with
+        else []
     )
     tree.set("with_", None)
-    return f"WITH {', '.join([*hoisted, *theirs])} {tree.sql('duckdb', comments=False)}"
+    body = tree.sql("duckdb", comments=False, copy=False)
+    return f"WITH {', '.join([*hoisted, *theirs])} {body}"

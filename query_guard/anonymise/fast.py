@@ -4,11 +4,15 @@ Let M be the most rows any one entity has in the dataset (counted when the
 database is built, :data:`query_guard.compile.SOURCES_TABLE`). A bucket whose
 every value has at least M·T contributing rows, T = k + 3·threshold_sd being
 the highest the noisy threshold can be, has at least T contributing entities;
-and no entity brings more than M rows, or M·max|x| to a sum. Where that bound
+and no entity brings more than M rows, M·max|x| to a sum, or M·(max|x| + |mean|)²
+to a spread's squares about the mean (computed in the same pass as Σx² − (Σx)²/n
+where that keeps enough digits). Where that bound
 is also at most :data:`SHARE` of the value, no entity can dominate it, so the
 value needs no flattening: it is perturbed by noise scaled to the bound — as
 much as any one entity could contribute — and seeded by the contributing
-rows' entities. Such a bucket needs one pass over its rows, where the exact
+rows' entities (:data:`~query_guard.compile.CONTRIBUTOR_SEED` summed: a narrow
+column DuckDB adds up without overflow checks). Such a bucket needs one pass over
+its rows, where the exact
 way (:mod:`.emit`) groups them by entity.
 
 A condition of the WHERE that leaves out no row of a bucket is dropped there,
@@ -21,24 +25,45 @@ contributions from above (``tests/query_guard/test_anonymise.py`` checks both).
 
 from __future__ import annotations
 
-from query_guard.anonymise.derive import ROWS, SUM, VALUES, Block, value_column
+from dataclasses import dataclass
+
+from query_guard.anonymise.derive import ROWS, SQUARES, SUM, VALUES, Block, value_column
 from query_guard.anonymise.names import flag, literal, q, static
 from query_guard.anonymise.noise import FAST_FUNCTION, TRUNCATE
-from query_guard.compile import PRIVATE_SCHEMA, SOURCES_TABLE
+from query_guard.compile import (
+    CONTRIBUTOR,
+    CONTRIBUTOR_SEED,
+    PRIVATE_SCHEMA,
+    SEED_MODULUS,
+    SOURCES_TABLE,
+)
 from query_guard.context import GuardContext
 
 #: The most of a value one entity's bound may be for the fast path (1%).
 SHARE = 0.01
+#: The least share of Σx² that the squares about the mean may be for one pass to compute
+#: them as Σx² − (Σx)²/n: DOUBLE keeps about 16 digits, and this keeps at least 8.
+CANCELLATION = 1e-8
+
+
+def seed_sql(entity: str) -> str:
+    """A row's share of its bucket's seed, from the SQL naming its entity: the stored
+    :data:`~query_guard.compile.CONTRIBUTOR_SEED` beside a stored contributor, else the
+    entity hashed the same way."""
+    stored = f".{q(CONTRIBUTOR)}"
+    if entity.endswith(stored):
+        return entity.removesuffix(stored) + f".{q(CONTRIBUTOR_SEED)}"
+    return f"CAST(hash({entity}) % {SEED_MODULUS} + 1 AS BIGINT)"
 
 
 def eligible(block: Block) -> bool:
-    """One dataset (or one per-entity block), one kind of entity, and only counts and
-    sums: joins can repeat an entity's rows, and quantiles and spreads need each
-    entity's own values."""
+    """One dataset (or one per-entity block), one kind of entity, and only counts, sums
+    and spreads: joins can repeat an entity's rows, and a quantile needs each entity's
+    own value."""
     return (
         len(block.datasets) == 1
         and len(block.kinds) == 1
-        and all(b.kind in (ROWS, VALUES, SUM) for b in block.bases)
+        and all(b.kind in (ROWS, VALUES, SUM, SQUARES) for b in block.bases)
     )
 
 
@@ -50,13 +75,94 @@ def _most_rows(block: Block) -> str:
     return f"(SELECT max_rows FROM {sources} WHERE dataset = {literal(dataset)})"
 
 
-def _contribution(block: Block, j: int) -> str:
-    """One row's contribution to base ``j``."""
+class _Stats:
+    """The per-bucket statistics of one pass, each computed once however many bases ask
+    for it."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, str] = {}
+
+    def of(self, aggregate: str, *conditions: str) -> str:
+        """The column holding ``aggregate`` over the rows meeting ``conditions``."""
+        where = " AND ".join(c for c in conditions if c)
+        text = f"{aggregate} FILTER (WHERE {where})" if where else aggregate
+        if text not in self.columns:
+            self.columns[text] = q(f"__qg_f{len(self.columns)}")
+        return self.columns[text]
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """What one pass says of a base in a bucket: its contributing rows (None where the
+    dominance test implies enough of them), its total, the most one entity's row can
+    bring to it, its contributors' seed, and any test that the pass's own arithmetic is
+    sound."""
+
+    rows: str | None
+    total: str
+    largest: str
+    seeds: str
+    sound: tuple[str, ...] = ()
+
+
+def _present(block: Block, j: int) -> str:
+    """Whether a row has a value for base ``j``'s column, written alike for every base of
+    that column, so that their seeds are one aggregate."""
+    column = block.bases[j].column
+    first = next(i for i, b in enumerate(block.bases) if b.column == column)
+    return f"{q(f'__qg_a{first}')} IS NOT NULL"
+
+
+def _base_stats(block: Block, j: int, stats: _Stats, every: str, implied: bool) -> _Pass:
+    """Base ``j`` over the rows meeting ``every`` condition.
+
+    The seed sums :data:`~query_guard.compile.CONTRIBUTOR_SEED` over the rows with a
+    value (a NULL contributes nothing; a zero is counted in the seed, which only makes
+    it name a few more rows of the same bucket). Where the base's kind fixes a statistic
+    (a count's largest contribution is 1, its total its rows) it is that, not another
+    aggregate. For sums and spreads the contributors need no count of their own when
+    ``implied``: no entity brings more than the bound, so a total of which the bound is
+    at most :data:`SHARE` has at least 1/SHARE contributing entities, and the threshold
+    is no higher than that.
+    """
     kind = block.bases[j].kind
+    seed = q("__qg_s0")
     if kind == ROWS:
-        return "1"
+        rows = stats.of("count(*)", every)
+        return _Pass(rows, f"CAST({rows} AS DOUBLE)", "1", stats.of(f"sum({seed})", every))
     a = q(f"__qg_a{j}")
-    return f"CAST({a} IS NOT NULL AS INTEGER)" if kind == VALUES else a
+    seeds = stats.of(f"sum({seed})", every, _present(block, j))
+    if kind == VALUES:
+        rows = stats.of(f"count({a})", every)
+        return _Pass(rows, f"CAST({rows} AS DOUBLE)", "1", seeds)
+    if kind == SQUARES:
+        return _squares(a, stats, every, seeds, implied)
+    return _Pass(
+        None if implied else stats.of("count(*)", every, f"{a} <> 0"),
+        f"CAST({stats.of(f'sum({a})', every)} AS DOUBLE)",
+        stats.of(f"max(abs({a}))", every),
+        seeds,
+    )
+
+
+def _squares(a: str, stats: _Stats, every: str, seeds: str, implied: bool) -> _Pass:
+    """Squares about the bucket's mean from one pass: Σx² − (Σx)²/n. One row's square
+    about the mean is at most (max|x| + |mean|)², the bound the dominance test and the
+    noise use. Where the subtraction would cancel most of the digits (a mean far larger
+    than the spread) the bucket goes the exact way, which centres each row first."""
+    n = stats.of(f"count({a})", every)
+    total, squares = stats.of(f"sum({a})", every), stats.of(f"sum({a} * {a})", every)
+    largest = stats.of(f"max(abs({a}))", every)
+    centred = f"({squares} - {total} * {total} / {n})"
+    # Rows off the mean cannot be counted in the pass that finds the mean: without the
+    # implication the bucket goes the exact way (no rows counted, none enough).
+    return _Pass(
+        None if implied else "0",
+        centred,
+        f"power({largest} + abs({total} / {n}), 2)",
+        seeds,
+        (f"{n} > 0", f"{centred} >= {CANCELLATION!r} * {squares}"),
+    )
 
 
 def ctes(block: Block, ctx: GuardContext, source: str, n: int) -> tuple[list[str], str, str]:
@@ -66,47 +172,42 @@ def ctes(block: Block, ctx: GuardContext, source: str, n: int) -> tuple[list[str
     most = d.min_group_size + TRUNCATE * d.threshold_sd
     g = [q(f"__qg_g{i}") for i in range(len(block.keys))]
     m = len(block.atoms)
-    every = " AND ".join(flag(i) for i in range(m)) or "true"
-    e = q("__qg_e0")
-    stats = [
-        f"count(*) FILTER (WHERE {every}) AS {q('__qg_fr')}",
+    every = " AND ".join(flag(i) for i in range(m))
+    stats = _Stats()
+    fr = stats.of("count(*)", every)
+    implied = most <= 1 / SHARE
+    bases = [_base_stats(block, j, stats, every, implied) for j in range(len(block.bases))]
+    excluded = [
+        stats.of("count(*)", *(flag(o) for o in range(m) if o != i), f"NOT {flag(i)}")
+        for i in range(m)
     ]
-    for j in range(len(block.bases)):
-        c = _contribution(block, j)
-        stats += [
-            f"count(*) FILTER (WHERE {every} AND {c} <> 0) AS {q(f'__qg_fn{j}')}",
-            f"CAST(sum({c}) FILTER (WHERE {every}) AS DOUBLE) AS {q(f'__qg_ft{j}')}",
-            f"max(abs({c})) FILTER (WHERE {every}) AS {q(f'__qg_fm{j}')}",
-            f"CAST(sum(hash({e})) FILTER (WHERE {every} AND {c} <> 0) % 18446744073709551616 "
-            f"AS UBIGINT) AS {q(f'__qg_fh{j}')}",
-        ]
-    for i in range(m):
-        only = " AND ".join([*(flag(o) for o in range(m) if o != i), f"NOT {flag(i)}"])
-        stats.append(f"count(*) FILTER (WHERE {only}) AS {q(f'__qg_fx{i}')}")
     grouping = f" GROUP BY {', '.join(g)}" if g else ""
     bound = f"{_most_rows(block)} * {most!r}"
-    settled = [f"{q('__qg_fr')} >= {bound}"]
-    for j in range(len(block.bases)):
+    settled = [f"{fr} >= {bound}"]
+    for base in bases:
+        settled += [f"{base.rows} >= {bound}"] if base.rows else []
         settled += [
-            f"{q(f'__qg_fn{j}')} >= {bound}",
-            f"{_most_rows(block)} * {q(f'__qg_fm{j}')} <= {SHARE!r} * abs({q(f'__qg_ft{j}')})",
+            f"{_most_rows(block)} * {base.largest} <= {SHARE!r} * abs({base.total})",
+            *base.sound,
         ]
-    settled += [f"({q(f'__qg_fx{i}')} = 0 OR {q(f'__qg_fx{i}')} >= {bound})" for i in range(m)]
+    settled += [f"({x} = 0 OR {x} >= {bound})" for x in excluded]
     stats_name, fast_name, rest = (f"__qg_{w}{n}" for w in ("fstats", "fast", "rest"))
     decided = f"coalesce({' AND '.join(settled)}, false)"
     values = f"[{', '.join(f'CAST({c} AS VARCHAR)' for c in g)}]::VARCHAR[]"
-    kept = "[" + ", ".join(f"{q(f'__qg_fx{i}')} > 0" for i in range(m)) + "]::BOOLEAN[]"
+    kept = "[" + ", ".join(f"{x} > 0" for x in excluded) + "]::BOOLEAN[]"
     cols = [*g, f"true AS {q('__qg_keep')}"]
-    for j, base in enumerate(block.bases):
+    for j, (base, one) in enumerate(zip(block.bases, bases, strict=True)):
         described = literal(static(block, ctx, base.canonical))
-        scale = f"{_most_rows(block)} * {q(f'__qg_fm{j}')}"
-        noise = f"{FAST_FUNCTION}({described}, {values}, {kept}, {q(f'__qg_fh{j}')}, {scale})"
-        cols.append(f"{q(f'__qg_ft{j}')} + {noise} AS {q(value_column(j))}")
+        scale = f"{_most_rows(block)} * {one.largest}"
+        seeds = f"CAST({one.seeds} AS UBIGINT)"
+        noise = f"{FAST_FUNCTION}({described}, {values}, {kept}, {seeds}, {scale})"
+        cols.append(f"{one.total} + {noise} AS {q(value_column(j))}")
+    computed = [f"{text} AS {name}" for text, name in stats.columns.items()]
     on = " AND ".join(f"r.{c} IS NOT DISTINCT FROM s.{c}" for c in g) or "true"
     left = f"(SELECT {', '.join(g) or '1 AS one'} FROM {q(stats_name)} WHERE NOT {decided})"
     return (
         [
-            f"{q(stats_name)} AS (SELECT {', '.join([*g, *stats])} FROM {q(source)}{grouping})",
+            f"{q(stats_name)} AS (SELECT {', '.join([*g, *computed])} FROM {q(source)}{grouping})",
             f"{q(fast_name)} AS (SELECT {', '.join(cols)} FROM {q(stats_name)} WHERE {decided})",
             f"{q(rest)} AS (SELECT r.* FROM {q(source)} AS r SEMI JOIN {left} AS s ON {on})",
         ],

@@ -39,7 +39,7 @@ def shown(node: exp.Expression) -> str:
     masked = node.copy()
     for literal in list(masked.find_all(exp.Literal)):
         literal.replace(exp.Placeholder())
-    return masked.sql("duckdb")
+    return masked.sql("duckdb", copy=False)  # a copy of its own
 
 
 def refuse(ctx: GuardContext, position: str, what: str) -> Refused:
@@ -63,7 +63,7 @@ def bare(node: exp.Expression) -> exp.Expression:
             return exp.Cast(this=n.this, to=n.args["to"])
         return n
 
-    return node.copy().transform(strip)
+    return node.transform(strip)  # on a copy
 
 
 def canonical(node: exp.Expression, datasets: dict[str, str]) -> str:
@@ -78,7 +78,7 @@ def canonical(node: exp.Expression, datasets: dict[str, str]) -> str:
         flipped = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE}
         cls = flipped.get(type(tree), type(tree))
         tree = cls(this=tree.right, expression=tree.left)
-    return tree.sql("duckdb")
+    return tree.sql("duckdb", copy=False)  # a copy of its own
 
 
 def _is_literal(node: exp.Expression) -> bool:

@@ -102,8 +102,8 @@ def _to_try_cast(node: exp.Expression) -> exp.Expression:
 
 
 def rewrite(expr: exp.Expression, ctx: GuardContext) -> tuple[exp.Expression, list[Finding]]:
-    tree = _protect(expr.copy().transform(_to_try_cast))
-    if tree.sql("duckdb") == expr.sql("duckdb"):
+    tree = _protect(expr.transform(_to_try_cast))  # transform works on a copy
+    if tree == expr:  # structurally, without generating either tree's SQL
         return tree, []
     return tree, [
         Finding(

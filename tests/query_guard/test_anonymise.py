@@ -11,9 +11,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import sqlglot
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlglot import exp
 
 from query_guard.anonymise.result import METADATA_KEY
 from query_guard.compile import build_agreement_database
@@ -286,6 +288,37 @@ def test_large_groups_take_the_fast_path_within_the_bound(tmp_path: Path) -> Non
     assert _values(_run(ctx, db, no_effect)) == got
 
 
+def _settled_by_the_bound(ctx: GuardContext, db: Path, sql: str) -> int:
+    """How many buckets of ``sql`` the fast path answered (its own WITH entry)."""
+    compiled = sqlglot.parse_one(check_query(sql, ctx).sql or "", read="duckdb")
+    counted = sqlglot.select("count(*)").from_(exp.to_identifier("__qg_fast0", quoted=True))
+    counted.set("with_", compiled.args["with_"])
+    conn = open_readonly(db, memory_limit="256MB", threads=1, noise_secret=SECRET)
+    try:
+        return conn.execute(counted.sql("duckdb")).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_spreads_of_large_groups_take_the_fast_path(tmp_path: Path) -> None:
+    """A spread whose groups are large enough that no entity can bring 1% of its squares
+    about the mean is computed in one pass (Σx² − (Σx)²/n) and agrees with the raw data;
+    one whose mean dwarfs its spread goes the exact way and agrees too."""
+    import duckdb
+
+    sql = "SELECT district, stddev(amount) FROM pay GROUP BY 1 ORDER BY 1"
+    for shift, fast_buckets in ((0, 3), (1e9, 0)):
+        rows = _big_payments()
+        rows["amount"] = [a * 2 - 110 + shift for a in rows["amount"]]  # -90 .. 90 + shift
+        ctx = _world(tmp_path / str(shift), rows, COLUMNS)
+        db = _build(ctx, tmp_path, f"{shift}.duckdb", b"k" * 32)
+        assert _settled_by_the_bound(ctx, db, sql) == fast_buckets
+        parquet = str(tmp_path / str(shift) / "catalog" / "pay.parquet")
+        raw = duckdb.connect().execute(sql.replace("FROM pay", "FROM read_parquet(?)"), [parquet])
+        for got, exact in zip(_values(_run(ctx, db, sql)), raw.fetchall(), strict=True):
+            assert got[0] == exact[0] and got[1] == pytest.approx(exact[1], rel=0.05)
+
+
 @given(
     st.lists(st.integers(min_value=0, max_value=30), min_size=1, max_size=300),
     st.lists(st.booleans(), min_size=300, max_size=300),
@@ -293,14 +326,18 @@ def test_large_groups_take_the_fast_path_within_the_bound(tmp_path: Path) -> Non
 )
 def test_the_fast_paths_bounds_err_on_the_safe_side(entities, contributes, values) -> None:
     """With M the most rows of one entity: contributing rows / M never exceeds the
-    contributing entities, and no entity's contribution exceeds M times the largest row."""
+    contributing entities, no entity's contribution exceeds M times the largest row, and
+    no entity's squares about the mean exceed M·(max|x| + |mean|)²."""
     rows = list(zip(entities, contributes, values, strict=False))
     most = max(entities.count(e) for e in set(entities))
     contributing = [(e, v) for e, c, v in rows if c]
     assert len(contributing) / most <= len({e for e, _ in contributing})
     largest = max((abs(v) for _, _, v in rows), default=0.0)
+    mean = sum(v for _, _, v in rows) / len(rows)
     for entity in set(entities):
         assert abs(sum(v for e, _, v in rows if e == entity)) <= most * largest * (1 + 1e-12)
+        squares = sum((v - mean) ** 2 for e, _, v in rows if e == entity)
+        assert squares <= most * (largest + abs(mean)) ** 2 * (1 + 1e-12)
 
 
 def test_keys_and_conditions_that_cannot_fail_run_without_try(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from query_guard import keys
 from query_guard.compile import (
     CONTRIBUTION_RANK,
     CONTRIBUTOR,
+    CONTRIBUTOR_SEED,
     PRIVATE_SCHEMA,
     SOURCES_TABLE,
     build_agreement_database,
@@ -55,8 +56,9 @@ def test_database_shows_only_agreed_columns_and_keeps_the_rest_private(aggregate
                 "cost",
                 CONTRIBUTOR,
                 CONTRIBUTION_RANK,
+                CONTRIBUTOR_SEED,
             ],
-            "people": ["person_id", "age", CONTRIBUTOR, CONTRIBUTION_RANK],
+            "people": ["person_id", "age", CONTRIBUTOR, CONTRIBUTION_RANK, CONTRIBUTOR_SEED],
         }
     stored = {
         name: (digest, most)
@@ -249,3 +251,24 @@ def test_engine_is_read_only_and_replacement_scans_off(aggregate) -> None:
     assert aggregate.conn.execute(
         "SELECT current_setting('enable_external_access'), current_setting('lock_configuration')"
     ).fetchone() == (False, True)
+
+
+def test_stored_rows_keep_the_source_order(aggregate) -> None:
+    """The contribution rank is drawn by a window over entities; the rows are stored back in
+    the file's order (a file sorted by date keeps its runs and zone maps), which is what
+    the agreement's own filter leaves of the file, row for row."""
+    source = aggregate.root / "catalog" / "visits.parquet"
+    agreed = aggregate.ctx.agreement.datasets["visits"]
+    where = f" WHERE {agreed.row_filter}" if agreed.row_filter else ""
+    expected = (
+        duckdb.connect()
+        .execute(
+            "SELECT * FROM (SELECT CAST(visit_date AS DATE) AS visit_date, district "
+            f"FROM read_parquet('{source}')){where}"
+        )
+        .fetchall()
+    )
+    stored = aggregate.conn.execute(
+        f"SELECT visit_date, district FROM {PRIVATE_SCHEMA}.visits"
+    ).fetchall()
+    assert len(stored) > 100 and stored == expected

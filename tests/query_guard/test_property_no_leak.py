@@ -14,7 +14,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from query_guard.compile import CONTRIBUTION_RANK
+from query_guard.compile import CONTRIBUTION_RANK, CONTRIBUTOR_SEED
 from query_guard.engine import run_query
 from query_guard.guard import check_query
 from sandbox.errors import SandboxError
@@ -50,6 +50,7 @@ ITEMS = [
     "secret_note",
     CONTRIBUTION_RANK,
     f"sum({CONTRIBUTION_RANK})",
+    CONTRIBUTOR_SEED,
 ]
 SOURCES = [
     "visits v",
@@ -92,7 +93,7 @@ def queries(draw: st.DrawFn, raw: str) -> str:
 
 def _check(built, sql: str) -> None:
     decision = check_query(sql, built.ctx)
-    if CONTRIBUTION_RANK in sql:  # the DP sampling column is never readable
+    if CONTRIBUTION_RANK in sql or CONTRIBUTOR_SEED in sql:  # hidden columns are never readable
         assert decision.action == "block", decision.sql
     if decision.action == "block":
         assert decision.sql is None and decision.reasons
