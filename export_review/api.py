@@ -25,6 +25,7 @@ from export_review.requests import (
     withdraw_request,
 )
 from export_review.workflow import ExportAction, ExportStatus
+from query_guard.service.routes import ServiceDep
 from sandbox.api.deps import DbDep, ProviderDep, ResearcherDep, SettingsDep, UserDep
 from sandbox.errors import NotFound, ValidationFailed
 
@@ -115,9 +116,12 @@ def show(request_id: int, db: DbDep, user: UserDep) -> dict[str, Any]:
 
 
 @router.post("/{request_id}/submit")
-def submit(request_id: int, db: DbDep, user: ResearcherDep) -> dict[str, Any]:
+def submit(request_id: int, db: DbDep, user: ResearcherDep, service: ServiceDep) -> dict[str, Any]:
+    """Hand in a draft; its tables are re-checked through the process's own connections."""
     with db.tx() as session:
-        req = submit_request(session=session, actor=user, request_id=request_id)
+        req = submit_request(
+            session=session, actor=user, request_id=request_id, cursors=service.cache.cursor
+        )
         return export_view(req, [f.name for f in files_of(session, req)])
 
 

@@ -39,7 +39,7 @@ from export_review.chart import (
 from export_review.file_gate import EXTENSIONS, check_files, has_identifier_value
 from export_review.forms import CLAUSE, FORMS, check_form_allowed, form_of_files, known_form
 from export_review.models import ExportDecision, ExportFile, ExportRequest
-from export_review.rerun import rerun_files
+from export_review.rerun import CursorSource, own_connection, rerun_files
 from export_review.signing import load_or_create_signing_key, signing_key_path
 from export_review.workflow import (
     AUTHOR_ACTIONS,
@@ -213,12 +213,14 @@ def automatic_checks(
     chart: dict[str, Any] | None = None,
     dp_result: dict[str, Any] | None = None,
     queries: Sequence[str] = (),
+    cursors: CursorSource = own_connection,
 ) -> dict[str, Any]:
     """Output form, file gate, table checks and the figure's specification; raises
     PolicyViolation on the first mechanical problem.
 
     The same function runs on a stored request at submission and on a candidate the
-    workspace client checks before submitting, so both give the same verdict.
+    workspace client checks before submitting, so both give the same verdict. Tables are
+    re-checked through ``cursors`` (a query worker lends its own open connection).
     """
     dp = dp_result is not None
     form = form or form_of_files([p.name for p in paths])
@@ -241,7 +243,7 @@ def automatic_checks(
         checks = {
             "form": form,
             "files": [{"name": c.path.name, "kind": c.kind, "rows": c.rows} for c in checked],
-            "tables": table_checks(session, agreement, queries, paths),
+            "tables": table_checks(session, agreement, queries, paths, cursors),
         }
     if form == "figure":
         spec = figure_spec(chart)
@@ -282,13 +284,17 @@ def figure_table(paths: Sequence[Path], dp_result: dict[str, Any] | None) -> Cha
 
 
 def table_checks(
-    session: Session, agreement: Agreement, queries: Sequence[str], paths: Sequence[Path]
+    session: Session,
+    agreement: Agreement,
+    queries: Sequence[str],
+    paths: Sequence[Path],
+    cursors: CursorSource = own_connection,
 ) -> list[dict[str, Any]]:
     """Disclosure checks of each CSV table computed from the rows behind it (ACRO's rules,
     the agreement's thresholds); a table with cells that must be suppressed is refused, so
     the researcher suppresses them before a reviewer spends time."""
     tables = []
-    for rerun in rerun_files(session, agreement.id, list(queries), list(paths)):
+    for rerun in rerun_files(session, agreement.id, list(queries), list(paths), cursors):
         summary = rerun.check.summary() if rerun.check else {"why_not": rerun.why_not}
         tables.append({"file": rerun.file, "column": rerun.column, **summary})
     failing = [t for t in tables if t.get("status") == "fail"]
@@ -307,7 +313,9 @@ def table_checks(
     return tables
 
 
-def _automatic_checks(session: Session, req: ExportRequest) -> dict[str, Any]:
+def _automatic_checks(
+    session: Session, req: ExportRequest, cursors: CursorSource
+) -> dict[str, Any]:
     if req.kind == "dp" and req.dp_result is None:
         raise PolicyViolation(
             "export-dp-interrupted",
@@ -326,6 +334,7 @@ def _automatic_checks(session: Session, req: ExportRequest) -> dict[str, Any]:
         chart=req.chart,
         dp_result=req.dp_result,
         queries=req.queries,
+        cursors=cursors,
     )
 
 
@@ -358,8 +367,15 @@ def _get(session: Session, actor: User, request_id: int) -> ExportRequest:
     return req
 
 
-def submit_request(*, session: Session, actor: User, request_id: int) -> ExportRequest:
-    """Hand in a draft (or a returned request); the automatic checks decide at once."""
+def submit_request(
+    *,
+    session: Session,
+    actor: User,
+    request_id: int,
+    cursors: CursorSource = own_connection,
+) -> ExportRequest:
+    """Hand in a draft (or a returned request); the automatic checks decide at once (tables
+    re-checked through ``cursors``, see :func:`automatic_checks`)."""
     req = _get(session, actor, request_id)
     if req.author != actor.username:
         raise PermissionDenied(
@@ -367,7 +383,7 @@ def submit_request(*, session: Session, actor: User, request_id: int) -> ExportR
         )
     _move(session, req, ExportAction.submit, actor.username)
     try:
-        req.checks = _automatic_checks(session, req)
+        req.checks = _automatic_checks(session, req, cursors)
     except SandboxError as exc:
         req.checks = {"refused": exc.to_dict()}
         _move(session, req, ExportAction.fail_checks, "platform", reason=str(exc))

@@ -14,12 +14,19 @@ agreement's thresholds.
 When the rows cannot be derived (no matching query, no group keys, no
 provisioned database, the query failed) ``why_not`` says which, and the reviewer has only the file
 gate's verdict: nothing pretends a table was checked when it was not.
+
+The rows are read through a :data:`CursorSource`. A query worker lends a cursor of its own
+open connection: DuckDB keeps one instance per file in a process and refuses a second
+connection to it with other settings, so opening the file again there fails as soon as a
+query has run. A process holding no connection (the control plane) opens its own.
 """
 
 from __future__ import annotations
 
 import csv
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +52,9 @@ from sandbox.provisioning.models import Workspace, WorkspaceStatus
 QUERY_TIMEOUT_S = 30.0
 #: How each aggregate of the query becomes a table statistic.
 STATISTIC = {"count": "count", "count_distinct": "count", "sum": "sum", "avg": "mean"}
+
+#: Lends a connection (or a cursor of one) on an agreement's DuckDB file for one block.
+CursorSource = Callable[[Path], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 
 @dataclass(frozen=True)
@@ -93,13 +103,20 @@ def _rows_sql(plan: DpPlan) -> str:
     return select.sql("duckdb")
 
 
-def _read_rows(database: Path, sql: str) -> pd.DataFrame:
+@contextmanager
+def own_connection(database: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A hardened read-only connection of its own, for a process that holds none."""
     with tempfile.TemporaryDirectory(prefix="rerun-") as tmp:
         conn = open_readonly(database, temp_dir=tmp)
         try:
-            return run_query(conn, sql, QUERY_TIMEOUT_S).to_pandas()
+            yield conn
         finally:
             conn.close()
+
+
+def _read_rows(cursors: CursorSource, database: Path, sql: str) -> pd.DataFrame:
+    with cursors(database) as conn:
+        return run_query(conn, sql, QUERY_TIMEOUT_S).to_pandas()
 
 
 def _shown_groups(path: Path, plan: DpPlan, rows: pd.DataFrame) -> pd.DataFrame:
@@ -131,17 +148,27 @@ def agreement_database(session: Session, agreement_id: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def rerun_tables(session: Session, req: ExportRequest, files: list[ExportFile]) -> list[TableRerun]:
+def rerun_tables(
+    session: Session,
+    req: ExportRequest,
+    files: list[ExportFile],
+    cursors: CursorSource = own_connection,
+) -> list[TableRerun]:
     """Every CSV file of the request, checked from its underlying rows where they can be had."""
     kept = [Path(f.path) for f in files if Path(f.path).is_file()]  # gone when it ended (R16)
-    return rerun_files(session, req.agreement_id, list(req.queries), kept)
+    return rerun_files(session, req.agreement_id, list(req.queries), kept, cursors)
 
 
 def rerun_files(
-    session: Session, agreement_id: str, queries: list[str], paths: list[Path]
+    session: Session,
+    agreement_id: str,
+    queries: list[str],
+    paths: list[Path],
+    cursors: CursorSource = own_connection,
 ) -> list[TableRerun]:
     """Every CSV among ``paths``, checked from its underlying rows where they can be had
-    (also before anything is submitted: the workspace's pre-check runs the same code)."""
+    (also before anything is submitted: the workspace's pre-check runs the same code),
+    read through ``cursors``."""
     agreement = as_contract(get_agreement(session, agreement_id))
     catalog = catalog_entries(session)
     database = agreement_database(session, agreement_id)
@@ -159,11 +186,8 @@ def rerun_files(
             out.append(TableRerun(path.name, query=sql, why_not="no-database"))
             continue
         try:
-            rows = _shown_groups(path, plan, _read_rows(database, _rows_sql(plan)))
-        except (SandboxError, duckdb.ConnectionException):
-            # e.g. the per-query time limit, or (in a query worker) the file already open
-            # on the worker's own configuration: the reviewer's page re-runs it, and is
-            # told why when it cannot.
+            rows = _shown_groups(path, plan, _read_rows(cursors, database, _rows_sql(plan)))
+        except SandboxError:  # e.g. the per-query time limit: the reviewer is told why
             out.append(TableRerun(path.name, query=sql, why_not="query-failed"))
             continue
         t = Thresholds.from_agreement(agreement)

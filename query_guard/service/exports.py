@@ -74,6 +74,7 @@ def check_files_first(
                     paths=paths,
                     chart=json_field(chart, "chart", None),
                     queries=json_field(queries, "queries", []),
+                    cursors=service.cache.cursor,
                 )
             except SandboxError as exc:
                 return {"ok": False, "refused": exc.to_dict()}
@@ -105,7 +106,9 @@ def submit_files(
             queries=json_field(queries, "queries", []),
             chart=json_field(chart, "chart", None),
         )
-        req = submit_request(session=session, actor=caller.user, request_id=req.id)
+        req = submit_request(
+            session=session, actor=caller.user, request_id=req.id, cursors=service.cache.cursor
+        )
         return export_view(req, [f.name for f in files_of(session, req)])
 
     return advance(service.sessions, "export.submit", hand_in)

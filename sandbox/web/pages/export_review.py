@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from export_review.requests import files_of, get_request, list_requests, review_request
 from export_review.rerun import rerun_tables
 from export_review.workflow import NEEDS_REASON, ExportAction, user_can_review
+from query_guard.service.routes import get_service
 from sandbox.accounts.models import User
 from sandbox.agreements.service import as_contract, get_agreement
 from sandbox.api.deps import DbDep, ProviderDep, SettingsDep
@@ -41,7 +42,10 @@ def _review_page(
         "req": req,
         "rec": rec,
         "files": [shown_file(f) for f in files],
-        "reruns": [rerun_view(r) for r in rerun_tables(session, req, files)],
+        "reruns": [  # through this process's own connections to the agreement's file
+            rerun_view(r)
+            for r in rerun_tables(session, req, files, get_service(request).cache.cursor)
+        ],
         "epsilon_left": epsilon_left(session, rec),
         "earlier": [r for r in list_requests(session, user, req.agreement_id) if r.id < req.id],
         "decisions": decisions_of(session, req),

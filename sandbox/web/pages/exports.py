@@ -28,6 +28,7 @@ from export_review.requests import (
     withdraw_request,
 )
 from export_review.workflow import TRANSITIONS, ExportAction
+from query_guard.service.routes import ServiceDep
 from sandbox.agreements.service import as_contract, visible_agreement
 from sandbox.api.deps import DbDep, ResearcherDep, SettingsDep
 from sandbox.input_limits import LongText, Sql
@@ -61,6 +62,7 @@ def create(
     db: DbDep,
     settings: SettingsDep,
     user: ResearcherDep,
+    service: ServiceDep,
     form: Annotated[str, Form(max_length=16)] = "",
     files: Annotated[list[UploadFile], File()] = [],  # noqa: B006  (FastAPI copies defaults)
     purpose: Annotated[LongText, Form()] = "",
@@ -95,7 +97,8 @@ def create(
         request_id = req.id
     if action == "submit":
         with db.tx() as session:
-            submit_request(session=session, actor=user, request_id=request_id)
+            submit_request(session=session, actor=user, request_id=request_id,
+                           cursors=service.cache.cursor)  # fmt: skip
     return see_other(f"/researcher/exports/{request_id}")
 
 
@@ -113,9 +116,12 @@ def show(request: Request, request_id: int, db: DbDep, user: ResearcherDep) -> H
 
 
 @router.post("/exports/{request_id}/submit")
-def submit(request_id: int, db: DbDep, user: ResearcherDep) -> RedirectResponse:
+def submit(
+    request_id: int, db: DbDep, user: ResearcherDep, service: ServiceDep
+) -> RedirectResponse:
     with db.tx() as session:
-        submit_request(session=session, actor=user, request_id=request_id)
+        submit_request(session=session, actor=user, request_id=request_id,
+                       cursors=service.cache.cursor)  # fmt: skip
     return see_other(f"/researcher/exports/{request_id}")
 
 
