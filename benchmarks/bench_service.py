@@ -3,14 +3,17 @@
 Run ``python -m benchmarks.bench_service`` (after, or instead of,
 ``benchmarks.bench_guard``, whose dataset, agreement and queries it reuses).
 It starts a query worker for the bench agreement on a real uvicorn bound to
-127.0.0.1, with a throwaway SQLite platform database, and times for each
-query:
+127.0.0.1, with a throwaway SQLite platform database holding the bench's noise
+secret, and times for each query, one at a time on the big data:
 
-- ``rewr``: the guard's rewritten query on a plain DuckDB connection;
-- ``svc``: ``client.connect(...).sql(query)``: HTTP, token check, guard,
-  hardened engine, audit record and query log, Arrow IPC, pandas decode.
+- ``guard``: ``bench_guard.guarded_path`` in this process: the guard's decision and
+  the compiled query on the hardened engine (the compiled SQL reads the agreement
+  database's private tables, so it runs only there);
+- ``svc``: ``client.connect(...).sql(query)``: HTTP, token check, the same decision
+  and run, audit record and query log, Arrow IPC, pandas decode.
 
-It prints the per-query ratio svc/rewr and the median.
+It prints the per-query ratio svc/guard and the median: what the service adds to one
+query. ``benchmarks.bench_load`` measures the worker under many clients.
 """
 
 from __future__ import annotations
@@ -23,12 +26,21 @@ import threading
 from datetime import date, timedelta
 from pathlib import Path
 
-import duckdb
 import uvicorn
 
-from benchmarks.bench_guard import QUERIES, THREADS, _best, prepare
+from benchmarks.bench_guard import (
+    BENCH_DIR,
+    NOISE_SECRET,
+    QUERIES,
+    THREADS,
+    _best,
+    guarded_path,
+    prepare,
+)
 from query_guard.client import Connection, connect
-from query_guard.guard import GuardContext, check_query
+from query_guard.engine import open_readonly
+from query_guard.guard import GuardContext
+from query_guard.keys import NOISE_SECRET_FILE
 from query_guard.service.worker import create_worker_app
 from sandbox.accounts.models import Role
 from sandbox.accounts.service import create_user, issue_workspace_token
@@ -41,18 +53,19 @@ from sandbox.settings import Settings
 
 
 def _platform(ctx: GuardContext, database: Path, data_dir: Path) -> tuple[Settings, str]:
-    """A platform holding the bench dataset, an active agreement and its workspace token."""
+    """A platform holding the bench datasets, an active agreement and its workspace token."""
     settings = Settings(environment="test", data_dir=data_dir)
     ensure_schema(settings.db_url)
     engine = make_engine(settings.db_url)
     metadata.create_all(engine)
     settings.agreements_dir.mkdir(parents=True)
     os.link(database, settings.agreements_dir / f"{ctx.agreement.id}.duckdb")
+    settings.keys_dir.mkdir(parents=True, exist_ok=True)  # the noise the database was built for
+    (settings.keys_dir / NOISE_SECRET_FILE).write_bytes(NOISE_SECRET)
     today = date.today()
     spec = ctx.agreement.model_copy(
         update={"valid_from": today - timedelta(days=1), "valid_until": today + timedelta(days=30)}
     )
-    entry = ctx.catalog["visits"]
     with transaction(make_sessionmaker(engine)) as session:
         user = create_user(
             session=session,
@@ -61,7 +74,7 @@ def _platform(ctx: GuardContext, database: Path, data_dir: Path) -> tuple[Settin
             role=Role.researcher,
             display_name="R",
         )
-        session.add(
+        session.add_all(
             Dataset(
                 name=entry.name,
                 provider=entry.provider,
@@ -69,6 +82,7 @@ def _platform(ctx: GuardContext, database: Path, data_dir: Path) -> tuple[Settin
                 entry=entry.model_dump(mode="json"),
                 published=True,  # as if the authority had approved it (catalogue review)
             )
+            for entry in ctx.catalog.values()
         )
         rec = AgreementRecord(
             id=spec.id,
@@ -104,23 +118,24 @@ def service_path(sql: str, db: Connection) -> object:
 
 
 def main() -> None:
-    ctx, guarded_db, plain_db = prepare()
-    plain = duckdb.connect(str(plain_db), read_only=True, config={"threads": THREADS})
+    ctx, guarded_db, _ = prepare()
+    hardened = open_readonly(
+        guarded_db, threads=THREADS, temp_dir=BENCH_DIR / "tmp", noise_secret=NOISE_SECRET
+    )
     with tempfile.TemporaryDirectory(prefix="bench-qs-", dir=guarded_db.parent) as tmp:
         settings, token = _platform(ctx, guarded_db.resolve(), Path(tmp))
         url, server = _serve(settings, ctx.agreement.id)
         db = connect(url, token, progress=None)
-        print(f"{'query':<60} {'rewr s':>7} {'svc s':>7} {'svc/rewr':>8}")
+        print(f"{'query':<60} {'guard s':>7} {'svc s':>7} {'svc/guard':>9}")
         ratios = []
         for sql in QUERIES:
-            rewritten = check_query(sql, ctx).sql
-            rewr = _best(lambda s=rewritten: plain.sql(s).to_arrow_table())
+            guard = _best(lambda s=sql: guarded_path(s, ctx, hardened))
             svc = _best(lambda s=sql: service_path(s, db))
-            ratios.append(svc / rewr)
-            print(f"{sql[:60]:<60} {rewr:7.3f} {svc:7.3f} {ratios[-1]:8.2f}")
+            ratios.append(svc / guard)
+            print(f"{sql[:60]:<60} {guard:7.3f} {svc:7.3f} {ratios[-1]:9.2f}")
         db.close()
         server.should_exit = True
-    print(f"\nmedian service-hop/rewritten-on-raw: {statistics.median(ratios):.3f}")
+    print(f"\nmedian service hop / guarded path in process: {statistics.median(ratios):.3f}")
 
 
 if __name__ == "__main__":
