@@ -14,11 +14,17 @@ columns of the table; y values are numbers (an empty cell, e.g. a suppressed one
 not drawn). The platform validates the specification against the table and draws it
 with matplotlib's Agg renderer into PNG and SVG (text as paths, no date), so a reviewer
 checks numbers in a table and the pixels can hold nothing else (THREAT_MODEL boundary 3).
+
+The text is drawn in the first of :data:`FONTS` that has every character of it: matplotlib's
+own DejaVu Sans for Latin text (the same drawing on every host), a CJK font for Chinese.
+A figure whose text no installed font can draw is refused (rule ``export-chart-font``)
+rather than drawn with empty boxes; the operator installs Debian's ``fonts-noto-cjk``.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 from collections.abc import Sequence
@@ -27,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import matplotlib
+from matplotlib import font_manager
 from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -37,9 +44,22 @@ from sandbox.errors import PolicyViolation, ValidationFailed
 CHART_FILE, PNG_FILE, SVG_FILE = "chart.json", "figure.png", "figure.svg"
 #: At most this many series (or y columns) in one chart: more cannot be told apart.
 MAX_SERIES = 12
-#: CJK fonts tried first so Chinese titles and labels draw; DejaVu Sans is matplotlib's own.
-FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "Source Han Sans SC",
-         "DejaVu Sans"]  # fmt: skip
+#: At most this many rows in a figure's table: the reviewer checks each of them in the
+#: table, and a scatter of more points comes close to a plot of records.
+MAX_ROWS = 1000
+#: At most this many x categories in a bar or line chart: more cannot be labelled legibly.
+MAX_CATEGORIES = 60
+#: The fonts tried, in order, for a figure's text: the first that has every character
+#: draws it. DejaVu Sans ships with matplotlib; the CJK fonts are the host's (Debian:
+#: fonts-noto-cjk provides Noto Sans CJK, fonts-wqy-zenhei WenQuanYi Zen Hei).
+FONTS = ("DejaVu Sans", "Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC",
+         "WenQuanYi Zen Hei")  # fmt: skip
+#: Characters of the axes' tick labels, drawn in the same font.
+_TICK_CHARACTERS = "0123456789.-+e%"
+#: Unicode blocks of Chinese, Japanese and Korean text (ideographs, their punctuation,
+#: kana, hangul, full-width forms).
+_CJK_BLOCKS = ((0x2E80, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF), (0xFE30, 0xFE4F),
+               (0xFF00, 0xFFEF), (0x20000, 0x3FFFF))  # fmt: skip
 _RULE = "export-chart"
 
 
@@ -77,8 +97,8 @@ class ChartTable:
     rows: list[list[Any]]
 
 
-def _refuse(message: str) -> PolicyViolation:
-    return PolicyViolation(_RULE, f"{CLAUSE} (figure)", message)
+def _refuse(message: str, rule: str = _RULE) -> PolicyViolation:
+    return PolicyViolation(rule, f"{CLAUSE} (figure)", message)
 
 
 def parse_chart(raw: object) -> ChartSpec:
@@ -97,11 +117,15 @@ def parse_chart(raw: object) -> ChartSpec:
 
 
 def _number(value: Any) -> float:
+    """A cell as a number; an empty one (e.g. suppressed) is NaN and not drawn."""
     if value is None or value == "":
         return math.nan
     if isinstance(value, bool):
         raise ValueError(value)
-    return float(value)
+    number = float(value)
+    if not math.isfinite(number):  # 'nan' or 'inf' typed into a table is not a statistic
+        raise ValueError(value)
+    return number
 
 
 def _numbers(table: ChartTable, column: str) -> list[float]:
@@ -126,23 +150,111 @@ def check_columns(spec: ChartSpec, columns: Sequence[str]) -> None:
         raise _refuse("x, y and series must be different columns")
 
 
-def check_chart(spec: ChartSpec, table: ChartTable) -> None:
-    """Raise unless ``spec`` can be drawn from ``table`` exactly as it says."""
-    check_columns(spec, table.columns)
+def _check_size(spec: ChartSpec, table: ChartTable) -> None:
+    size = "export-chart-size"
     if not table.rows:
-        raise _refuse("the figure's table has no rows")
+        raise _refuse("the figure's table has no rows", size)
+    if len(table.rows) > MAX_ROWS:
+        raise _refuse(
+            f"the figure's table has {len(table.rows)} rows; a figure is drawn from at most "
+            f"{MAX_ROWS} (aggregate more coarsely)",
+            size,
+        )
+    categories = len(_categories(spec, table)) if spec.kind in ("bar", "line") else 0
+    if categories > MAX_CATEGORIES:
+        raise _refuse(
+            f"x column {spec.x!r} has {categories} values; a {spec.kind} chart labels at most "
+            f"{MAX_CATEGORIES} (group them, or draw a histogram)",
+            size,
+        )
+    series = len(_lines(spec, table)) if spec.series else 0
+    if series > MAX_SERIES:
+        raise _refuse(f"series {spec.series!r} has {series} values; at most {MAX_SERIES}", size)
+
+
+def check_chart(spec: ChartSpec, table: ChartTable) -> None:
+    """Raise unless ``spec`` can be drawn from ``table`` exactly as it says, legibly, in a
+    font that has every character of its text."""
+    check_columns(spec, table.columns)
+    if spec.kind == "histogram" and (len(spec.y) != 1 or spec.series):
+        raise _refuse("a histogram has one y column (the bins' heights) and no series")
+    if spec.series and len(spec.y) != 1:
+        raise _refuse("a chart with a series column has one y column")
+    _check_size(spec, table)
     for column in spec.y:
         _numbers(table, column)
     if spec.kind in ("scatter", "histogram"):
         _numbers(table, spec.x)
-    if spec.kind == "histogram" and (len(spec.y) != 1 or spec.series):
-        raise _refuse("a histogram has one y column (the bins' heights) and no series")
-    if spec.series:
-        if len(spec.y) != 1:
-            raise _refuse("a chart with a series column has one y column")
-        groups = {str(r[table.columns.index(spec.series)]) for r in table.rows}
-        if len(groups) > MAX_SERIES:
-            raise _refuse(f"series {spec.series!r} has {len(groups)} values; at most {MAX_SERIES}")
+    if spec.kind == "histogram" and len(set(_numbers(table, spec.x))) != len(table.rows):
+        raise _refuse(f"a histogram's x column ({spec.x!r}) holds each bin's lower edge once")
+    chart_fonts(spec, table)
+
+
+def _categories(spec: ChartSpec, table: ChartTable) -> list[str]:
+    """The x values of a bar or line chart, once each, in the table's order."""
+    i = table.columns.index(spec.x)
+    return list(dict.fromkeys(str(row[i]) for row in table.rows))
+
+
+def _texts(spec: ChartSpec, table: ChartTable) -> dict[str, str]:
+    """Every text the drawing shows, by where it comes from (named in a refusal)."""
+    texts = {
+        "title": spec.title,
+        "x_label": spec.x_label or spec.x,
+        "y_label": spec.y_label or ", ".join(spec.y),
+        "ticks": _TICK_CHARACTERS,
+    }
+    if _has_legend(spec, table):
+        texts["legend"] = " ".join([spec.series or "", *(n for n, _ in _lines(spec, table))])
+    if spec.kind in ("bar", "line"):
+        texts[f"values of x column {spec.x!r}"] = "".join(_categories(spec, table))
+    return texts
+
+
+@functools.cache
+def _font_characters(name: str) -> frozenset[int] | None:
+    """The characters the installed font ``name`` has, or None when it is not installed."""
+    try:
+        path = font_manager.findfont(font_manager.FontProperties(family=name),
+                                     fallback_to_default=False)  # fmt: skip
+    except ValueError:
+        return None
+    return frozenset(font_manager.get_font(path).get_charmap())
+
+
+def _is_cjk(ch: str) -> bool:
+    return any(lo <= ord(ch) <= hi for lo, hi in _CJK_BLOCKS)
+
+
+def chart_fonts(spec: ChartSpec, table: ChartTable, fonts: Sequence[str] = FONTS) -> list[str]:
+    """The font the drawing's text is drawn in: the first of ``fonts`` installed with every
+    character of it (else the installed ones in order, each character drawn by the first
+    that has it); a refusal (rule ``export-chart-font``) naming the texts no installed font
+    can draw."""
+    texts = _texts(spec, table)
+    needed = {ord(ch) for text in texts.values() for ch in text if not ch.isspace()}
+    installed = [(name, chars) for name in fonts if (chars := _font_characters(name))]
+    for name, chars in installed:
+        if needed <= chars:
+            return [name]
+    drawable = frozenset().union(*(chars for _, chars in installed))
+    missing = {where: [ch for ch in text if not ch.isspace() and ord(ch) not in drawable]
+               for where, text in texts.items()}  # fmt: skip
+    if not any(missing.values()):
+        return [name for name, _ in installed]
+    cjk = any(_is_cjk(ch) for chars in missing.values() for ch in chars)
+    remedy = (
+        "Chinese, Japanese or Korean text needs a CJK font on the platform's host: the "
+        "operator installs one (Debian package fonts-noto-cjk)"
+        if cjk
+        else "write them in Latin or Chinese characters"
+    )
+    raise _refuse(
+        f"no font installed on the platform draws the characters of the chart's "
+        f"{', '.join(where for where, chars in missing.items() if chars)}, and the platform "
+        f"does not draw empty boxes in their place; {remedy}",
+        "export-chart-font",
+    )
 
 
 def _lines(spec: ChartSpec, table: ChartTable) -> list[tuple[str, list[int]]]:
@@ -154,6 +266,10 @@ def _lines(spec: ChartSpec, table: ChartTable) -> list[tuple[str, list[int]]]:
     for n, row in enumerate(table.rows):
         groups.setdefault(str(row[i]), []).append(n)
     return list(groups.items())
+
+
+def _has_legend(spec: ChartSpec, table: ChartTable) -> bool:
+    return spec.kind != "histogram" and len(_lines(spec, table)) > 1
 
 
 def _draw(spec: ChartSpec, table: ChartTable, fig: Figure) -> None:
@@ -177,7 +293,7 @@ def _draw(spec: ChartSpec, table: ChartTable, fig: Figure) -> None:
         for label, rows in lines:
             ax.scatter([x_numbers[n] for n in rows], values(label, rows), label=label)
     else:
-        categories = list(dict.fromkeys(str(x) for x in xs))
+        categories = _categories(spec, table)
         position = {c: p for p, c in enumerate(categories)}
         width = 0.8 / len(lines)
         for k, (label, rows) in enumerate(lines):
@@ -191,7 +307,7 @@ def _draw(spec: ChartSpec, table: ChartTable, fig: Figure) -> None:
     ax.set_title(spec.title)
     ax.set_xlabel(spec.x_label or spec.x)
     ax.set_ylabel(spec.y_label or ", ".join(spec.y))
-    if len(lines) > 1 and spec.kind != "histogram":
+    if _has_legend(spec, table):
         ax.legend(title=spec.series or None)
 
 
@@ -203,7 +319,8 @@ def render_chart(spec: ChartSpec, table: ChartTable, folder: Path) -> list[Path]
     """
     check_chart(spec, table)
     folder.mkdir(parents=True, exist_ok=True)
-    style = {"font.family": "sans-serif", "font.sans-serif": FONTS, "svg.fonttype": "path",
+    fonts = chart_fonts(spec, table)
+    style = {"font.family": "sans-serif", "font.sans-serif": fonts, "svg.fonttype": "path",
              "svg.hashsalt": "sandbox-figure", "axes.unicode_minus": False}  # fmt: skip
     with matplotlib.rc_context(style):
         fig = Figure(figsize=(7, 4), dpi=100, layout="constrained")
