@@ -15,10 +15,11 @@ When the rows cannot be derived (no matching query, no group keys, no
 provisioned database, the query failed) ``why_not`` says which, and the reviewer has only the file
 gate's verdict: nothing pretends a table was checked when it was not.
 
-The rows are read through a :data:`CursorSource`. A query worker lends a cursor of its own
-open connection: DuckDB keeps one instance per file in a process and refuses a second
-connection to it with other settings, so opening the file again there fails as soon as a
-query has run. A process holding no connection (the control plane) opens its own.
+The rows are read through a :data:`CursorSource`. A process serving queries (a query worker,
+or the platform with its ``/qs`` routes) lends a cursor of its query service's open
+connection: DuckDB keeps one instance per file in a process and refuses a second connection
+to it with other settings, so opening the file again there fails as soon as a query has
+run. :func:`own_connection` is for a process that holds none.
 """
 
 from __future__ import annotations
