@@ -333,20 +333,29 @@ def _annotate(tree: exp.Expression, ctx: GuardContext) -> None:
         annotate_types(tree, schema=ctx.schema, dialect="duckdb")
 
 
+def _over_opaque(node: exp.Expression) -> bool:
+    """Whether ``node`` computes with aggregate, window or subquery values (and so must be
+    made safe); the carriers only pass them on."""
+    return not isinstance(node, _CARRIERS) and any(_has_opaque(v) for v in node.iter_expressions())
+
+
 def rewrite(expr: exp.Expression, ctx: GuardContext) -> tuple[exp.Expression, list[Finding]]:
     tree = expr.copy()
-    _annotate(tree, ctx)
+    # Children before parents, so that a parent sees its operands' safe forms.
+    nodes = list(reversed(list(tree.walk(bfs=False))))
+    unsafe = {
+        id(n) for n in nodes if not isinstance(n, exp.Ntile | exp.NthValue) and _over_opaque(n)
+    }
+    if unsafe:  # only making such a node safe reads types, and typing the tree is costly
+        _annotate(tree, ctx)
     try:
         for scope in scopes(tree):
             if isinstance(scope.expression, exp.Select):
                 _safe_sums(scope, ctx)
-        # Children before parents, so that a parent sees its operands' safe forms.
-        for node in reversed(list(tree.walk(bfs=False))):
+        for node in nodes:
             if isinstance(node, exp.Ntile | exp.NthValue):
                 _window_argument(node)
-            elif not isinstance(node, _CARRIERS) and any(
-                _has_opaque(v) for v in node.iter_expressions()
-            ):
+            elif id(node) in unsafe:  # what a child's safe form wraps stays opaque below it
                 _make_safe(node)
     except _Refused as refused:
         return expr, [Finding(RULE, str(refused), USE_WITHIN_SCENARIO)]
