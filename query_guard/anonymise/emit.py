@@ -357,9 +357,7 @@ def _rewrite(node: exp.Expression, block: Block) -> exp.Expression:
     return node
 
 
-def _compile_block(
-    block: Block, ctx: GuardContext, n: int, root: bool
-) -> tuple[list[str], exp.Select]:
+def _compile_block(block: Block, ctx: GuardContext, n: int, root: bool) -> tuple[list[str], str]:
     """The block's WITH entries (hoisted to the statement) and the SELECT replacing it."""
     ctes, anon = _ctes(block, ctx, n)
     select = block.select
@@ -381,17 +379,12 @@ def _compile_block(
         )
     body = ", ".join([*(p.sql("duckdb") for p in projections), *flags])
     distinct = "DISTINCT " if select.args.get("distinct") else ""
-    compiled = sqlglot.parse_one(
-        f"SELECT {distinct}{body} FROM {q(anon)} WHERE {' AND '.join(conditions)}",
-        read="duckdb",
-    )
+    parts = [f"SELECT {distinct}{body} FROM {q(anon)} WHERE {' AND '.join(conditions)}"]
     order = select.args.get("order")
     if order is not None:
-        compiled.set("order", _rewrite(order, block))
-    for part in ("limit", "offset"):
-        if select.args.get(part) is not None:
-            compiled.set(part, select.args[part])
-    return ctes, compiled
+        parts.append(_rewrite(order, block).sql("duckdb"))
+    parts += [select.args[p].sql("duckdb") for p in ("limit", "offset") if select.args.get(p)]
+    return ctes, " ".join(parts)
 
 
 def anonymise(tree: exp.Expression, ctx: GuardContext) -> str:
@@ -406,26 +399,27 @@ def anonymise(tree: exp.Expression, ctx: GuardContext) -> str:
     planned = [plan_block(s, ctx) for s in scopes(tree) if is_anonymising(s, ctx)]
     user_with = tree.args.get("with_")
     hoisted: list[str] = []
-    root_is_block = any(b.select is tree for b in planned)
+    root_sql = None  # the root block's compiled text, which nothing needs as a tree
     for n, block in enumerate(planned):
         root = block.select is tree
         ctes, compiled = _compile_block(block, ctx, n, root)
         hoisted += ctes
         if root:
-            tree = compiled
+            root_sql = compiled
         else:
-            block.select.replace(compiled)
+            block.select.replace(sqlglot.parse_one(compiled, read="duckdb"))
     # The tree is not used again: the generator may work on it instead of a copy.
     if not hoisted:
         return tree.sql("duckdb", comments=False, copy=False)
-    if isinstance(tree, exp.Select) and not root_is_block:
-        # A block over anonymised blocks: its values are perturbed too, say so.
-        tree.select(exp.alias_(exp.false(), DROPPED, quoted=True), copy=False)
     theirs = (
         [cte.sql("duckdb", comments=False, copy=False) for cte in user_with.expressions]
         if user_with
         else []
     )
-    tree.set("with_", None)
-    body = tree.sql("duckdb", comments=False, copy=False)
-    return f"WITH {', '.join([*hoisted, *theirs])} {body}"
+    if root_sql is None:
+        if isinstance(tree, exp.Select):
+            # A block over anonymised blocks: its values are perturbed too, say so.
+            tree.select(exp.alias_(exp.false(), DROPPED, quoted=True), copy=False)
+        tree.set("with_", None)
+        root_sql = tree.sql("duckdb", comments=False, copy=False)
+    return f"WITH {', '.join([*hoisted, *theirs])} {root_sql}"
