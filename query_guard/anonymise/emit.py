@@ -49,7 +49,7 @@ from query_guard.anonymise.noise import (
 )
 from query_guard.anonymise.plan import is_anonymising, plan_block
 from query_guard.anonymise.result import DROPPED, SUPPRESSED_PREFIX
-from query_guard.compile import CONTRIBUTOR, private_table
+from query_guard.compile import CONTRIBUTOR, PRIVATE_SCHEMA
 from query_guard.context import GuardContext
 from query_guard.lineage import scopes
 
@@ -85,11 +85,12 @@ def _private(select: exp.Select) -> exp.Select:
     select = select.copy()
     for table in list(select.find_all(exp.Table)):
         if table.find_ancestor(exp.Subquery) is None:
-            stored = sqlglot.parse_one(
-                f"SELECT 1 FROM {private_table(table.name)} AS {q(table.alias_or_name)}",
-                read="duckdb",
+            stored = exp.Table(
+                this=exp.to_identifier(table.name, quoted=True),
+                db=exp.to_identifier(PRIVATE_SCHEMA, quoted=True),
+                alias=exp.TableAlias(this=exp.to_identifier(table.alias_or_name, quoted=True)),
             )
-            table.replace(stored.args["from_"].this)
+            table.replace(stored)
     return select
 
 

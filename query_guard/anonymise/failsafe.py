@@ -25,11 +25,9 @@ _KINDS = {
 
 
 def _kind(column: exp.Column, block: Block, ctx: GuardContext) -> str | None:
-    dataset = block.datasets.get(column.table)
-    declared = ctx.schema.get(dataset or "", {}).get(column.name)
-    if declared is None:
+    built = ctx.column_type(block.datasets.get(column.table) or "", column.name)
+    if built is None:
         return None
-    built = exp.DataType.build(declared)
     return next((k for k, types in _KINDS.items() if built.is_type(*types)), None)
 
 

@@ -292,8 +292,8 @@ def _exact_sum_argument(node: exp.Expression, scope: Scope, ctx: GuardContext) -
         return False
     source = scope.sources.get(node.table)
     if isinstance(source, exp.Table):
-        kind = ctx.schema.get(source.name, {}).get(node.name)
-        return kind is not None and exp.DataType.build(kind).this in _EXACT_SUM_TYPES
+        kind = ctx.column_type(source.name, node.name)
+        return kind is not None and kind.this in _EXACT_SUM_TYPES
     if isinstance(source, Scope) and isinstance(source.expression, exp.Select):
         for projection in source.expression.expressions:
             if projection.alias_or_name == node.name:
