@@ -124,7 +124,7 @@ def _entity(block: Block, kind: list[tuple[str, str]], ctx: GuardContext) -> str
     return f"{q(alias)}.{q(column)}"
 
 
-def _rows_cte(block: Block, ctx: GuardContext, source: str) -> str:
+def _rows_select(block: Block, ctx: GuardContext) -> str:
     """All rows of the block's datasets: bucket keys, one entity per kind, the base
     aggregates' arguments, and whether each condition holds (NULL counts as not)."""
     cols = [f"{key_sql(k, block, ctx)} AS {q(f'__qg_g{i}')}" for i, k in enumerate(block.keys)]
@@ -138,8 +138,7 @@ def _rows_cte(block: Block, ctx: GuardContext, source: str) -> str:
             cols.append(f"{arg} AS {q(f'__qg_a{j}')}")
     for i, atom in enumerate(block.atoms):
         cols.append(f"{condition_sql(atom, block, ctx)} AS {flag(i)}")
-    # Read by the fast path and the exact way alike: inlined, never stored.
-    return f"{q(source)} AS NOT MATERIALIZED (SELECT {', '.join(cols)} {_from_clause(block)})"
+    return f"SELECT {', '.join(cols)} {_from_clause(block)}"
 
 
 def _low_effect_ctes(block: Block, ctx: GuardContext, source: str, n: int) -> tuple[list[str], str]:
@@ -165,7 +164,12 @@ def _low_effect_ctes(block: Block, ctx: GuardContext, source: str, n: int) -> tu
     ]
     led_e, led, drops, rows = (f"__qg_{w}{n}" for w in ("lede", "led", "drop", "rows"))
     keys = ", ".join([*g, e])
-    stats = [f"bool_or({q('__qg_in')}) AS {q('__qg_present')}"]
+    # A bucket is there when a row meets every condition, or every condition but one,
+    # which low effect may drop: were it only the former, whether a bucket of one entity
+    # is there (and suppressed, as the result says) would tell whether that entity meets
+    # the condition.
+    present = " OR ".join([q("__qg_in"), *(q(f"__qg_x{i}") for i in range(m))])
+    stats = [f"bool_or({present}) AS {q('__qg_present')}"]
     for i in range(m):
         x = q(f"__qg_x{i}")
         stats += [
@@ -305,10 +309,12 @@ def _centred_cte(block: Block, rows: str, centred: str) -> str:
 def _ctes(block: Block, ctx: GuardContext, n: int) -> tuple[list[str], str]:
     """The WITH entries computing the block's anonymised buckets, and their name."""
     source, anon = f"__qg_src{n}", f"__qg_anon{n}"
-    ctes = [_rows_cte(block, ctx, source)]
+    rows_select = _rows_select(block, ctx)
+    # Read by the fast path and the exact way alike: inlined, never stored.
+    ctes = [f"{q(source)} AS NOT MATERIALIZED ({rows_select})"]
     settled = None
     if fast.eligible(block):
-        quick, settled, source = fast.ctes(block, ctx, source, n)
+        quick, settled, source = fast.ctes(block, ctx, (source, rows_select), n)
         ctes += quick
         anon = f"__qg_exact{n}"
     if block.atoms:

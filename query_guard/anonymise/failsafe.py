@@ -68,9 +68,8 @@ def key_sql(key: exp.Expression, block: Block, ctx: GuardContext) -> str:
     return plain.sql("duckdb") if _safe_value(plain, block, ctx) else key.sql("duckdb")
 
 
-def condition_sql(atom: exp.Expression, block: Block, ctx: GuardContext) -> str:
-    """Whether a condition holds (NULL counts as not), without ``TRY`` where it cannot fail:
-    a key compared with a literal of its own kind, or a key tested for NULL."""
+def _cannot_fail(atom: exp.Expression, block: Block, ctx: GuardContext) -> bool:
+    """A key compared with a literal of its own kind, or a key tested for NULL."""
     if isinstance(atom, exp.Is):
         safe = _safe_value(atom.this, block, ctx) is not None
     elif isinstance(atom, exp.Between):
@@ -85,5 +84,28 @@ def condition_sql(atom: exp.Expression, block: Block, ctx: GuardContext) -> str:
         safe = kind is not None and _literal_kind(right) == kind
     else:
         safe = False
-    inner = atom.sql("duckdb") if safe else f"TRY({atom.sql('duckdb')})"
-    return f"coalesce({inner}, false)"
+    return safe
+
+
+def holds_sql(atom: exp.Expression, block: Block, ctx: GuardContext) -> str:
+    """A condition as a WHERE keeps its rows (NULL counts as not), without ``TRY`` where it
+    cannot fail, so that DuckDB can prune by it."""
+    sql = atom.sql("duckdb")
+    return sql if _cannot_fail(atom, block, ctx) else f"TRY({sql})"
+
+
+def condition_sql(atom: exp.Expression, block: Block, ctx: GuardContext) -> str:
+    """Whether a condition holds, as a value: true or false, never NULL."""
+    return f"coalesce({holds_sql(atom, block, ctx)}, false)"
+
+
+def fails_sql(atom: exp.Expression, block: Block, ctx: GuardContext) -> str:
+    """The rows a condition leaves out, as a WHERE that DuckDB can still prune by: where it
+    cannot fail, its NULL comes only from a NULL in one of its columns, said as such
+    (``(c) IS NULL`` would keep DuckDB from using its zone maps)."""
+    if not _cannot_fail(atom, block, ctx):
+        return f"NOT {condition_sql(atom, block, ctx)}"
+    if isinstance(atom, exp.Is):  # IS NULL is never NULL itself
+        return f"NOT ({atom.sql('duckdb')})"
+    columns = dict.fromkeys(c.sql("duckdb") for c in atom.find_all(exp.Column))
+    return " OR ".join([f"NOT ({atom.sql('duckdb')})", *(f"{c} IS NULL" for c in columns)])

@@ -28,7 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from query_guard.anonymise.derive import ROWS, SQUARES, SUM, VALUES, Block, value_column
-from query_guard.anonymise.names import flag, literal, q, static
+from query_guard.anonymise.failsafe import fails_sql, holds_sql
+from query_guard.anonymise.names import literal, q, static
 from query_guard.anonymise.noise import FAST_FUNCTION, TRUNCATE
 from query_guard.compile import (
     CONTRIBUTOR,
@@ -113,8 +114,8 @@ def _present(block: Block, j: int) -> str:
     return f"{q(f'__qg_a{first}')} IS NOT NULL"
 
 
-def _base_stats(block: Block, j: int, stats: _Stats, every: str, implied: bool) -> _Pass:
-    """Base ``j`` over the rows meeting ``every`` condition.
+def _base_stats(block: Block, j: int, stats: _Stats, implied: bool) -> _Pass:
+    """Base ``j`` over the bucket's rows (those its conditions keep).
 
     The seed sums :data:`~query_guard.compile.CONTRIBUTOR_SEED` over the rows with a
     value (a NULL contributes nothing; a zero is counted in the seed, which only makes
@@ -128,31 +129,31 @@ def _base_stats(block: Block, j: int, stats: _Stats, every: str, implied: bool) 
     kind = block.bases[j].kind
     seed = q("__qg_s0")
     if kind == ROWS:
-        rows = stats.of("count(*)", every)
-        return _Pass(rows, f"CAST({rows} AS DOUBLE)", "1", stats.of(f"sum({seed})", every))
+        rows = stats.of("count(*)")
+        return _Pass(rows, f"CAST({rows} AS DOUBLE)", "1", stats.of(f"sum({seed})"))
     a = q(f"__qg_a{j}")
-    seeds = stats.of(f"sum({seed})", every, _present(block, j))
+    seeds = stats.of(f"sum({seed})", _present(block, j))
     if kind == VALUES:
-        rows = stats.of(f"count({a})", every)
+        rows = stats.of(f"count({a})")
         return _Pass(rows, f"CAST({rows} AS DOUBLE)", "1", seeds)
     if kind == SQUARES:
-        return _squares(a, stats, every, seeds, implied)
+        return _squares(a, stats, seeds, implied)
     return _Pass(
-        None if implied else stats.of("count(*)", every, f"{a} <> 0"),
-        f"CAST({stats.of(f'sum({a})', every)} AS DOUBLE)",
-        stats.of(f"max(abs({a}))", every),
+        None if implied else stats.of("count(*)", f"{a} <> 0"),
+        f"CAST({stats.of(f'sum({a})')} AS DOUBLE)",
+        stats.of(f"max(abs({a}))"),
         seeds,
     )
 
 
-def _squares(a: str, stats: _Stats, every: str, seeds: str, implied: bool) -> _Pass:
+def _squares(a: str, stats: _Stats, seeds: str, implied: bool) -> _Pass:
     """Squares about the bucket's mean from one pass: Σx² − (Σx)²/n. One row's square
     about the mean is at most (max|x| + |mean|)², the bound the dominance test and the
     noise use. Where the subtraction would cancel most of the digits (a mean far larger
     than the spread) the bucket goes the exact way, which centres each row first."""
-    n = stats.of(f"count({a})", every)
-    total, squares = stats.of(f"sum({a})", every), stats.of(f"sum({a} * {a})", every)
-    largest = stats.of(f"max(abs({a}))", every)
+    n = stats.of(f"count({a})")
+    total, squares = stats.of(f"sum({a})"), stats.of(f"sum({a} * {a})")
+    largest = stats.of(f"max(abs({a}))")
     centred = f"({squares} - {total} * {total} / {n})"
     # Rows off the mean cannot be counted in the pass that finds the mean: without the
     # implication the bucket goes the exact way (no rows counted, none enough).
@@ -165,23 +166,62 @@ def _squares(a: str, stats: _Stats, every: str, seeds: str, implied: bool) -> _P
     )
 
 
-def ctes(block: Block, ctx: GuardContext, source: str, n: int) -> tuple[list[str], str, str]:
-    """The WITH entries of the fast path: (entries, its anonymised buckets, the rows of
-    the buckets left to the exact way)."""
+def _same(g: list[str], left: str, right: str) -> str:
+    """The join condition of two relations holding the same bucket keys."""
+    return " AND ".join(f"{left}.{c} IS NOT DISTINCT FROM {right}.{c}" for c in g) or "true"
+
+
+def _buckets(g: list[str], rows_select: str, kept_rows: str, n: int, m: int) -> str:
+    """Every bucket of the block's rows with its statistics over the rows its conditions
+    keep and the count each condition alone leaves out.
+
+    Every bucket, also one whose rows the conditions all leave out: the exact way decides
+    there, as it would have had the statistics come from one pass over every row, so
+    that whether such a bucket exists (suppressed or not) does not depend on how its
+    rows meet the conditions (low-effect detection). Without keys there is one bucket,
+    which a grouping without keys always returns."""
+    if not m:
+        return kept_rows
+    every = f"(SELECT DISTINCT {', '.join(g)} FROM ({rows_select}))" if g else "(SELECT 1)"
+    joins = [f"LEFT JOIN {kept_rows} AS s ON {_same(g, 'b', 's')}"]
+    columns = [f"b.{c}" for c in g]
+    columns.append(f"s.* EXCLUDE ({', '.join(g)})" if g else "s.*")
+    for i in range(m):
+        scan, x = q(f"__qg_fx{n}_{i}"), q(f"__qg_fx{i}")
+        joins.append(f"LEFT JOIN {scan} ON {_same(g, 'b', scan)}")
+        columns.append(f"coalesce({scan}.{x}, 0) AS {x}")
+    return f"(SELECT {', '.join(columns)} FROM {every} AS b {' '.join(joins)})"
+
+
+def ctes(
+    block: Block, ctx: GuardContext, rows: tuple[str, str], n: int
+) -> tuple[list[str], str, str]:
+    """The WITH entries of the fast path over ``rows`` (the name of the block's rows and
+    the SELECT that makes them): (entries, its anonymised buckets, the rows of the buckets
+    left to the exact way)."""
     d = ctx.agreement.disclosure
     most = d.min_group_size + TRUNCATE * d.threshold_sd
     g = [q(f"__qg_g{i}") for i in range(len(block.keys))]
     m = len(block.atoms)
-    every = " AND ".join(flag(i) for i in range(m))
+    source, rows_select = rows
+    holds = [holds_sql(atom, block, ctx) for atom in block.atoms]
     stats = _Stats()
-    fr = stats.of("count(*)", every)
+    fr = stats.of("count(*)")
     implied = most <= 1 / SHARE
-    bases = [_base_stats(block, j, stats, every, implied) for j in range(len(block.bases))]
-    excluded = [
-        stats.of("count(*)", *(flag(o) for o in range(m) if o != i), f"NOT {flag(i)}")
-        for i in range(m)
-    ]
+    bases = [_base_stats(block, j, stats, implied) for j in range(len(block.bases))]
     grouping = f" GROUP BY {', '.join(g)}" if g else ""
+    # The rows each condition alone leaves out, counted in a scan of their own: a WHERE
+    # DuckDB prunes by, where flags in one pass would make it read and test every row.
+    excluded, scans = [], []
+    for i, atom in enumerate(block.atoms):
+        name, x = f"__qg_fx{n}_{i}", q(f"__qg_fx{i}")
+        where = " AND ".join([*(f"({h})" for o, h in enumerate(holds) if o != i)])
+        where = " AND ".join(w for w in (where, f"({fails_sql(atom, block, ctx)})") if w)
+        scans.append(
+            f"{q(name)} AS (SELECT {', '.join([*g, f'count(*) AS {x}'])} "
+            f"FROM ({rows_select} WHERE {where}){grouping})"
+        )
+        excluded.append(x)
     bound = f"{_most_rows(block)} * {most!r}"
     settled = [f"{fr} >= {bound}"]
     for base in bases:
@@ -203,11 +243,14 @@ def ctes(block: Block, ctx: GuardContext, source: str, n: int) -> tuple[list[str
         noise = f"{FAST_FUNCTION}({described}, {values}, {kept}, {seeds}, {scale})"
         cols.append(f"{one.total} + {noise} AS {q(value_column(j))}")
     computed = [f"{text} AS {name}" for text, name in stats.columns.items()]
-    on = " AND ".join(f"r.{c} IS NOT DISTINCT FROM s.{c}" for c in g) or "true"
+    on = _same(g, "r", "s")
     left = f"(SELECT {', '.join(g) or '1 AS one'} FROM {q(stats_name)} WHERE NOT {decided})"
+    every = f" WHERE {' AND '.join(f'({h})' for h in holds)}" if holds else ""
+    kept_rows = f"(SELECT {', '.join([*g, *computed])} FROM ({rows_select}{every}){grouping})"
     return (
         [
-            f"{q(stats_name)} AS (SELECT {', '.join([*g, *computed])} FROM {q(source)}{grouping})",
+            *scans,
+            f"{q(stats_name)} AS {_buckets(g, rows_select, kept_rows, n, m)}",
             f"{q(fast_name)} AS (SELECT {', '.join(cols)} FROM {q(stats_name)} WHERE {decided})",
             f"{q(rest)} AS (SELECT r.* FROM {q(source)} AS r SEMI JOIN {left} AS s ON {on})",
         ],
