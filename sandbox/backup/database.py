@@ -124,10 +124,11 @@ def empty(url: str) -> None:
 def _run(command: list[str], url: str) -> None:
     """Run a PostgreSQL client tool on ``url``; the password goes in the environment, not argv."""
     u = make_url(url)
+    # A socket directory and its port come as ?host=/dir&port=N (libpq's way in a URL).
     env = {
         **os.environ,
-        "PGHOST": u.host or "",
-        "PGPORT": str(u.port or 5432),
+        "PGHOST": u.host or str(u.query.get("host", "")),
+        "PGPORT": str(u.port or u.query.get("port") or 5432),
         "PGUSER": u.username or "",
         "PGDATABASE": u.database or "",
     }
