@@ -171,26 +171,31 @@ def _same(g: list[str], left: str, right: str) -> str:
     return " AND ".join(f"{left}.{c} IS NOT DISTINCT FROM {right}.{c}" for c in g) or "true"
 
 
-def _buckets(g: list[str], rows_select: str, kept_rows: str, n: int, m: int) -> str:
-    """Every bucket of the block's rows with its statistics over the rows its conditions
-    keep and the count each condition alone leaves out.
+def _buckets(g: list[str], kept: str, n: int, m: int) -> str:
+    """Every bucket with its statistics over the rows its conditions keep (the relation
+    ``kept``) and the count each condition alone leaves out.
 
-    Every bucket, also one whose rows the conditions all leave out: the exact way decides
-    there, as it would have had the statistics come from one pass over every row, so
-    that whether such a bucket exists (suppressed or not) does not depend on how its
-    rows meet the conditions (low-effect detection). Without keys there is one bucket,
-    which a grouping without keys always returns."""
+    A bucket is there when a row meets every condition, or every condition but one (which
+    low effect may drop there): also one whose rows the conditions all leave out goes the
+    exact way, so that whether such a bucket exists (suppressed or not) does not depend
+    on how its rows meet the conditions. Without keys there is one bucket, which a
+    grouping without keys always returns."""
     if not m:
-        return kept_rows
-    every = f"(SELECT DISTINCT {', '.join(g)} FROM ({rows_select}))" if g else "(SELECT 1)"
-    joins = [f"LEFT JOIN {kept_rows} AS s ON {_same(g, 'b', 's')}"]
+        return f"(SELECT * FROM {kept})"
+    scans = [q(f"__qg_fx{n}_{i}") for i in range(m)]
+    if g:
+        keys = ", ".join(g)
+        every = " UNION ".join(f"SELECT {keys} FROM {r}" for r in [kept, *scans])
+    else:
+        every = "SELECT 1"
+    joins = [f"LEFT JOIN {kept} AS s ON {_same(g, 'b', 's')}"]
     columns = [f"b.{c}" for c in g]
     columns.append(f"s.* EXCLUDE ({', '.join(g)})" if g else "s.*")
-    for i in range(m):
-        scan, x = q(f"__qg_fx{n}_{i}"), q(f"__qg_fx{i}")
+    for i, scan in enumerate(scans):
+        x = q(f"__qg_fx{i}")
         joins.append(f"LEFT JOIN {scan} ON {_same(g, 'b', scan)}")
         columns.append(f"coalesce({scan}.{x}, 0) AS {x}")
-    return f"(SELECT {', '.join(columns)} FROM {every} AS b {' '.join(joins)})"
+    return f"(SELECT {', '.join(columns)} FROM ({every}) AS b {' '.join(joins)})"
 
 
 def ctes(
@@ -222,12 +227,13 @@ def ctes(
             f"FROM ({rows_select} WHERE {where}){grouping})"
         )
         excluded.append(x)
-    bound = f"{_most_rows(block)} * {most!r}"
+    m_rows = q("__qg_m")  # read once per bucket in the stats' entry (one subquery, not eight)
+    bound = f"{m_rows} * {most!r}"
     settled = [f"{fr} >= {bound}"]
     for base in bases:
         settled += [f"{base.rows} >= {bound}"] if base.rows else []
         settled += [
-            f"{_most_rows(block)} * {base.largest} <= {SHARE!r} * abs({base.total})",
+            f"{m_rows} * {base.largest} <= {SHARE!r} * abs({base.total})",
             *base.sound,
         ]
     settled += [f"({x} = 0 OR {x} >= {bound})" for x in excluded]
@@ -238,7 +244,7 @@ def ctes(
     cols = [*g, f"true AS {q('__qg_keep')}"]
     for j, (base, one) in enumerate(zip(block.bases, bases, strict=True)):
         described = literal(static(block, ctx, base.canonical))
-        scale = f"{_most_rows(block)} * {one.largest}"
+        scale = f"{m_rows} * {one.largest}"
         seeds = f"CAST({one.seeds} AS UBIGINT)"
         noise = f"{FAST_FUNCTION}({described}, {values}, {kept}, {seeds}, {scale})"
         cols.append(f"{one.total} + {noise} AS {q(value_column(j))}")
@@ -246,11 +252,14 @@ def ctes(
     on = _same(g, "r", "s")
     left = f"(SELECT {', '.join(g) or '1 AS one'} FROM {q(stats_name)} WHERE NOT {decided})"
     every = f" WHERE {' AND '.join(f'({h})' for h in holds)}" if holds else ""
-    kept_rows = f"(SELECT {', '.join([*g, *computed])} FROM ({rows_select}{every}){grouping})"
+    kept = q(f"__qg_fkept{n}")
+    kept_rows = f"SELECT {', '.join([*g, *computed])} FROM ({rows_select}{every}){grouping}"
     return (
         [
             *scans,
-            f"{q(stats_name)} AS {_buckets(g, rows_select, kept_rows, n, m)}",
+            f"{kept} AS ({kept_rows})",
+            f"{q(stats_name)} AS (SELECT *, {_most_rows(block)} AS {m_rows} "
+            f"FROM {_buckets(g, kept, n, m)})",
             f"{q(fast_name)} AS (SELECT {', '.join(cols)} FROM {q(stats_name)} WHERE {decided})",
             f"{q(rest)} AS (SELECT r.* FROM {q(source)} AS r SEMI JOIN {left} AS s ON {on})",
         ],
