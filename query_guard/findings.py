@@ -31,11 +31,14 @@ Reason = Finding
 
 @dataclass(frozen=True)
 class Decision:
-    """The guard's answer: ``sql`` is what may run (``None`` when blocked)."""
+    """The guard's answer: ``sql`` is what may run (``None`` when blocked); in aggregate
+    mode ``checked`` is the checked query before it was compiled, from which the guard
+    derives ``sql`` alike every time."""
 
     action: Action
     sql: str | None
     reasons: list[Finding] = field(default_factory=list)
+    checked: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -153,4 +153,4 @@ def _anonymised(decision: Decision, ctx: GuardContext) -> Decision:
         ctx.clause("disclosure"),
         action="rewrite",
     )
-    return Decision("rewrite", sql, [*decision.reasons, note])
+    return Decision("rewrite", sql, [*decision.reasons, note], checked=decision.sql)

@@ -11,6 +11,7 @@ event commit together, and the chain is linked after that commit.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,7 +178,13 @@ def record_query(
         "mode": caller.agreement.mode,
         "query_log": entry.id,
     }
-    if decision.action == "rewrite" and decision.sql:
+    if decision.checked is not None and decision.sql:
+        # Aggregate mode: the checked query and the digest of what it compiled to, which
+        # the same guard derives from it alike; redacting the compiled text (thousands of
+        # characters) cost the worker more than deciding.
+        details["ran"] = redact_sql(key, decision.checked, ids)
+        details["compiled_sha256"] = hashlib.sha256(decision.sql.encode()).hexdigest()
+    elif decision.action == "rewrite" and decision.sql:
         details["ran"] = redact_sql(key, decision.sql, ids)
     if outcome.error is not None:
         details["error"] = {"rule": outcome.error.rule, "article": outcome.error.article}

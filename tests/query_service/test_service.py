@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -77,6 +78,10 @@ def test_allowed_query_returns_the_numbers_of_the_agreement_database(
     [event, _] = _events(world, "query")
     assert event["decision"] == "rewrite" and event["rows"] == len(expected)
     assert event["actor"] == "alice" and event["object"] == f"agreement:{AGGREGATE}"
+    # The record keeps the checked query and the digest of what the guard compiled it to.
+    compiled = decision["sql"].encode()  # as the answer's metadata says it ran
+    assert event["compiled_sha256"] == hashlib.sha256(compiled).hexdigest()
+    assert "__qg_" not in event["ran"] and "clinic_visits" in event["ran"]
 
 
 def test_blocked_query_returns_reasons_and_is_recorded(qs: TestClient, world: World) -> None:
