@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sandbox.input_limits import LongText, Name, RowId, Title
+from sandbox.input_limits import Epsilon, LongText, Name, RowId, Title
 
 AGREEMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 OUTPUT_FORMS = ("dp_table", "table", "figure", "report", "code")
@@ -69,9 +69,10 @@ class Privacy(_Strict):
     """The agreement's differential-privacy budget, composed additively in (epsilon, delta).
 
     Both are finite: an infinite budget is no budget, and NaN compares false with
-    every charge, so either would let releases through unaccounted."""
+    every charge, so either would let releases through unaccounted; ε is also within what
+    the privacy ledger can count (rule dp-epsilon)."""
 
-    epsilon: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    epsilon: Epsilon = 1.0
     delta: float = Field(default=1e-6, ge=0, lt=1, allow_inf_nan=False)
     max_contributions: int = Field(default=1, ge=1)
 

@@ -11,11 +11,11 @@ from datetime import date
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, FiniteFloat
+from pydantic import BaseModel
 
 from sandbox.applications.models import Application
 from sandbox.contracts import Agreement, load_agreement_text
-from sandbox.input_limits import Count, LongText, Name, Title
+from sandbox.input_limits import Count, Epsilon, LongText, Name, Title
 
 
 def pick_columns(items: list[str]) -> dict[str, list[str]]:
@@ -70,7 +70,7 @@ class ApprovalForm(BaseModel):
     columns: list[Name] = []
     row_filter: LongText = ""
     min_group_size: Count = 10
-    epsilon: FiniteFloat = 1.0
+    epsilon: Epsilon = 1.0
     outputs: list[Name] = []
     usage_reports: Name = ""
 

@@ -276,7 +276,13 @@ def test_a_nan_or_infinite_epsilon_is_refused_and_recorded(
 
 
 @pytest.mark.parametrize(
-    ("key", "value"), [("epsilon", ".inf"), ("epsilon", ".nan"), ("delta", ".nan")]
+    ("key", "value", "says"),
+    [
+        ("epsilon", ".inf", "epsilon must be a finite number from"),
+        ("epsilon", ".nan", "epsilon must be a finite number from"),
+        ("epsilon", "1.0e+16", "epsilon must be a finite number from"),  # past the ledger
+        ("delta", ".nan", "Input should be a finite number"),
+    ],
 )
 def test_an_infinite_or_nan_budget_is_refused_on_import(
     client: TestClient,
@@ -286,6 +292,7 @@ def test_an_infinite_or_nan_budget_is_refused_on_import(
     catalog_dir: Path,
     key: str,
     value: str,
+    says: str,
 ) -> None:
     publish_all(factory, users, settings, catalog_dir)
     line = re.compile(rf"^  {key}: .*$", re.M)
@@ -297,7 +304,7 @@ def test_an_infinite_or_nan_budget_is_refused_on_import(
         content=text.encode(),
     )
     body = _refused(r, 422, "agreement")
-    assert f"privacy.{key}: Input should be a finite number" in body["error"]
+    assert f"privacy.{key}: {says}" in body["error"]
     assert client.get("/api/agreements", headers=login(client, "health")).json() == []
 
 
