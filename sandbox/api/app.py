@@ -10,6 +10,7 @@ from export_review import api as export_api
 from query_guard.service import alerts_api
 from query_guard.service import exports as qs_exports
 from query_guard.service import routes as query_service
+from sandbox.api.docs_pages import install_docs
 from sandbox.api.request_checks import check_request, refuse_invalid_input
 from sandbox.api.routes import (
     agreements,
@@ -52,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="有条件开放公共数据沙箱: catalogue, applications, agreements, audit record.",
         version="0.1.0",
         dependencies=[Depends(check_request)],
+        docs_url=None,  # install_docs serves them from this origin
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -92,5 +95,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(preview.router)
     app.include_router(oidc.pages)
     install_pages(app)
+    install_docs(app)
     install_metrics(app, PlatformCollector(app.state.sessionmaker, settings))
     return app

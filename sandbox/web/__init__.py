@@ -7,6 +7,7 @@ and renders a Jinja2 template. ``install_pages`` is the one hook the app calls.
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from sandbox.web.pages import (
@@ -43,3 +44,9 @@ def install_pages(app: FastAPI) -> None:
     ):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.add_api_route("/favicon.ico", favicon, include_in_schema=False)
+
+
+def favicon() -> FileResponse:
+    """Browsers ask for /favicon.ico whatever the page links (e.g. for the API's JSON)."""
+    return FileResponse(HERE / "static" / "favicon.ico", media_type="image/vnd.microsoft.icon")
