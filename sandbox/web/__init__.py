@@ -9,7 +9,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
+from sandbox.web.not_found import not_found_page
 from sandbox.web.pages import (
     account,
     alerts,
@@ -45,6 +47,7 @@ def install_pages(app: FastAPI) -> None:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_api_route("/favicon.ico", favicon, include_in_schema=False)
+    app.add_exception_handler(HTTPException, not_found_page)
 
 
 def favicon() -> FileResponse:

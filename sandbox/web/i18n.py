@@ -36,6 +36,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "audit_record": ("全程记录", "Audit record"),
     "refused": ("请求被拒绝", "Request refused"), "rule": ("规则", "Rule"),
     "article": ("依据", "Article"), "back": ("返回", "Back"),
+    "not_found": ("页面不存在", "Page not found"),
+    "not_found_lead": ("这个地址没有页面：", "There is no page at this address:"),
     "search": ("搜索", "Search"), "domain": ("领域", "Domain"), "all": ("全部", "All"),
     "open_class": ("开放类型", "Open class"), "filter": ("筛选", "Filter"),
     "dataset": ("数据集", "Dataset"), "datasets": ("数据集", "Datasets"),

@@ -3,7 +3,8 @@
 Every page router is made by :func:`page_router`, which gives it three things
 no route can forget: the signed-in user on ``request.state`` (for the menu),
 the CSRF check on every state-changing request, and a route class that turns
-any ``SandboxError`` into an error page naming the rule and the article.
+any ``SandboxError`` into an error page naming the rule and the article (or, for
+an anonymous visit to a page that needs an account, into a way to sign in and back).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sandbox.notifications.service import list_notifications
 from sandbox.settings import Settings
 from sandbox.web.csrf import CSRF_COOKIE, csrf_protect, new_nonce, request_token
 from sandbox.web.i18n import language, translator
+from sandbox.web.return_to import sign_in_url
 from sandbox.workspaces.availability import NOT_ISOLATED, NOT_ISOLATED_DETAIL
 
 HERE = Path(__file__).parent
@@ -80,10 +82,11 @@ def see_other(url: str) -> RedirectResponse:
 
 
 def back_url(request: Request) -> str:
-    """Where "back" goes: the referring page if it is ours, else the home page."""
+    """Where "back" goes: the referring page if it is ours (with its query, so a failed
+    sign-in goes back to a form that still knows where to return), else the home page."""
     referer = urlsplit(request.headers.get("referer", ""))
     if referer.netloc and referer.netloc == request.url.netloc:
-        return referer.path
+        return referer.path + (f"?{referer.query}" if referer.query else "")
     return "/"
 
 
@@ -97,7 +100,8 @@ def error_page(request: Request, exc: SandboxError) -> HTMLResponse:
 
 
 class PageRoute(APIRoute):
-    """A route whose refusals are rendered as error pages instead of JSON."""
+    """A route whose refusals are rendered as error pages instead of JSON; an anonymous
+    GET of a page that needs an account is sent to sign in and come back."""
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handler = super().get_route_handler()
@@ -106,6 +110,8 @@ class PageRoute(APIRoute):
             try:
                 return await handler(request)
             except SandboxError as exc:
+                if exc.rule == "auth" and request.method == "GET":
+                    return see_other(sign_in_url(request))
                 return error_page(request, exc)
             except RequestValidationError as exc:
                 return error_page(request, input_refusal(exc.errors()))

@@ -100,8 +100,9 @@ def test_notifications_list_ones_own_unread_first_and_mark_read(
 
 
 def test_notifications_need_a_signed_in_user(client: TestClient, platform: dict[str, User]) -> None:
-    r = client.get("/notifications")
-    assert r.status_code == 403 and 'class="rule">auth<' in r.text
+    r = client.get("/notifications", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/signin?next=%2Fnotifications"
+    r = client.get(r.headers["location"])
     assert 'href="/notifications"' not in r.text  # the menu link is for signed-in users
 
 

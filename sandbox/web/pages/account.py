@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Form, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from sandbox.accounts.models import Role
@@ -19,6 +19,7 @@ from sandbox.errors import PermissionDenied
 from sandbox.identity.organisations import REAL_NAME_ARTICLE, identity_of
 from sandbox.web.i18n import LANG_COOKIE, LANGUAGES
 from sandbox.web.rendering import back_url, page_router, render, see_other, set_cookie
+from sandbox.web.return_to import NEXT, same_site_path
 
 router = page_router()
 
@@ -32,8 +33,10 @@ HOME = {
 
 
 @router.get("/signin")
-def signin_form(request: Request) -> HTMLResponse:
-    return render(request, "signin.html")
+def signin_form(
+    request: Request, next_page: Annotated[str, Query(alias=NEXT)] = ""
+) -> HTMLResponse:
+    return render(request, "signin.html", {"next": same_site_path(next_page)})
 
 
 @router.post("/signin")
@@ -43,9 +46,11 @@ def signin(
     settings: SettingsDep,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
+    next_page: Annotated[str, Form(alias=NEXT)] = "",
 ) -> RedirectResponse:
     """Failures are recorded and slow the next attempt down: the page then says how long
-    to wait (429, sandbox/accounts/backoff.py)."""
+    to wait (429, sandbox/accounts/backoff.py). Success goes back to the page that sent the
+    user to sign in, if it is one of ours, else to the role's home."""
     with db.tx() as session:
         user = sign_in(session, request, username, password, channel="web")
         if user is not None:
@@ -53,7 +58,7 @@ def signin(
             home = HOME[Role(user.role)]
     if user is None:  # the failure is committed above: refuse only now
         raise PermissionDenied("unknown user or wrong password", rule="auth")
-    response = see_other(home)
+    response = see_other(same_site_path(next_page) or home)
     set_cookie(response, settings, SESSION_COOKIE, token, max_age=SESSION_HOURS * 3600)
     return response
 
