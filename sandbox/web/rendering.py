@@ -28,7 +28,7 @@ from sandbox.notifications.service import list_notifications
 from sandbox.settings import Settings
 from sandbox.web.csrf import CSRF_COOKIE, csrf_protect, new_nonce, request_token
 from sandbox.web.i18n import language, translator
-from sandbox.web.return_to import sign_in_url
+from sandbox.web.return_to import same_site_path, sign_in_url
 from sandbox.workspaces.availability import NOT_ISOLATED, NOT_ISOLATED_DETAIL
 
 HERE = Path(__file__).parent
@@ -83,10 +83,13 @@ def see_other(url: str) -> RedirectResponse:
 
 def back_url(request: Request) -> str:
     """Where "back" goes: the referring page if it is ours (with its query, so a failed
-    sign-in goes back to a form that still knows where to return), else the home page."""
+    sign-in goes back to a form that still knows where to return), else the home page.
+    Ours means this host and a path that is one here: ``http://this-host//elsewhere``
+    is not."""
     referer = urlsplit(request.headers.get("referer", ""))
     if referer.netloc and referer.netloc == request.url.netloc:
-        return referer.path + (f"?{referer.query}" if referer.query else "")
+        here = referer.path + (f"?{referer.query}" if referer.query else "")
+        return same_site_path(here) or "/"
     return "/"
 
 

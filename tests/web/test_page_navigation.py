@@ -207,3 +207,17 @@ def test_in_the_browser_sign_in_comes_back_and_a_lost_page_says_so(
     assert lost is not None and lost.status == 404
     assert page.inner_text("#not-found") == "页面不存在"
     assert page.locator("#menu-account").count() == 1
+
+
+def test_back_and_the_language_switch_stay_on_this_site(client: TestClient) -> None:
+    """``back`` follows the referring page of this host, query kept, but never a path that a
+    browser would read as another host."""
+    cases = {
+        "http://127.0.0.1/catalogue?q=clinic": "/catalogue?q=clinic",
+        "http://127.0.0.1//evil.example/x": "/",
+        "http://127.0.0.1/\\evil.example": "/",
+        "http://evil.example/catalogue": "/",
+    }
+    for referer, back in cases.items():
+        answer = client.get("/lang/en", headers={"referer": referer}, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == back, referer
