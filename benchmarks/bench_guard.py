@@ -355,7 +355,7 @@ def guarded_path(sql: str, ctx: GuardContext, conn: duckdb.DuckDBPyConnection) -
     decision = check_query(sql, ctx)
     if decision.sql is None:
         raise SystemExit(f"benchmark query blocked: {sql}\n{decision.to_dict()}")
-    return run_query(conn, decision.sql, timeout_s=QUERY_TIMEOUT_S)
+    return run_query(conn, decision.sql, timeout_s=QUERY_TIMEOUT_S, planned=decision.checked)
 
 
 def cold_decisions(ctx: GuardContext) -> tuple[float, dict[str, float]]:

@@ -97,12 +97,14 @@ class Outcome:
         return self.table.num_rows if self.table is not None else 0
 
 
-def execute(cache: ConnectionCache, path: Path, sql: str, timeout_s: float) -> pa.Table:
-    """Run on the agreement's file; every failure but the engine's own refusals (timeout,
-    a join too large to start) becomes one fixed error."""
+def execute(
+    cache: ConnectionCache, path: Path, sql: str, timeout_s: float, planned: str | None = None
+) -> pa.Table:
+    """Run on the agreement's file (``planned``: see :func:`run_query`); every failure but
+    the engine's own refusals (timeout, a join too large to start) becomes one fixed error."""
     with cache.cursor(path) as cursor:
         try:
-            return run_query(cursor, sql, timeout_s)
+            return run_query(cursor, sql, timeout_s, planned=planned)
         except PolicyViolation as exc:
             if exc.rule in (TIMEOUT_RULE, CARDINALITY_RULE):
                 raise
@@ -124,7 +126,8 @@ def run_guarded(
     outcome = Outcome(check_query(sql, caller.guard))
     if outcome.decision.sql is not None:
         try:
-            outcome.table = execute(cache, database, outcome.decision.sql, timeout_s)
+            decision = outcome.decision
+            outcome.table = execute(cache, database, decision.sql, timeout_s, decision.checked)
         except SandboxError as exc:
             outcome.error = exc
     outcome.duration_ms = round((time.perf_counter() - started) * 1000)

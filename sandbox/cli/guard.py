@@ -93,7 +93,7 @@ def run(
             raise typer.Exit(CONFIG_EXIT) from exc
         cache = ConnectionCache(lambda path: open_readonly(path, temp_dir=Path(tmp) / "spill"))
         try:
-            table = execute(cache, db, decision.sql, timeout)
+            table = execute(cache, db, decision.sql, timeout, decision.checked)
         except SandboxError as exc:
             _not_answered(Decision("block", None, [Finding(exc.rule, exc.message, exc.article)]))
         finally:

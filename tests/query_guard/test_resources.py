@@ -179,6 +179,16 @@ def test_eight_self_joins_are_refused_before_they_run(small_engine) -> None:
         check_cardinality(small_engine.cursor(), sql, limit=1_000_000)
 
 
+def test_the_plan_checked_is_the_one_the_statement_was_compiled_from(small_engine) -> None:
+    """Aggregate mode hands the engine its checked query beside the compiled one: the
+    estimate read is that query's, whose joins are the compiled statement's own."""
+    joins = " ".join(f"JOIN visits v{i} ON v0.patient_id = v{i}.patient_id" for i in range(1, 9))
+    with pytest.raises(PolicyViolation) as err:
+        run_query(small_engine, "SELECT 1", 60, planned=f"SELECT count(*) FROM visits v0 {joins}")
+    assert err.value.rule == CARDINALITY_RULE
+    assert run_query(small_engine, "SELECT 1 AS one", 60, planned="SELECT 1").num_rows == 1
+
+
 def test_a_join_on_a_key_unique_on_one_side_is_not_refused(small_engine) -> None:
     sql = (
         "SELECT count(*) AS n, sum(p.age) AS ages FROM visits v "
