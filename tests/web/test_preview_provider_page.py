@@ -37,6 +37,10 @@ def test_the_provider_sets_the_budget_and_generates_from_its_page(
     assert _budget(factory) is None
     bad = client.post(f"{PAGE}/clinic_visits/budget", data={"epsilon": "-1", "csrf_token": token})
     assert bad.status_code == 422 and 'class="rule">dp-epsilon<' in bad.text
+    huge = client.post(
+        f"{PAGE}/clinic_visits/budget", data={"epsilon": "1e16", "csrf_token": token}
+    )
+    assert huge.status_code == 422 and 'class="rule">dp-epsilon<' in huge.text  # past the ledger
     assert _budget(factory) is None
     done = client.post(f"{PAGE}/clinic_visits/budget", data={"epsilon": "2", "csrf_token": token})
     assert done.status_code == 200 and "ε 2.0 / 2.0" in done.text  # after the redirect

@@ -22,7 +22,7 @@ from sandbox.api.deps import Db, DbDep, ProviderDep
 from sandbox.catalog.models import Dataset
 from sandbox.contracts import OpenClass
 from sandbox.errors import SandboxError
-from sandbox.input_limits import Count
+from sandbox.input_limits import Count, Epsilon
 from sandbox.preview.service import (
     DEFAULT_ROWS,
     MAX_ROWS,
@@ -36,13 +36,13 @@ router = page_router("/provider/previews")
 
 
 class BudgetForm(BaseModel):
-    epsilon: FiniteFloat
+    epsilon: Epsilon  # within what the privacy ledger counts (rule dp-epsilon)
     delta: FiniteFloat = 0.0
     max_contributions: Count = 1
 
 
 class MakeForm(BaseModel):
-    epsilon: FiniteFloat
+    epsilon: Epsilon
     delta: FiniteFloat = 0.0
     rows: int = DEFAULT_ROWS
 
