@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -51,6 +52,17 @@ class GuardContext:
             for name in self.agreement.datasets
             if name not in self.suspended
         }
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Everything a decision depends on besides the SQL text and the guard's own code:
+        the agreement, the catalogue entries of its datasets, and which are suspended."""
+        digest = hashlib.sha256(self.agreement.model_dump_json().encode())
+        for name in sorted(self.agreement.datasets):
+            entry = self.catalog.get(name)
+            digest.update(b"\0" + (entry.model_dump_json().encode() if entry else b"-"))
+        digest.update(b"\0" + ",".join(sorted(self.suspended)).encode())
+        return digest.hexdigest()
 
     @cached_property
     def _built_types(self) -> dict[str, dict[str, exp.DataType]]:

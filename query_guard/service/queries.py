@@ -21,6 +21,7 @@ import pyarrow as pa
 from sqlalchemy.orm import Session
 
 from query_guard.context import DESENSITISATION
+from query_guard.decisions import Decisions
 from query_guard.early_warning.models import Alert
 from query_guard.early_warning.service import observe
 from query_guard.engine import CARDINALITY_RULE, TIMEOUT_RULE, run_query
@@ -120,10 +121,13 @@ def run_guarded(
     cache: ConnectionCache,
     database: Path,
     timeout_s: float = QUERY_TIMEOUT_S,
+    decisions: Decisions | None = None,
 ) -> Outcome:
-    """Check ``sql`` under the caller's agreement; unless blocked, run what the guard returned."""
+    """Check ``sql`` under the caller's agreement (through ``decisions`` where the process
+    keeps them); unless blocked, run what the guard returned."""
     started = time.perf_counter()
-    outcome = Outcome(check_query(sql, caller.guard))
+    decide = decisions.decide if decisions is not None else check_query
+    outcome = Outcome(decide(sql, caller.guard))
     if outcome.decision.sql is not None:
         try:
             decision = outcome.decision

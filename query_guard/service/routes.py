@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from export_review.forms import allowed_forms
 from query_guard.anonymise.result import METADATA_KEY as DISCLOSURE_KEY
 from query_guard.compile import column_types
+from query_guard.decisions import Decisions
 from query_guard.engine import open_readonly
 from query_guard.findings import Decision
 from query_guard.keys import noise_secret
@@ -95,6 +96,7 @@ class QueryService:
         self.cache = ConnectionCache(
             lambda path: open_readonly(path, temp_dir=_tmp_dir(tmp, path), noise_secret=secret)
         )
+        self.decisions = Decisions()
 
     @property
     def record_key(self) -> bytes:
@@ -276,7 +278,13 @@ def query(body: QueryIn, request: Request, caller: CallerDep, service: ServiceDe
     Refusals: 403 with the guard's reasons when blocked, 422 with one fixed
     message when the engine fails, 403 QG-013 when the query runs too long.
     """
-    outcome = run_guarded(caller, body.sql, cache=service.cache, database=service.database(caller))
+    outcome = run_guarded(
+        caller,
+        body.sql,
+        cache=service.cache,
+        database=service.database(caller),
+        decisions=service.decisions,
+    )
     advance(
         service.sessions,
         "query",
