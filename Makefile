@@ -20,7 +20,7 @@ run: install
 	$(BIN)/sandbox run
 
 test: install
-	$(BIN)/pytest -q -n $(WORKERS)
+	$(BIN)/pytest -q -n $(WORKERS) --dist loadgroup
 
 bench: install .venv-bench/.installed
 	$(BIN)/python -m benchmarks

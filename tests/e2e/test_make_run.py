@@ -25,6 +25,10 @@ from sandbox.workspaces.names import network_name
 from tests.control_plane.helpers import agreement, publish_all
 from tests.workspaces.hub import free_port
 
+# These tests start hubs and change the host's firewall chains, which are one per machine:
+# they run on one test worker, one after another (make test uses --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("host-firewall")
+
 
 def test_told_to_start_none_it_says_why_and_the_pages_get_the_reason(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

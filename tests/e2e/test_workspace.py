@@ -31,7 +31,9 @@ from tests.e2e.conftest import Stack
 from tests.e2e.jupyter import Kernel, api_token, log_in
 from tests.workspaces.conftest import Listener
 
-pytestmark = pytest.mark.docker
+# These tests start hubs and change the host's firewall chains, which are one per machine:
+# they run on one test worker, one after another (make test uses --dist loadgroup).
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("host-firewall")]
 
 QUERY = """
 import json

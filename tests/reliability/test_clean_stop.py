@@ -25,6 +25,10 @@ from sandbox.cli.processes import Proc
 from tests.workspaces.conftest import docker_client, workspace_image  # noqa: F401
 from tests.workspaces.hub import free_port
 
+# These tests start hubs and change the host's firewall chains, which are one per machine:
+# they run on one test worker, one after another (make test uses --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("host-firewall")
+
 SANDBOX = str(Path(sys.executable).with_name("sandbox"))
 
 

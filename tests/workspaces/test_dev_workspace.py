@@ -28,6 +28,10 @@ from sandbox.workspaces.names import server_name
 from tests.e2e.jupyter import Kernel, api_token, log_in
 from tests.workspaces.hub import CONFIG, free_port
 
+# These tests start hubs and change the host's firewall chains, which are one per machine:
+# they run on one test worker, one after another (make test uses --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("host-firewall")
+
 SANDBOX = str(Path(sys.executable).with_name("sandbox"))
 AGREEMENT = "AGR-2026-0001"  # the demo's aggregate agreement on outpatient_visits, alice's
 QUERY = """

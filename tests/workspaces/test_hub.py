@@ -16,7 +16,9 @@ from tests.workspaces.conftest import new_agreement_id, run_python
 from tests.workspaces.control_plane_stub import HUB_TOKEN, WORKSPACE_TOKEN, ControlPlaneStub
 from tests.workspaces.hub import CONTROL_PLANE_TOKEN, Hub, free_port
 
-pytestmark = pytest.mark.docker
+# These tests start hubs and change the host's firewall chains, which are one per machine:
+# they run on one test worker, one after another (make test uses --dist loadgroup).
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("host-firewall")]
 
 
 @pytest.fixture

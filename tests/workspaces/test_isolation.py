@@ -18,7 +18,9 @@ from tests.workspaces.conftest import (
     start_workspace,
 )
 
-pytestmark = pytest.mark.docker
+# These tests start hubs and change the host's firewall chains, which are one per machine:
+# they run on one test worker, one after another (make test uses --dist loadgroup).
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("host-firewall")]
 
 SLEEP = ["sleep", "infinity"]
 
