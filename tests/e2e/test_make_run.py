@@ -5,8 +5,6 @@ holds data not marked demo data."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +21,7 @@ from sandbox.settings import Settings
 from sandbox.workspaces import firewall, network
 from sandbox.workspaces.names import network_name
 from tests.control_plane.helpers import agreement, publish_all
+from tests.waiting import eventually
 from tests.workspaces.hub import free_port
 
 # These tests start hubs and change the host's firewall chains, which are one per machine:
@@ -49,18 +48,6 @@ def test_the_development_workspace_is_kept_off_while_any_dataset_is_not_demo_dat
     publish_all(factory, users, settings, catalog_dir)
     reason = dev_unavailable_reason(settings)
     assert reason is not None and "clinic_visits" in reason and "demo_data" in reason
-
-
-def _eventually(check: Callable[[], bool], what: str, limit: float = 90) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"{what} never answered")
 
 
 @pytest.mark.docker
@@ -99,11 +86,16 @@ def test_with_docker_it_starts_the_worker_on_the_gateway_and_the_hub(
         ipam = docker_client.networks.get(network_name(signed.id)).attrs["IPAM"]["Config"]
         port = urlsplit(settings.query_service_url).port
         assert worker_url == f"http://{ipam[0]['Gateway']}:{port}/qs"
-        _eventually(
+        eventually(
             lambda: httpx.post(f"{worker_url}/query", json={"sql": "SELECT 1"}).status_code == 401,
             "the query worker on the gateway",
+            limit=90,
         )
-        _eventually(lambda: httpx.get(f"{settings.hub_url}/hub/api/").status_code == 200, "the hub")
+        eventually(
+            lambda: httpx.get(f"{settings.hub_url}/hub/api/").status_code == 200,
+            "the hub",
+            limit=90,
+        )
         # The hub API listens on every interface; the firewall keeps it to this machine
         # and the agreement bridges (tests/workspaces/test_isolation.py shows the effect).
         guarded = f"--dport {settings.hub_api_port} -j {firewall.HUB_API_CHAIN}"

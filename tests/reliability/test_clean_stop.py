@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -22,6 +21,7 @@ import pytest
 
 from sandbox.cli import processes
 from sandbox.cli.processes import Proc
+from tests.waiting import eventually
 from tests.workspaces.conftest import docker_client, workspace_image  # noqa: F401
 from tests.workspaces.hub import free_port
 
@@ -41,19 +41,6 @@ def _environment(data_dir: Path, **extra: str) -> dict[str, str]:
     }
     env.pop("SANDBOX_DATABASE_URL", None)
     return env
-
-
-def _wait_for(check: Callable[[], bool], what: str, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"{what}: the command ended early:\n{proc.communicate()[0]}"
-        try:
-            if check():
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"{what} never answered")
 
 
 def _carrying(data_dir: Path) -> list[int]:
@@ -102,7 +89,9 @@ def test_a_stop_signal_ends_the_command_and_everything_it_started(
         [SANDBOX, command], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     base = f"http://127.0.0.1:{port}"
-    _wait_for(lambda: httpx.get(f"{base}/api/catalog").status_code == 200, "the platform", proc)
+    eventually(
+        lambda: httpx.get(f"{base}/api/catalog").status_code == 200, "the platform", proc=proc
+    )
 
     tree, output = _stop(proc, signum)
 
@@ -182,14 +171,14 @@ def test_the_hub_proxy_culler_workers_and_firewall_chain_go_with_sandbox_run(
     )
     try:
         hub = f"http://127.0.0.1:{hub_port}/hub/api/"
-        _wait_for(lambda: httpx.get(hub).status_code == 200, "the hub", proc)
+        eventually(lambda: httpx.get(hub).status_code == 200, "the hub", proc=proc)
         parts = ("jupyterhub", "configurable-http-proxy", "jupyterhub_idle_culler", "query-worker")
 
         def started() -> bool:
             below = " ".join(_cmdline(p) for p in processes.descendants(proc.pid))
             return all(part in below for part in parts)
 
-        _wait_for(started, "the hub's proxy and culler and the demo's query workers", proc)
+        eventually(started, "the hub's proxy and culler and the demo's query workers", proc=proc)
         assert "sbx-hub-api" in _chains("iptables")
 
         tree, output = _stop(proc, signal.SIGTERM)

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,6 +26,7 @@ from sandbox.demo.seed import DEMO_PASSWORD
 from sandbox.workspaces.availability import NOT_ISOLATED
 from sandbox.workspaces.names import server_name
 from tests.e2e.jupyter import Kernel, api_token, log_in
+from tests.waiting import eventually
 from tests.workspaces.hub import CONFIG, free_port
 
 # These tests start hubs and change the host's firewall chains, which are one per machine:
@@ -39,19 +40,6 @@ from query_guard.client import connect
 df = connect().sql("SELECT district, COUNT(*) AS n FROM outpatient_visits GROUP BY district")
 print("rows", len(df), "columns", sorted(df.columns))
 """
-
-
-def _eventually(check: Callable[[], bool], what: str, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"{what}: sandbox run ended:\n{proc.communicate()[0]}"
-        try:
-            if check():
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"{what} never answered")
 
 
 def _environment(data_dir: Path, **settings: str) -> dict[str, str]:
@@ -85,11 +73,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         [SANDBOX, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        _eventually(lambda: httpx.get(f"{hub_url}/hub/api/").status_code == 200, "hub", proc)
-        _eventually(
+        eventually(
+            lambda: httpx.get(f"{hub_url}/hub/api/").status_code == 200, "hub", limit=180, proc=proc
+        )
+        eventually(
             lambda: httpx.get(f"{urls['platform']}/api/catalog").status_code == 200,
             "platform",
-            proc,
+            limit=180,
+            proc=proc,
         )
         yield urls
     finally:
