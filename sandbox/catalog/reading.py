@@ -2,106 +2,111 @@
 
 A file is accepted only if it has exactly the columns its catalogue entry
 declares and every value can be read as the declared type (R2: Shanghai
-Art.12; R14: Wuxi Art.13). Refusals name the file, the column and what is
-allowed; they give counts and row numbers, never the offending values, which
-may be personal data.
+Art.12; R14: Wuxi Art.13). Files are read as they come from government
+systems: CSV in UTF-8, GBK or GB18030, a header after title rows, dates and
+numbers as people write them (:mod:`sandbox.catalog.cell_forms`). Refusals name
+the file by its name only, the row and column as the provider sees them and
+what is allowed; they never give the offending values, which may be personal
+data, nor a path on the server.
 """
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
+import zipfile
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path, PureWindowsPath
 
 import duckdb
 import openpyxl
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from openpyxl.utils.exceptions import InvalidFileException
 
+from sandbox.catalog.cell_forms import ACCEPTED, read_text
+from sandbox.catalog.csv_text import AUTO, csv_rows
+from sandbox.catalog.sheets import ARTICLE, Sheet, from_rows
 from sandbox.contracts import CatalogEntry, Column
 from sandbox.errors import ValidationFailed
 
 SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".parquet")
-_ARTICLE = "Shanghai Art.12; Wuxi Art.13"
 
 
-def _csv_encoding(path: Path) -> str:
-    """UTF-8 (with or without BOM), else GB18030, the superset of GBK that Chinese Excel writes."""
-    with path.open("rb") as f:
-        head = f.read(1 << 16)
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 3:  # not merely a character cut at the sample's end
-            return "gb18030"
-    return "utf-8-sig"
+class Encoding(StrEnum):
+    """A CSV file's encoding as the provider chooses it (the codecs are in ``CODECS``)."""
+
+    auto = AUTO
+    utf_8 = "utf-8"
+    gbk = "gbk"
+    gb18030 = "gb18030"
 
 
-def _read_csv(path: Path) -> pa.Table:
-    """Every column as text, so the declared types, not a type sniffer, decide the cast."""
-    encoding = _csv_encoding(path)
-    with path.open(encoding=encoding, newline="") as f:
-        header = next(csv.reader(f), [])
-    return pacsv.read_csv(
-        path,
-        read_options=pacsv.ReadOptions(encoding=encoding),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in header}, strings_can_be_null=True
-        ),
-    )
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read an upload, as the provider chose on the form (defaults: detect both)."""
+
+    encoding: Encoding = Encoding.auto
+    #: The header's row in the file, from 1; None finds it after any title rows.
+    header_row: int | None = None
 
 
-def _read_xlsx(path: Path) -> pa.Table:
-    """The first worksheet; its first row is the header. Blank rows and columns are skipped."""
+def upload_name(filename: str) -> str:
+    """The name an uploaded file is kept under: the sender's own without any folder, so that
+    refusals name the file the provider knows (``data`` plus its type when it has none)."""
+    name = PureWindowsPath(filename).name  # also a Windows path, with backslashes
+    if not name or name.startswith(".") or len(name.encode()) > 200:
+        return "data" + Path(name).suffix.lower()
+    return name
+
+
+def _read_csv(path: Path, options: ReadOptions) -> Sheet:
+    """Every value as text, so the declared types, not a type sniffer, decide the cast."""
+    found = csv_rows(path.read_bytes(), options.encoding, options.header_row, path.name)
+    return from_rows(found, options.header_row)
+
+
+def _read_xlsx(path: Path, options: ReadOptions) -> Sheet:
+    """The first worksheet, with the cell types Excel stored."""
     book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
-        rows = [
-            r
-            for r in book.worksheets[0].iter_rows(values_only=True)
-            if any(v is not None for v in r)
-        ]
+        sheet = book.worksheets[0]
+        sheet.reset_dimensions()  # some writers record wrong dimensions; read every row
+        return from_rows(enumerate(sheet.iter_rows(values_only=True), 1), options.header_row)
     finally:
         book.close()
-    if not rows:
-        return pa.table({})
-    header, body = rows[0], rows[1:]
-    names, arrays = [], []
-    for i, name in enumerate(header):
-        cells = [row[i] if i < len(row) else None for row in body]
-        if name is None and all(c is None for c in cells):
-            continue
-        names.append(f"(column {i + 1} has no header)" if name is None else str(name))
-        try:
-            arrays.append(pa.array(cells))
-        except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed cell types: compare as text
-            arrays.append(pa.array([None if c is None else str(c) for c in cells], pa.string()))
-    return pa.table(arrays, names=names)
 
 
-_READERS = {".csv": _read_csv, ".xlsx": _read_xlsx, ".parquet": pq.read_table}
+def _read_parquet(path: Path, options: ReadOptions) -> Sheet:
+    table = pq.read_table(path)
+    return Sheet(table, list(range(1, table.num_rows + 1)))
 
 
-def read_raw(path: Path) -> pa.Table:
-    """The file's table as stored, before any catalogue check."""
+_READERS = {".csv": _read_csv, ".xlsx": _read_xlsx, ".parquet": _read_parquet}
+
+
+def read_sheet(path: Path, options: ReadOptions = ReadOptions()) -> Sheet:
+    """The file's table as stored, before any catalogue check, with where each cell is."""
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise ValidationFailed(
             f"{path.name}: unsupported file type {path.suffix or '(none)'!r}; "
             f"upload one of {', '.join(SUPPORTED_SUFFIXES)}",
             rule="upload-format",
-            article=_ARTICLE,
+            article=ARTICLE,
         )
     try:
-        return reader(path)
-    except (OSError, pa.ArrowInvalid, ValueError, KeyError) as exc:
+        return reader(path, options)
+    except (
+        OSError, pa.ArrowInvalid, ValueError, KeyError, zipfile.BadZipFile, InvalidFileException
+    ) as exc:  # fmt: skip
         raise ValidationFailed(
             f"{path.name}: cannot be read as {path.suffix.lstrip('.')} ({type(exc).__name__})",
             rule="upload-format",
-            article=_ARTICLE,
+            article=ARTICLE,
         ) from exc
 
 
-def _check_columns(path: Path, table: pa.Table, entry: CatalogEntry) -> None:
+def _check_columns(origin: str, table: pa.Table, entry: CatalogEntry) -> None:
     present, declared = table.column_names, entry.column_names
     missing = [c for c in declared if c not in present]
     extra = [c for c in present if c not in declared]
@@ -117,10 +122,10 @@ def _check_columns(path: Path, table: pa.Table, entry: CatalogEntry) -> None:
     ]
     if problems:
         raise ValidationFailed(
-            f"{path.name}: {'; '.join(problems)}; catalogue entry {entry.name!r} declares "
+            f"{origin}: {'; '.join(problems)}; catalogue entry {entry.name!r} declares "
             f"exactly {', '.join(declared)} (declare new columns in the entry first)",
             rule="upload-columns",
-            article=_ARTICLE,
+            article=ARTICLE,
         )
 
 
@@ -128,47 +133,67 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-#: Data row numbers from 1, as a spreadsheet user counts them; "#row" is never a column name.
+#: The file row of each value; "#row" is never a column name.
 _ROW_NAME = "#row"
 _ROW = _quote(_ROW_NAME)
+#: How many of a column's unreadable rows a refusal lists.
+_LISTED = 5
 
 
-def _unreadable(column: Column) -> str:
-    """SQL predicate: this row holds a value that is not of the column's declared type."""
+def _value(column: Column, arrow_type: pa.DataType) -> str:
+    """SQL: the column's value in its declared type, NULL where it cannot be read so."""
     name = _quote(column.name)
-    return f"{name} IS NOT NULL AND TRY_CAST({name} AS {column.type}) IS NULL"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return read_text(name, column.type)
+    return f"TRY_CAST({name} AS {column.type})"
 
 
-def cast_to_entry(table: pa.Table, entry: CatalogEntry, origin: str) -> pa.Table:
-    """Cast each column to its declared type, refusing if any non-null value does not fit."""
+def _unreadable(sheet: Sheet, column: Column, bad: int, rows: list[int]) -> str:
+    more = f" and {bad - len(rows)} more" if bad > len(rows) else ""
+    accepted = ACCEPTED.get(column.type)
+    return (
+        f"column {column.name!r} is declared {column.type}, but {bad} of "
+        f"{sheet.table.num_rows} rows cannot be read as {column.type}, at "
+        f"{sheet.cells(column.name, rows)}{more}" + (f" ({accepted})" if accepted else "")
+    )
+
+
+def cast_to_entry(sheet: Sheet, entry: CatalogEntry, origin: str) -> pa.Table:
+    """Cast each column to its declared type, refusing if any non-null value does not fit;
+    the refusal names every such column with the rows where its values are."""
+    schema = sheet.table.schema
+    values = {c.name: _value(c, schema.field(c.name).type) for c in entry.columns}
+    failing = {c.name: f"{_quote(c.name)} IS NOT NULL AND {values[c.name]} IS NULL"
+               for c in entry.columns}  # fmt: skip
     checks = ", ".join(
-        f"count(*) FILTER (WHERE {_unreadable(c)}), min({_ROW}) FILTER (WHERE {_unreadable(c)})"
-        for c in entry.columns
+        f"count(*) FILTER (WHERE {p}), list_slice(list({_ROW} ORDER BY {_ROW}) "
+        f"FILTER (WHERE {p}), 1, {_LISTED})"
+        for p in failing.values()
     )
-    casts = ", ".join(
-        f"CAST({_quote(c.name)} AS {c.type}) AS {_quote(c.name)}" for c in entry.columns
-    )
-    numbered = table.append_column(_ROW_NAME, pa.array(range(1, table.num_rows + 1), pa.int64()))
+    numbered = sheet.table.append_column(_ROW_NAME, pa.array(sheet.rows, pa.int64()))
     with duckdb.connect() as con:
         con.register("upload", numbered)
-        counts = con.sql(f"SELECT {checks} FROM upload").fetchall()[0]
-        assert counts is not None
-        for i, column in enumerate(entry.columns):
-            bad, first = counts[2 * i], counts[2 * i + 1]
-            if bad:
-                raise ValidationFailed(
-                    f"{origin}: column {column.name!r} is declared {column.type}, but {bad} of "
-                    f"{table.num_rows} rows cannot be read as {column.type} (first at data row "
-                    f"{first}); correct those cells or change the declared type",
-                    rule="upload-type",
-                    article=_ARTICLE,
-                )
+        found = con.sql(f"SELECT {checks} FROM upload").fetchall()[0]
+        problems = [
+            _unreadable(sheet, column, found[2 * i], found[2 * i + 1])
+            for i, column in enumerate(entry.columns)
+            if found[2 * i]
+        ]
+        if problems:
+            raise ValidationFailed(
+                f"{origin}: {'; '.join(problems)}; correct those cells or change the declared type",
+                rule="upload-type",
+                article=ARTICLE,
+            )
+        casts = ", ".join(f"{values[c.name]} AS {_quote(c.name)}" for c in entry.columns)
         return con.sql(f"SELECT {casts} FROM upload ORDER BY {_ROW}").to_arrow_table()
 
 
-def read_table(path: str | Path, entry: CatalogEntry) -> pa.Table:
+def read_table(
+    path: str | Path, entry: CatalogEntry, options: ReadOptions = ReadOptions()
+) -> pa.Table:
     """Read an upload and return it with exactly the entry's columns, in order, cast to type."""
     path = Path(path)
-    table = read_raw(path)
-    _check_columns(path, table, entry)
-    return cast_to_entry(table, entry, path.name)
+    sheet = read_sheet(path, options)
+    _check_columns(path.name, sheet.table, entry)
+    return cast_to_entry(sheet, entry, path.name)

@@ -25,7 +25,7 @@ from sandbox.accounts.models import User
 from sandbox.audit.record import record
 from sandbox.catalog.models import CatalogReview, Dataset, DatasetStatus, DatasetVersion, ReviewKind
 from sandbox.catalog.quality import quality_report
-from sandbox.catalog.reading import read_table
+from sandbox.catalog.reading import ReadOptions, read_table
 from sandbox.catalog.review import ARTICLE, open_review, refuse_while_pending, review_kind
 from sandbox.contracts import CatalogEntry, OpenClass
 from sandbox.contracts.frequency import due_after
@@ -166,6 +166,7 @@ def publish_dataset(
     data_path: Path,
     datasets_dir: Path,
     class_change_basis: str = "",
+    read_options: ReadOptions = ReadOptions(),
 ) -> Publication:
     """Validate, quality-check and store a new version of a dataset.
 
@@ -177,7 +178,7 @@ def publish_dataset(
     once everything else has succeeded, so a refusal leaves no file behind.
     """
     require_provider_of(actor, entry.provider)
-    table = read_table(data_path, entry)
+    table = read_table(data_path, entry, read_options)
     report = quality_report(table, entry)
     dataset = session.scalar(select(Dataset).where(Dataset.name == entry.name))
     entry_json = entry.model_dump(mode="json", exclude={"base_dir", "source"})

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from sandbox.catalog.models import Dataset
+from sandbox.catalog.reading import Encoding, ReadOptions
 from sandbox.catalog.review import Decision, decide_review, list_reviews, withdraw_review
 from sandbox.catalog.service import latest_version, public_datasets, publish_dataset
 from sandbox.cli.common import AS_OPTION, acting_user, refusals_exit, unit_of_work
@@ -25,6 +26,10 @@ def publish(
     entry: Path = typer.Argument(..., help="Catalogue entry YAML."),
     data: Path | None = typer.Option(None, help="Data file; default: the entry's source."),
     basis: str = typer.Option("", help="Desensitisation/consent reference for a class change."),
+    encoding: Encoding = typer.Option(Encoding.auto, help="A CSV file's encoding."),
+    header_row: int | None = typer.Option(
+        None, min=1, help="The header's row in the file; default: found after any title rows."
+    ),
     as_user: str = AS_OPTION,
 ) -> None:
     """Publish a new version of a dataset (quality report printed as JSON).
@@ -44,6 +49,7 @@ def publish(
                 data_path=source,
                 datasets_dir=get_settings().datasets_dir,
                 class_change_basis=basis,
+                read_options=ReadOptions(encoding, header_row),
             )
             typer.echo(json.dumps(publication.to_dict(), ensure_ascii=False, indent=2))
 

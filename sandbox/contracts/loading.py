@@ -53,24 +53,30 @@ def _build(model: type[M], data: dict[str, Any], origin: str, rule: str, **extra
         raise ContractError(_explain(exc, origin), rule=rule) from exc
 
 
-def _read(path: Path) -> str:
+def _read(path: Path, origin: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ContractError(f"{path}: cannot be read: {exc.strerror}", rule="contract-io") from exc
+        raise ContractError(
+            f"{origin}: cannot be read: {exc.strerror}", rule="contract-io"
+        ) from exc
     except UnicodeDecodeError as exc:
         raise ContractError(
-            f"{path}: is not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}: "
+            f"{origin}: is not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}: "
             f"{exc.reason}); contracts are YAML in UTF-8",
             rule="contract-encoding",
         ) from exc
 
 
-def load_catalog_entry(path: str | Path) -> CatalogEntry:
-    """Load one catalogue entry; relative ``source`` paths resolve against its directory."""
+def load_catalog_entry(path: str | Path, origin: str | None = None) -> CatalogEntry:
+    """Load one catalogue entry; relative ``source`` paths resolve against its directory.
+
+    Problems name the file as ``origin`` (default: its path): an entry uploaded to the
+    platform is named as its sender knows it, never by where the server keeps it."""
     path = Path(path)
-    data = _parse_yaml(_read(path), str(path))
-    return _build(CatalogEntry, data, str(path), "catalog-entry", base_dir=path.parent.resolve())
+    origin = str(path) if origin is None else origin
+    data = _parse_yaml(_read(path, origin), origin)
+    return _build(CatalogEntry, data, origin, "catalog-entry", base_dir=path.parent.resolve())
 
 
 def load_catalog(directory: str | Path) -> dict[str, CatalogEntry]:
@@ -98,7 +104,7 @@ def load_agreement_text(text: str, origin: str = "<agreement>") -> Agreement:
 def load_agreement(path: str | Path) -> Agreement:
     """Load an agreement YAML file."""
     path = Path(path)
-    return load_agreement_text(_read(path), str(path))
+    return load_agreement_text(_read(path, str(path)), str(path))
 
 
 def dump_agreement(agreement: Agreement) -> str:

@@ -1,14 +1,16 @@
 """Uploads waiting between "preview" and "publish", each in its own directory.
 
-A provider's file is kept under ``data_dir/uploads/<random id>/`` — never in a
-URL or a page, only its id — until it is published or abandoned. The id is 128
-random bits, so one provider cannot guess another's upload; the directory is
-removed after publishing, and any upload left for a day is removed at the next
-upload.
+A provider's file is kept under ``data_dir/uploads/<random id>/file/`` by its
+own name (without folders), with how to read it as chosen on the form — never
+in a URL or a page, only its id — until it is published or abandoned. The id is
+128 random bits, so one provider cannot guess another's upload; the directory
+is removed after publishing, and any upload left for a day is removed at the
+next upload.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import shutil
@@ -16,12 +18,13 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from sandbox.catalog.reading import SUPPORTED_SUFFIXES
+from sandbox.catalog.reading import SUPPORTED_SUFFIXES, Encoding, ReadOptions, upload_name
 from sandbox.errors import NotFound, ValidationFailed
 from sandbox.settings import Settings
 
 MAX_AGE_SECONDS = 24 * 3600
 ENTRY_FILE = "entry.yaml"
+OPTIONS_FILE = "read.json"
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -37,9 +40,11 @@ def _folder(settings: Settings, upload_id: str) -> Path:
     return folder
 
 
-def stage(settings: Settings, filename: str, content: BinaryIO) -> str:
-    """Keep an uploaded file and return its id; refuse file types the catalogue cannot read."""
-    suffix = Path(filename).suffix.lower()
+def stage(settings: Settings, filename: str, content: BinaryIO, options: ReadOptions) -> str:
+    """Keep an uploaded file and how to read it, and return its id; refuse file types the
+    catalogue cannot read."""
+    name = upload_name(filename)
+    suffix = Path(name).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise ValidationFailed(
             f"unsupported file type {suffix or '(none)'!r}; upload one of "
@@ -50,14 +55,22 @@ def stage(settings: Settings, filename: str, content: BinaryIO) -> str:
     discard_abandoned(settings)
     upload_id = secrets.token_hex(16)
     folder = _root(settings) / upload_id
-    folder.mkdir(parents=True)
-    with (folder / f"data{suffix}").open("wb") as out:
+    (folder / "file").mkdir(parents=True)
+    with (folder / "file" / name).open("wb") as out:
         shutil.copyfileobj(content, out)
+    chosen = {"encoding": options.encoding.value, "header_row": options.header_row}
+    (folder / OPTIONS_FILE).write_text(json.dumps(chosen), encoding="utf-8")
     return upload_id
 
 
 def data_file(settings: Settings, upload_id: str) -> Path:
-    return next(_folder(settings, upload_id).glob("data.*"))
+    return next((_folder(settings, upload_id) / "file").iterdir())
+
+
+def read_options(settings: Settings, upload_id: str) -> ReadOptions:
+    """How the provider chose to read the upload."""
+    chosen = json.loads((_folder(settings, upload_id) / OPTIONS_FILE).read_text(encoding="utf-8"))
+    return ReadOptions(Encoding(chosen["encoding"]), chosen["header_row"])
 
 
 def entry_file(settings: Settings, upload_id: str) -> Path:

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from sandbox.accounts.models import Role
 from sandbox.api.deps import DbDep, MaybeUserDep, ProviderDep, SettingsDep
 from sandbox.api.views import catalog_review_view, dataset_view
+from sandbox.catalog.reading import Encoding, ReadOptions, upload_name
 from sandbox.catalog.review import latest_reviews, proposed_version
 from sandbox.catalog.service import (
     change_open_class,
@@ -82,19 +83,23 @@ def publish(
     entry: UploadFile,
     data: UploadFile,
     class_change_basis: Annotated[LongText, Form()] = "",
+    encoding: Annotated[Encoding, Form()] = Encoding.auto,
+    header_row: Annotated[int | None, Form(ge=1, le=1_000_000)] = None,
 ) -> dict[str, Any]:
     """Publish a new version: the entry YAML and the data file (CSV, Excel or Parquet).
 
-    ``status`` is ``published`` for a refresh under the published entry; a new or
-    changed entry is ``under_review`` until the authority decides (``review`` is its id).
+    ``encoding`` is a CSV file's (detected by default); ``header_row`` is the header's
+    row in the file, from 1 (by default found after any title rows). ``status`` is
+    ``published`` for a refresh under the published entry; a new or changed entry is
+    ``under_review`` until the authority decides (``review`` is its id).
     """
     with tempfile.TemporaryDirectory() as tmp:
         entry_path = Path(tmp) / "entry.yaml"
         entry_path.write_bytes(entry.file.read())
-        suffix = Path(data.filename or "data.csv").suffix.lower() or ".csv"
-        data_path = Path(tmp) / f"data{suffix}"
+        (Path(tmp) / "data").mkdir()
+        data_path = Path(tmp) / "data" / upload_name(data.filename or "data.csv")
         data_path.write_bytes(data.file.read())
-        parsed = load_catalog_entry(entry_path)
+        parsed = load_catalog_entry(entry_path, upload_name(entry.filename or "entry.yaml"))
         with db.tx() as session:
             publication = publish_dataset(
                 session=session,
@@ -103,6 +108,7 @@ def publish(
                 data_path=data_path,
                 datasets_dir=settings.datasets_dir,
                 class_change_basis=class_change_basis,
+                read_options=ReadOptions(encoding, header_row),
             )
             return publication.to_dict()
 

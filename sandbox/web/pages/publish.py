@@ -1,6 +1,7 @@
 """Publishing a dataset in the browser, in two steps (R2, R13, R14).
 
-1. Upload a CSV, Excel or Parquet file; it is staged under a random id.
+1. Upload a CSV, Excel or Parquet file, choosing a CSV file's encoding and the
+   header's row if detection would not find them; it is staged under a random id.
 2. Declare the entry and each column's type, description and sensitivity —
    suggested by ``suggest_sensitivity`` where values are ID numbers or credit
    codes — and preview: the file is read against the declaration and the
@@ -25,8 +26,9 @@ from pydantic import BaseModel, model_validator
 from sandbox.accounts.models import User
 from sandbox.api.deps import DbDep, ProviderDep, SettingsDep
 from sandbox.catalog.quality import quality_report, suggest_sensitivity
-from sandbox.catalog.reading import read_raw, read_table
+from sandbox.catalog.reading import Encoding, ReadOptions, read_sheet, read_table
 from sandbox.catalog.service import publish_dataset
+from sandbox.catalog.sheets import Sheet
 from sandbox.contracts import OpenClass, Sensitivity, load_catalog_entry
 from sandbox.contracts.catalog_entry import COLUMN_TYPES
 from sandbox.contracts.frequency import FREQUENCIES
@@ -109,7 +111,7 @@ def _first_declaration(table: pa.Table) -> Declaration:
 
 
 def _declare_page(
-    request: Request, upload_id: str, declaration: Declaration, suggested: dict[str, Sensitivity],
+    request: Request, settings: Settings, upload_id: str, sheet: Sheet, declaration: Declaration,
     report: dict | None = None, error: SandboxError | None = None,
 ) -> HTMLResponse:  # fmt: skip
     return render(
@@ -117,6 +119,8 @@ def _declare_page(
         "provider/publish_declare.html",
         {
             "upload_id": upload_id,
+            "file_name": staging.data_file(settings, upload_id).name,
+            "header_row": sheet.header_row,
             "d": declaration,
             "columns": list(
                 zip(
@@ -127,7 +131,7 @@ def _declare_page(
                     strict=True,
                 )
             ),  # fmt: skip
-            "suggested": suggested,
+            "suggested": suggest_sensitivity(sheet.table),
             "report": report,
             "error": error,
             "column_types": COLUMN_TYPES,
@@ -141,23 +145,35 @@ def _declare_page(
 
 @router.get("")
 def upload_form(request: Request, user: ProviderDep) -> HTMLResponse:
-    return render(request, "provider/publish_upload.html")
+    return render(request, "provider/publish_upload.html", {"encodings": list(Encoding)})
 
 
 @router.post("")
 def upload(
-    user: ProviderDep, settings: SettingsDep, data: Annotated[UploadFile, File()]
-) -> RedirectResponse:
-    upload_id = staging.stage(settings, data.filename or "", data.file)
+    user: ProviderDep, settings: SettingsDep, data: Annotated[UploadFile, File()],
+    encoding: Annotated[Encoding, Form()] = Encoding.auto,
+    header_row: Annotated[int | None, Form(ge=1, le=1_000_000)] = None,
+) -> RedirectResponse:  # fmt: skip
+    options = ReadOptions(encoding, header_row)
+    upload_id = staging.stage(settings, data.filename or "", data.file, options)
     return see_other(f"/provider/publish/{upload_id}")
+
+
+def _sheet(settings: Settings, upload_id: str) -> Sheet:
+    data = staging.data_file(settings, upload_id)
+    return read_sheet(data, staging.read_options(settings, upload_id))
 
 
 @router.get("/{upload_id}")
 def declare(
     request: Request, upload_id: str, user: ProviderDep, settings: SettingsDep
 ) -> HTMLResponse:
-    table = read_raw(staging.data_file(settings, upload_id))
-    return _declare_page(request, upload_id, _first_declaration(table), suggest_sensitivity(table))
+    sheet = _sheet(settings, upload_id)
+    return _declare_page(request, settings, upload_id, sheet, _first_declaration(sheet.table))
+
+
+#: How refusals name the declared entry (never by the server's path to it).
+_DECLARATION = "the declaration"
 
 
 def _preview(settings: Settings, user: User, upload_id: str, declaration: Declaration) -> dict:
@@ -168,8 +184,9 @@ def _preview(settings: Settings, user: User, upload_id: str, declaration: Declar
     text = yaml.safe_dump(declaration.entry(user.organisation, data), allow_unicode=True)
     draft = path.with_suffix(".draft")
     draft.write_text(text, encoding="utf-8")
-    entry = load_catalog_entry(draft)
-    report = quality_report(read_table(data, entry), entry).to_dict()
+    entry = load_catalog_entry(draft, _DECLARATION)
+    table = read_table(data, entry, staging.read_options(settings, upload_id))
+    report = quality_report(table, entry).to_dict()
     draft.replace(path)
     return report
 
@@ -180,12 +197,12 @@ def preview(
     declaration: Annotated[Declaration, Form()],
 ) -> HTMLResponse:  # fmt: skip
     """Show the quality report for the declaration, or what is wrong with it."""
-    suggested = suggest_sensitivity(read_raw(staging.data_file(settings, upload_id)))
+    sheet = _sheet(settings, upload_id)
     try:
         report = _preview(settings, user, upload_id, declaration)
     except SandboxError as exc:
-        return _declare_page(request, upload_id, declaration, suggested, error=exc)
-    return _declare_page(request, upload_id, declaration, suggested, report=report)
+        return _declare_page(request, settings, upload_id, sheet, declaration, error=exc)
+    return _declare_page(request, settings, upload_id, sheet, declaration, report=report)
 
 
 @router.post("/{upload_id}/publish")
@@ -198,12 +215,13 @@ def publish(
     entry_path = staging.entry_file(settings, upload_id)
     if not entry_path.is_file():
         raise SandboxError("preview the declaration before publishing", rule="publish-preview")
-    entry = load_catalog_entry(entry_path)
+    entry = load_catalog_entry(entry_path, _DECLARATION)
     data = staging.data_file(settings, upload_id)
     with db.tx() as session:
         publish_dataset(
             session=session, actor=user, entry=entry, data_path=data,
             datasets_dir=settings.datasets_dir, class_change_basis=class_change_basis,
+            read_options=staging.read_options(settings, upload_id),
         )  # fmt: skip
     staging.discard(settings, upload_id)
     return see_other("/provider#datasets")
