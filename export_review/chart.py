@@ -337,7 +337,7 @@ def table_from_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Ch
 
 def read_csv_table(path: Path) -> ChartTable:
     """A CSV file (header row first, as the file gate checks) as a chart's table."""
-    with path.open(encoding="utf-8", newline="") as f:
+    with path.open(encoding="utf-8-sig", newline="") as f:  # with or without a BOM
         rows = list(csv.reader(f))
     return table_from_rows(rows[0] if rows else [], rows[1:])
 

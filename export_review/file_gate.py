@@ -8,8 +8,9 @@ are bounded in size and rows; a CSV with an identifier column (by catalogue name
 or by values that are valid 18-digit resident ID numbers or 18-character unified
 social credit codes) is refused, as is any text with such a value (Rizhao Art.10,
 29; Putuo Art.32). A notebook that still holds outputs is refused rather than
-stripped by the platform: what leaves is the researcher's file byte for byte, so the
-author has seen exactly what is released, and outputs can hold data.
+stripped by the platform: what leaves is the researcher's file byte for byte (a CSV file
+with the UTF-8 byte-order mark added, so Excel opens it as UTF-8), so the author has seen
+exactly what is released, and outputs can hold data.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def _refuse(rule: str, message: str, article: str = _OUTPUTS) -> PolicyViolation
 
 def _text(path: Path, data: bytes) -> str:
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a BOM is no part of the first column's name
     except UnicodeDecodeError as exc:
         raise _refuse(
             "export-file-type",

@@ -13,6 +13,7 @@ leaves as its chart specification, its table and the platform's own drawing of t
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import shutil
@@ -70,6 +71,8 @@ ART_AUTHOR = "Shanghai Art.15; agreement clause researchers"
 
 
 def _store(settings: Settings, request_id: int, files: Sequence[tuple[str, bytes]]) -> list[Path]:
+    """Keep the submitted files; a CSV file is kept with the UTF-8 byte-order mark, so the
+    file reviewed is the file released and Excel opens it as UTF-8, not as GBK."""
     folder = settings.data_dir / "exports" / str(request_id)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -80,6 +83,8 @@ def _store(settings: Settings, request_id: int, files: Sequence[tuple[str, bytes
                 f"file name {name!r} must be a plain name without folders", rule="export-file-name"
             )
         path = folder / clean
+        if path.suffix.lower() == ".csv" and not data.startswith(codecs.BOM_UTF8):
+            data = codecs.BOM_UTF8 + data
         path.write_bytes(data)
         paths.append(path)
     return paths
@@ -502,8 +507,9 @@ def _approvers(session: Session, req: ExportRequest) -> list[ExportDecision]:
 
 
 def _dp_csv(folder: Path, result: dict[str, Any]) -> Path:
+    """The DP table as CSV in UTF-8 with BOM, which Excel opens as UTF-8."""
     path = folder / "dp_release.csv"
-    with path.open("w", newline="", encoding="utf-8") as f:
+    with path.open("w", newline="", encoding="utf-8-sig") as f:
         writer = csv.writer(f)
         writer.writerow(result["columns"])
         writer.writerows(result["rows"])

@@ -70,7 +70,7 @@ class TableRerun:
 
 
 def _header(path: Path) -> list[str]:
-    with path.open(encoding="utf-8", newline="") as f:
+    with path.open(encoding="utf-8-sig", newline="") as f:  # kept with a BOM (requests._store)
         return next(csv.reader(f), [])
 
 
@@ -123,7 +123,7 @@ def _read_rows(cursors: CursorSource, database: Path, sql: str) -> pd.DataFrame:
 def _shown_groups(path: Path, plan: DpPlan, rows: pd.DataFrame) -> pd.DataFrame:
     """Only the rows of groups the CSV shows (the guard may have hidden small groups)."""
     key_names = {o.key: o.name for o in plan.outputs if o.key}
-    with path.open(encoding="utf-8", newline="") as f:
+    with path.open(encoding="utf-8-sig", newline="") as f:
         shown = {tuple(r[key_names[k]] for k in plan.group_keys) for r in csv.DictReader(f)}
     keys = rows[list(plan.group_keys)].astype(str).apply(tuple, axis=1)
     return rows[keys.isin(shown)]

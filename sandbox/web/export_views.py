@@ -50,7 +50,7 @@ def shown_file(f: ExportFile) -> ShownFile:
         return ShownFile(f.name, "destroyed", f.size)  # its agreement ended (R16)
     if kind == "other":
         return ShownFile(f.name, kind, f.size)
-    text = Path(f.path).read_text(encoding="utf-8", errors="replace")
+    text = Path(f.path).read_text(encoding="utf-8-sig", errors="replace")
     if kind == "csv":
         rows = list(csv.reader(io.StringIO(text)))
         header, body = (rows[0], rows[1:]) if rows else ([], [])

@@ -3,6 +3,7 @@ provider reviewers, the author never reviews, two independent reviewers, bundles
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import zipfile
@@ -10,13 +11,15 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from export_review.bundle import verify_bundle
-from export_review.signing import load_or_create_signing_key, signing_key_path
+from export_review.signing import load_or_create_signing_key, public_key_pem, signing_key_path
 from export_review.workflow import TRANSITIONS, check_user_can_review, state_diagram
 from sandbox.accounts.models import Role
 from sandbox.accounts.service import create_user
 from sandbox.agreements.service import import_agreement
+from sandbox.cli.release import release_app
 from sandbox.contracts import Review
 from sandbox.db.base import transaction
 from sandbox.errors import PermissionDenied
@@ -115,6 +118,32 @@ def test_a_researchers_image_never_leaves_and_a_figure_needs_one_table(client, w
     )  # fmt: skip
     assert bad.status_code == 422 and bad.json()["rule"] == "export-chart", bad.text
     assert "colour" in bad.json()["error"]
+
+
+def test_a_table_leaves_as_csv_with_a_bom_and_the_bundle_verifies(client, world, settings):
+    """Excel opens a CSV file as UTF-8 only after the byte-order mark; the file is kept with it
+    when submitted, so the reviewers see what leaves and the manifest signs it."""
+    alice = login(client, "alice")
+    rid = _draft(client, "AGR-T-0001", {"table.csv": TABLE.encode()})  # as pandas writes it
+    assert client.post(f"/api/exports/{rid}/submit", headers=alice).json()["status"] == "checked"
+    health, health2 = login(client, "health"), login(client, "health2")
+    reviewed = client.get(f"/api/exports/{rid}/files/table.csv", headers=health)
+    assert reviewed.content == codecs.BOM_UTF8 + TABLE.encode()
+    client.post(f"/api/exports/{rid}/start_review", headers=health, json={})
+    client.post(f"/api/exports/{rid}/approve", headers=health, json={"reason": "fine"})
+    done = client.post(f"/api/exports/{rid}/approve", headers=health2, json={"reason": "fine"})
+    assert done.json()["status"] == "released", done.text
+    out = Path(settings.data_dir) / "download"
+    zipfile.ZipFile(io.BytesIO(client.get(f"/api/exports/{rid}/bundle", headers=alice).content)
+                    ).extractall(out)  # fmt: skip
+    assert (out / "files" / "table.csv").read_bytes() == reviewed.content
+    assert (out / "files" / "table.csv").read_text(encoding="utf-8-sig") == TABLE
+    public = out.parent / "release.pub"
+    public.write_bytes(
+        public_key_pem(load_or_create_signing_key(signing_key_path(settings.keys_dir)))
+    )
+    verified = CliRunner().invoke(release_app, ["verify", str(out), "--public-key", str(public)])
+    assert verified.exit_code == 0, verified.output
 
 
 def test_two_independent_provider_reviewers_then_a_signed_bundle(client, world, settings):

@@ -55,6 +55,7 @@ def test_allowed_files_pass(tmp_path):
         ("bad.json", "{not json", "export-file-type"),
         ("ragged.csv", "a,b\n1\n", "export-file-type"),
         ("ids.csv", "patient_id,n\nx,1\n", "export-file-identifier"),
+        ("excel.csv", "\ufeffpatient_id,n\nx,1\n", "export-file-identifier"),  # after a BOM
         ("hidden.csv", f"who,n\n{RESIDENT_ID},1\n", "export-file-identifier"),
         ("notes.txt", f"the person is {RESIDENT_ID}.", "export-file-identifier"),
     ],

@@ -3,6 +3,7 @@ checked at once, and nothing leaves before a provider's review (issue 4, items 1
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import zipfile
@@ -38,7 +39,9 @@ def test_dp_release_is_submitted_for_review_and_released_after_approval(
     archive = zipfile.ZipFile(
         io.BytesIO(qs.get(f"/api/exports/{rid}/bundle", headers=login(qs, "alice")).content)
     )
-    rows = list(csv.reader(io.StringIO(archive.read("files/dp_release.csv").decode())))
+    released = archive.read("files/dp_release.csv")
+    assert released.startswith(codecs.BOM_UTF8)  # so that Excel reads it as UTF-8
+    rows = list(csv.reader(io.StringIO(released.decode("utf-8-sig"))))
     assert rows[0] == ["district", "n"] and len(rows) == 4
     assert [list(map(str, row)) for row in body["release"]["rows"]] == rows[1:]
     manifest = archive.read("manifest.json").decode()

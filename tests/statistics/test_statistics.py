@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -93,7 +94,8 @@ def test_statistics_json_and_csv_for_the_authority_only(client, activity):
 
     r = client.get("/api/statistics.csv", headers=login(client, "ops"))
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(r.text)))
+    assert r.content.startswith(codecs.BOM_UTF8)  # so that Excel reads it as UTF-8
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert rows[0] == ["figure", "key", "value"]
     assert ["agreements_by_status", "terminated", "1"] in rows
     assert ["review_turnaround", "decided", "1"] in rows

@@ -141,7 +141,7 @@ def test_the_statistics_page_draws_the_figures_and_offers_the_same_csv(
 
     with page.expect_download() as download:
         page.click("#statistics-csv")
-    text = Path(download.value.path()).read_text(encoding="utf-8")
+    text = Path(download.value.path()).read_text(encoding="utf-8-sig")
     rows = {(r["figure"], r["key"]): r["value"] for r in csv.DictReader(io.StringIO(text))}
     assert rows[("datasets_by_class", "conditional")] == "1"
     assert rows[("datasets_by_class", "non_open")] == "1"

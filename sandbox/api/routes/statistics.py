@@ -39,7 +39,7 @@ def statistics_csv(
     db: DbDep, user: OversightDep, settings: SettingsDep, calendar: CalendarDep
 ) -> Response:
     return Response(
-        as_csv(_report(db, user, settings, calendar)),
+        as_csv(_report(db, user, settings, calendar)).encode("utf-8-sig"),  # BOM: Excel reads UTF-8
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="statistics.csv"'},
     )
