@@ -348,3 +348,20 @@ def test_parquet_values_are_located_by_row(tmp_path: Path, entry: CatalogEntry) 
 def test_corrupt_xlsx_is_refused_without_a_path(tmp_path: Path, entry: CatalogEntry) -> None:
     (tmp_path / "v.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
     assert "v.xlsx: cannot be read as xlsx" in _refusal(tmp_path / "v.xlsx", entry)
+
+
+def test_times_as_people_write_them(tmp_path: Path, entry: CatalogEntry) -> None:
+    columns = [
+        c.model_copy(update={"type": "TIMESTAMP"}) if c.name == "visit_date" else c
+        for c in entry.columns
+    ]
+    timed = entry.model_copy(update={"columns": columns})
+    written = ["2024-03-01 08:30:00", "2024/3/1 8:30", "2024年3月1日 8:30", "2024年3月1日 08:30:00"]
+    rows = [[ID_A, when, "梁溪区", "1", "1"] for when in [*written, "2024年3月1日"]]
+    table = read_table(_write_csv(tmp_path / "v.csv", rows), timed)
+    assert table["visit_date"].to_pylist() == [datetime(2024, 3, 1, 8, 30)] * 4 + [
+        datetime(2024, 3, 1)
+    ]
+    rows[1][1] = "2024年3月1日 下午"
+    message = _refusal(_write_csv(tmp_path / "v.csv", rows), timed)
+    assert "at cells B3 (times are read as" in message

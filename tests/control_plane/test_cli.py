@@ -20,6 +20,29 @@ from tests.control_plane.helpers import agreement
 runner = CliRunner()
 
 
+def test_publish_reads_the_encoding_and_header_row_it_is_given(cli_env, tmp_path: Path):
+    entry = tmp_path / "visits.yaml"
+    entry.write_text(
+        "name: march_visits\ntitle: 门诊\nprovider: city-health-commission\ndomain: health\n"
+        "summary: x\nopen_class: conditional\nconditions: x\nupdate_frequency: monthly\n"
+        "contact: a@b.invalid\ncolumns:\n- {name: district, type: VARCHAR}\n"
+        "- {name: cost, type: DOUBLE}\n",
+        encoding="utf-8",
+    )
+    data = tmp_path / "门诊.csv"
+    data.write_bytes('单位：元,,2024年3月\ndistrict,cost\n梁溪区,"1,234.5"\n'.encode("gbk"))
+
+    def publish(*options: str):  # noqa: ANN202
+        args = ["catalog", "publish", str(entry), "--data", str(data), *options]
+        return runner.invoke(app, [*args, "--as", "health"])
+
+    refused = publish("--encoding", "utf-8", "--header-row", "2")
+    assert refused.exit_code == 1
+    assert "门诊.csv: row 1, column A cannot be read as UTF-8" in refused.output
+    done = publish("--encoding", "gbk", "--header-row", "2")
+    assert done.exit_code == 0 and '"status": "under_review"' in done.output, done.output
+
+
 def test_publish_import_export_and_verify(cli_env, catalog_dir, tmp_path: Path):
     entry = str(catalog_dir / "clinic_visits.yaml")
     refused = runner.invoke(app, ["catalog", "publish", entry, "--as", "alice"])
