@@ -88,4 +88,13 @@ def csv_rows(
         names = ("utf-8",)
     else:
         names = ("utf-8", "gb18030")
-    return _rows(_decode(data, names, header_row, origin))
+    text = _decode(data, names, header_row, origin)
+    if "\x00" in text:  # decodes, but is no text: UTF-16 without its byte-order mark
+        raise ValidationFailed(
+            f"{origin}: row {text.count(chr(10), 0, text.index(chr(0))) + 1} holds NUL "
+            'characters, so it is not CSV text (Excel\'s "Unicode text" is UTF-16); save the '
+            "file as CSV UTF-8",
+            rule="upload-encoding",
+            article=ARTICLE,
+        )
+    return _rows(text)

@@ -12,6 +12,7 @@ data, nor a path on the server.
 
 from __future__ import annotations
 
+import csv
 import zipfile
 from dataclasses import dataclass
 from enum import StrEnum
@@ -33,7 +34,7 @@ SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".parquet")
 
 
 class Encoding(StrEnum):
-    """A CSV file's encoding as the provider chooses it (the codecs are in ``CODECS``)."""
+    """A CSV file's encoding as the provider chooses it (its codec: ``csv_text.CODECS``)."""
 
     auto = AUTO
     utf_8 = "utf-8"
@@ -97,7 +98,8 @@ def read_sheet(path: Path, options: ReadOptions = ReadOptions()) -> Sheet:
     try:
         return reader(path, options)
     except (
-        OSError, pa.ArrowInvalid, ValueError, KeyError, zipfile.BadZipFile, InvalidFileException
+        OSError, pa.ArrowInvalid, ValueError, KeyError, csv.Error, zipfile.BadZipFile,
+        InvalidFileException,
     ) as exc:  # fmt: skip
         raise ValidationFailed(
             f"{path.name}: cannot be read as {path.suffix.lstrip('.')} ({type(exc).__name__})",

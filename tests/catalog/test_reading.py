@@ -365,3 +365,12 @@ def test_times_as_people_write_them(tmp_path: Path, entry: CatalogEntry) -> None
     rows[1][1] = "2024年3月1日 下午"
     message = _refusal(_write_csv(tmp_path / "v.csv", rows), timed)
     assert "at cells B3 (times are read as" in message
+
+
+def test_utf_16_text_is_refused(tmp_path: Path, entry: CatalogEntry) -> None:
+    """Excel's "Unicode text" is UTF-16; without its byte-order mark it decodes, as NULs."""
+    path = tmp_path / "v.csv"
+    path.write_bytes(_csv_bytes(ROWS).encode("utf-16"))
+    assert "v.csv: row 1, column A cannot be read as UTF-8 or GB18030" in _refusal(path, entry)
+    path.write_bytes(_csv_bytes(ROWS).encode("utf-16-le"))
+    assert "v.csv: row 1 holds NUL characters, so it is not CSV text" in _refusal(path, entry)
