@@ -9,6 +9,7 @@ what the database holds, never on timing.
 
 from __future__ import annotations
 
+import codecs
 import zipfile
 from datetime import date, timedelta
 from pathlib import Path
@@ -110,7 +111,8 @@ def test_export_submitted_reviewed_side_by_side_and_the_bundle_verified(
     zipfile.ZipFile(archive).extractall(tmp_path / "bundle")
     assert verify_bundle(tmp_path / "bundle", release_key) == []  # type: ignore[arg-type]
     files = tmp_path / "bundle" / "files"
-    assert (files / "visits.csv").read_text(encoding="utf-8") == table.read_text(encoding="utf-8")
+    # The researcher's table, with the byte-order mark that makes Excel read it as UTF-8.
+    assert (files / "visits.csv").read_bytes() == codecs.BOM_UTF8 + table.read_bytes()
     assert (files / "figure.png").read_bytes().startswith(b"\x89PNG")
     assert {"chart.json", "figure.svg"} <= {p.name for p in files.iterdir()}
 
