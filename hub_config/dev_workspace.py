@@ -3,14 +3,16 @@ the whole path can be tried with ``sandbox run`` on a machine without Docker.
 
 It is not isolated: the kernel runs as the platform's own user and could open any file the
 platform keeps, past the guard. So the hub refuses it in production, ``sandbox run``
-starts it only while every dataset on the platform is marked demo data, and the hub's and
-the platform's pages say so. Everything else is the Docker workspace's: the control plane
-authorizes each spawn, and the kernel reaches its agreement's query worker with the
-agreement-bound token the platform hands out, through the same notebook client.
+starts it only while every dataset on the platform is marked demo data, and the hub's,
+the platform's and JupyterLab's pages say so. Everything else is the Docker workspace's:
+the control plane authorizes each spawn, and the kernel reaches its agreement's query
+worker with the agreement-bound token the platform hands out, through the same notebook
+client.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -18,7 +20,6 @@ from functools import partial
 from pathlib import Path
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
-from tornado import web
 from traitlets import Unicode, default
 
 from hub_config import hooks
@@ -31,6 +32,23 @@ from sandbox.workspaces.hardening import SINGLEUSER_ARGS
 
 #: The environment's own commands: the hub passes no PATH of its own to a workspace.
 BIN = Path(sys.executable).parent
+#: JupyterLab's own stylesheet hook (``LabApp.custom_css``): ``~/.jupyter/custom/custom.css``.
+LAB_CSS = Path(".jupyter") / "custom" / "custom.css"
+
+
+def not_isolated_css() -> str:
+    """A label fixed to every JupyterLab page of a development workspace, in both languages
+    (JupyterLab's ``custom.css``; it takes no clicks, so nothing under it is hidden)."""
+    text = f"{NOT_ISOLATED[0]} · {NOT_ISOLATED[1]}"
+    return (
+        "/* Written by the development workspace at every start (hub_config/dev_workspace.py). */\n"
+        "body::before {\n"
+        f"  content: {json.dumps(text, ensure_ascii=False)};\n"
+        "  position: fixed; top: 0; right: 0; z-index: 100000; pointer-events: none;\n"
+        "  padding: 2px 10px; font: bold 12px sans-serif;\n"
+        "  color: #fff; background: #b3261e;\n"
+        "}\n"
+    )
 
 
 class DevelopmentWorkspaceRefused(SandboxError):
@@ -63,24 +81,35 @@ class DevWorkspaceSpawner(SimpleLocalProcessSpawner):
 
     async def start(self):  # type: ignore[no-untyped-def]
         refuse_in_production(get_settings().environment)
+        css = Path(self.home_dir) / LAB_CSS  # the label, written anew each start
+        css.parent.mkdir(parents=True, exist_ok=True)
+        css.write_text(not_isolated_css(), encoding="utf-8")
         return await super().start()
 
     def delete_forever(self) -> None:
         shutil.rmtree(self.home_dir, ignore_errors=True)
 
 
-async def pre_spawn(spawner, *, control_plane: ControlPlane, workers: dict[str, str]) -> None:
-    """Refuse unless the control plane authorizes the spawn and the agreement has a query
-    worker here; then hand the workspace its agreement, worker and token."""
+def _worker_url(workers_file: str, agreement_id: str) -> str | None:
+    """The agreement's worker in ``sandbox run``'s list, read anew (it grows as the operator
+    provisions agreements)."""
+    try:
+        workers = json.loads(Path(workers_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return workers.get(agreement_id)
+
+
+async def pre_spawn(
+    spawner, *, control_plane: ControlPlane, workers_file: str, wait: float
+) -> None:
+    """Refuse unless the control plane authorizes the spawn and the agreement's query
+    worker answers (within ``wait`` seconds); then hand the workspace its agreement,
+    worker and token."""
     grant = await hooks.authorize(spawner, control_plane)
-    url = workers.get(grant.agreement_id)
-    if url is None:
-        raise web.HTTPError(
-            403,
-            f"Agreement {grant.agreement_id} has no query worker in this development "
-            "workspace (it serves the demo agreements provisioned when `sandbox run` "
-            "started): ask the operator to restart `sandbox run`.",
-        )
+    url = await hooks.wait_for_query_service(
+        lambda: _worker_url(workers_file, grant.agreement_id), wait, grant.agreement_id
+    )
     spawner.environment = {**spawner.environment, **hooks.workspace_environment(grant, url)}
 
 
@@ -100,8 +129,13 @@ def configure(c, hub: HubSettings, control_plane: ControlPlane) -> None:  # type
         str(BIN / "jupyterhub-singleuser"),
     ]
     c.Spawner.environment = {"PATH": f"{BIN}{os.pathsep}{os.defpath}"}
+    # Every JupyterLab page loads ~/.jupyter/custom/custom.css: the "not isolated" label.
+    c.Spawner.args = [*SINGLEUSER_ARGS, "--LabApp.custom_css=True"]
     if os.geteuid() == 0:  # the platform's own user, root on a bare machine or in CI
-        c.Spawner.args = [*SINGLEUSER_ARGS, "--allow-root"]
+        c.Spawner.args = [*c.Spawner.args, "--allow-root"]
     c.Spawner.pre_spawn_hook = partial(
-        pre_spawn, control_plane=control_plane, workers=dict(hub.dev_workers)
+        pre_spawn,
+        control_plane=control_plane,
+        workers_file=hub.dev_workers_file,
+        wait=hub.query_service_wait,
     )

@@ -7,10 +7,13 @@ own named server, network, token and home volume.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import docker
+import httpx
 from tornado import web
 
 from hub_config.control_plane import ControlPlane, SpawnAuthorization, SpawnRefused
@@ -25,6 +28,8 @@ class WorkspacePolicy:
     query_service_url: str
     hub_api_port: int
     limits: hardening.WorkspaceLimits
+    #: Seconds to wait for the agreement's query service (0: start without asking).
+    query_service_wait: float = 0
 
 
 def _on_gateway(url: str, gateway: str) -> str:
@@ -45,6 +50,38 @@ async def authorize(spawner, control_plane: ControlPlane) -> SpawnAuthorization:
     if server_name(grant.agreement_id) != spawner.name:
         raise web.HTTPError(500, "The control plane answered for another agreement.")
     return grant
+
+
+async def query_service_answers(url: str) -> bool:
+    """Whether the query service at ``url`` answers now (any HTTP status will do)."""
+    try:
+        async with httpx.AsyncClient(timeout=2) as client:
+            await client.get(f"{url.rstrip('/')}/agreement")
+    except httpx.TransportError:
+        return False
+    return True
+
+
+async def wait_for_query_service(
+    find_url: Callable[[], str | None], limit: float, agreement_id: str
+) -> str:
+    """The agreement's query service URL once it answers; the spawn is refused (503) when it
+    has not after ``limit`` seconds: a workspace whose queries cannot reach the data, and
+    whose start cannot fetch the welcome notebook, helps nobody. ``find_url`` is asked again
+    each time (``None``: no worker known yet)."""
+    deadline = time.monotonic() + limit
+    while True:
+        url = find_url()
+        if url and await query_service_answers(url):
+            return url
+        if time.monotonic() >= deadline:
+            raise web.HTTPError(
+                503,
+                f"The query service of agreement {agreement_id} does not answer"
+                f"{f' at {url}' if url else ''}: the operator must start its query worker "
+                "(`sandbox run` starts it within seconds of provisioning). Try again shortly.",
+            )
+        await asyncio.sleep(0.3)
 
 
 def workspace_environment(grant: SpawnAuthorization, query_url: str) -> dict[str, str]:
@@ -81,7 +118,7 @@ async def pre_spawn(spawner, *, control_plane: ControlPlane, policy: WorkspacePo
     spawner.extra_create_kwargs = hardening.create_kwargs(
         agreement_id=agreement_id, researcher=username
     )
-    spawner.environment = {
-        **spawner.environment,
-        **workspace_environment(grant, _on_gateway(policy.query_service_url, net.gateway)),
-    }
+    query_url = _on_gateway(policy.query_service_url, net.gateway)
+    if policy.query_service_wait:
+        await wait_for_query_service(lambda: query_url, policy.query_service_wait, agreement_id)
+    spawner.environment = {**spawner.environment, **workspace_environment(grant, query_url)}

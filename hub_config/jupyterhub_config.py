@@ -77,6 +77,7 @@ else:
             query_service_url=get_settings().query_service_url,
             hub_api_port=hub.api_port,
             limits=WorkspaceLimits(memory=hub.memory, cpus=hub.cpus, pids=hub.pids),
+            query_service_wait=hub.query_service_wait,
         ),
     )
 

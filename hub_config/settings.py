@@ -38,9 +38,14 @@ class HubSettings(WorkspaceLimitSettings):
     #: What the hub spawns: a hardened container, or (never in production) a local
     #: JupyterLab process, hub_config/dev_workspace.py.
     spawner: Literal["docker", "development"] = "docker"
-    #: The development workspace's query workers: agreement id -> query service URL (JSON);
-    #: an agreement without one is refused.
-    dev_workers: dict[str, str] = {}
+    #: The development workspace's query workers: a JSON file of agreement id -> query
+    #: service URL, read at every spawn (``sandbox run`` adds an agreement's worker when
+    #: the operator provisions it); an agreement without one is refused.
+    dev_workers_file: str = ""
+    #: Seconds a spawn waits for the agreement's query service to answer before the
+    #: workspace starts, refused with a reason if it never does; 0 does not wait.
+    #: ``sandbox run`` sets it: a worker it started moments ago is still starting.
+    query_service_wait: float = 0
     #: Where the hub keeps its state (SQLite database, cookie secret).
     state_dir: str = "var/hub"
     #: Researchers sign in through this OpenID Connect provider instead of with platform

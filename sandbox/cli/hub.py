@@ -6,7 +6,9 @@ Development only (``sandbox run`` refuses production settings). What it starts:
 * a query worker per active, provisioned agreement, listening on that agreement's network
   gateway (``sandbox query-worker``), on the port of ``SANDBOX_QUERY_SERVICE_URL`` if set —
   otherwise, or when it names the platform's own port, :data:`WORKER_PORT`: workspaces
-  reach the query service on a port of its own, never the platform's API;
+  reach the query service on a port of its own, never the platform's API. An agreement
+  the operator provisions while it runs gets its worker within seconds (a watcher looks
+  every :data:`WATCH_INTERVAL_S`), and the hub waits for it before starting a workspace;
 * JupyterHub from ``hub_config/jupyterhub_config.py``, told the platform's address and two
   freshly generated tokens: the one it presents to ``/api/hub/*`` and the scoped service
   token the platform presents to the hub to stop servers (Shanghai Art.26, 36).
@@ -21,13 +23,16 @@ run it says why and starts no hub; the researcher's pages say so too.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -48,6 +53,13 @@ from sandbox.settings import Settings
 WORKER_PORT = 8090
 #: Seconds a child has to stop after SIGTERM before SIGKILL (the hub stops every server).
 STOP_GRACE = 60
+#: Seconds between two looks for agreements provisioned since ``sandbox run`` started.
+WATCH_INTERVAL_S = 2.0
+#: Seconds a spawn waits for its agreement's query worker to answer (one started moments
+#: ago is still importing).
+WORKER_START_S = 60.0
+#: The development hub's query workers, agreement id -> URL (JSON, under the hub's state).
+DEV_WORKERS_FILE = "dev-workers.json"
 HUB_CONFIG = Path(hub_config.__file__).with_name("jupyterhub_config.py")
 BUILD_SCRIPT = Path(hub_config.__file__).parents[1] / "images" / "build.sh"
 #: This environment's ``sandbox`` command (the workers run it as child processes).
@@ -135,13 +147,69 @@ class WorkspaceRuntime:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     #: Whether the hub API's firewall chain was set (Docker workspaces only).
     firewall: bool = True
+    #: The children's environment and working directory (the hub's state directory).
+    env: dict[str, str] = field(default_factory=dict)
+    state: Path = Path(".")
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _watcher: threading.Thread | None = None
+
+    def start_new_workers(self) -> list[str]:
+        """Start a query worker for every active, provisioned agreement that has none yet;
+        return their ids. The development hub reads which is whose from a file; a spawn
+        waits for the worker to answer (``SANDBOX_HUB_QUERY_SERVICE_WAIT``)."""
+        started = []
+        for agreement_id in _provisioned_agreements(self.settings):
+            if agreement_id in self.workers:
+                continue
+            host, port = self._worker_address(agreement_id)
+            _worker(self, self.env, self.state, agreement_id, host, port)
+            started.append(agreement_id)
+        if started and self.settings.workspace_kind == "development":
+            _write_dev_workers(self.state, self.workers)
+        return started
+
+    def _worker_address(self, agreement_id: str) -> tuple[str, int]:
+        """Docker: the agreement network's gateway and the query service's port (the
+        network exists from provisioning; looking it up is idempotent). Development:
+        loopback, on the query service's port and the ports after it."""
+        port = urlsplit(self.settings.query_service_url).port or WORKER_PORT
+        if self.settings.workspace_kind != "docker":
+            return "127.0.0.1", port + len(self.workers)
+        import docker
+
+        from sandbox.provisioning.runtime import workspace_ports
+        from sandbox.workspaces import network
+
+        client = docker.from_env()
+        return network.provision(client, agreement_id, workspace_ports(self.settings)).gateway, port
+
+    def watch(self) -> None:
+        """Start the watcher: agreements provisioned from now on get their worker within
+        :data:`WATCH_INTERVAL_S` seconds. A failure is logged and tried again."""
+
+        def loop() -> None:
+            while not self._stopping.wait(WATCH_INTERVAL_S):
+                try:
+                    for agreement_id in self.start_new_workers():
+                        typer.echo(
+                            f"workspaces:  query worker for {agreement_id} at "
+                            f"{self.workers[agreement_id]}"
+                        )
+                except Exception as exc:  # the next look tries again; the platform runs on
+                    typer.echo(f"workspaces:  starting a query worker failed: {exc!r}", err=True)
+
+        self._watcher = threading.Thread(target=loop, name="query-worker-watcher", daemon=True)
+        self._watcher.start()
 
     def stop(self) -> None:
-        """End the hub (it stops its proxy, culler and servers), then the workers, then
-        whatever of theirs outlived them (a proxy whose hub had to be killed); remove the
-        hub API's firewall chain whatever happened. Safe to call twice."""
+        """End the watcher, then the hub (it stops its proxy, culler and servers), then the
+        workers, then whatever of theirs outlived them (a proxy whose hub had to be killed);
+        remove the hub API's firewall chain whatever happened. Safe to call twice."""
         from sandbox.workspaces import firewall
 
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join()
         try:
             tree = [p for child in self.processes for p in processes.descendants(child.pid)]
             for process in reversed(self.processes):  # the hub first: no spawn meets a gap
@@ -158,6 +226,13 @@ class WorkspaceRuntime:
                 firewall.release_hub_api()
 
 
+def _write_dev_workers(state: Path, workers: dict[str, str]) -> None:
+    """Tell the development hub which worker is whose (replaced whole, never half-written)."""
+    partial = state / f".{DEV_WORKERS_FILE}.partial"
+    partial.write_text(json.dumps(workers), encoding="utf-8")
+    partial.replace(state / DEV_WORKERS_FILE)
+
+
 def _provisioned_agreements(settings: Settings) -> list[str]:
     with unit_of_work(settings.db_url) as session:
         rows = session.scalars(
@@ -171,15 +246,19 @@ def _provisioned_agreements(settings: Settings) -> list[str]:
         return list(rows)
 
 
+#: ``prctl`` option: the signal a child gets when the thread that started it ends.
+PR_SET_PDEATHSIG = 1
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+
+
 def _die_with_parent() -> None:
     """In the child before exec: get SIGTERM when ``sandbox run`` dies (Linux
     ``PR_SET_PDEATHSIG``). uvicorn re-raises the signal that stopped it, so the parent
-    may die before any ``finally`` runs; no hub or worker must outlive it."""
-    import ctypes
-    import signal
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    may die before any ``finally`` runs; no hub or worker must outlive it. (The signal
+    comes when the thread that started the child ends: the main thread, or the watcher,
+    which lives until :meth:`WorkspaceRuntime.stop`.) Only the call itself runs in the
+    child: libc was loaded before the fork, as a child of a threaded process must not."""
+    _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _child(args: list[str], env: dict[str, str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:
@@ -190,14 +269,14 @@ def _child(args: list[str], env: dict[str, str], log: Path, cwd: Path) -> subpro
             cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # single-threaded here: safe before exec
+            preexec_fn=_die_with_parent,  # one call, nothing loaded or locked: safe before exec
         )
 
 
 def start_workspaces(settings: Settings) -> WorkspaceRuntime:
     """Start each provisioned agreement's worker, then the hub, as ``settings.workspace_kind``
-    says; all children log under ``<data_dir>/hub``. Interrupted half-way, it stops what it
-    started."""
+    says, then the watcher that starts the workers of agreements provisioned later; all
+    children log under ``<data_dir>/hub``. Interrupted half-way, it stops what it started."""
     state = (settings.data_dir / "hub").resolve()
     state.mkdir(parents=True, exist_ok=True)
     env = {
@@ -207,14 +286,26 @@ def start_workspaces(settings: Settings) -> WorkspaceRuntime:
         "SANDBOX_QUERY_SERVICE_URL": settings.query_service_url,
     }
     docker = settings.workspace_kind == "docker"
-    runtime = WorkspaceRuntime(settings=settings, hub_log=state / "hub.log", firewall=docker)
+    runtime = WorkspaceRuntime(
+        settings=settings, hub_log=state / "hub.log", firewall=docker, env=env, state=state
+    )
     try:
-        hub_env = (
-            _start_docker_workers(runtime, env, state)
-            if docker
-            else _start_dev_workers(runtime, env, state)
-        )
+        if docker:
+            from sandbox.workspaces import firewall
+
+            runtime.start_new_workers()
+            firewall.guard_hub_api(settings.hub_api_port)  # the hub API listens everywhere
+            hub_env = {"SANDBOX_HUB_SPAWNER": "docker"}
+        else:
+            _write_dev_workers(state, {})
+            runtime.start_new_workers()
+            hub_env = {
+                "SANDBOX_HUB_SPAWNER": "development",
+                "SANDBOX_HUB_DEV_WORKERS_FILE": str(state / DEV_WORKERS_FILE),
+            }
+        hub_env["SANDBOX_HUB_QUERY_SERVICE_WAIT"] = str(WORKER_START_S)
         _start_hub(runtime, {**env, **hub_env}, state)
+        runtime.watch()
     except BaseException:  # a stop signal or a failure half-way: end what started
         runtime.stop()
         raise
@@ -222,46 +313,13 @@ def start_workspaces(settings: Settings) -> WorkspaceRuntime:
 
 
 def _worker(runtime: WorkspaceRuntime, env: dict[str, str], state: Path, agreement_id: str,
-            host: str, port: int) -> None:  # fmt: skip
+            host: str, port: int) -> str:  # fmt: skip
+    """Start ``agreement_id``'s query worker on ``host:port``; return its URL."""
     command = [str(SANDBOX_CLI), "query-worker", "--agreement", agreement_id]
     command += ["--host", host, "--port", str(port)]
     runtime.processes.append(_child(command, env, state / "workers.log", state))
-    runtime.workers[agreement_id] = f"http://{host}:{port}/qs"
-
-
-def _start_docker_workers(
-    runtime: WorkspaceRuntime, env: dict[str, str], state: Path
-) -> dict[str, str]:
-    """Each agreement's network and its worker on the gateway, then the hub API's firewall
-    chain (the hub API listens on every interface)."""
-    import docker
-
-    from sandbox.provisioning.runtime import workspace_ports
-    from sandbox.workspaces import firewall, network
-
-    settings = runtime.settings
-    worker_port = urlsplit(settings.query_service_url).port or WORKER_PORT
-    client = docker.from_env()
-    for agreement_id in _provisioned_agreements(settings):
-        gateway = network.provision(client, agreement_id, workspace_ports(settings)).gateway
-        _worker(runtime, env, state, agreement_id, gateway, worker_port)
-    firewall.guard_hub_api(settings.hub_api_port)
-    return {"SANDBOX_HUB_SPAWNER": "docker"}
-
-
-def _start_dev_workers(
-    runtime: WorkspaceRuntime, env: dict[str, str], state: Path
-) -> dict[str, str]:
-    """Each agreement's worker on loopback, on the query service port and the ports after
-    it; the hub is told which is whose."""
-    settings = runtime.settings
-    first = urlsplit(settings.query_service_url).port or WORKER_PORT
-    for offset, agreement_id in enumerate(_provisioned_agreements(settings)):
-        _worker(runtime, env, state, agreement_id, "127.0.0.1", first + offset)
-    return {
-        "SANDBOX_HUB_SPAWNER": "development",
-        "SANDBOX_HUB_DEV_WORKERS": json.dumps(runtime.workers),
-    }
+    runtime.workers[agreement_id] = url = f"http://{host}:{port}/qs"
+    return url
 
 
 def _start_hub(runtime: WorkspaceRuntime, env: dict[str, str], state: Path) -> None:
@@ -312,5 +370,5 @@ def maybe_start_workspaces(settings: Settings) -> tuple[Settings, WorkspaceRunti
         typer.echo("             development workspaces: local JupyterLab processes, NOT isolated")
     for agreement_id, url in runtime.workers.items():
         typer.echo(f"             query worker for {agreement_id} at {url}")
-    typer.echo("             agreements provisioned from now on get their worker at the next start")
+    typer.echo("             agreements provisioned from now on get their worker within seconds")
     return ready, runtime

@@ -33,6 +33,7 @@ from sandbox.workspaces.names import server_name
 from tests.control_plane.conftest import PASSWORD, catalog_dir, factory, settings, users
 from tests.control_plane.helpers import agreement, publish_all
 from tests.e2e.servers import Served
+from tests.web.conftest import browser_context, page  # the browser, for the whole path
 from tests.workspaces.conftest import docker_client, workspace_image
 from tests.workspaces.hub import Hub, free_port
 
