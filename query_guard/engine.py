@@ -14,7 +14,9 @@ repeatedly until it stops (QG-013).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+import os
 import secrets
 import tempfile
 import threading
@@ -28,6 +30,7 @@ import pyarrow as pa
 from query_guard.anonymise.noise import dataset_key, register
 from query_guard.anonymise.result import split_suppression
 from query_guard.compile import PRIVATE_SCHEMA, SOURCES_TABLE
+from query_guard.remembered import Remembered
 from sandbox.errors import PolicyViolation, SandboxError
 
 DEFAULT_MEMORY_LIMIT = "1GB"
@@ -174,15 +177,23 @@ def estimated_rows(cursor: duckdb.DuckDBPyConnection, sql: str) -> int | None:
 
 
 def check_cardinality(
-    cursor: duckdb.DuckDBPyConnection, sql: str, limit: int = DEFAULT_MAX_ESTIMATED_ROWS
+    cursor: duckdb.DuckDBPyConnection,
+    sql: str,
+    limit: int = DEFAULT_MAX_ESTIMATED_ROWS,
+    estimates: Remembered[str, int | None] | None = None,
 ) -> int | None:
     """Refuse ``sql`` before it runs if a step of its plan that multiplies rows (see
     :func:`estimated_rows`) is estimated past ``limit`` rows.
 
-    Returns the estimate. The refusal does not echo it: it derives from the stored
-    data's statistics.
+    Returns the estimate, taken from ``estimates`` (what is kept for the cursor's file,
+    which never changes while it is open) where it holds one: planning a query for its
+    estimate cost the worker more than running a small one. The refusal does not echo the
+    estimate: it derives from the stored data's statistics.
     """
-    estimate = estimated_rows(cursor, sql)
+    if estimates is None:
+        estimate = estimated_rows(cursor, sql)
+    else:
+        estimate = estimates.get(sql, lambda: estimated_rows(cursor, sql))
     if estimate is not None and estimate > limit:
         raise PolicyViolation(
             CARDINALITY_RULE,
@@ -196,26 +207,55 @@ def check_cardinality(
 
 
 class _Watchdog:
-    """Interrupts a cursor once ``timeout_s`` has passed, then again every
-    :data:`INTERRUPT_REPEAT_S` until :meth:`stop`, so that an interrupt DuckDB forgot
-    (one that came before the statement started) is repeated rather than lost."""
+    """Interrupts each watched cursor once its time is up, then again every
+    :data:`INTERRUPT_REPEAT_S` until it is no longer watched, so that an interrupt DuckDB
+    forgot (one that came before the statement started) is repeated rather than lost.
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection, timeout_s: float) -> None:
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, args=(cursor, timeout_s), daemon=True)
-        self._thread.start()
+    One thread serves every query of the process: starting a thread per query cost more
+    than a small query under load. An interrupt is sent holding the lock that
+    :meth:`stop` takes, so none reaches a cursor after its query stopped being watched.
+    """
 
-    def _watch(self, cursor: duckdb.DuckDBPyConnection, timeout_s: float) -> None:
-        if self._done.wait(timeout_s):
-            return
-        while not self._done.is_set():
-            with contextlib.suppress(duckdb.Error):  # never end the loop early
-                cursor.interrupt()
-            self._done.wait(INTERRUPT_REPEAT_S)
+    def __init__(self) -> None:
+        self.reset()
 
-    def stop(self) -> None:
-        self._done.set()
-        self._thread.join()
+    def reset(self) -> None:
+        """Start empty, with no thread yet (also in a forked child, which has none)."""
+        self._changed = threading.Condition()
+        self._due: dict[int, tuple[float, duckdb.DuckDBPyConnection]] = {}
+        self._tickets = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, cursor: duckdb.DuckDBPyConnection, timeout_s: float) -> int:
+        """Interrupt ``cursor`` from ``timeout_s`` seconds on; the ticket for :meth:`stop`."""
+        with self._changed:
+            ticket = next(self._tickets)
+            self._due[ticket] = (time.monotonic() + timeout_s, cursor)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, daemon=True)
+                self._thread.start()
+            self._changed.notify()
+        return ticket
+
+    def stop(self, ticket: int) -> None:
+        with self._changed:
+            self._due.pop(ticket, None)
+
+    def _watch(self) -> None:
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                for ticket, (due, cursor) in list(self._due.items()):
+                    if due <= now:
+                        with contextlib.suppress(duckdb.Error):  # never end the loop early
+                            cursor.interrupt()
+                        self._due[ticket] = (now + INTERRUPT_REPEAT_S, cursor)
+                soonest = min((due for due, _ in self._due.values()), default=None)
+                self._changed.wait(None if soonest is None else soonest - now)
+
+
+_WATCHDOG = _Watchdog()
+os.register_at_fork(after_in_child=_WATCHDOG.reset)
 
 
 def run_query(
@@ -225,6 +265,7 @@ def run_query(
     *,
     max_estimated_rows: int | None = DEFAULT_MAX_ESTIMATED_ROWS,
     planned: str | None = None,
+    estimates: Remembered[str, int | None] | None = None,
 ) -> pa.Table:
     """Run ``sql`` and fetch the result as Arrow, interrupting it after ``timeout_s`` seconds.
 
@@ -234,13 +275,14 @@ def run_query(
     whose plan is estimated past that many rows (within the same timeout): the plan of
     ``planned`` where ``sql`` was compiled from it (aggregate mode's checked query, whose
     joins are the only ones of the compiled statement that can multiply rows, and whose
-    plan costs DuckDB a fraction of the compiled statement's), else of ``sql``.
+    plan costs DuckDB a fraction of the compiled statement's), else of ``sql``; ``estimates``
+    keeps the estimates of ``conn``'s file (:class:`~query_guard.service.connections.Opened`).
     """
     cursor = conn.cursor()
-    watchdog = _Watchdog(cursor, timeout_s)
+    ticket = _WATCHDOG.watch(cursor, timeout_s)
     try:
         if max_estimated_rows is not None:
-            check_cardinality(cursor, planned or sql, max_estimated_rows)
+            check_cardinality(cursor, planned or sql, max_estimated_rows, estimates)
         return split_suppression(cursor.sql(sql).to_arrow_table())
     except duckdb.InterruptException as exc:
         raise PolicyViolation(
@@ -266,7 +308,7 @@ def run_query(
             f"the query failed while running ({type(exc).__name__})", rule=QUERY_ERROR_RULE
         ) from exc
     finally:
-        watchdog.stop()
+        _WATCHDOG.stop(ticket)
         cursor.close()
 
 

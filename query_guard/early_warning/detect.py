@@ -103,20 +103,25 @@ def differencing(session: Session, obs: Observation) -> dict[str, Any] | None:
     ):
         return None
     terms = set(entry.where_terms)
-    earlier = session.scalars(
-        select(QueryLog)
+    # One row per other set of conditions (the latest): a query repeated under load must not
+    # make every later query read all its repetitions.
+    latest = (
+        select(func.max(QueryLog.id))
         .where(
             QueryLog.agreement_id == entry.agreement_id,
             QueryLog.shape == entry.shape,
+            QueryLog.terms_key != entry.terms_key,
             QueryLog.action.in_(EXECUTED),
             QueryLog.at >= since,
-            QueryLog.id != entry.id,
         )
-        .order_by(QueryLog.id.desc())
+        .group_by(QueryLog.terms_key)
+    )
+    earlier = session.scalars(
+        select(QueryLog).where(QueryLog.id.in_(latest)).order_by(QueryLog.id.desc())
     )
     for other in earlier:
         others = set(other.where_terms)
-        if terms != others and (terms < others or others < terms):
+        if terms < others or others < terms:
             return {
                 "shape": entry.shape,
                 "predicates_differing": len(terms ^ others),

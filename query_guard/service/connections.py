@@ -6,6 +6,10 @@ file stays open on the hardened engine. A rebuild replaces the file by a rename
 path in the process and hands it back to every later ``connect`` — the *old*
 file's instance while any connection to it lives — so the old connection is
 closed, once no query is using it, before the new file is opened.
+
+What depends only on a query's text and the file (the row estimate of its plan, which
+:func:`query_guard.engine.check_cardinality` reads) is remembered with the open file, and
+forgotten with it.
 """
 
 from __future__ import annotations
@@ -14,14 +18,17 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from query_guard.remembered import Remembered
 from sandbox.errors import NotFound
 
 FileIdentity = tuple[int, int, int, int]
+#: Plans whose row estimate one open file keeps.
+ESTIMATES_KEPT = 512
 
 
 def file_identity(path: Path) -> FileIdentity:
@@ -35,6 +42,17 @@ class _Open:
     conn: duckdb.DuckDBPyConnection
     identity: FileIdentity
     users: int = 0
+    estimates: Remembered[str, int | None] = field(
+        default_factory=lambda: Remembered(ESTIMATES_KEPT)
+    )
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A cursor on an agreement's current file, and the row estimates kept for that file."""
+
+    cursor: duckdb.DuckDBPyConnection
+    estimates: Remembered[str, int | None]
 
 
 class ConnectionCache:
@@ -71,13 +89,19 @@ class ConnectionCache:
     @contextmanager
     def cursor(self, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor on the current file at ``path``, released when the block ends."""
+        with self.open(path) as opened:
+            yield opened.cursor
+
+    @contextmanager
+    def open(self, path: Path) -> Iterator[Opened]:
+        """A cursor on the current file at ``path`` with what is kept for that file."""
         path = Path(path).resolve()
         with self._changed:
             entry = self._current(path)
             entry.users += 1
         cursor = entry.conn.cursor()
         try:
-            yield cursor
+            yield Opened(cursor, entry.estimates)
         finally:
             cursor.close()
             with self._changed:

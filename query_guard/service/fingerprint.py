@@ -23,6 +23,7 @@ import hmac
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -56,6 +57,9 @@ _COMPARISONS = (
     exp.ILike,
 )
 HASH_PREFIX = "h:"
+#: Queries whose record form a process remembers: a notebook sends the same text again and
+#: again, and parsing it for the record cost the worker about as much as the guard's decision.
+REMEMBERED = 512
 
 
 def keyed_hash(key: bytes, value: str, length: int = 16) -> str:
@@ -120,7 +124,11 @@ def redact_sql(key: bytes, sql: str, identifier_columns: Iterable[str]) -> str:
     that does not parse cannot be analysed, so every string literal in it is
     hashed, and any identifier-looking token outside quotes too.
     """
-    columns = frozenset(c.lower() for c in identifier_columns)
+    return _redacted(key, sql, frozenset(c.lower() for c in identifier_columns))
+
+
+@lru_cache(maxsize=REMEMBERED)
+def _redacted(key: bytes, sql: str, columns: frozenset[str]) -> str:
     tree = _parse(sql)
     if tree is not None:
         try:
@@ -144,11 +152,21 @@ class Shape:
     shape: str
     where_terms: tuple[str, ...]
 
+    @property
+    def terms_key(self) -> str:
+        return terms_key(self.where_terms)
+
+
+def terms_key(where_terms: Iterable[str]) -> str:
+    """One digest of a set of WHERE conjuncts' hashes: equal sets, equal digests."""
+    return hashlib.sha256("\x1f".join(sorted(where_terms)).encode()).hexdigest()
+
 
 def _conjuncts(condition: exp.Expression) -> list[exp.Expression]:
     return list(condition.flatten()) if isinstance(condition, exp.And) else [condition]
 
 
+@lru_cache(maxsize=REMEMBERED)
 def shape_of(key: bytes, sql: str) -> Shape | None:
     """Fingerprint ``sql``: the hash of the tree with every WHERE removed, and one hash per
     WHERE conjunct (tagged with the WHERE it came from). ``None`` when it does not parse."""

@@ -20,7 +20,10 @@ from sandbox.db.base import Base, utcnow
 
 class QueryLog(Base):
     __tablename__ = "query_log"
-    __table_args__ = (Index("ix_query_log_agreement_at", "agreement_id", "at"),)
+    __table_args__ = (
+        Index("ix_query_log_agreement_at", "agreement_id", "at"),
+        Index("ix_query_log_agreement_shape", "agreement_id", "shape", "terms_key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     agreement_id: Mapped[str] = mapped_column(String(64))
@@ -36,6 +39,9 @@ class QueryLog(Base):
     shape: Mapped[str | None] = mapped_column(String(64), default=None)
     #: Keyed hashes of the WHERE clauses' conjuncts, sorted.
     where_terms: Mapped[list] = mapped_column(JSON, default=list)
+    #: Digest of ``where_terms`` (:func:`query_guard.service.fingerprint.terms_key`), so
+    #: that queries with the same conditions are one row to the differencing warning.
+    terms_key: Mapped[str | None] = mapped_column(String(64), default=None)
     #: The audit event that records this query, in rows logged before the outbox (revision
     #: 0003); since then the event is linked after the commit and names this row instead
     #: (``details.query_log``).

@@ -103,9 +103,11 @@ def execute(
 ) -> pa.Table:
     """Run on the agreement's file (``planned``: see :func:`run_query`); every failure but
     the engine's own refusals (timeout, a join too large to start) becomes one fixed error."""
-    with cache.cursor(path) as cursor:
+    with cache.open(path) as opened:
         try:
-            return run_query(cursor, sql, timeout_s, planned=planned)
+            return run_query(
+                opened.cursor, sql, timeout_s, planned=planned, estimates=opened.estimates
+            )
         except PolicyViolation as exc:
             if exc.rule in (TIMEOUT_RULE, CARDINALITY_RULE):
                 raise
@@ -170,6 +172,7 @@ def record_query(
         duration_ms=outcome.duration_ms,
         shape=shape.shape if shape else None,
         where_terms=list(shape.where_terms) if shape else [],
+        terms_key=shape.terms_key if shape else None,
     )
     session.add(entry)
     session.flush()

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sandbox.audit.faults import FAULT_POINTS, UnlistedFaultPoint, fault_point
 from sandbox.audit.outbox import committed, link_pending
 from sandbox.audit.record import OUTBOX_SESSION
+from sandbox.db.base import writer_turn
 from sandbox.errors import SandboxError
 
 log = logging.getLogger("sandbox.audit.advance")
@@ -54,7 +55,7 @@ def advance(sessions: sessionmaker[Session], step: str, change: Callable[[Sessio
             raise UnlistedFaultPoint(
                 f"step {step!r} has no fault point {point!r} in sandbox.audit.faults.FAULT_POINTS"
             )
-    with sessions() as session:
+    with sessions() as session, writer_turn(sessions):
         session.info[OUTBOX_SESSION] = 0
         with session.begin():
             value = change(session)

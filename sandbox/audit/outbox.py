@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sandbox.audit.faults import fault_point
 from sandbox.audit.models import AuditOutbox
 from sandbox.audit.record import LINK_BATCH, link_outbox, take_turn
-from sandbox.db.base import read_only
+from sandbox.db.base import read_only, writer_turn
 
 
 class _Appender:
@@ -83,7 +83,7 @@ def link_pending(
             return 0  # linked by another thread's pass
         target = appender.committed  # commits counted so far are visible to the pass
         while True:
-            with sessions() as session, session.begin():
+            with sessions() as session, writer_turn(sessions), session.begin():
                 take_turn(session)
                 count = link_outbox(session, batch)
                 fault_point("audit.link.commit")

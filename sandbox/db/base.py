@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -66,10 +67,46 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+#: Seconds a writer waits for its turn, as long as SQLite's busy timeout lets it wait.
+WRITER_WAIT_S = 30.0
+_WRITER_TURNS: dict[str, threading.Lock] = {}
+_WRITER_TURNS_GUARD = threading.Lock()
+
+
+class WriterWaitedTooLong(RuntimeError):
+    """Another write transaction of this process held SQLite's write lock too long."""
+
+
+@contextmanager
+def writer_turn(factory: sessionmaker[Session]) -> Iterator[None]:
+    """On SQLite, hold this process's turn to write for the block; elsewhere nothing.
+
+    SQLite lets one write transaction at a time, and a connection that finds the lock taken
+    sleeps in growing steps (up to 100 ms) before it looks again: under load, threads of one
+    process slept far longer than the transactions they waited for. Taking turns on a lock
+    of the process first, they queue instead, and SQLite's wait is left to other processes.
+    """
+    engine: Engine = factory.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    key = engine.url.render_as_string(hide_password=True)
+    with _WRITER_TURNS_GUARD:
+        turn = _WRITER_TURNS.setdefault(key, threading.Lock())
+    if not turn.acquire(timeout=WRITER_WAIT_S):
+        raise WriterWaitedTooLong(
+            f"no turn to write to the platform database within {WRITER_WAIT_S:g} s"
+        )
+    try:
+        yield
+    finally:
+        turn.release()
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back everything on any error."""
-    with factory() as session, session.begin():
+    with factory() as session, writer_turn(factory), session.begin():
         yield session
 
 

@@ -51,4 +51,4 @@ def test_the_memory_is_bounded(aggregate) -> None:
     ]
     for text in texts:
         memory.decide(text, aggregate.ctx)
-    assert [sql for _, sql in memory._kept] == texts[1:]
+    assert [sql for _, sql in memory._kept.oldest_first()] == texts[1:]

@@ -27,6 +27,7 @@ from query_guard.engine import (
     run_query,
 )
 from query_guard.guard import check_query
+from query_guard.remembered import Remembered
 from query_guard.rules.stars import RULE as STAR_RULE
 from sandbox.errors import PolicyViolation, SandboxError
 
@@ -177,6 +178,20 @@ def test_eight_self_joins_are_refused_before_they_run(small_engine) -> None:
     assert "WITH query" in err.value.message
     with pytest.raises(PolicyViolation):
         check_cardinality(small_engine.cursor(), sql, limit=1_000_000)
+
+
+def test_a_remembered_estimate_refuses_again_and_is_kept_per_text(small_engine) -> None:
+    """The worker keeps each plan's estimate with its open file: asking again is refused
+    again, from the estimate kept, and another text is estimated on its own."""
+    joins = " ".join(f"JOIN visits v{i} ON v0.patient_id = v{i}.patient_id" for i in range(1, 9))
+    runaway = f"SELECT count(*) FROM visits v0 {joins}"
+    kept: Remembered[str, int | None] = Remembered(8)
+    for _ in range(2):
+        with pytest.raises(PolicyViolation) as err:
+            run_query(small_engine, runaway, timeout_s=120, estimates=kept)
+        assert err.value.rule == CARDINALITY_RULE
+    assert run_query(small_engine, "SELECT 1 AS one", 60, estimates=kept).num_rows == 1
+    assert kept.oldest_first() == [runaway, "SELECT 1 AS one"]
 
 
 def test_the_plan_checked_is_the_one_the_statement_was_compiled_from(small_engine) -> None:
