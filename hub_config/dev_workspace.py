@@ -32,6 +32,8 @@ from sandbox.workspaces.hardening import SINGLEUSER_ARGS
 
 #: The environment's own commands: the hub passes no PATH of its own to a workspace.
 BIN = Path(sys.executable).parent
+#: The agreement's shared project folder, as it appears in each home.
+PROJECT = "project"
 #: JupyterLab's own stylesheet hook (``LabApp.custom_css``): ``~/.jupyter/custom/custom.css``.
 LAB_CSS = Path(".jupyter") / "custom" / "custom.css"
 
@@ -68,10 +70,15 @@ def refuse_in_production(environment: str) -> None:
 
 
 class DevWorkspaceSpawner(SimpleLocalProcessSpawner):
-    """A home per researcher and agreement; removing the named server removes its home, as
-    an ended agreement's home volume is destroyed (R16)."""
+    """A home per researcher and agreement, with the agreement's project folder shared by
+    its researchers as ``project`` in each home (as the Docker workspace mounts its project
+    volume). Removing the named server removes its home, and the project folder with the
+    agreement's last home, as an ended agreement's volumes are destroyed (R16)."""
 
     homes = Unicode(help="The directory holding one home per researcher and agreement.").tag(
+        config=True
+    )
+    projects = Unicode(help="The directory holding one project folder per agreement.").tag(
         config=True
     )
 
@@ -79,15 +86,33 @@ class DevWorkspaceSpawner(SimpleLocalProcessSpawner):
     def _default_home_dir(self) -> str:
         return str(Path(self.homes) / self.user.name / self.name)
 
-    async def start(self):  # type: ignore[no-untyped-def]
-        refuse_in_production(get_settings().environment)
-        css = Path(self.home_dir) / LAB_CSS  # the label, written anew each start
+    @property
+    def project_dir(self) -> Path:
+        return Path(self.projects) / self.name
+
+    def prepare_home(self) -> Path:
+        """The home with JupyterLab's label (written anew each start) and the link to the
+        agreement's project folder; returns the home."""
+        home = Path(self.home_dir)
+        css = home / LAB_CSS
         css.parent.mkdir(parents=True, exist_ok=True)
         css.write_text(not_isolated_css(), encoding="utf-8")
+        self.project_dir.mkdir(parents=True, exist_ok=True)
+        link = home / PROJECT
+        if not link.is_symlink():
+            link.symlink_to(self.project_dir, target_is_directory=True)
+        return home
+
+    async def start(self):  # type: ignore[no-untyped-def]
+        refuse_in_production(get_settings().environment)
+        self.prepare_home()
         return await super().start()
 
     def delete_forever(self) -> None:
         shutil.rmtree(self.home_dir, ignore_errors=True)
+        last = not any(Path(self.homes).glob(f"*/{self.name}"))  # no researcher's home left
+        if self.name and last:  # (the unnamed server, refused anyway, has no project)
+            shutil.rmtree(self.project_dir, ignore_errors=True)
 
 
 def _worker_url(workers_file: str, agreement_id: str) -> str | None:
@@ -122,6 +147,7 @@ def configure(c, hub: HubSettings, control_plane: ControlPlane) -> None:  # type
         "announcement": f"{NOT_ISOLATED[0]} · {NOT_ISOLATED[1]}: {NOT_ISOLATED_DETAIL[1]}"
     }
     c.DevWorkspaceSpawner.homes = str(Path(hub.state_dir).resolve() / "dev-homes")
+    c.DevWorkspaceSpawner.projects = str(Path(hub.state_dir).resolve() / "dev-projects")
     c.Spawner.cmd = [
         sys.executable,
         "-m",

@@ -109,11 +109,12 @@ async def pre_spawn(spawner, *, control_plane: ControlPlane, policy: WorkspacePo
         network.provision, client, agreement_id, [qs_port, policy.hub_api_port]
     )
     home = await asyncio.to_thread(network.ensure_home_volume, client, username, agreement_id)
+    project = await asyncio.to_thread(network.ensure_project_volume, client, agreement_id)
 
     spawner.network_name = net.name
     spawner.hub_connect_url = f"http://{net.gateway}:{policy.hub_api_port}"
     spawner.extra_host_config = hardening.host_config(
-        policy.limits, network=net.name, home_volume=home, dns=net.gateway
+        policy.limits, network=net.name, home_volume=home, dns=net.gateway, project_volume=project
     )
     spawner.extra_create_kwargs = hardening.create_kwargs(
         agreement_id=agreement_id, researcher=username

@@ -13,6 +13,8 @@ from sandbox.workspaces.names import LABEL_AGREEMENT, LABEL_RESEARCHER, LABEL_RO
 #: The image's unprivileged user (see images/Dockerfile).
 WORKSPACE_USER = "1000:1000"
 HOME_DIR = "/home/jovyan"
+#: The agreement's project folder, shared by its researchers, inside each one's home.
+PROJECT_DIR = f"{HOME_DIR}/project"
 #: Single-user server arguments: raw-file downloads answer 403 (defence in depth only:
 #: /api/contents still serves what the editor opens, THREAT_MODEL).
 SINGLEUSER_ARGS = [
@@ -32,21 +34,32 @@ class WorkspaceLimits:
     tmp_size: str = "256m"
 
 
-def host_config(limits: WorkspaceLimits, *, network: str, home_volume: str, dns: str) -> dict:
+def host_config(
+    limits: WorkspaceLimits,
+    *,
+    network: str,
+    home_volume: str,
+    dns: str,
+    project_volume: str | None = None,
+) -> dict:
     """Keyword arguments for docker's ``create_host_config`` (and DockerSpawner's
     ``extra_host_config``).
 
     ``dns`` is the network's gateway: the embedded resolver forwards there, where the
     firewall rejects port 53, so names outside the network never resolve (CVE-2024-29018).
-    No published ports and no host bind mounts: the only mount is the home volume.
+    No published ports and no host bind mounts: the only mounts are the home volume and
+    the agreement's project volume, shared by its researchers at :data:`PROJECT_DIR`.
     """
+    binds = {home_volume: {"bind": HOME_DIR, "mode": "rw"}}
+    if project_volume:
+        binds[project_volume] = {"bind": PROJECT_DIR, "mode": "rw"}
     return {
         "network_mode": network,
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges:true"],
         "read_only": True,
         "tmpfs": {"/tmp": f"rw,nosuid,nodev,noexec,size={limits.tmp_size}"},
-        "binds": {home_volume: {"bind": HOME_DIR, "mode": "rw"}},
+        "binds": binds,
         "mem_limit": limits.memory,
         "memswap_limit": limits.memory,
         "nano_cpus": int(limits.cpus * 1e9),

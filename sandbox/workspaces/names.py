@@ -50,3 +50,8 @@ def home_volume_name(researcher: str, agreement_id: str) -> str:
     """One home volume per (researcher, agreement): files never cross agreements."""
     slug = f"{_slug(researcher, 24)}-{_slug(agreement_id, 30)}"
     return f"sandbox-home-{slug}-{_digest(researcher, agreement_id)[:8]}"
+
+
+def project_volume_name(agreement_id: str) -> str:
+    """The agreement's project volume, shared by its researchers' workspaces."""
+    return f"sandbox-project-{_slug(agreement_id, 40)}-{_digest('project', agreement_id)[:8]}"

@@ -22,6 +22,7 @@ from sandbox.workspaces.names import (
     bridge_name,
     home_volume_name,
     network_name,
+    project_volume_name,
 )
 
 
@@ -104,6 +105,18 @@ def ensure_home_volume(client: docker.DockerClient, researcher: str, agreement_i
     return name
 
 
+def ensure_project_volume(client: docker.DockerClient, agreement_id: str) -> str:
+    """Create the agreement's project volume, shared by its researchers, if missing; return
+    its name. It carries the agreement's label, so it ends with the agreement's homes."""
+    name = project_volume_name(agreement_id)
+    try:
+        client.volumes.get(name)
+    except NotFound:
+        labels = {LABEL_AGREEMENT: agreement_id, LABEL_ROLE: "workspace-project"}
+        client.volumes.create(name, labels=labels)
+    return name
+
+
 def stop_workspaces(client: docker.DockerClient, agreement_id: str) -> int:
     """Remove every workspace container of the agreement (expiry, revocation, R11
     suspension); returns how many there were."""
@@ -116,7 +129,8 @@ def stop_workspaces(client: docker.DockerClient, agreement_id: str) -> int:
 
 
 def destroy_home_volumes(client: docker.DockerClient, agreement_id: str) -> list[str]:
-    """Delete every home volume of an ended agreement (R16, Rizhao Art.31).
+    """Delete every home volume of an ended agreement and its project volume (R16, Rizhao
+    Art.31).
 
     Its containers must be gone first (see :func:`stop_workspaces`).
     """

@@ -2,7 +2,8 @@
 item 5): ``sandbox run`` with its demo accounts; alice signs in and applies, the provider
 approves, the operator provisions, alice opens her workspace from the platform's link and
 sees the welcome notebook in JupyterLab, its cells run in her workspace's kernel and submit
-a table and a figure, the provider approves both, alice downloads each release bundle and
+a table and a figure (and a file lands in the agreement's shared project folder), the
+provider approves both, alice downloads each release bundle and
 ``sandbox release verify`` accepts it. Once on Docker workspaces, once on the development
 workspace (no Docker).
 
@@ -223,8 +224,15 @@ def run_welcome(server: str, token: str) -> str:
             printed.append(ran.stdout)
             if i == 0:  # the switches' cell: spend and submit, as a researcher decides to
                 kernel.run("SPEND_BUDGET = True\nSUBMIT_EXPORTS = True")
+        # The agreement's project folder beside her own files, writable.
+        shared = kernel.run("df1.to_csv('project/by_district.csv', index=False)")
+        assert shared.error is None, shared.error
     finally:
         kernel.close()
+    project = httpx.get(
+        f"{server}/api/contents/project", headers={"Authorization": f"token {token}"}, timeout=60
+    )
+    assert [f["name"] for f in project.json()["content"]] == ["by_district.csv"], project.text
     return "".join(printed)
 
 

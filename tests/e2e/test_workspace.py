@@ -24,8 +24,8 @@ from docker.errors import NotFound
 from docker.models.containers import Container
 
 from sandbox.workspaces import firewall
-from sandbox.workspaces.hardening import HOME_DIR, WORKSPACE_USER
-from sandbox.workspaces.names import LABEL_AGREEMENT, home_volume_name
+from sandbox.workspaces.hardening import HOME_DIR, PROJECT_DIR, WORKSPACE_USER
+from sandbox.workspaces.names import LABEL_AGREEMENT, home_volume_name, project_volume_name
 from tests.control_plane.conftest import PASSWORD
 from tests.e2e.conftest import Stack
 from tests.e2e.jupyter import Kernel, api_token, log_in
@@ -63,7 +63,9 @@ except OSError as exc:
 """
 
 
-def hardening_problems(info: dict, net_name: str, home_volume: str) -> list[str]:
+def hardening_problems(
+    info: dict, net_name: str, home_volume: str, project_volume: str
+) -> list[str]:
     """Every hardening setting `docker inspect` must show, as a list of what is missing."""
     host, config = info["HostConfig"], info["Config"]
     expected = {
@@ -80,10 +82,10 @@ def hardening_problems(info: dict, net_name: str, home_volume: str) -> list[str]
         "on the agreement network only": host["NetworkMode"] == net_name
         and list(info["NetworkSettings"]["Networks"]) == [net_name],
         "non-root user": config["User"] == WORKSPACE_USER,
-        "only the home volume mounted": [
+        "only the home and project volumes mounted": sorted(
             (m["Type"], m["Name"], m["Destination"]) for m in info["Mounts"]
-        ]
-        == [("volume", home_volume, HOME_DIR)],
+        )
+        == [("volume", home_volume, HOME_DIR), ("volume", project_volume, PROJECT_DIR)],
     }
     return [name for name, ok in expected.items() if not ok]
 
@@ -140,7 +142,8 @@ def test_researcher_queries_in_her_workspace_until_the_operator_revokes(
     workspace = open_workspace(stack, docker_client)
     container = workspace.container
     home = home_volume_name("alice", stack.agreement_id)
-    assert hardening_problems(container.attrs, stack.net.name, home) == []
+    project = project_volume_name(stack.agreement_id)
+    assert hardening_problems(container.attrs, stack.net.name, home, project) == []
     assert docker_client.api.inspect_network(stack.net.name)["Internal"] is True
     env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
     workspace_token = env["SANDBOX_TOKEN"]
@@ -213,9 +216,10 @@ def test_researcher_queries_in_her_workspace_until_the_operator_revokes(
     )
     assert refused_query.status_code == 401
     assert refused_query.json()["rule"] == "workspace-token"
-    # The agreement has ended: the home volume is destroyed (R16, Rizhao Art.31).
-    with pytest.raises(NotFound):
-        docker_client.volumes.get(home)
+    # The agreement has ended: the home and project volumes are destroyed (R16, Rizhao Art.31).
+    for volume in (home, project):
+        with pytest.raises(NotFound):
+            docker_client.volumes.get(volume)
 
 
 def test_suspension_stops_the_workspace_keeps_its_home_and_refuses_a_new_one(
@@ -231,6 +235,7 @@ def test_suspension_stops_the_workspace_keeps_its_home_and_refuses_a_new_one(
         workspace.container.reload()
     # Suspended, not ended: alice's files wait for the rectification (Shanghai Art.26, 36).
     assert docker_client.volumes.get(home_volume_name("alice", stack.agreement_id))
+    assert docker_client.volumes.get(project_volume_name(stack.agreement_id))
 
     again = workspace.hub.post(f"/users/alice/servers/{stack.server_name}")
     assert again.status_code >= 400

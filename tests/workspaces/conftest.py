@@ -83,9 +83,14 @@ def start_workspace(
 ) -> str:
     """Start a container the way the hub does (same dicts, same route removal); return its id."""
     home = network.ensure_home_volume(client, researcher, net.agreement_id)
+    project = network.ensure_project_volume(client, net.agreement_id)
     host_config = client.api.create_host_config(
         **hardening.host_config(
-            hardening.WorkspaceLimits(), network=net.name, home_volume=home, dns=net.gateway
+            hardening.WorkspaceLimits(),
+            network=net.name,
+            home_volume=home,
+            dns=net.gateway,
+            project_volume=project,
         )
     )
     created = client.api.create_container(

@@ -11,7 +11,12 @@ from docker.errors import NotFound
 from hub_config.auth import ControlPlaneAuthenticator
 from hub_config.control_plane import HttpControlPlane
 from sandbox.workspaces import network
-from sandbox.workspaces.names import LABEL_AGREEMENT, home_volume_name, server_name
+from sandbox.workspaces.names import (
+    LABEL_AGREEMENT,
+    home_volume_name,
+    project_volume_name,
+    server_name,
+)
 from tests.workspaces.conftest import new_agreement_id, run_python
 from tests.workspaces.control_plane_stub import HUB_TOKEN, WORKSPACE_TOKEN, ControlPlaneStub
 from tests.workspaces.hub import CONTROL_PLANE_TOKEN, Hub, free_port
@@ -73,7 +78,10 @@ def test_hub_spawns_hardened_named_server_only_when_authorized(
         assert host["MemorySwap"] == host["Memory"] > 0 and host["PidsLimit"] > 0
         assert host["NetworkMode"] == net.name and not host["PortBindings"]
         assert info["Config"]["User"] == "1000:1000"
-        assert [m["Name"] for m in info["Mounts"]] == [home_volume_name("alice", agreement_id)]
+        assert sorted(m["Name"] for m in info["Mounts"]) == [
+            home_volume_name("alice", agreement_id),
+            project_volume_name(agreement_id),  # the agreement's shared project folder
+        ]
         env = dict(item.split("=", 1) for item in info["Config"]["Env"])
         assert env["SANDBOX_TOKEN"] == WORKSPACE_TOKEN
         assert env["SANDBOX_QUERY_URL"] == f"http://{net.gateway}:{query_port}/qs"

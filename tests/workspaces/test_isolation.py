@@ -8,7 +8,7 @@ import pytest
 from docker.errors import NotFound
 
 from sandbox.workspaces import firewall, hardening, network
-from sandbox.workspaces.names import home_volume_name
+from sandbox.workspaces.names import home_volume_name, project_volume_name
 from tests.workspaces.conftest import (
     Listener,
     new_agreement_id,
@@ -59,8 +59,9 @@ def test_inspect_shows_every_hardening_setting(docker_client, workspace):
     assert host["NetworkMode"] == net.name
     assert host["Dns"] == [net.gateway] and "timeout:1" in host["DnsOptions"]
     assert config["User"] == "1000:1000"
-    assert [(m["Type"], m["Name"], m["Destination"]) for m in info["Mounts"]] == [
-        ("volume", home_volume_name("alice", net.agreement_id), "/home/jovyan")
+    assert sorted((m["Type"], m["Name"], m["Destination"]) for m in info["Mounts"]) == [
+        ("volume", home_volume_name("alice", net.agreement_id), "/home/jovyan"),
+        ("volume", project_volume_name(net.agreement_id), "/home/jovyan/project"),
     ]
     assert docker_client.api.inspect_network(net.name)["Internal"] is True
 
@@ -240,3 +241,38 @@ def test_teardown_removes_containers_network_rules_and_homes(docker_client, work
         docker_client.volumes.get(home_volume_name("carol", agreement_id))
     assert firewall.rules(net.bridge) == []
     network.teardown(docker_client, agreement_id)  # idempotent
+
+
+WRITE = """
+from pathlib import Path
+Path('/home/jovyan/project/notes.txt').write_text('shared by alice')
+Path('/home/jovyan/private.txt').write_text('alice only')
+print('written')
+"""
+READ = """
+from pathlib import Path
+print(sorted(p.name for p in Path('/home/jovyan/project').iterdir()))
+print(Path('/home/jovyan/private.txt').exists())
+"""
+
+
+def test_researchers_of_one_agreement_share_its_project_folder_until_it_ends(
+    docker_client, workspace_image, agreement
+):
+    net = network.provision(docker_client, agreement, [])
+    alice = start_workspace(docker_client, workspace_image, net, "alice", SLEEP)
+    bob = start_workspace(docker_client, workspace_image, net, "bob", SLEEP)
+    other_net = network.provision(docker_client, new_agreement_id(), [])
+    try:
+        other = start_workspace(docker_client, workspace_image, other_net, "alice", SLEEP)
+        assert run_python(docker_client, alice, WRITE) == (0, "written\n")
+        # bob sees the project's file, not alice's home; alice on another agreement sees neither.
+        assert run_python(docker_client, bob, READ) == (0, "['notes.txt']\nFalse\n")
+        assert run_python(docker_client, other, READ) == (0, "[]\nFalse\n")
+    finally:
+        network.teardown(docker_client, other_net.agreement_id)
+    # The agreement ends: its workspaces, their homes and the project folder are destroyed.
+    network.teardown(docker_client, agreement)
+    for volume in (project_volume_name(agreement), home_volume_name("bob", agreement)):
+        with pytest.raises(NotFound):
+            docker_client.volumes.get(volume)
