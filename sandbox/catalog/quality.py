@@ -19,12 +19,14 @@ import duckdb
 import pyarrow as pa
 
 from sandbox.catalog.identifiers import (
+    DETECTION_THRESHOLD,
     IDENTIFIER_KINDS,
     IDENTIFIER_SQL,
     IdentifierKind,
     kind_from_counts,
 )
 from sandbox.contracts import CatalogEntry, Column, Sensitivity
+from sandbox.contracts.names import fold
 from sandbox.errors import PolicyViolation
 
 UNDECLARED_IDENTIFIER_ARTICLE = "Rizhao Art.10; Putuo Art.32 (R13)"
@@ -202,15 +204,54 @@ def quality_report(table: pa.Table, entry: CatalogEntry) -> QualityReport:
     )
 
 
-def suggest_sensitivity(table: pa.Table) -> dict[str, Sensitivity]:
-    """Columns whose values are resident ID numbers or credit codes, suggested as identifiers.
+#: Parts of a column's name that say it identifies a person or an organisation, compared
+#: after folding (``sandbox.contracts.names.fold``): a name, a phone number, an address or
+#: an ID number identifies as surely as a checksummed one, which only values can show.
+IDENTIFIER_NAME_PARTS = (
+    "身份证", "身份号码", "证件号", "信用代码", "姓名", "手机", "电话", "联系方式", "住址",
+    "地址", "resident_id", "id_card", "id_number", "credit_code", "full_name", "phone",
+    "mobile", "address",
+)  # fmt: skip
+#: A mainland mobile number as registers hold it: 11 digits, 13x to 19x.
+_MOBILE = "'1[3-9][0-9]{9}'"
 
-    For the provider's publish page, before a catalogue entry exists; columns
-    with no suggestion are left out, since only the provider can judge them.
+
+def _named_like_identifier(name: str) -> bool:
+    folded = fold(name)
+    return any(part in folded for part in IDENTIFIER_NAME_PARTS)
+
+
+def _mobile_columns(table: pa.Table, counts: dict[str, int]) -> set[str]:
+    """Columns whose values are mostly mobile phone numbers (checked as text)."""
+    text = [f.name for f in table.schema if _may_hold_identifiers(f.type)]
+    if not text:
+        return set()
+    found = ", ".join(
+        f"count(*) FILTER (WHERE regexp_full_match(CAST({_quote(n)} AS VARCHAR), {_MOBILE}))"
+        for n in text
+    )
+    with duckdb.connect() as con:
+        con.register("upload", table)
+        row = con.execute(f"SELECT {found} FROM upload").fetchone() or ()
+    return {
+        name
+        for name, mobile in zip(text, row, strict=True)
+        if mobile and mobile >= DETECTION_THRESHOLD * (counts["rows"] - counts[f"{name}:nulls"])
+    }
+
+
+def suggest_sensitivity(table: pa.Table) -> dict[str, Sensitivity]:
+    """Columns proposed as identifiers on the provider's publish page, before an entry exists:
+    by value (resident ID numbers by their GB 11643 check, credit codes by GB 32100, mobile
+    numbers) and by name (身份证号, 统一社会信用代码, 姓名, 手机号, 住址 ...). Columns with no
+    proposal are left out, since only the provider can judge them.
     """
     counts = _count(table, [], duplicates=False)
+    mobile = _mobile_columns(table, counts)
     return {
         name: Sensitivity.identifier
         for name in table.column_names
         if kind_from_counts(*_non_null_and_valid(counts, name)) is not None
+        or name in mobile
+        or _named_like_identifier(name)
     }

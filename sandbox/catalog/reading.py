@@ -28,6 +28,7 @@ from sandbox.catalog.cell_forms import ACCEPTED, read_text
 from sandbox.catalog.csv_text import AUTO, csv_rows
 from sandbox.catalog.sheets import ARTICLE, Sheet, from_rows
 from sandbox.contracts import CatalogEntry, Column
+from sandbox.contracts.names import nfc
 from sandbox.errors import ValidationFailed
 
 SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".parquet")
@@ -96,7 +97,7 @@ def read_sheet(path: Path, options: ReadOptions = ReadOptions()) -> Sheet:
             article=ARTICLE,
         )
     try:
-        return reader(path, options)
+        sheet = reader(path, options)
     except (
         OSError, pa.ArrowInvalid, ValueError, KeyError, csv.Error, zipfile.BadZipFile,
         InvalidFileException,
@@ -106,10 +107,13 @@ def read_sheet(path: Path, options: ReadOptions = ReadOptions()) -> Sheet:
             rule="upload-format",
             article=ARTICLE,
         ) from exc
+    # Headers in NFC, as the catalogue keeps names: the same characters match however the
+    # file's system composed them (``sandbox.contracts.names``).
+    return sheet.renamed([nfc(name) for name in sheet.table.column_names])
 
 
 def _check_columns(origin: str, table: pa.Table, entry: CatalogEntry) -> None:
-    present, declared = table.column_names, entry.column_names
+    present, declared = table.column_names, [c.file_header for c in entry.columns]
     missing = [c for c in declared if c not in present]
     extra = [c for c in present if c not in declared]
     repeated = sorted({c for c in present if present.count(c) > 1})
@@ -198,4 +202,6 @@ def read_table(
     path = Path(path)
     sheet = read_sheet(path, options)
     _check_columns(path.name, sheet.table, entry)
+    named = {c.file_header: c.name for c in entry.columns}
+    sheet = sheet.renamed([named[header] for header in sheet.table.column_names])
     return cast_to_entry(sheet, entry, path.name)

@@ -10,7 +10,7 @@ must correct (R2: Shanghai Art.12).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 import pyarrow as pa
@@ -34,6 +34,10 @@ class Sheet:
     letters: list[str] | None = None
     #: The header's file row; None for a file whose columns are named by its format.
     header_row: int | None = None
+
+    def renamed(self, names: list[str]) -> Sheet:
+        """The same sheet with its columns named ``names``, in order."""
+        return replace(self, table=self.table.rename_columns(names))
 
     def cells(self, column: str, rows: Sequence[int]) -> str:
         """Where values of ``column`` are, as a spreadsheet names them: ``cells D3, D7``."""

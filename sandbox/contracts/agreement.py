@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sandbox.contracts.names import nfc
 from sandbox.input_limits import Epsilon, LongText, Name, RowId, Title
 
 AGREEMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -28,6 +29,12 @@ class AgreementDataset(_Strict):
 
     columns: list[Name] = Field(min_length=1)
     row_filter: LongText | None = None
+
+    @field_validator("columns")
+    @classmethod
+    def _names_in_nfc(cls, v: list[str]) -> list[str]:
+        """Names as the catalogue keeps them (``sandbox.contracts.names``)."""
+        return [nfc(name) for name in v]
 
 
 class Disclosure(_Strict):
@@ -110,6 +117,16 @@ class Agreement(_Strict):
         if not AGREEMENT_ID.match(v):
             raise ValueError("must be letters, digits, '.', '_' or '-' (at most 64)")
         return v
+
+    @field_validator("datasets")
+    @classmethod
+    def _dataset_names_in_nfc(cls, v: dict[str, AgreementDataset]) -> dict[str, AgreementDataset]:
+        return {nfc(name): scope for name, scope in v.items()}
+
+    @field_validator("joins")
+    @classmethod
+    def _join_names_in_nfc(cls, v: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(nfc(left), nfc(right)) for left, right in v]
 
     @field_validator("joins", mode="before")
     @classmethod

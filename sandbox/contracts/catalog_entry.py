@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sandbox.contracts.names import clashes, describe_clashes, nfc, sql_name
 from sandbox.input_limits import LongText, Name, Title
-
-SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 #: DuckDB types a catalogue column may declare; the quality report and the
 #: per-agreement build cast to them.
@@ -48,10 +46,14 @@ class Column(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
+    #: The SQL name queries use: ASCII or Chinese (``sandbox.contracts.names``).
     name: str
     type: str
     sensitivity: Sensitivity = Sensitivity.none
-    #: The data item's name in Chinese as the catalogue and the welcome notebook show it
+    #: The column's header in the provider's file where it is not the SQL name (e.g.
+    #: ``GDP增速`` read as ``gdp增速``, ``金额（万元）`` as ``金额_万元``); None: the name.
+    header: Name | None = None
+    #: The data item's name as the catalogue and the welcome notebook show it
     #: (e.g. 就诊日期); the SQL ``name`` stays the identifier queries use.
     label: Name = ""
     description: LongText = ""
@@ -61,9 +63,18 @@ class Column(BaseModel):
     @field_validator("name")
     @classmethod
     def _name_is_identifier(cls, v: str) -> str:
-        if not SQL_IDENTIFIER.match(v):
-            raise ValueError("must be a lower-case SQL identifier: letters, digits, underscore")
-        return v
+        return sql_name(v)
+
+    @field_validator("header")
+    @classmethod
+    def _header_in_nfc(cls, v: str | None) -> str | None:
+        """Files' headers are read in NFC too (``sandbox.catalog.reading``)."""
+        return None if v is None else nfc(v)
+
+    @property
+    def file_header(self) -> str:
+        """The header this column has in the provider's file."""
+        return self.header or self.name
 
     @field_validator("type")
     @classmethod
@@ -107,9 +118,12 @@ class CatalogEntry(BaseModel):
     @field_validator("name")
     @classmethod
     def _name_is_identifier(cls, v: str) -> str:
-        if not SQL_IDENTIFIER.match(v):
-            raise ValueError("must be a lower-case SQL identifier: letters, digits, underscore")
-        return v
+        return sql_name(v)
+
+    @field_validator("entity")
+    @classmethod
+    def _entity_in_nfc(cls, v: str | None) -> str | None:
+        return None if v is None else nfc(v)
 
     @field_validator("update_frequency")
     @classmethod
@@ -123,9 +137,14 @@ class CatalogEntry(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> CatalogEntry:
         names = [c.name for c in self.columns]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"column names must be unique; repeated: {', '.join(dupes)}")
+        if found := clashes(names):
+            raise ValueError(
+                "column names must be unique and must not look alike; repeated or alike: "
+                + describe_clashes(found)
+            )
+        # A file's headers are matched exactly (in NFC), so only a repeated one is ambiguous.
+        if found := clashes([c.file_header for c in self.columns], key=str):
+            raise ValueError(f"column headers must be unique; repeated: {describe_clashes(found)}")
         if self.entity is not None and self.entity not in names:
             raise ValueError(f"entity {self.entity!r} must be one of the columns: {names}")
         if self.open_class == OpenClass.conditional and not self.conditions.strip():

@@ -61,6 +61,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "access_conditions": ("开放条件", "Access conditions"), "none": ("无", "none"),
     "format": ("格式", "Format"), "version": ("版本", "Version"), "contact": ("联系方式", "Contact"),
     "data_items": ("数据项", "Data items"), "field": ("字段", "Field"), "type": ("类型", "Type"),
+    "file_header": ("文件中的表头", "Header in the file"), "sql_name": ("查询用名称", "Name in SQL"),
     "sensitivity": ("敏感程度", "Sensitivity"), "description": ("说明", "Description"),
     "sens_identifier": ("标识符（去标识化）", "identifier (pseudonymised)"),
     "sens_quasi_identifier": ("准标识符", "quasi-identifier"),

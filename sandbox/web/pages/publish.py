@@ -32,6 +32,7 @@ from sandbox.catalog.sheets import Sheet
 from sandbox.contracts import OpenClass, Sensitivity, load_catalog_entry
 from sandbox.contracts.catalog_entry import COLUMN_TYPES
 from sandbox.contracts.frequency import FREQUENCIES
+from sandbox.contracts.names import proposed_name
 from sandbox.errors import SandboxError
 from sandbox.input_limits import LongText, Name, Title
 from sandbox.settings import Settings
@@ -53,6 +54,8 @@ class Declaration(BaseModel):
     update_frequency: Name = "monthly"
     contact: Name = ""
     entity: Name = ""
+    #: Each column's header in the file, and the SQL name the provider gives it.
+    column_header: list[Name] = []
     column_name: list[Name] = []
     column_type: list[Name] = []
     column_sensitivity: list[Name] = []
@@ -60,23 +63,36 @@ class Declaration(BaseModel):
 
     @model_validator(mode="after")
     def _one_row_per_column(self) -> Declaration:
+        if not self.column_header:  # a form without headers names each column by its header
+            self.column_header = list(self.column_name)
         if (
-            not len(self.column_name)
+            not len(self.column_header)
+            == len(self.column_name)
             == len(self.column_type)
             == len(self.column_sensitivity)
             == len(self.column_description)
         ):
-            raise ValueError("each column needs a name, type, sensitivity and description field")
+            raise ValueError(
+                "each column needs a header, name, type, sensitivity and description field"
+            )
         return self
+
+    @property
+    def rows(self) -> list[tuple[str, str, str, str, str]]:
+        """(header, name, type, sensitivity, description) of each column, as the form shows."""
+        return list(
+            zip(
+                self.column_header, self.column_name, self.column_type,
+                self.column_sensitivity, self.column_description, strict=True,
+            )
+        )  # fmt: skip
 
     def entry(self, provider: str, data: Path) -> dict[str, Any]:
         columns = [
             {"name": n, "type": t, "sensitivity": s, "description": d}
-            for n, t, s, d in zip(
-                self.column_name, self.column_type, self.column_sensitivity,
-                self.column_description, strict=True,
-            )
-        ]  # fmt: skip
+            | ({"header": h} if h.strip() != n.strip() else {})
+            for h, n, t, s, d in self.rows
+        ]
         return {
             "name": self.name, "title": self.title, "provider": provider, "domain": self.domain,
             "summary": self.summary, "open_class": self.open_class, "conditions": self.conditions,
@@ -103,7 +119,8 @@ def _guess_type(arrow_type: pa.DataType) -> str:
 def _first_declaration(table: pa.Table) -> Declaration:
     suggested = suggest_sensitivity(table)
     return Declaration(
-        column_name=table.column_names,
+        column_header=table.column_names,
+        column_name=[proposed_name(header) for header in table.column_names],
         column_type=[_guess_type(f.type) for f in table.schema],
         column_sensitivity=[suggested.get(n, Sensitivity.none).value for n in table.column_names],
         column_description=["" for _ in table.column_names],
@@ -122,15 +139,7 @@ def _declare_page(
             "file_name": staging.data_file(settings, upload_id).name,
             "header_row": sheet.header_row,
             "d": declaration,
-            "columns": list(
-                zip(
-                    declaration.column_name,
-                    declaration.column_type,
-                    declaration.column_sensitivity,
-                    declaration.column_description,
-                    strict=True,
-                )
-            ),  # fmt: skip
+            "columns": declaration.rows,
             "suggested": suggest_sensitivity(sheet.table),
             "report": report,
             "error": error,
