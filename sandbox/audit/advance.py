@@ -15,10 +15,15 @@ fault-injection test kills a worker at every one of them.
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import threading
+import weakref
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.audit.faults import FAULT_POINTS, UnlistedFaultPoint, fault_point
@@ -40,14 +45,136 @@ class Unrecorded(SandboxError):
     status_code = 500
 
 
+#: Changes one transaction takes at most.
+BATCH = 64
+
+
+@dataclass(eq=False)
+class _Pending:
+    """One caller's change, waiting for a transaction; then its value or its error."""
+
+    step: str
+    change: Callable[[Session], Any]
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
+    #: Set when the change is done, or when this caller is to lead the next batch.
+    turn: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
+    value: Any = None
+    error: BaseException | None = None
+
+
+class _Group:
+    """The changes of one engine's callers, committed a batch per transaction.
+
+    Under load, callers arrive while a transaction is being made: rather than each waiting
+    for the database's write lock and paying its own commit (a disk flush each), they
+    queue, and one of them (the leader) makes a transaction of all that wait, each change
+    in its own savepoint so that one that fails is undone alone. When it has committed and
+    linked, the leader hands the lead to the first caller still waiting.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: list[_Pending] = []
+        self._leading = False
+
+    def run(self, sessions: sessionmaker[Session], pending: _Pending) -> None:
+        with self._lock:
+            self._waiting.append(pending)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            pending.turn.wait()
+            if pending.done:
+                return
+        with self._lock:
+            batch = self._waiting[:BATCH]
+            del self._waiting[:BATCH]
+        try:
+            _commit(sessions, batch)
+        finally:
+            for other in batch:
+                other.done = True
+                other.turn.set()
+            with self._lock:
+                if self._waiting:
+                    self._waiting[0].turn.set()  # it leads the next batch
+                else:
+                    self._leading = False
+
+
+_GROUPS: weakref.WeakKeyDictionary[Engine, _Group] = weakref.WeakKeyDictionary()
+_GROUPS_LOCK = threading.Lock()
+_INSIDE = threading.local()
+
+
+def _group(sessions: sessionmaker[Session]) -> _Group:
+    with _GROUPS_LOCK:
+        return _GROUPS.setdefault(sessions.kw["bind"], _Group())
+
+
+def _make(session: Session, pending: _Pending) -> None:
+    """Run one change in a savepoint of the batch's transaction; keep its value or error."""
+    before = session.info[OUTBOX_SESSION]
+    try:
+        with session.begin_nested():
+            pending.value = pending.context.run(pending.change, session)
+            if session.info[OUTBOX_SESSION] == before:
+                raise Unrecorded(
+                    f"step {pending.step!r} records no audit event; every change is recorded "
+                    "with it"
+                )
+    except Exception as exc:  # undone alone: the savepoint rolled back
+        pending.error = exc
+        session.info[OUTBOX_SESSION] = before
+
+
+def _commit(sessions: sessionmaker[Session], batch: list[_Pending]) -> None:
+    """Make every change of ``batch`` in one transaction, commit it, link its events."""
+    outer, _INSIDE.active = getattr(_INSIDE, "active", False), True
+    try:
+        with sessions() as session, writer_turn(sessions):
+            session.info[OUTBOX_SESSION] = 0
+            with session.begin():
+                for pending in batch:
+                    _make(session, pending)
+                for pending in batch:
+                    if pending.error is None:
+                        fault_point(f"{pending.step}.commit")
+    except BaseException as exc:  # the transaction failed: nothing of the batch is made
+        for pending in batch:
+            if pending.error is None:
+                pending.error = exc
+        if not isinstance(exc, Exception):
+            raise
+        return
+    finally:
+        _INSIDE.active = outer
+    made = [pending for pending in batch if pending.error is None]
+    if not made:
+        return
+    ticket = committed(sessions)
+    for pending in made:
+        fault_point(f"{pending.step}.committed")
+    try:
+        link_pending(sessions, ticket=ticket)
+    except Exception:  # committed all the same; the next appender links it
+        log.exception(
+            "linking the audit events of %d steps failed; they wait in the outbox", len(made)
+        )
+
+
 def advance(sessions: sessionmaker[Session], step: str, change: Callable[[Session], T]) -> T:
     """Make ``change`` and record it in one commit, link its events, and return its value.
 
     ``step`` names the fault points ``{step}.commit`` (just before the commit) and
     ``{step}.committed`` (after it, before the link); both must be listed in
     :data:`~sandbox.audit.faults.FAULT_POINTS`. ``change`` must record at least one event;
-    whatever it raises rolls everything back and is raised again. A link that fails after
-    the commit is logged, not raised: the events are committed and the next appender links
+    whatever it raises undoes it and is raised again. Changes of several callers may share
+    one transaction (:class:`_Group`), each in its own savepoint; ``change`` runs in the
+    caller's context variables, possibly in another thread. A change that itself advances
+    (a step inside a step) gets a transaction of its own. A link that fails after the
+    commit is logged, not raised: the events are committed and the next appender links
     them.
     """
     for point in (f"{step}.commit", f"{step}.committed"):
@@ -55,19 +182,11 @@ def advance(sessions: sessionmaker[Session], step: str, change: Callable[[Sessio
             raise UnlistedFaultPoint(
                 f"step {step!r} has no fault point {point!r} in sandbox.audit.faults.FAULT_POINTS"
             )
-    with sessions() as session, writer_turn(sessions):
-        session.info[OUTBOX_SESSION] = 0
-        with session.begin():
-            value = change(session)
-            if not session.info[OUTBOX_SESSION]:
-                raise Unrecorded(
-                    f"step {step!r} records no audit event; every change is recorded with it"
-                )
-            fault_point(f"{step}.commit")
-    ticket = committed(sessions)
-    fault_point(f"{step}.committed")
-    try:
-        link_pending(sessions, ticket=ticket)
-    except Exception:  # committed all the same; the next appender links it
-        log.exception("linking the audit events of step %s failed; they wait in the outbox", step)
-    return value
+    pending = _Pending(step, change)
+    if getattr(_INSIDE, "active", False):
+        _commit(sessions, [pending])
+    else:
+        _group(sessions).run(sessions, pending)
+    if pending.error is not None:
+        raise pending.error
+    return pending.value
