@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import multiprocessing
 import multiprocessing.synchronize
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select
+from sqlalchemy import Column, Integer, MetaData, Table, event, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
@@ -25,6 +27,7 @@ from sandbox.audit.verify import verify_chain
 from sandbox.cli.audit import audit_app
 from sandbox.db.base import make_engine, make_sessionmaker, transaction
 from tests.audit.conftest import append
+from tests.waiting import eventually
 
 #: A stand-in for any state a step changes (a charge, an export request, a query log row).
 CHANGES = Table("changes", MetaData(), Column("id", Integer, primary_key=True))
@@ -187,3 +190,66 @@ def test_verify_checks_the_linked_chain_and_notes_what_waits(
     link_pending(factory)
     linked = CliRunner().invoke(audit_app, ["verify", "--db", db_url])
     assert "OK: 5 events verified" in linked.stdout and "wait" not in linked.stderr
+
+
+def test_steps_that_queue_share_a_transaction_and_a_failed_one_is_undone_alone(
+    factory: sessionmaker[Session],
+) -> None:
+    """Threads of one process whose steps arrive while one is being made queue and are
+    made in one transaction, each change in its own savepoint: a change that raises, and
+    one that records nothing, are undone alone and raise in their own caller; the others
+    commit with their events, in one commit, and each caller gets its own value."""
+    engine = factory.kw["bind"]
+    commits: list[int] = []
+    event.listen(engine, "commit", lambda _conn: commits.append(1))
+    entered, release = threading.Event(), threading.Event()
+
+    def first(session: Session) -> int:
+        entered.set()
+        release.wait(60)  # the others queue meanwhile
+        return _change(session, actor="first")
+
+    def failing(session: Session) -> int:
+        _change(session, actor="failing")
+        raise ValueError("this change fails after writing")
+
+    steps = [lambda s, n=n: _change(s, actor="queued", n=n) for n in range(5)] + [
+        failing,
+        lambda s: s.execute(insert(CHANGES).values()),
+    ]
+    outcomes: dict[int, object] = {}
+
+    def call(i: int, change: Callable[[Session], object]) -> None:
+        try:
+            outcomes[i] = advance(factory, "query", change)
+        except (ValueError, Unrecorded) as exc:
+            outcomes[i] = type(exc)
+
+    leader = threading.Thread(target=call, args=(-1, first))
+    leader.start()
+    assert entered.wait(60)
+    queued = [threading.Thread(target=call, args=(i, s)) for i, s in enumerate(steps)]
+    for thread in queued:
+        thread.start()
+    eventually(lambda: _queue_length(factory) == len(steps), "the others to queue", limit=60)
+    commits.clear()
+    release.set()
+    for thread in [leader, *queued]:
+        thread.join(60)
+
+    assert outcomes[5] is ValueError and outcomes[6] is Unrecorded
+    made = [outcomes[i] for i in range(5)]
+    assert len(set(made)) == 5 and all(isinstance(v, int) for v in made)
+    with factory() as session:
+        changed = set(session.scalars(select(CHANGES.c.id)))
+        assert verify_chain(session).ok
+    assert changed == {outcomes[-1], *made}  # nothing of the failed ones is left
+    assert [actor for actor, _ in _actions(factory)] == ["first"] + ["queued"] * 5
+    # The first step's commit and link, then one commit for all queued steps and one link.
+    assert len(commits) == 4
+
+
+def _queue_length(factory: sessionmaker[Session]) -> int:
+    from sandbox.audit.advance import _group
+
+    return len(_group(factory)._waiting)
