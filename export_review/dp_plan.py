@@ -20,6 +20,7 @@ from typing import Literal
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from query_guard.compile import has_contribution_rank
 from sandbox.contracts.agreement import Agreement
@@ -89,7 +90,9 @@ def _parse(sql: str) -> exp.Select:
         raise _refuse(f"the query does not parse as SQL ({type(exc).__name__}); {_SHAPE}") from exc
     if len(statements) != 1 or not isinstance(statements[0], exp.Select):
         raise _refuse(f"exactly one SELECT statement is released at a time; {_SHAPE}")
-    return statements[0]
+    # Names as DuckDB and the guard resolve them, case-insensitively: ``GDP增速`` and
+    # ``"GDP增速"`` are the catalogue's ``gdp增速`` (sandbox.contracts.names).
+    return normalize_identifiers(statements[0], dialect="duckdb")
 
 
 def _reject_extra_clauses(select: exp.Select) -> None:
