@@ -27,6 +27,7 @@ from typing import Literal
 from sandbox.catalog.identifiers import is_credit_code, is_resident_id
 from sandbox.contracts.agreement import Agreement
 from sandbox.contracts.catalog_entry import CatalogEntry
+from sandbox.contracts.names import fold
 from sandbox.errors import PolicyViolation
 
 FileKind = Literal["csv", "text", "json", "notebook", "code"]
@@ -99,8 +100,9 @@ def _check_csv(path: Path, text: str, identifier_names: set[str], limits: GateLi
         raise _refuse(
             "export-file-type", f"{path.name}: is not a rectangular CSV table with a header row"
         )
-    header = [h.strip().lower() for h in rows[0]]
-    named = sorted(identifier_names.intersection(header))
+    # Compared as look-alikes (sandbox.contracts.names.fold): ＩＤ is id, 身份证号 in NFD too.
+    protected = {fold(n) for n in identifier_names}
+    named = sorted(h.strip() for h in rows[0] if fold(h.strip()) in protected)
     if named:
         raise _refuse(
             "export-file-identifier",
@@ -195,13 +197,14 @@ def _check_notebook(path: Path, notebook: object) -> None:
 
 
 def identifier_names(catalog: Mapping[str, CatalogEntry], agreement: Agreement) -> set[str]:
-    """Column names that are identifiers (or protected entities) in the agreement's datasets."""
+    """Column names that are identifiers (or protected entities) in the agreement's datasets,
+    and their headers in the providers' files (身份证号码 for a column named 身份证号)."""
     names: set[str] = set()
     for name in agreement.datasets:
         entry = catalog[name]
-        names.update(entry.identifier_columns)
-        if entry.entity:
-            names.add(entry.entity)
+        protected = {*entry.identifier_columns, *([entry.entity] if entry.entity else [])}
+        names.update(protected)
+        names.update(c.file_header for c in entry.columns if c.name in protected)
     return names
 
 

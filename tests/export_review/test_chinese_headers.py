@@ -15,10 +15,12 @@ import yaml
 from export_review import ledger
 from export_review.disclosure import check_table
 from export_review.dp_export import release_dp
+from export_review.file_gate import check_files
 from query_guard.compile import build_agreement_database
 from query_guard.engine import open_readonly, run_query
-from sandbox.contracts import load_agreement, load_catalog
+from sandbox.contracts import Column, Sensitivity, load_agreement, load_catalog
 from sandbox.db.base import Base, make_engine, make_sessionmaker, transaction
+from sandbox.errors import PolicyViolation
 
 DISTRICTS = ["梁溪区", "滨湖区", "惠山区", "新吴区"]  # 新吴区 has three patients
 ENTRY = {
@@ -103,3 +105,25 @@ def test_the_table_checks_find_small_cells_of_a_chinese_headed_table(world) -> N
     assert check.outcome.loc["新吴区", "sum"].startswith("threshold")
     assert check.outcome.loc["梁溪区", "sum"] == "ok"
     assert check.status == "fail" and check.status_after == "pass"
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["身份证号", " 身份证号 ", "身份证号码", "ＩＤ", "Id"],  # names, a file header, look-alikes
+)
+def test_a_table_headed_by_an_identifier_column_does_not_leave(
+    world, tmp_path: Path, header: str
+) -> None:  # type: ignore[no-untyped-def]
+    agreement, catalog, _ = world
+    catalog = {"门诊就诊": catalog["门诊就诊"].model_copy(update={"columns": [
+        *catalog["门诊就诊"].columns[1:],
+        catalog["门诊就诊"].columns[0].model_copy(update={"header": "身份证号码"}),
+        Column(name="id", type="VARCHAR", sensitivity=Sensitivity.identifier),
+    ]})}  # fmt: skip
+    path = tmp_path / "t.csv"
+    path.write_text(f"区县,{header}\n梁溪区,1\n", encoding="utf-8")
+    with pytest.raises(PolicyViolation) as refused:
+        check_files([path], agreement=agreement, catalog=catalog)
+    assert refused.value.rule == "export-file-identifier"
+    path.write_text("区县,就诊人次\n梁溪区,12\n", encoding="utf-8")
+    assert check_files([path], agreement=agreement, catalog=catalog)[0].rows == 1
