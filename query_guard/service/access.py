@@ -17,7 +17,7 @@ from sandbox.accounts.models import User
 from sandbox.accounts.service import resolve_token
 from sandbox.agreements.models import AgreementRecord, AgreementStatus
 from sandbox.agreements.service import as_contract, get_agreement
-from sandbox.catalog.service import catalog_entries, suspended_datasets
+from sandbox.catalog.service import agreement_catalog
 from sandbox.clock import today
 from sandbox.contracts.agreement import Agreement
 from sandbox.errors import PermissionDenied, PolicyViolation
@@ -83,10 +83,5 @@ def authorise(session: Session, token: str | None, *, only_agreement: str | None
         raise PermissionDenied(
             f"agreement {rec.id} does not name you as a researcher", rule="agreement-researcher"
         )
-    suspended = suspended_datasets(session) & frozenset(agreement.datasets)
-    return Caller(
-        user,
-        rec,
-        agreement,
-        GuardContext(agreement, catalog_entries(session), frozenset(suspended)),
-    )
+    entries, suspended = agreement_catalog(session, agreement.datasets)
+    return Caller(user, rec, agreement, GuardContext(agreement, entries, suspended))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -57,6 +58,20 @@ def catalog_entries(session: Session) -> dict[str, CatalogEntry]:
     """Every published dataset's entry, keyed by name (what applications and agreements are
     validated against): an entry still under catalogue review is not yet in it."""
     return {d.name: entry_of(d) for d in session.scalars(select(Dataset).where(Dataset.published))}
+
+
+def agreement_catalog(
+    session: Session, names: Iterable[str]
+) -> tuple[dict[str, CatalogEntry], frozenset[str]]:
+    """The published entries of the datasets ``names``, and which of them no agreement may
+    use now (as :func:`catalog_entries` and :func:`suspended_datasets` say), in one read of
+    those datasets alone: the query service authorises every query with it."""
+    rows = session.scalars(select(Dataset).where(Dataset.name.in_(list(names)))).all()
+    entries = {d.name: entry_of(d) for d in rows if d.published}
+    suspended = frozenset(
+        d.name for d in rows if d.status != DatasetStatus.open or d.open_class == OpenClass.non_open
+    )
+    return entries, suspended
 
 
 def public_datasets(session: Session) -> list[Dataset]:
