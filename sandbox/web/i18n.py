@@ -172,7 +172,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "header_row": ("表头所在行", "Header row"),
     "header_row_hint": ("留空则跳过标题行自动查找", "leave blank to find it after any title rows"),
     "data_file": ("数据文件", "Data file"), "declare": ("声明与预览", "declare and preview"),
-    "dataset_name": ("数据集名称（英文标识）", "Dataset name (SQL identifier)"),
+    "dataset_name": ("数据集名称（查询用，可用中文）", "Dataset name (used in SQL; Chinese allowed)"),
     "summary": ("摘要", "Summary"), "entity": ("隐私保护对象字段", "Entity column"),
     "suggested": ("建议", "suggested"), "preview": ("预览质量报告", "Preview quality report"),
     "class_change_basis": ("开放类型变更依据（如有）", "Basis for a change of open class (if any)"),
