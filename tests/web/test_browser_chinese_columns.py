@@ -23,9 +23,11 @@ from export_review.bundle import verify_bundle
 from export_review.models import ExportRequest
 from sandbox.accounts.models import User
 from sandbox.accounts.service import issue_workspace_token
-from sandbox.agreements.service import get_agreement
+from sandbox.agreements.service import as_contract, get_agreement
 from sandbox.catalog.models import Dataset
+from sandbox.catalog.service import catalog_entries
 from sandbox.db.base import transaction
+from sandbox.workspaces.welcome import example_queries
 from tests.catalog.idgen import resident_id
 from tests.web.conftest import screenshot, sign_in
 
@@ -143,6 +145,8 @@ def test_chinese_columns_from_a_gbk_file_to_a_released_dp_table(
     assert [c["name"] for c in entry["columns"]] == [*HEADER[:4], "费用_元"]
     assert entry["columns"][4]["header"] == "费用（元）"
     assert [c["sensitivity"] for c in entry["columns"][:2]] == ["identifier"] * 2
+    page.goto(f"{live_server}/datasets/门诊就诊")
+    assert "费用_元" in page.inner_text("#columns")
     _apply(page, live_server)
 
     # The researcher's notebook client speaks to the query service with the workspace token.
@@ -163,6 +167,17 @@ def test_chinese_columns_from_a_gbk_file_to_a_released_dp_table(
     assert answers[0] == answers[1] and sorted(row[0] for row in answers[0]) == sorted(DISTRICTS)
     refused = qs.post("/qs/query", json={"sql": "SELECT 身份证号 FROM 门诊就诊"})
     assert refused.status_code == 403 and "QG-006" in refused.text  # not in the agreement
+    # The welcome notebook's examples are written in the Chinese names, and they run.
+    welcome = qs.get("/qs/welcome.ipynb")
+    assert welcome.status_code == 200 and "FROM 门诊就诊" in welcome.text, welcome.text[:500]
+    with transaction(factory) as session:
+        examples = example_queries(
+            as_contract(get_agreement(session, AGREEMENT_ID)), catalog_entries(session)
+        )
+    assert examples
+    for example in examples:
+        ran = qs.post("/qs/query", json={"sql": example.sql})
+        assert ran.status_code == 200, (example.sql, ran.text)
     r = qs.post("/qs/dp-exports", json={"sql": DP_TABLE, "epsilon": 0.5, "purpose": "表1"})
     assert r.status_code == 201, r.text
     rid = r.json()["export"]["id"]
