@@ -15,11 +15,18 @@ WORKSPACE_USER = "1000:1000"
 HOME_DIR = "/home/jovyan"
 #: The agreement's project folder, shared by its researchers, inside each one's home.
 PROJECT_DIR = f"{HOME_DIR}/project"
-#: Single-user server arguments: raw-file downloads answer 403 (defence in depth only:
-#: /api/contents still serves what the editor opens, THREAT_MODEL).
+#: The workspace server's refusals of uploads and downloads (query_guard/workspace_ingress.py).
+INGRESS = "query_guard.workspace_ingress"
+#: Single-user server arguments: uploads (base64 saves) refused, the download and export
+#: routes (/files/, /view/, /nbconvert/) closed, binary files not read out, by the
+#: workspace's own contents manager and server extension. On the command line, so no
+#: config file in the researcher's home overrides them. Defence in depth only: the
+#: editor shows text files, and the screen can be copied (THREAT_MODEL).
 SINGLEUSER_ARGS = [
-    "--ContentsManager.files_handler_class=tornado.web.ErrorHandler",
-    '--ContentsManager.files_handler_params={"status_code": 403}',
+    f"--ServerApp.contents_manager_class={INGRESS}.IngressContentsManager",
+    f"--ServerApp.jpserver_extensions={INGRESS}=True",
+    f"--ContentsManager.files_handler_class={INGRESS}.ClosedRoute",
+    "--ContentsManager.files_handler_params={}",
     "--ContentsManager.allow_hidden=False",
 ]
 
