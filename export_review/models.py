@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from export_review.workflow import ExportStatus
 from sandbox.db.base import Base, utcnow
+from sandbox.oversight.models import Handled
 
 
 class ExportRequest(Base):
@@ -60,3 +61,30 @@ class ExportDecision(Base):
     decision: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ImportRequest(Handled, Base):
+    """A file a researcher asks to bring into the agreement's workspaces: checked for type
+    and size, reviewed by the provider as an export is, then delivered into the agreement's
+    project folder (``export_review.imports``)."""
+
+    __tablename__ = "import_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agreement_id: Mapped[str] = mapped_column(ForeignKey("agreements.id"))
+    author: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(Text)
+    #: The file's plain name, as it appears under ``project/imports/``.
+    name: Mapped[str] = mapped_column(String(200))
+    #: Where the platform keeps it until the agreement ends (destroyed then, R16).
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int]
+    #: The file gate's kind (csv, text, json, notebook, code), or "" when refused.
+    kind: Mapped[str] = mapped_column(String(16), default="")
+    #: Results of the automatic checks, or the refusal (rule, article, message).
+    checks: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: Provider reviewers who approved: [{"reviewer": ..., "at": ...}].
+    approvals: Mapped[list] = mapped_column(JSON, default=list)
+    #: Where it was delivered, as the workspace sees it (``project/imports/<name>``).
+    delivered_to: Mapped[str | None] = mapped_column(Text, default=None)

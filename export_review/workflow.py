@@ -78,26 +78,28 @@ def next_status(current: str, action: ExportAction) -> ExportStatus:
         ) from None
 
 
-def check_user_can_review(user: User, *, author: str, provider: str) -> None:
-    """Raise unless ``user`` may review: the data's provider, and never the author."""
+def check_user_can_review(user: User, *, author: str, provider: str, kind: str = "export") -> None:
+    """Raise unless ``user`` may review: the data's provider, and never the author.
+    ``kind`` names the requests (``export``, or ``import`` for files brought into a
+    workspace, reviewed alike) in the refusal and its rule."""
     if user.username == author:
         raise PermissionDenied(
-            "the author of an export request never reviews it",
-            rule="export-author-reviews",
+            f"the author of an {kind} request never reviews it",
+            rule=f"{kind}-author-reviews",
             article=ART_REVIEW,
         )
     if user.role != Role.provider or user.organisation != provider:
         raise PermissionDenied(
-            f"export requests are reviewed by the data's provider ({provider})",
-            rule="export-reviewer",
+            f"{kind} requests are reviewed by the data's provider ({provider})",
+            rule=f"{kind}-reviewer",
             article=ART_REVIEW,
         )
 
 
-def user_can_review(user: User, *, author: str, provider: str) -> bool:
+def user_can_review(user: User, *, author: str, provider: str, kind: str = "export") -> bool:
     """The boolean twin of :func:`check_user_can_review`, for pages."""
     try:
-        check_user_can_review(user, author=author, provider=provider)
+        check_user_can_review(user, author=author, provider=provider, kind=kind)
     except PermissionDenied:
         return False
     return True

@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from export_review import api as export_api
+from export_review import imports_api
 from query_guard.service import alerts_api
 from query_guard.service import exports as qs_exports
 from query_guard.service import routes as query_service
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         query_service,
         alerts_api,
         export_api,
+        imports_api,
         qs_exports,
     ):
         app.include_router(module.router)
