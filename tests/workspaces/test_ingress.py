@@ -159,7 +159,7 @@ out = {
   "upload": call("PUT", "/api/contents/x.csv", {"type": "file", "format": "base64",
                  "content": base64.b64encode(b"a,b\\n1,2\\n").decode()}),
   "notebook": call("PUT", "/api/contents/n.ipynb", {"type": "notebook", "format": "json",
-                   "content": %s}),
+                   "content": json.loads(%r)}),
   "files": call("GET", "/files/project/imports/visits.csv"),
   "import": call("GET", "/api/contents/project/imports/visits.csv?content=1"),
 }
