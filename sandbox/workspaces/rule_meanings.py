@@ -58,4 +58,6 @@ REFUSALS: dict[str, tuple[str, str]] = {
     "export-figure-data": ("图须由恰好一个数据表（或一次差分隐私发布）绘制", "a figure is drawn from exactly one table (or a DP release)"),
     "export-disclosive-cells": ("有单元格来自过少或过于集中的记录，须先抑制", "cells from too few or too dominant records; suppress them first"),
     "export-file-name": ("文件名须为普通名称", "files need plain names"),
+    "workspace-upload": ("文件不能直接上传到工作空间，须提出导入申请（/api/imports）", "files cannot be uploaded into a workspace; ask for an import (/api/imports)"),
+    "workspace-download": ("工作空间不提供文件下载或导出，成果须通过导出申请", "the workspace serves no downloads or exports; outputs leave through export requests"),
 }  # fmt: skip
