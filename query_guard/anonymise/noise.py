@@ -217,10 +217,11 @@ def make_functions(seeder: Seeder):  # noqa: ANN201 - five closures, typed where
 
 def _layers(s: Static, values: list, kept: list) -> list[str]:
     """The noise layers of a value: each kept condition, each group key with its value,
-    and the column."""
+    and the column; each once, so that writing a condition or a key twice does not draw
+    its layer twice (the difference would show the layer)."""
     layers = [c for c, keep in zip(s.conditions, kept, strict=True) if keep]
     layers += [f"{k}={v}" for k, v in zip(s.keys, values, strict=True)]
-    return [*layers, s.base]
+    return list(dict.fromkeys([*layers, s.base]))
 
 
 def register(conn: duckdb.DuckDBPyConnection, keys: Mapping[str, bytes]) -> None:

@@ -157,7 +157,10 @@ def plan_block(scope: Scope, ctx: GuardContext) -> Block:
                 ctx, "relation", f"{alias} (a WITH query or subquery read beside a dataset)"
             )
     where = query.args.get("where")
-    atoms = conjuncts(where.this) if where else []
+    # A condition written twice is one condition (and one noise layer): each alone would
+    # leave out no one, and dropping both would show what its layer adds.
+    unique = {canonical(a, datasets): a for a in reversed(conjuncts(where.this) if where else [])}
+    atoms = list(reversed(unique.values()))
     for part in ("where", "group"):
         node = query.args.get(part)
         if node is not None and node.find(exp.Subquery, exp.Select):
@@ -174,7 +177,7 @@ def plan_block(scope: Scope, ctx: GuardContext) -> Block:
         keys=keys,
         key_texts=[canonical(k, datasets) for k in keys],
         atoms=atoms,
-        conditions=[canonical(a, datasets) for a in atoms],
+        conditions=list(reversed(unique)),
         keyed_by=tuple(sorted(keyed_by)),
         inner=inner,
     )

@@ -68,9 +68,15 @@ def bare(node: exp.Expression) -> exp.Expression:
 
 def canonical(node: exp.Expression, datasets: dict[str, str]) -> str:
     """The seed text of an expression: dataset.column names, no wrappers, literals right."""
-    tree = bare(node)
-    for column in tree.find_all(exp.Column):
-        column.replace(exp.column(column.name, table=datasets.get(column.table, column.table)))
+
+    def dataset_column(n: exp.Expression) -> exp.Expression:
+        if isinstance(n, exp.Column):
+            return exp.column(n.name, table=datasets.get(n.table, n.table))
+        return n
+
+    # transform, not replace: a bare column is the root, which replace() cannot swap, and
+    # it kept its alias (a table alias must not give a cell fresh noise)
+    tree = bare(node).transform(dataset_column, copy=False)
     for literal in tree.find_all(exp.Literal):
         if not literal.is_string:  # 37, 37.0 and 3.7e1 are one condition
             literal.replace(exp.Literal.number(str(Decimal(literal.name).normalize())))

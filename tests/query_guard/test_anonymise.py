@@ -104,6 +104,15 @@ def test_noise_is_sticky_and_keyed_by_meaning_not_text(tmp_path: Path) -> None:
         "SELECT district, 2 * sum(amount / 2) AS s FROM pay WHERE 20 < amount "
         "GROUP BY 1 ORDER BY 1",
         "SELECT district, sum(amount) AS s FROM pay WHERE amount > 20.0 GROUP BY 1 ORDER BY 1",
+        # a table alias, names in other cases or quoted, a key named or written twice, a
+        # condition written twice: none may give the cell fresh noise to average away
+        "SELECT p.district, sum(p.amount) AS s FROM pay AS p WHERE p.amount > 20 "
+        "GROUP BY 1 ORDER BY 1",
+        'SELECT "district", SUM(Amount) AS s FROM "pay" WHERE AMOUNT > 20 GROUP BY 1 ORDER BY 1',
+        "SELECT district, sum(amount) AS s FROM pay WHERE amount > 20 "
+        "GROUP BY district, district ORDER BY 1",
+        "SELECT district, sum(amount) AS s FROM pay WHERE amount > 20 AND amount > 20 "
+        "GROUP BY 1 ORDER BY 1",
     ):
         assert [v for _, v in _values(_run(ctx, db, same))] == pytest.approx(
             [v for _, v in first], rel=1e-9
