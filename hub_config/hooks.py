@@ -122,4 +122,8 @@ async def pre_spawn(spawner, *, control_plane: ControlPlane, policy: WorkspacePo
     query_url = _on_gateway(policy.query_service_url, net.gateway)
     if policy.query_service_wait:
         await wait_for_query_service(lambda: query_url, policy.query_service_wait, agreement_id)
-    spawner.environment = {**spawner.environment, **workspace_environment(grant, query_url)}
+    spawner.environment = {
+        **spawner.environment,
+        **hardening.SERVER_ENVIRONMENT,
+        **workspace_environment(grant, query_url),
+    }

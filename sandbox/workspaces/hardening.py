@@ -20,8 +20,9 @@ INGRESS = "query_guard.workspace_ingress"
 #: Single-user server arguments: uploads (base64 saves) refused, the download and export
 #: routes (/files/, /view/, /nbconvert/) closed, binary files not read out, by the
 #: workspace's own contents manager and server extension. On the command line, so no
-#: config file in the researcher's home overrides them. Defence in depth only: the
-#: editor shows text files, and the screen can be copied (THREAT_MODEL).
+#: config file overrides them, and none in the home is read (:data:`SERVER_ENVIRONMENT`).
+#: Defence in depth only: the editor shows text files, and the screen can be copied
+#: (THREAT_MODEL).
 SINGLEUSER_ARGS = [
     f"--ServerApp.contents_manager_class={INGRESS}.IngressContentsManager",
     f"--ServerApp.jpserver_extensions={INGRESS}=True",
@@ -29,6 +30,18 @@ SINGLEUSER_ARGS = [
     "--ContentsManager.files_handler_params={}",
     "--ContentsManager.allow_hidden=False",
 ]
+
+#: The workspace server's environment: it reads configuration only from the image's own
+#: read-only directories. A config file in the home (``~/.jupyter``, ``~/.local/etc/jupyter``)
+#: is Python the server runs at its next start, which could undo :data:`SINGLEUSER_ARGS`;
+#: so could a ``.pth`` file in the user's site-packages. JupyterLab's settings (JSON, never
+#: run) stay in the home.
+SERVER_ENVIRONMENT = {
+    "JUPYTER_CONFIG_DIR": "/opt/venv/etc/jupyter",
+    "PYTHONNOUSERSITE": "1",
+    "JUPYTERLAB_SETTINGS_DIR": f"{HOME_DIR}/.jupyter/lab/user-settings",
+    "JUPYTERLAB_WORKSPACES_DIR": f"{HOME_DIR}/.jupyter/lab/workspaces",
+}
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,7 @@ def start_workspace(
         image,
         command,
         host_config=host_config,
+        environment=hardening.SERVER_ENVIRONMENT,
         **hardening.create_kwargs(agreement_id=net.agreement_id, researcher=researcher),
     )
     client.api.start(created["Id"])

@@ -139,6 +139,14 @@ def test_download_and_export_routes_are_closed_and_binary_files_not_read_out(lab
 
 # --- The same server in a workspace container of the built image -------------------------
 
+#: A server config file a researcher could leave in her home: it runs, and undoes the refusals.
+HOME_CONFIG = """
+open("/tmp/home-config-ran", "w").close()
+c.ServerApp.contents_manager_class = (
+    "jupyter_server.services.contents.largefilemanager.AsyncLargeFileManager"
+)
+"""
+
 PROBE = """
 import base64, json, sys, time, urllib.request, urllib.error
 base, token = "http://127.0.0.1:8888", %r
@@ -162,6 +170,7 @@ out = {
                    "content": json.loads(%r)}),
   "files": call("GET", "/files/project/imports/visits.csv"),
   "import": call("GET", "/api/contents/project/imports/visits.csv?content=1"),
+  "home_config_ran": __import__("os").path.exists("/tmp/home-config-ran"),
 }
 print(json.dumps(out))
 """
@@ -176,7 +185,12 @@ def test_the_workspace_image_refuses_uploads_and_shows_a_delivered_import(
     deliver_to_volume(docker_client, workspace_image, agreement, "visits.csv", CSV)
     server = ["jupyter", "lab", "--no-browser", "--ip=127.0.0.1", "--port=8888",
               f"--ServerApp.token={TOKEN}", *hardening.SINGLEUSER_ARGS]  # fmt: skip
-    container = start_workspace(docker_client, workspace_image, net, "alice", server)
+    # The researcher leaves config files in her home that would run in the server and
+    # put the ordinary contents manager back: the server must not read them.
+    plant = ('for d in "$HOME/.jupyter" "$HOME/.local/etc/jupyter"; do mkdir -p "$d" && '
+             'printf %s "$0" > "$d/jupyter_server_config.py"; done; exec "$@"')  # fmt: skip
+    command = ["sh", "-c", plant, HOME_CONFIG, *server]
+    container = start_workspace(docker_client, workspace_image, net, "alice", command)
     code, out = run_python(docker_client, container, PROBE % (TOKEN, json.dumps(NOTEBOOK)))
     assert code == 0, out
     seen = json.loads(out.strip().splitlines()[-1])
@@ -186,3 +200,4 @@ def test_the_workspace_image_refuses_uploads_and_shows_a_delivered_import(
     assert seen["files"][0] == 403 and seen["files"][1]["rule"] == DOWNLOAD
     status, model = seen["import"]  # the approved import, in the agreement's project folder
     assert status == 200 and model["content"] == CSV.decode() and model["writable"] is True
+    assert seen["home_config_ran"] is False
