@@ -4,8 +4,9 @@ The hub never decides who may work on which agreement: it asks. Both calls carry
 the hub's service token (``Authorization: Bearer``). Wire format::
 
     POST {platform_url}/api/hub/authenticate
-      {"username": "alice", "password": "...", "address": "203.0.113.7"}
+      {"username": "alice", "password": "...", "address": "203.0.113.7", "otp": "123456"}
       200 {"authenticated": true}
+      403 {"error": "the code is wrong ...", "rule": "mfa-code", "article": "Rizhao Art.29 (R13)"}
       429 {"error": "... wait 8 s ...", "rule": "sign-in-backoff-account", "retry_after": 8}
     POST {platform_url}/api/hub/spawn-authorization
       {"username": "alice", "server_name": "agr-2026-0001"}
@@ -41,6 +42,11 @@ class SpawnRefused(Exception):
     """The control plane refused the spawn; the message is shown to the researcher."""
 
 
+class SignInRefused(Exception):
+    """The password was right but the second factor was not (missing, wrong or replayed);
+    the control plane's message, with its rule, is shown to the researcher."""
+
+
 class SignInThrottled(Exception):
     """Too many failed sign-ins: the control plane says how long to wait (its message, with
     the rule, is shown to the researcher)."""
@@ -57,9 +63,12 @@ def _cited(refusal: dict) -> str:
 
 
 class ControlPlane(Protocol):
-    async def authenticate(self, username: str, password: str, address: str = "") -> bool:
+    async def authenticate(
+        self, username: str, password: str, address: str = "", otp: str = ""
+    ) -> bool:
         """Whether the password is right; ``address`` is the researcher's, as the hub saw
-        it. Raise :class:`SignInThrottled` while failed sign-ins make them wait."""
+        it, ``otp`` their authenticator's code. Raise :class:`SignInRefused` when the
+        second factor fails, :class:`SignInThrottled` while failed sign-ins make them wait."""
         ...
 
     async def authorize_spawn(self, username: str, server_name: str) -> SpawnAuthorization:
@@ -81,11 +90,15 @@ class HttpControlPlane:
         async with httpx.AsyncClient(headers=self._headers, timeout=self._timeout) as client:
             return await client.post(self.platform_url + path, json=payload)
 
-    async def authenticate(self, username: str, password: str, address: str = "") -> bool:
+    async def authenticate(
+        self, username: str, password: str, address: str = "", otp: str = ""
+    ) -> bool:
         response = await self._post(
             "/api/hub/authenticate",
-            {"username": username, "password": password, "address": address},
+            {"username": username, "password": password, "address": address, "otp": otp},
         )
+        if response.status_code == 403:
+            raise SignInRefused(_cited(response.json()))
         if response.status_code == 429:
             body = response.json()
             retry_after = int(response.headers.get("Retry-After", body.get("retry_after", 1)))

@@ -41,6 +41,9 @@ if hub.oidc_issuer:
 else:
     c.JupyterHub.authenticator_class = ControlPlaneAuthenticator
     c.ControlPlaneAuthenticator.control_plane = control_plane
+    # The second factor's code, for researchers who have one (left empty by the others).
+    c.ControlPlaneAuthenticator.request_otp = True
+    c.ControlPlaneAuthenticator.otp_prompt = "验证码 / authenticator code (if you set one up):"
 c.Authenticator.allow_all = True
 c.Authenticator.admin_users = set()
 c.JupyterHub.admin_access = False

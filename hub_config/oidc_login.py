@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import jwt
 
 from hub_config.settings import HubSettings
 
@@ -65,12 +66,13 @@ def platform_account_hook(
     url = platform_url.rstrip("/") + "/api/hub/oidc-user"
 
     async def hook(_authenticator: Any, _handler: Any, auth: AuthModel) -> AuthModel | None:
-        oauth_user = (auth.get("auth_state") or {}).get("oauth_user") or {}
+        state = auth.get("auth_state") or {}
+        oauth_user = state.get("oauth_user") or {}
         subject = oauth_user.get("sub") or auth["name"]
         async with httpx.AsyncClient(timeout=timeout) as client:
             answer = await client.post(
                 url,
-                json={"issuer": issuer, "subject": subject},
+                json={"issuer": issuer, "subject": subject, **factor_claims(state)},
                 headers={"Authorization": f"Bearer {token}"},
             )
         if answer.status_code in (403, 404):
@@ -79,3 +81,19 @@ def platform_account_hook(
         return {**auth, "name": answer.json()["username"], "admin": False}
 
     return hook
+
+
+def factor_claims(auth_state: dict[str, Any]) -> dict[str, Any]:
+    """The ID token's ``amr`` and ``acr``, which the platform checks for researchers who
+    need a second factor. The hub received the token from the provider's token endpoint
+    itself, over the connection it verified, so it reads the claims without the signature
+    check (OpenID Connect Core 3.1.3.7, item 6)."""
+    id_token = auth_state.get("id_token")
+    if not id_token:
+        return {}
+    claims = jwt.decode(id_token, options={"verify_signature": False})
+    amr = claims.get("amr")
+    return {
+        "amr": [m for m in amr if isinstance(m, str)] if isinstance(amr, list) else [],
+        "acr": claims["acr"] if isinstance(claims.get("acr"), str) else "",
+    }

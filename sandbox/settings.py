@@ -60,6 +60,15 @@ class Settings(BaseSettings):
     oidc_redirect_url: str = ""  # https://<platform>/auth/oidc/callback, registered at the provider
     oidc_scope: str = "openid profile"
     oidc_display_name: str = "统一身份认证"
+    #: ID-token ``amr`` values (RFC 8176) that show a second factor at the identity
+    #: provider; an account that signs in with a second factor is refused without one.
+    oidc_mfa_amr: list[str] = ["mfa", "otp", "hwk", "swk", "sc", "sms", "tel"]
+    #: ``acr`` values the provider uses for multi-factor assurance; when set, the ID
+    #: token's ``acr`` must also be one of them (sandbox/identity/oidc_mfa.py).
+    oidc_mfa_acr: list[str] = []
+    #: Whether researchers must sign in with a second factor (TOTP) too; providers,
+    #: operators and the authority always do (sandbox/accounts/second_factor.py).
+    mfa_researchers: Literal["required", "optional"] = "optional"
     #: age public keys (``age1…``, comma-separated) backups are encrypted to; the platform
     #: cannot read its own backups. Make a pair with ``sandbox backup-keygen``.
     backup_recipient: str = ""

@@ -42,6 +42,10 @@ class SignInAttempt(Base):
     address: Mapped[str] = mapped_column(String(ADDRESS_CHARS))
     channel: Mapped[str] = mapped_column(String(8))
     succeeded: Mapped[bool] = mapped_column(Boolean)
+    #: The second factor presented: ``totp``, ``recovery``, ``oidc`` (the identity provider's
+    #: ``amr``), or why none was (``missing``, ``none``: no authenticator set up); empty for
+    #: a password alone (sandbox/accounts/second_factor.py).
+    factor: Mapped[str] = mapped_column(String(16), default="", server_default="")
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -57,6 +61,7 @@ def record_attempt(
     channel: str,
     succeeded: bool,
     at: datetime,
+    factor: str = "",
 ) -> SignInAttempt:
     """Keep one attempt; a failure is also appended to the audit record (the caller commits)."""
     attempt = SignInAttempt(
@@ -65,15 +70,17 @@ def record_attempt(
         address=address[:ADDRESS_CHARS],
         channel=channel,
         succeeded=succeeded,
+        factor=factor,
     )
     session.add(attempt)
     if not succeeded:
+        details = {"address": attempt.address, "channel": channel}
         record(
             session,
             actor=attempt.username.strip() or "anonymous",
             action="user.sign_in_failed",
             object=f"user:{attempt.username}",
-            details={"address": attempt.address, "channel": channel},
+            details={**details, "factor": factor} if factor else details,
         )
     session.flush()
     return attempt

@@ -20,6 +20,7 @@ and without being written down (so it does not lengthen the wait). Refusals are
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -152,17 +153,21 @@ def authenticate_with_backoff(
     address: str,
     channel: str,
     now: datetime,
+    second_factor_follows: Callable[[User], bool] = lambda _: False,
 ) -> User | None:
     """The user whose password this is, or ``None``; the attempt is recorded either way
-    (the caller commits). Raises :class:`TooManyAttempts` first if the attempt must wait."""
+    (the caller commits), except a right password that ``second_factor_follows``: the
+    second step records that attempt, so a password alone never resets the account's
+    wait. Raises :class:`TooManyAttempts` first if the attempt must wait."""
     check_backoff(session, username=username, address=address, now=now)
     user = authenticate(session, username, password)
-    record_attempt(
-        session,
-        username=username,
-        address=address,
-        channel=channel,
-        succeeded=user is not None,
-        at=now,
-    )
+    if user is None or not second_factor_follows(user):
+        record_attempt(
+            session,
+            username=username,
+            address=address,
+            channel=channel,
+            succeeded=user is not None,
+            at=now,
+        )
     return user

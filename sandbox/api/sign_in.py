@@ -1,5 +1,6 @@
-"""A password sign-in over HTTP, the same for the sign-in page, ``/api/auth/token`` and the
-hub: the client's address (trusted proxies only), the backoff, the record of the attempt.
+"""A sign-in over HTTP, the same for the sign-in page, ``/api/auth/token`` and the hub: the
+client's address (trusted proxies only), the backoff, the record of the attempt, and the
+second factor for accounts that need one (sandbox/accounts/second_factor.py).
 
 The time is ``app.state.clock()`` when the app holds one (tests step it to watch the
 backoff grow without waiting), else now.
@@ -15,8 +16,9 @@ from sqlalchemy.orm import Session
 from sandbox import metrics
 from sandbox.accounts.backoff import authenticate_with_backoff
 from sandbox.accounts.models import User
+from sandbox.accounts.second_factor import present_second_factor, requires_second_factor
 from sandbox.api.client_address import client_address
-from sandbox.errors import TooManyAttempts
+from sandbox.errors import PolicyViolation, TooManyAttempts
 
 
 def request_time(request: Request) -> datetime:
@@ -35,15 +37,49 @@ def sign_in(
     address: str | None = None,
 ) -> User | None:
     """The user, or ``None`` for a wrong name or password (recorded in ``session``; the
-    caller commits it and then refuses). ``address`` overrides the request's own (the hub
-    says whose sign-in it forwards)."""
+    caller commits it and then refuses). A user who needs a second factor is not signed in
+    yet: :func:`second_step` (or the web's second page) must follow. ``address`` overrides
+    the request's own (the hub says whose sign-in it forwards)."""
+    settings = request.app.state.settings
     if address is None:
-        address = client_address(request, request.app.state.settings.trusted_proxies)
+        address = client_address(request, settings.trusted_proxies)
     try:
         return authenticate_with_backoff(
             session,
             username,
             password,
+            address=address,
+            channel=channel,
+            now=request_time(request),
+            second_factor_follows=lambda user: requires_second_factor(session, user, settings),
+        )
+    except TooManyAttempts as refusal:
+        metrics.sign_in_throttled(channel, refusal.rule)
+        raise
+
+
+def second_step(
+    session: Session,
+    request: Request,
+    user: User,
+    code: str,
+    *,
+    channel: str,
+    address: str | None = None,
+) -> PolicyViolation | None:
+    """After ``user``'s right password: ``None`` if they need no second factor or ``code``
+    is one, else the refusal to raise after the caller commits the recorded failure."""
+    settings = request.app.state.settings
+    if not requires_second_factor(session, user, settings):
+        return None
+    if address is None:
+        address = client_address(request, settings.trusted_proxies)
+    try:
+        return present_second_factor(
+            session,
+            user,
+            code,
+            keys_dir=settings.keys_dir,
             address=address,
             channel=channel,
             now=request_time(request),

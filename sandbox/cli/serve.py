@@ -14,7 +14,7 @@ from sandbox.cli import processes
 from sandbox.cli.common import refusals_exit, unit_of_work
 from sandbox.cli.hub import maybe_start_workspaces
 from sandbox.cli.stopping import stop_on_signals
-from sandbox.demo.seed import DEMO_PASSWORD, is_seeded, seed_demo
+from sandbox.demo.seed import DEMO_PASSWORD, DEMO_TOTP_SECRET, is_seeded, seed_demo
 from sandbox.duties.timer import DutyTimer
 from sandbox.settings import Settings, get_settings
 from sandbox.workcalendar import calendar_from_settings
@@ -66,6 +66,11 @@ def demo() -> None:
             return
         accounts = seed_demo(session, settings, calendar_from_settings(settings))
     typer.echo(f"demo seeded; every demo account's password is {DEMO_PASSWORD!r}")
+    typer.echo(
+        "providers, the operator and the authority also give a code of the demo's "
+        f"authenticator secret {DEMO_TOTP_SECRET} (add it to a TOTP app, or run: python -c "
+        f"\"import pyotp; print(pyotp.TOTP('{DEMO_TOTP_SECRET}').now())\")"
+    )
     for a in accounts:
         typer.echo(f"  {a.username:<28} {a.role.value:<11} {a.organisation}")
 

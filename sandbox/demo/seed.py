@@ -3,8 +3,10 @@
 The demo researchers are real-name verified by the demo operator, as an applicant
 must be (Wuxi Art.6); their identities are invented and carry no ID number.
 
-Development only: every demo account shares one printed password. The data is
-synthetic; identifiers have valid checksums but region codes that do not exist.
+Development only: every demo account shares one printed password, and the demo
+providers, operator and authority, who must sign in with a second factor, share one
+printed authenticator secret (:data:`DEMO_TOTP_SECRET`; the researchers need none). The
+data is synthetic; identifiers have valid checksums but region codes that do not exist.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sandbox.accounts.models import Role, User
+from sandbox.accounts.second_factor import STAFF
 from sandbox.accounts.service import create_user
+from sandbox.accounts.totp import enrol_known_secret
 from sandbox.agreements.service import import_agreement
 from sandbox.applications.service import create_application, submit_application
 from sandbox.catalog.review import Decision, decide_review
@@ -30,6 +34,8 @@ from sandbox.settings import Settings
 from sandbox.workcalendar import WorkCalendar
 
 DEMO_PASSWORD = "sandbox-demo-2026"
+#: The demo staff's TOTP secret (base32), printed by ``sandbox run`` and in the README.
+DEMO_TOTP_SECRET = "SANDBOXDEMOTOTPSECRETFORDEMOONLY"
 DEMO_LEGALITY_REVIEW = (
     "演示数据：合成数据，不含真实个人信息；开放类型与开放条件符合分类分级规则。"
     " Demo data: synthetic, no real personal information; open class and conditions "
@@ -80,6 +86,9 @@ def seed_demo(session: Session, settings: Settings, calendar: WorkCalendar) -> l
             email=f"{a.username}@example.invalid",
             actor="demo-seed",
         )
+    for a in accounts:
+        if Role(a.role) in STAFF:
+            enrol_known_secret(session, users[a.username], settings.keys_dir, DEMO_TOTP_SECRET)
     for a in accounts:
         if a.role == Role.researcher:
             verify_identity(

@@ -32,6 +32,7 @@ from sandbox.web.pages import (
     public,
     publish,
     researcher,
+    second_factor,
     sign_ins,
     statistics,
 )
@@ -42,7 +43,7 @@ def install_pages(app: FastAPI) -> None:
     for module in (
         public, account, researcher, exports, provider, publish, export_review, operator,
         authority, alerts, keys, statistics, oversight, catalog_review, notifications,
-        organisations, previews, backups, sign_ins, checkpoints, guide,
+        organisations, previews, backups, sign_ins, checkpoints, guide, second_factor,
     ):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

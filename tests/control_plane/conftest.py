@@ -15,9 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import Role, User
+from sandbox.accounts.second_factor import requires_second_factor
 from sandbox.accounts.service import create_user
 from sandbox.api.app import create_app
 from sandbox.audit.verify import verify_chain
@@ -27,6 +29,7 @@ from sandbox.db.schema import ensure_schema
 from sandbox.settings import Settings, get_settings
 from tests.control_plane.helpers import verify_researcher
 from tests.databases import fresh_postgres_database
+from tests.second_factor import app_code, enrol_user
 
 PASSWORD = "correct-horse-battery"
 PROVIDER = "city-health-commission"
@@ -133,9 +136,13 @@ def catalog_dir(tmp_path: Path) -> Path:
     return d
 
 
-def make_users(session: Session, *, verified: bool = True) -> dict[str, User]:
+def make_users(
+    session: Session, *, verified: bool = True, keys_dir: Path | None = None
+) -> dict[str, User]:
     """The demo accounts; the researchers are real-name verified by ``ops`` unless
-    ``verified`` is False (an applicant must be, Wuxi Art.6)."""
+    ``verified`` is False (an applicant must be, Wuxi Art.6). With ``keys_dir`` (the
+    platform's key store) the providers, operator and authority have their authenticator
+    set up, as they must before signing in (tests/second_factor.py)."""
     specs = [
         ("alice", Role.researcher, "江南大学"),
         ("bob", Role.researcher, "江南大学"),
@@ -159,13 +166,17 @@ def make_users(session: Session, *, verified: bool = True) -> dict[str, User]:
         for name, role, _ in specs:
             if role == Role.researcher:
                 verify_researcher(session, users, name)
+    if keys_dir is not None:
+        for name, role, _ in specs:
+            if role != Role.researcher:
+                enrol_user(session, users[name], keys_dir)
     return users
 
 
 @pytest.fixture
-def users(factory: sessionmaker[Session]) -> dict[str, User]:
+def users(factory: sessionmaker[Session], settings: Settings) -> dict[str, User]:
     with transaction(factory) as session:
-        return make_users(session)
+        return make_users(session, keys_dir=settings.keys_dir)
 
 
 @pytest.fixture
@@ -187,6 +198,15 @@ def client(settings: Settings, factory: sessionmaker[Session]) -> Iterator[TestC
 
 
 def login(client: TestClient, username: str) -> dict[str, str]:
-    r = client.post("/api/auth/token", data={"username": username, "password": PASSWORD})
+    """A bearer token for ``username``; providers, operators and the authority sign in with
+    a real TOTP code of the authenticator they are enrolled with (tests/second_factor.py)."""
+    data = {"username": username, "password": PASSWORD}
+    with transaction(client.app.state.sessionmaker) as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is not None and requires_second_factor(session, user, client.app.state.settings):
+            data["otp"] = ""
+    if "otp" in data:
+        data["otp"] = app_code(client.app, username)
+    r = client.post("/api/auth/token", data=data)
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}

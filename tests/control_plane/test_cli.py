@@ -75,8 +75,9 @@ def test_publish_import_export_and_verify(cli_env, catalog_dir, tmp_path: Path):
     )
     assert ok.exit_code == 0 and ok.output.strip() == "AGR-T-0001 suspended"
     verified = runner.invoke(app, ["audit", "verify"])
-    # 13: the fixture's two real-name verifications, then this test's 11 events.
-    assert verified.exit_code == 0 and "OK: 13 events verified" in verified.output
+    # 21: the fixture's two real-name verifications and four authenticators set up (two
+    # events each), then this test's 11 events.
+    assert verified.exit_code == 0 and "OK: 21 events verified" in verified.output
 
 
 def _free_port() -> int:

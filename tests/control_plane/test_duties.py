@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 from datetime import date, timedelta
@@ -82,6 +83,7 @@ def test_one_run_does_every_duty_and_a_second_changes_nothing(factory, settings,
 
 
 def test_a_failing_duty_does_not_stop_the_others(factory, settings, ending):  # noqa: ANN001
+    shutil.rmtree(settings.keys_dir, ignore_errors=True)  # (the users' authenticators' key)
     settings.keys_dir.parent.mkdir(parents=True, exist_ok=True)
     settings.keys_dir.write_text("a file where the keys folder should be")
     report = run_duties(settings, factory, today=LAST_DAY + timedelta(days=1))

@@ -11,7 +11,8 @@ Two clients are registered: the platform and the hub.
 The person "signed in at the provider" is :attr:`LocalProvider.subject`. A test
 makes the provider misbehave in one way at a time through :attr:`quirks`
 (another audience, another nonce, an expired token, a foreign signing key, an
-HMAC signature), so that each platform check is shown to refuse exactly that.
+HMAC signature), so that each platform check is shown to refuse exactly that, and says
+how the person signed in (``amr``, ``acr``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class Quirks:
     issued_ago_seconds: int = 0
     foreign_key: bool = False
     hmac_with_client_secret: bool = False
+    #: How the person signed in at the provider (RFC 8176), and the assurance level.
+    amr: list[str] | None = None
+    acr: str | None = None
 
 
 @dataclass
@@ -91,6 +95,10 @@ class LocalProvider:
         }
         if q.nonce or grant.nonce:
             claims["nonce"] = q.nonce or grant.nonce
+        if q.amr is not None:
+            claims["amr"] = q.amr
+        if q.acr is not None:
+            claims["acr"] = q.acr
         if q.hmac_with_client_secret:
             return jwt.encode(claims, CLIENT_SECRET, algorithm="HS256", headers={"kid": KID})
         key = self.key

@@ -133,6 +133,7 @@ def test_a_subject_linked_to_a_provider_account_lands_on_the_provider_desk(
 ):
     link(factory, "health", "subject-health", provider.issuer)
     provider.subject = "subject-health"
+    provider.quirks.amr = ["pwd", "otp"]  # a provider's account needs a second factor
     response = client.get(through_provider(client), follow_redirects=False)
     assert response.headers["location"] == "/provider"
     assert client.get("/api/me").json()["organisation"] == "city-health-commission"

@@ -38,6 +38,7 @@ from sandbox.settings import Settings
 from sandbox.workcalendar import WorkCalendar
 from tests.control_plane.conftest import PASSWORD, catalog_dir, make_users  # noqa: F401
 from tests.control_plane.helpers import agreement, complete_application, publish_all
+from tests.second_factor import browser_second_step
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -45,6 +46,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+#: The app each live server serves, by its base URL (for the second factor's codes).
+SERVED: dict[str, object] = {}
 
 
 @pytest.fixture
@@ -69,9 +72,9 @@ def factory(settings: Settings) -> Iterator[sessionmaker[Session]]:
 
 
 @pytest.fixture
-def users(factory: sessionmaker[Session]) -> dict[str, User]:
+def users(factory: sessionmaker[Session], settings: Settings) -> dict[str, User]:
     with transaction(factory) as session:
-        return make_users(session)
+        return make_users(session, keys_dir=settings.keys_dir)
 
 
 @pytest.fixture
@@ -152,7 +155,10 @@ def live_server(settings: Settings, factory: sessionmaker[Session]) -> Iterator[
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{config.port}"
+    base = f"http://127.0.0.1:{config.port}"
+    SERVED[base] = config.app
+    yield base
+    del SERVED[base]
     server.should_exit = True
     thread.join(timeout=10)
 
@@ -193,10 +199,12 @@ def screenshot(page, name: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped-def]
+    """The password, then the authenticator's code if the account has a second factor."""
     page.goto(f"{base}/signin")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("form.narrow button[type=submit]")
+    browser_second_step(page, SERVED[base], username)
     page.wait_for_url(lambda url: "/signin" not in url)
 
 

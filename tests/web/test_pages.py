@@ -18,6 +18,7 @@ from sandbox.feedback.models import Objection
 from sandbox.settings import Settings
 from tests.control_plane.conftest import PASSWORD
 from tests.control_plane.helpers import agreement
+from tests.second_factor import through_second_step
 from tests.web.conftest import submit_for_review
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
@@ -32,12 +33,14 @@ def csrf_token(client: TestClient, path: str) -> str:
 
 
 def sign_in(client: TestClient, username: str) -> None:
+    """The sign-in page as a person uses it, with the authenticator's code where asked."""
     token = csrf_token(client, "/signin")
     r = client.post(
         "/signin",
         data={"username": username, "password": PASSWORD, "csrf_token": token},
         follow_redirects=False,
     )
+    r = through_second_step(client, r, username)
     assert r.status_code == 303, r.text
 
 

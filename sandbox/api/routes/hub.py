@@ -16,10 +16,15 @@ from sqlalchemy import func, select
 
 from sandbox.accounts.attempts import ADDRESS_CHARS
 from sandbox.accounts.models import Role, User
+from sandbox.accounts.second_factor import (
+    hub_sign_in_used_second_factor,
+    refusal,
+    requires_second_factor,
+)
 from sandbox.accounts.service import issue_workspace_token
 from sandbox.agreements.models import AgreementRecord
-from sandbox.api.deps import DbDep, bearer_token
-from sandbox.api.sign_in import sign_in
+from sandbox.api.deps import DbDep, SettingsDep, bearer_token
+from sandbox.api.sign_in import second_step, sign_in
 from sandbox.audit.record import record
 from sandbox.errors import NotFound, PermissionDenied, SandboxError
 from sandbox.input_limits import Name
@@ -44,23 +49,35 @@ class Credentials(BaseModel):
     #: The researcher's address as the hub saw it (the hub is trusted through its token);
     #: without it the per-address backoff cannot tell researchers apart and is skipped.
     address: Annotated[str, StringConstraints(max_length=ADDRESS_CHARS)] = ""
+    #: The authenticator's code or a recovery code, for a researcher with a second factor.
+    otp: Annotated[str, StringConstraints(max_length=64)] = ""
 
 
 @router.post("/authenticate")
 def hub_authenticate(body: Credentials, request: Request, db: DbDep, _: HubOnly) -> dict[str, bool]:
-    """Whether a researcher's password is right; failures count towards the same backoff
-    as the platform's own sign-in (429 with Retry-After while it holds)."""
+    """Whether a researcher's password (and second factor, if they have one) is right;
+    failures count towards the same backoff as the platform's own sign-in (429 with
+    Retry-After while it holds). A wrong or missing code is refused with its rule (403)."""
+    problem = None
     with db.tx() as session:
         user = sign_in(
             session, request, body.username, body.password, channel="hub", address=body.address
         )
         ok = user is not None and user.role == Role.researcher
+        if ok:
+            problem = second_step(
+                session, request, user, body.otp, channel="hub", address=body.address
+            )
+            ok = problem is None
         record(
             session,
             actor=body.username,
             action="hub.sign_in" if ok else "hub.sign_in_refused",
             object=f"user:{body.username}",
+            details={"rule": problem.rule} if problem else None,
         )
+    if problem is not None:  # the failure is committed above: refuse only now
+        raise problem
     return {"authenticated": ok}
 
 
@@ -70,9 +87,12 @@ class SpawnRequest(BaseModel):
 
 
 @router.post("/spawn-authorization")
-def spawn_authorization(body: SpawnRequest, db: DbDep, _: HubOnly) -> dict[str, Any]:
+def spawn_authorization(
+    body: SpawnRequest, db: DbDep, settings: SettingsDep, _: HubOnly
+) -> dict[str, Any]:
     """A workspace token bound to (researcher, agreement), refused unless the agreement
-    is active and names the researcher. A refusal is recorded too (R12: repeated
+    is active and names the researcher, and, for a researcher with a second factor,
+    unless their hub sign-in passed it. A refusal is recorded too (R12: repeated
     attempts are what an early warning looks for)."""
     try:
         with db.tx() as session:
@@ -84,6 +104,10 @@ def spawn_authorization(body: SpawnRequest, db: DbDep, _: HubOnly) -> dict[str, 
                 raise NotFound(
                     f"no agreement {body.server_name!r} for you", rule="agreement-unknown"
                 )
+            if requires_second_factor(
+                session, user, settings
+            ) and not hub_sign_in_used_second_factor(session, user):
+                raise refusal("mfa-hub-session")
             token, expires = issue_workspace_token(session, user, rec)
             return {
                 "agreement_id": rec.id,

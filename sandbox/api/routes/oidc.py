@@ -18,12 +18,15 @@ from typing import Annotated
 import httpx
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from sandbox.accounts.attempts import record_attempt
 from sandbox.accounts.models import Role
+from sandbox.accounts.second_factor import requires_second_factor
 from sandbox.accounts.service import SESSION_HOURS, open_session
 from sandbox.api.deps import SESSION_COOKIE, DbDep, OperatorDep, SettingsDep
 from sandbox.api.routes.hub import HubOnly
+from sandbox.api.sign_in import request_time
 from sandbox.audit.record import record
 from sandbox.errors import SandboxError
 from sandbox.identity.oidc import (
@@ -39,6 +42,7 @@ from sandbox.identity.oidc import (
     start_login,
     unlink_subject,
 )
+from sandbox.identity.oidc_mfa import check_second_factor_claims
 from sandbox.input_limits import Name
 from sandbox.settings import Settings
 from sandbox.web.pages.account import HOME
@@ -87,6 +91,8 @@ def oidc_callback(
         subject = claims["sub"]
         with db.tx() as session:
             user = linked_user(session, issuer=config.issuer, subject=subject)
+            if requires_second_factor(session, user, settings):
+                check_second_factor_claims(claims, settings)
             token = open_session(session, user, {"method": "oidc", "issuer": config.issuer})
             home = HOME[Role(user.role)]
     except SandboxError as exc:
@@ -151,26 +157,49 @@ def delete_link(
 class SubjectIn(BaseModel):
     issuer: Name
     subject: Name
+    #: The ID token's ``amr`` and ``acr`` as the hub received them from the provider.
+    amr: Annotated[list[Name], Field(max_length=16)] = []
+    acr: Name = ""
 
 
 @router.post("/hub/oidc-user")
-def hub_oidc_user(body: SubjectIn, db: DbDep, _: HubOnly) -> dict[str, str]:
+def hub_oidc_user(
+    body: SubjectIn, request: Request, db: DbDep, settings: SettingsDep, _: HubOnly
+) -> dict[str, str]:
     """The researcher account a subject the hub signed in stands for (only researchers
-    sign in to the hub, as with passwords)."""
+    sign in to the hub, as with passwords); a researcher with a second factor only if the
+    provider reported one (``amr``/``acr``), which lets the hub ask for their workspaces."""
+    problem = None
     with db.tx() as session:
         user = linked_user(session, issuer=body.issuer, subject=body.subject)
-        ok = user.role == Role.researcher
+        if user.role != Role.researcher:
+            problem = refuse(
+                "hub-researchers-only",
+                "only researchers work in the hub; operators and providers never open a workspace",
+                article="Rizhao Art.31",
+            )
+        elif requires_second_factor(session, user, settings):
+            try:
+                check_second_factor_claims({"amr": body.amr, "acr": body.acr}, settings)
+            except SandboxError as exc:
+                problem = exc
+            record_attempt(
+                session,
+                username=user.username,
+                address="",
+                channel="hub",
+                succeeded=problem is None,
+                at=request_time(request),
+                factor="oidc",
+            )
+        details = {"method": "oidc", "issuer": body.issuer}
         record(
             session,
             actor=user.username,
-            action="hub.sign_in" if ok else "hub.sign_in_refused",
+            action="hub.sign_in" if problem is None else "hub.sign_in_refused",
             object=f"user:{user.username}",
-            details={"method": "oidc", "issuer": body.issuer},
+            details={**details, "rule": problem.rule} if problem else details,
         )
-    if not ok:
-        raise refuse(
-            "hub-researchers-only",
-            "only researchers work in the hub; operators and providers never open a workspace",
-            article="Rizhao Art.31",
-        )
+    if problem is not None:  # the refusal is committed above: raise only now
+        raise problem
     return {"username": user.username}

@@ -12,24 +12,18 @@ from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from sandbox.accounts.models import Role
+from sandbox.accounts.second_factor import requires_second_factor
 from sandbox.accounts.service import SESSION_HOURS, open_session, revoke_token
 from sandbox.api.deps import SESSION_COOKIE, DbDep, SettingsDep, UserDep
 from sandbox.api.sign_in import sign_in
 from sandbox.errors import PermissionDenied
 from sandbox.identity.organisations import REAL_NAME_ARTICLE, identity_of
 from sandbox.web.i18n import LANG_COOKIE, LANGUAGES
+from sandbox.web.pages.second_factor import HOME, to_second_step
 from sandbox.web.rendering import back_url, page_router, render, see_other, set_cookie
 from sandbox.web.return_to import NEXT, same_site_path
 
 router = page_router()
-
-#: Where each role starts after signing in.
-HOME = {
-    Role.researcher: "/researcher",
-    Role.provider: "/provider",
-    Role.operator: "/operator",
-    Role.authority: "/authority",
-}
 
 
 @router.get("/signin")
@@ -49,10 +43,13 @@ def signin(
     next_page: Annotated[str, Form(alias=NEXT)] = "",
 ) -> RedirectResponse:
     """Failures are recorded and slow the next attempt down: the page then says how long
-    to wait (429, sandbox/accounts/backoff.py). Success goes back to the page that sent the
+    to wait (429, sandbox/accounts/backoff.py). An account with a second factor goes on to
+    it (sandbox/web/pages/second_factor.py). Success goes back to the page that sent the
     user to sign in, if it is one of ours, else to the role's home."""
     with db.tx() as session:
         user = sign_in(session, request, username, password, channel="web")
+        if user is not None and requires_second_factor(session, user, settings):
+            return to_second_step(session, request, user, settings, next_page)
         if user is not None:
             token = open_session(session, user, {"channel": "web"})
             home = HOME[Role(user.role)]

@@ -1,0 +1,111 @@
+"""The second factor in tests: an account's authenticator set up through the platform's own
+enrolment, and real TOTP codes computed by pyotp from the secret the platform sealed.
+
+A code is accepted once per time step (30 s), and the step before and after now are
+accepted too; :func:`next_code` gives the earliest step the platform will still accept and
+waits for the clock only when three sign-ins of one account fell in the same step.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pyotp
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from sandbox.accounts.models import User
+from sandbox.accounts.secret_box import unseal
+from sandbox.accounts.totp import (
+    DRIFT_STEPS,
+    TotpFactor,
+    confirm_enrolment,
+    factor_of,
+    start_enrolment,
+)
+from sandbox.db.base import transaction
+
+
+def enrol_user(session: Session, user: User, keys_dir: Path) -> list[str]:
+    """Set up ``user``'s authenticator as a person would (a secret, then its first code);
+    the recovery codes. Nothing happens to an account that already has one."""
+    if factor_of(session, user) is not None:
+        return []
+    enrolment = start_enrolment(session, user, keys_dir)
+    now = datetime.now(UTC)
+    codes = confirm_enrolment(
+        session, user, keys_dir, pyotp.TOTP(enrolment.secret).at(now), now=now
+    )
+    assert codes, user.username
+    return codes
+
+
+def enrol(factory: sessionmaker[Session], keys_dir: Path, username: str) -> list[str]:
+    """:func:`enrol_user` by name, in its own transaction."""
+    with transaction(factory) as session:
+        user = session.scalar(select(User).where(User.username == username))
+        assert user is not None, username
+        return enrol_user(session, user, keys_dir)
+
+
+def secret_of(factory: sessionmaker[Session], keys_dir: Path, username: str) -> str:
+    """The authenticator's secret, unsealed with the key store's key."""
+    with transaction(factory) as session:
+        user = session.scalar(select(User).where(User.username == username))
+        factor = session.get(TotpFactor, user.id) if user else None
+        assert factor is not None, f"{username} has no authenticator"
+        return unseal(keys_dir, factor.secret_sealed, context=f"totp:{user.id}").decode()
+
+
+def next_code(factory: sessionmaker[Session], keys_dir: Path, username: str) -> str:
+    """A code the platform accepts now for ``username`` (enrolled first if need be)."""
+    enrol(factory, keys_dir, username)
+    totp = pyotp.TOTP(secret_of(factory, keys_dir, username))
+    with transaction(factory) as session:
+        user = session.scalar(select(User).where(User.username == username))
+        last = session.get(TotpFactor, user.id).last_step
+    while True:
+        current = totp.timecode(datetime.now(UTC))
+        step = max(current - DRIFT_STEPS, last + 1)
+        if step <= current + DRIFT_STEPS:
+            return totp.generate_otp(step)
+        time.sleep(totp.interval - time.time() % totp.interval + 0.05)
+
+
+def app_code(app: object, username: str) -> str:
+    """:func:`next_code` for the account on a running app (its database and key store)."""
+    state = app.state  # type: ignore[attr-defined]
+    return next_code(state.sessionmaker, state.settings.keys_dir, username)
+
+
+CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+
+
+def through_second_step(client: TestClient, answer: Response, username: str) -> Response:
+    """Follow the sign-in page's answer (a 303) through the code page when it leads there,
+    as a person would: the page, then the authenticator's current code."""
+    to = urlsplit(answer.headers.get("location", ""))
+    if answer.status_code != 303 or to.path != "/signin/code":
+        return answer
+    form = client.get(f"{to.path}?{to.query}" if to.query else to.path)
+    assert form.status_code == 200, form.text
+    data = {"code": app_code(client.app, username), "csrf_token": CSRF.findall(form.text)[-1]}
+    carried = re.search(r'name="next" value="([^"]*)"', form.text)
+    if carried:
+        data["next"] = html.unescape(carried.group(1))
+    return client.post("/signin/code", data=data, follow_redirects=False)
+
+
+def browser_second_step(page, app: object, username: str) -> None:  # type: ignore[no-untyped-def]
+    """In the browser: after the password, type the authenticator's code if it is asked."""
+    page.wait_for_url(lambda url: urlsplit(url).path != "/signin")
+    if urlsplit(page.url).path == "/signin/code":
+        page.fill("input[name=code]", app_code(app, username))
+        page.click("form.narrow button[type=submit]")
