@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import User
+from sandbox.accounts.second_factor import requires_second_factor
 from sandbox.accounts.secret_box import unseal
 from sandbox.accounts.totp import (
     DRIFT_STEPS,
@@ -31,6 +33,7 @@ from sandbox.accounts.totp import (
     start_enrolment,
 )
 from sandbox.db.base import transaction
+from sandbox.demo.seed import DEMO_TOTP_SECRET
 
 
 def enrol_user(session: Session, user: User, keys_dir: Path) -> list[str]:
@@ -85,6 +88,15 @@ def app_code(app: object, username: str) -> str:
     return next_code(state.sessionmaker, state.settings.keys_dir, username)
 
 
+def otp_field(app: object, username: str) -> dict[str, str]:
+    """``{"otp": code}`` for ``/api/auth/token`` when the account needs a second factor."""
+    state = app.state  # type: ignore[attr-defined]
+    with transaction(state.sessionmaker) as session:
+        user = session.scalar(select(User).where(User.username == username))
+        needed = user is not None and requires_second_factor(session, user, state.settings)
+    return {"otp": app_code(app, username)} if needed else {}
+
+
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
 
@@ -103,9 +115,26 @@ def through_second_step(client: TestClient, answer: Response, username: str) -> 
     return client.post("/signin/code", data=data, follow_redirects=False)
 
 
-def browser_second_step(page, app: object, username: str) -> None:  # type: ignore[no-untyped-def]
-    """In the browser: after the password, type the authenticator's code if it is asked."""
+def browser_second_step(page, code: Callable[[], str]) -> None:  # type: ignore[no-untyped-def]
+    """In the browser: after the password, type the authenticator's ``code()`` if asked."""
     page.wait_for_url(lambda url: urlsplit(url).path != "/signin")
     if urlsplit(page.url).path == "/signin/code":
-        page.fill("input[name=code]", app_code(app, username))
+        page.fill("input[name=code]", code())
         page.click("form.narrow button[type=submit]")
+
+
+_DEMO_STEPS: dict[str, int] = {}
+
+
+def demo_code(platform: str, username: str) -> str:
+    """A code of the demo staff's printed secret (sandbox/demo/seed.py) that ``platform``
+    has not yet accepted from ``username`` (the steps this test process used are kept)."""
+    totp = pyotp.TOTP(DEMO_TOTP_SECRET)
+    key = f"{platform} {username}"
+    while True:
+        current = totp.timecode(datetime.now(UTC))
+        step = max(current - DRIFT_STEPS, _DEMO_STEPS.get(key, 0) + 1)
+        if step <= current + DRIFT_STEPS:
+            _DEMO_STEPS[key] = step
+            return totp.generate_otp(step)
+        time.sleep(totp.interval - time.time() % totp.interval + 0.05)

@@ -15,11 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import Role, User
-from sandbox.accounts.second_factor import requires_second_factor
 from sandbox.accounts.service import create_user
 from sandbox.api.app import create_app
 from sandbox.audit.verify import verify_chain
@@ -29,7 +27,7 @@ from sandbox.db.schema import ensure_schema
 from sandbox.settings import Settings, get_settings
 from tests.control_plane.helpers import verify_researcher
 from tests.databases import fresh_postgres_database
-from tests.second_factor import app_code, enrol_user
+from tests.second_factor import enrol_user, otp_field
 
 PASSWORD = "correct-horse-battery"
 PROVIDER = "city-health-commission"
@@ -200,13 +198,7 @@ def client(settings: Settings, factory: sessionmaker[Session]) -> Iterator[TestC
 def login(client: TestClient, username: str) -> dict[str, str]:
     """A bearer token for ``username``; providers, operators and the authority sign in with
     a real TOTP code of the authenticator they are enrolled with (tests/second_factor.py)."""
-    data = {"username": username, "password": PASSWORD}
-    with transaction(client.app.state.sessionmaker) as session:
-        user = session.scalar(select(User).where(User.username == username))
-        if user is not None and requires_second_factor(session, user, client.app.state.settings):
-            data["otp"] = ""
-    if "otp" in data:
-        data["otp"] = app_code(client.app, username)
+    data = {"username": username, "password": PASSWORD, **otp_field(client.app, username)}
     r = client.post("/api/auth/token", data=data)
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}

@@ -33,6 +33,7 @@ from sandbox.workspaces.names import server_name
 from tests.control_plane.conftest import PASSWORD, catalog_dir, factory, settings, users
 from tests.control_plane.helpers import agreement, publish_all
 from tests.e2e.servers import Served
+from tests.second_factor import otp_field
 from tests.web.conftest import browser_context, page  # the browser, for the whole path
 from tests.workspaces.conftest import docker_client, workspace_image
 from tests.workspaces.hub import Hub, free_port
@@ -61,13 +62,16 @@ class Stack:
 
     def sign_in(self, username: str) -> dict[str, str]:
         """Headers of ``username`` signed in to the platform API."""
-        return sign_in(self.platform.url, username)
+        return sign_in(self.platform, username)
 
 
-def sign_in(platform_url: str, username: str) -> dict[str, str]:
-    """Sign in to the platform API with the password the test accounts share."""
+def sign_in(platform: Served, username: str) -> dict[str, str]:
+    """Sign in to the platform API with the password the test accounts share (and the
+    authenticator's code, for accounts with a second factor)."""
+    data = {"username": username, "password": PASSWORD}
     answer = httpx.post(
-        f"{platform_url}/api/auth/token", data={"username": username, "password": PASSWORD}
+        f"{platform.url}/api/auth/token",
+        data={**data, **otp_field(platform.server.config.app, username)},
     )
     answer.raise_for_status()
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
@@ -119,12 +123,12 @@ def stack(
         imported = httpx.post(
             f"{platform.url}/api/agreements",
             content=signed.encode(),
-            headers={**sign_in(platform.url, "health"), "Content-Type": "application/yaml"},
+            headers={**sign_in(platform, "health"), "Content-Type": "application/yaml"},
         )
         assert imported.status_code == 201, imported.text
         provisioned = httpx.post(
             f"{platform.url}/api/workspaces/{agreement_id}/provision",
-            headers=sign_in(platform.url, "ops"),
+            headers=sign_in(platform, "ops"),
             timeout=60,
         )
         assert provisioned.status_code == 200, provisioned.text

@@ -34,6 +34,7 @@ from sandbox.workspaces.availability import NOT_ISOLATED
 from sandbox.workspaces.names import server_name
 from sandbox.workspaces.welcome import SUBMIT_TAG
 from tests.e2e.jupyter import Kernel
+from tests.second_factor import browser_second_step, demo_code
 from tests.waiting import eventually
 from tests.web.conftest import screenshot
 from tests.workspaces.hub import free_port
@@ -121,6 +122,7 @@ def sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped-
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", DEMO_PASSWORD)
     page.click("form.narrow button[type=submit]")
+    browser_second_step(page, lambda: demo_code(base, username))  # the demo staff's secret
     page.wait_for_url(lambda url: "/signin" not in url)
 
 

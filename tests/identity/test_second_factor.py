@@ -29,6 +29,7 @@ from sandbox.settings import Settings
 from sandbox.web.pages.second_factor import PENDING_COOKIE
 from tests.control_plane.conftest import PASSWORD, login
 from tests.second_factor import CSRF, enrol, next_code, secret_of
+from tests.web.test_pages import sign_in
 
 TOKEN = "/api/auth/token"
 
@@ -280,3 +281,21 @@ def test_researchers_need_one_when_configured_or_once_they_set_one_up(
         r = token(client, "bob")
         assert r.status_code == 403 and r.json()["rule"] == "mfa-required"
         assert token(client, "bob", next_code(factory, settings.keys_dir, "bob")).status_code == 200
+
+
+def test_the_operator_resets_from_the_sign_in_page(
+    client: TestClient, factory: sessionmaker[Session], users
+) -> None:
+    sign_in(client, "ops")
+    page = client.get("/operator/sign-ins")
+    assert 'action="/operator/second-factor/reset"' in page.text
+    form = {"username": "auth", "csrf_token": _form_token(page.text)}
+    done = client.post("/operator/second-factor/reset", data=form, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/operator/sign-ins"
+    with transaction(factory) as session:
+        reset = session.scalars(
+            select(AuditEvent.object).where(AuditEvent.action == "user.mfa_reset")
+        ).all()
+    assert reset == ["user:auth"]
+    again = client.post("/operator/second-factor/reset", data=form)
+    assert again.status_code == 404 and "mfa-none" in again.text

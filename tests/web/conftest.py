@@ -38,7 +38,7 @@ from sandbox.settings import Settings
 from sandbox.workcalendar import WorkCalendar
 from tests.control_plane.conftest import PASSWORD, catalog_dir, make_users  # noqa: F401
 from tests.control_plane.helpers import agreement, complete_application, publish_all
-from tests.second_factor import browser_second_step
+from tests.second_factor import app_code, browser_second_step
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -204,7 +204,7 @@ def sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped-
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("form.narrow button[type=submit]")
-    browser_second_step(page, SERVED[base], username)
+    browser_second_step(page, lambda: app_code(SERVED[base], username))
     page.wait_for_url(lambda url: "/signin" not in url)
 
 
