@@ -9,7 +9,9 @@ userinfo endpoint). The provider's subject is not a hub username, so
 to it (``POST /api/hub/oidc-user``, hub token). The platform answers only for linked
 researchers, so the hub's names stay the platform's usernames (which the spawn
 authorization and the agreement's ``researchers`` use) and no provider, operator or
-authority ever gets a hub account. Both sign-ins reach the same platform account.
+authority ever gets a hub account. Both sign-ins reach the same platform account. The ID
+token's ``amr`` and ``acr`` go along, so that a researcher who needs a second factor is let
+in only when the provider reports one (sandbox/identity/oidc_mfa.py).
 """
 
 from __future__ import annotations
