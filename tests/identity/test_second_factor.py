@@ -271,6 +271,7 @@ def test_researchers_need_one_when_configured_or_once_they_set_one_up(
             "/signin",
             data={"username": "bob", "password": PASSWORD, "csrf_token": _form_token(form.text)},
         )
+        assert 'href="/signin/enrol" id="set-up-authenticator"' in client.get("/account").text
         page = client.get("/signin/enrol")  # from the account, while signed in
         secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', page.text).group(1).replace(" ", "")
         done = client.post(
@@ -278,6 +279,7 @@ def test_researchers_need_one_when_configured_or_once_they_set_one_up(
             data={"code": pyotp.TOTP(secret).now(), "csrf_token": _form_token(page.text)},
         )
         assert done.status_code == 200 and 'href="/account"' in done.text
+        assert "set-up-authenticator" not in client.get("/account").text
         r = token(client, "bob")
         assert r.status_code == 403 and r.json()["rule"] == "mfa-required"
         assert token(client, "bob", next_code(factory, settings.keys_dir, "bob")).status_code == 200

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sandbox.accounts.models import Role
 from sandbox.accounts.second_factor import requires_second_factor
 from sandbox.accounts.service import SESSION_HOURS, open_session, revoke_token
+from sandbox.accounts.totp import factor_of
 from sandbox.api.deps import SESSION_COOKIE, DbDep, SettingsDep, UserDep
 from sandbox.api.sign_in import sign_in
 from sandbox.errors import PermissionDenied
@@ -73,13 +74,18 @@ def signout(request: Request, db: DbDep) -> RedirectResponse:
 
 @router.get("/account")
 def account(request: Request, db: DbDep, user: UserDep) -> HTMLResponse:
-    """Who the platform takes you for, and whether your real name is verified (Wuxi Art.6)."""
+    """Who the platform takes you for, whether your real name is verified (Wuxi Art.6) and
+    whether you sign in with a second factor (a researcher may set one up here)."""
     with db.tx() as session:
         identity = identity_of(session, user)
         return render(
             request,
             "account.html",
-            {"identity": identity, "real_name_article": REAL_NAME_ARTICLE},
+            {
+                "identity": identity,
+                "real_name_article": REAL_NAME_ARTICLE,
+                "has_authenticator": factor_of(session, user) is not None,
+            },
         )
 
 
