@@ -37,10 +37,10 @@ FORMS: dict[str, OutputForm] = {
         OutputForm(
             "dp_table",
             "差分隐私统计表：平台以差分隐私发布查询结果并计入隐私预算，在工作空间中用 "
-            "db.dp(sql, epsilon, purpose=...) 提交。",
+            "`db.dp(sql, epsilon, purpose=...)` 提交。",
             "A table of statistics the platform releases with differential privacy, charged "
             "to the privacy budget; submitted from the workspace with "
-            "db.dp(sql, epsilon, purpose=...).",
+            "`db.dp(sql, epsilon, purpose=...)`.",
             (),
         ),
         OutputForm(

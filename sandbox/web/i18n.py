@@ -1,10 +1,10 @@
 # ruff: noqa: E501  (a catalogue of messages reads best one key per line)
 """Chinese first, English on request: a ``lang`` cookie and one small message catalogue.
 
-Page text comes from ``MESSAGES``; refusals come from the services and are
-shown as they are (with their rule and article), so they read the same in the
-API, the CLI and the pages. A key with no entry is shown as itself, which makes
-a missing translation visible rather than silent.
+Page text comes from ``MESSAGES``; refusals come from the services in English and are
+shown in the page's language by ``sandbox.refusal_text`` (rule and article kept). A key
+with no entry is shown as itself, which makes a missing translation visible rather than
+silent; ``tests/web/test_page_language.py`` walks every page in both languages.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import Request
+from markupsafe import Markup
+
+from sandbox.refusal_catalogue import ROLE_NAMES
 
 LANG_COOKIE = "lang"
 LANGUAGES = ("zh", "en")
@@ -45,8 +48,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "authenticator_reset": ("重置身份验证器", "Reset an authenticator"),
     "authenticator_reset_lead": ("用户丢失身份验证器时：删除其密钥和恢复码并结束其会话，用户下次登录时重新设置。此操作记入全程记录。",
                                  "When a user has lost their authenticator: its secret and recovery codes are removed and their sessions end; they set up a new one at their next sign-in. This is recorded."),
-    "role_researcher": ("数据利用主体", "researcher"), "role_provider": ("数据开放主体", "provider"),
-    "role_operator": ("平台运营", "operator"), "role_authority": ("主管部门", "authority"),
+    **{f"role_{role}": names for role, names in ROLE_NAMES.items()},
     "my_applications": ("我的申请", "My applications"),
     "provider_desk": ("开放主体工作台", "Provider desk"),
     "operator_desk": ("运营工作台", "Operator desk"),
@@ -182,8 +184,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "refuse": ("不予批准", "Refuse"),
     "agreement_yaml": ("协议（机器可读）", "Agreement (machine-readable)"),
     "upload": ("上传", "Upload"),
-    "upload_hint": ("支持 CSV（UTF-8、GBK 或 GB18030）、Excel（.xlsx）和 Parquet；表头可以在标题行之后。日期可写作 2024-03-01、2024/3/1 或 2024年3月1日，数字可带千位分隔符（1,234.5）。下一步声明每个字段。",
-                    "CSV (UTF-8, GBK or GB18030), Excel (.xlsx) or Parquet; the header may follow title rows. Dates may be written 2024-03-01, 2024/3/1 or 2024年3月1日, numbers with thousands separators (1,234.5). Next you declare each column."),
+    "upload_hint": ("支持 CSV（UTF-8、GBK 或 GB18030）、Excel（.xlsx）和 Parquet；表头可以在标题行之后。日期可写作 <code>2024-03-01</code>、<code>2024/3/1</code> 或 <code>2024年3月1日</code>，数字可带千位分隔符（<code>1,234.5</code>）。下一步声明每个字段。",
+                    "CSV (UTF-8, GBK or GB18030), Excel (.xlsx) or Parquet; the header may follow title rows. Dates may be written <code>2024-03-01</code>, <code>2024/3/1</code> or <code>2024年3月1日</code>, numbers with thousands separators (<code>1,234.5</code>). Next you declare each column."),
     "csv_encoding": ("CSV 文件编码", "CSV file encoding"),
     "enc_auto": ("自动识别（UTF-8 或 GBK/GB18030）", "detect (UTF-8 or GBK/GB18030)"),
     "enc_utf-8": ("UTF-8（含或不含 BOM）", "UTF-8 (with or without BOM)"),
@@ -325,11 +327,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "keys_lead": ("平台用以下公钥签名，任何人都可以在平台之外校验成果包和记录检查点。",
                   "The platform signs with these keys; anyone can check release bundles and record checkpoints outside the platform."),
     "key_release": ("成果包签名公钥", "Release-signing key"),
-    "key_release_use": ("校验成果包：sandbox release verify 成果包目录 --public-key release-signing.pem",
-                        "Check a bundle: sandbox release verify BUNDLE --public-key release-signing.pem"),
+    "key_release_use": ("校验成果包：<code>sandbox release verify 成果包目录 --public-key release-signing.pem</code>",
+                        "Check a bundle: <code>sandbox release verify BUNDLE --public-key release-signing.pem</code>"),
     "key_audit": ("全程记录检查点公钥", "Audit checkpoint key"),
-    "key_audit_use": ("每个检查点都带有签名公钥（十六进制），应与此处一致；sandbox audit verify --checkpoint 文件 校验记录链。",
-                      "Each checkpoint names its key in hex, which must match the one here; sandbox audit verify --checkpoint FILE checks the chain."),
+    "key_audit_use": ("每个检查点都带有签名公钥（十六进制），应与此处一致；<code>sandbox audit verify --checkpoint 文件</code> 校验记录链。",
+                      "Each checkpoint names its key in hex, which must match the one here; <code>sandbox audit verify --checkpoint FILE</code> checks the chain."),
     "algorithm": ("算法", "Algorithm"), "fingerprint": ("指纹", "Fingerprint"),
     "raw_public_key": ("公钥（十六进制）", "Public key (hex)"),
     "key_problem_not-yet": ("尚未生成：首次签名时生成。", "Not made yet: it is made when it first signs."),
@@ -400,8 +402,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "backups_lead": ("平台数据库（含全程记录）、数据集版本、密钥、导出文件和发布包的加密备份。备份以运营方公钥加密，平台自身无法读取；已终止协议的数据不入备份。",
                      "Encrypted backups of the platform database (with the audit record), dataset versions, keys, export files and release bundles. They are encrypted to the operator's public key, so the platform cannot read them; data of ended agreements is left out."),
     "back_up_now": ("立即备份", "Back up now"),
-    "backup_no_recipient": ("尚未配置备份公钥（SANDBOX_BACKUP_RECIPIENT），无法备份。请用 sandbox backup-keygen 生成密钥对，私钥离线保管，并配置公钥。",
-                            "No backup public key is configured (SANDBOX_BACKUP_RECIPIENT), so no backup can be made. Make a key pair with sandbox backup-keygen, keep the private key off the platform and configure the public key."),
+    "backup_no_recipient": ("尚未配置备份公钥（<code>SANDBOX_BACKUP_RECIPIENT</code>），无法备份。请用 <code>sandbox backup-keygen</code> 生成密钥对，私钥离线保管，并配置公钥。",
+                            "No backup public key is configured (<code>SANDBOX_BACKUP_RECIPIENT</code>), so no backup can be made. Make a key pair with <code>sandbox backup-keygen</code>, keep the private key off the platform and configure the public key."),
     "backup_made": ("备份已完成", "Backup made"),
     "backup_file": ("文件", "File"), "backup_size": ("大小", "Size"),
     "backup_modified": ("时间", "Time"), "backup_encrypted": ("已加密", "Encrypted"),
@@ -450,6 +452,27 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "guides_lead": ("各角色的使用指南：数据利用主体、数据开放主体、平台运维和主管部门。",
                     "A guide for each role: researcher, provider, operator and authority."),
     "workspace_limits": ("工作空间资源", "Workspace limits"),
+    # Catalogue domains (free text in an entry; these are the ones in use)
+    "domain_health": ("卫生健康", "health"), "domain_economy": ("经济", "economy"),
+    "domain_population": ("人口", "population"), "domain_social": ("社会保障", "social"),
+    "domain_transport": ("交通", "transport"), "domain_education": ("教育", "education"),
+    "domain_environment": ("生态环境", "environment"),
+    "status_open": ("开放中", "open"), "hash": ("哈希", "Hash"),
+    # Oversight: violations by status and kind (Shanghai Art.28), quality tasks by status
+    "violation_recorded": ("已记录", "recorded"), "violation_closed": ("已办结（仅记录）", "closed (recorded only)"),
+    "violation_rectifying": ("整改中", "rectifying"), "violation_rectified": ("已整改", "rectified"),
+    "violation_terminated": ("已终止服务", "service terminated"),
+    "violation_kind_platform_rules": ("违反平台管理规则", "breach of the platform's rules"),
+    "violation_kind_illegal_means": ("以非法手段获取数据", "data obtained by illegal means"),
+    "violation_kind_rights_infringement": ("侵犯他人合法权益", "infringement of others' rights"),
+    "violation_kind_beyond_scenario": ("超出应用场景使用数据", "use beyond the application scenario"),
+    "violation_kind_agreement_breach": ("违反数据利用协议", "breach of the agreement"),
+    "violation_kind_security_measures": ("未落实安全保护措施", "security measures not in place"),
+    "quality_open": ("待处理", "open"), "quality_answered": ("已答复，整改中", "answered, rectifying"),
+    "quality_closed": ("已办结", "closed"),
+    "file_kind_csv": ("CSV 表格", "CSV table"), "file_kind_text": ("文本", "text"),
+    "file_kind_json": ("JSON", "JSON"), "file_kind_notebook": ("笔记本", "notebook"),
+    "file_kind_code": ("代码", "code"),
 }  # fmt: skip
 
 _INDEX = {code: i for i, code in enumerate(LANGUAGES)}
@@ -460,11 +483,28 @@ def language(request: Request) -> str:
     return lang if lang in LANGUAGES else LANGUAGES[0]
 
 
-def translator(lang: str) -> Callable[[str], str]:
+def terms(lang: str) -> Callable[[str, object], Markup]:
+    """``term(kind, value)``: a value of an enumeration or a free classification (a domain)
+    in ``lang`` from ``MESSAGES`` (key ``kind_value``); a value with no entry is shown as
+    itself, marked as data."""
+    t = translator(lang)
+
+    def term(kind: str, value: object) -> Markup:
+        key = f"{kind}_{value}"
+        if key in MESSAGES:
+            return t(key)
+        return Markup('<span translate="no">{}</span>').format(value)
+
+    return term
+
+
+def translator(lang: str) -> Callable[[str], Markup]:
+    """``t(key)``: the page's words in ``lang``; the catalogue is ours, so its entries may
+    mark code (``<code>``) and are not escaped."""
     i = _INDEX[lang]
 
-    def t(key: str) -> str:
+    def t(key: str) -> Markup:
         found = MESSAGES.get(key)
-        return found[i] if found else key
+        return Markup(found[i]) if found else Markup.escape(key)
 
     return t

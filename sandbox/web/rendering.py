@@ -19,21 +19,50 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from sandbox.api.deps import DbDep, MaybeUserDep
 from sandbox.clock import today
 from sandbox.errors import SandboxError
 from sandbox.input_limits import input_refusal
 from sandbox.notifications.service import list_notifications
+from sandbox.providers import provider_name
+from sandbox.refusal_text import say, say_article
 from sandbox.settings import Settings
 from sandbox.web.csrf import CSRF_COOKIE, csrf_protect, new_nonce, request_token
-from sandbox.web.i18n import language, translator
+from sandbox.web.i18n import language, terms, translator
 from sandbox.web.return_to import same_site_path, sign_in_url
 from sandbox.workspaces.availability import NOT_ISOLATED, NOT_ISOLATED_DETAIL
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals.update(not_isolated=NOT_ISOLATED, not_isolated_detail=NOT_ISOLATED_DETAIL)
+
+
+def data(value: object) -> Markup:
+    """Data, names and identifiers on a page (a title, a person's name, free text): marked
+    ``translate="no"``, HTML's attribute for text that is not the interface's own words."""
+    if value is None or value == "":
+        return Markup("")
+    return Markup('<span translate="no">{}</span>').format(value)
+
+
+def organisation(slug: str, lang: str) -> Markup:
+    """A provider by its registered name in ``lang``; an unregistered one by its slug."""
+    name = provider_name(slug, lang)
+    if name is None:
+        return Markup('<code class="provider">{}</code>').format(slug)
+    return Markup('<span class="provider" data-provider="{}">{}</span>').format(slug, name)
+
+
+def backticks(text: str) -> Markup:
+    """Plain text in which what is quoted in backticks (a command, a call, a file name) is
+    shown as code."""
+    parts = str(Markup.escape(text)).split("`")
+    return Markup("".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts)))
+
+
+templates.env.filters.update(data=data, backticks=backticks)
 
 
 def set_cookie(
@@ -54,7 +83,8 @@ def set_cookie(
 def render(
     request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> HTMLResponse:
-    """A page with the common context: user, language, translator, CSRF token, today."""
+    """A page with the common context: user, language, translators (``t`` for the page's
+    words, ``say`` for a refusal by its rule, ``cite`` for an article), CSRF token, today."""
     nonce = request.cookies.get(CSRF_COOKIE) or new_nonce()
     lang = language(request)
     response = templates.TemplateResponse(
@@ -65,6 +95,10 @@ def render(
             "unread": getattr(request.state, "unread", 0),
             "lang": lang,
             "t": translator(lang),
+            "term": terms(lang),
+            "say": lambda rule, message: say(rule, message, lang),
+            "cite": lambda article: cite(article, lang),
+            "org": lambda slug: organisation(slug, lang),
             "csrf_token": request_token(request, nonce),
             "today": today(),
             **(context or {}),
@@ -74,6 +108,15 @@ def render(
     if CSRF_COOKIE not in request.cookies:
         set_cookie(response, request.app.state.settings, CSRF_COOKIE, nonce)
     return response
+
+
+def cite(article: str, lang: str) -> Markup:
+    """An article as a person reads it (上海条例第12条) beside the citation the API and the
+    record give (``Shanghai Art.12``), which stays on the page as the article's identifier."""
+    named = say_article(article, lang)
+    if named == article:
+        return Markup('<span class="article">{}</span>').format(article)
+    return Markup('{} <code class="article">{}</code>').format(named, article)
 
 
 def see_other(url: str) -> RedirectResponse:

@@ -69,8 +69,8 @@ def workspace_link(
         None,
         (
             f"工作空间服务（{settings.hub_url}）没有响应：平台运维需要启动 JupyterHub"
-            "（开发环境中 make run 会自动启动）。",
+            "（开发环境中 `make run` 会自动启动）。",
             f"The workspace hub ({settings.hub_url}) does not answer: the platform operator "
-            "must start JupyterHub (in development, make run starts it).",
+            "must start JupyterHub (in development, `make run` starts it).",
         ),
     )

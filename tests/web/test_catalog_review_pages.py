@@ -163,7 +163,7 @@ def test_the_provider_withdraws_its_proposal_with_a_reason(
     figure = client.get("/authority/statistics").text.split(
         'id="figure-catalog_reviews_by_status"'
     )[1]
-    assert "withdrawn" in figure.split("</section>")[0]
+    assert "已撤回: 1" in figure.split("</section>")[0]  # the status in the page's language
     # The provider may propose again.
     again_pub = _propose(factory, platform, settings, catalog_dir / "clinic_visits.yaml")
     assert again_pub.review is not None and Path(again_pub.version.path).is_file()

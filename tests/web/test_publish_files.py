@@ -117,7 +117,7 @@ def test_the_page_refuses_at_the_cell_and_shows_no_server_path(
     # GBK chosen, but the file holds a character only GB18030 has.
     page = client.get(_upload(client, _csv(ROWS, "gb18030"), encoding="gbk"))
     assert page.status_code == 422
-    assert "门诊就诊.csv: row 6, column &#39;district&#39; (B) cannot be read as GBK" in page.text
+    assert "门诊就诊.csv：第 6 行、&#39;district&#39; 列（B）无法按 GBK 读取" in page.text
     _no_server_path(page.text, settings)
 
 

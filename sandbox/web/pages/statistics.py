@@ -14,6 +14,15 @@ from sandbox.web.rendering import page_router, render
 
 router = page_router("/authority")
 
+#: Each figure's bars are values of one enumeration: its kind in the page's terms.
+FIGURE_TERMS = {
+    "datasets_by_class": "class", "datasets_by_status": "status",
+    "catalog_reviews_by_status": "review", "applications_by_status": "app",
+    "agreements_by_status": "agr", "exports_by_status": "export",
+    "violations_by_status": "violation", "violations_by_kind": "violation_kind",
+    "quality_tasks_by_status": "quality",
+}  # fmt: skip
+
 
 @router.get("/statistics")
 def statistics_page(
@@ -28,4 +37,8 @@ def statistics_page(
             timezone=settings.timezone,
         )
     charts = [(figure, bar_chart(figure.counts)) for figure in report.figures]
-    return render(request, "authority/statistics.html", {"report": report, "charts": charts})
+    return render(
+        request,
+        "authority/statistics.html",
+        {"report": report, "charts": charts, "kinds": FIGURE_TERMS},
+    )
