@@ -170,12 +170,13 @@ def advance(sessions: sessionmaker[Session], step: str, change: Callable[[Sessio
     ``step`` names the fault points ``{step}.commit`` (just before the commit) and
     ``{step}.committed`` (after it, before the link); both must be listed in
     :data:`~sandbox.audit.faults.FAULT_POINTS`. ``change`` must record at least one event;
-    whatever it raises undoes it and is raised again. Changes of several callers may share
-    one transaction (:class:`_Group`), each in its own savepoint; ``change`` runs in the
-    caller's context variables, possibly in another thread. A change that itself advances
-    (a step inside a step) gets a transaction of its own. A link that fails after the
-    commit is logged, not raised: the events are committed and the next appender links
-    them.
+    whatever it raises undoes it and is raised again. On SQLite, which writes one
+    transaction at a time, changes of several callers may share one transaction
+    (:class:`_Group`), each in its own savepoint; ``change`` runs in the caller's context
+    variables, possibly in another thread. A change that itself advances (a step inside a
+    step) gets a transaction of its own, as every change does on PostgreSQL. A link that
+    fails after the commit is logged, not raised: the events are committed and the next
+    appender links them.
     """
     for point in (f"{step}.commit", f"{step}.committed"):
         if point not in FAULT_POINTS:
@@ -183,10 +184,11 @@ def advance(sessions: sessionmaker[Session], step: str, change: Callable[[Sessio
                 f"step {step!r} has no fault point {point!r} in sandbox.audit.faults.FAULT_POINTS"
             )
     pending = _Pending(step, change)
-    if getattr(_INSIDE, "active", False):
-        _commit(sessions, [pending])
-    else:
+    one_writer = sessions.kw["bind"].dialect.name == "sqlite"
+    if one_writer and not getattr(_INSIDE, "active", False):
         _group(sessions).run(sessions, pending)
+    else:  # PostgreSQL makes transactions side by side: grouping only queued them
+        _commit(sessions, [pending])
     if pending.error is not None:
         raise pending.error
     return pending.value

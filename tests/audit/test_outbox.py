@@ -26,7 +26,7 @@ from sandbox.audit.record import OUTBOX_SESSION, record
 from sandbox.audit.verify import verify_chain
 from sandbox.cli.audit import audit_app
 from sandbox.db.base import make_engine, make_sessionmaker, transaction
-from tests.audit.conftest import append
+from tests.audit.conftest import append, create_audit_tables
 from tests.waiting import eventually
 
 #: A stand-in for any state a step changes (a charge, an export request, a query log row).
@@ -193,13 +193,18 @@ def test_verify_checks_the_linked_chain_and_notes_what_waits(
 
 
 def test_steps_that_queue_share_a_transaction_and_a_failed_one_is_undone_alone(
-    factory: sessionmaker[Session],
+    tmp_path: Path,
 ) -> None:
-    """Threads of one process whose steps arrive while one is being made queue and are
-    made in one transaction, each change in its own savepoint: a change that raises, and
-    one that records nothing, are undone alone and raise in their own caller; the others
-    commit with their events, in one commit, and each caller gets its own value."""
-    engine = factory.kw["bind"]
+    """On SQLite, which writes one transaction at a time, threads of one process whose
+    steps arrive while one is being made queue and are made in one transaction, each change
+    in its own savepoint: a change that raises, and one that records nothing, are undone
+    alone and raise in their own caller; the others commit with their events, in one
+    commit, and each caller gets its own value. (PostgreSQL makes them side by side.)"""
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    create_audit_tables(url)
+    engine = make_engine(url)
+    CHANGES.create(engine)
+    factory = make_sessionmaker(engine)
     commits: list[int] = []
     event.listen(engine, "commit", lambda _conn: commits.append(1))
     entered, release = threading.Event(), threading.Event()
