@@ -6,11 +6,14 @@
 
 Results arrive as an Arrow IPC stream and are returned as pandas DataFrames.
 A query the guard refuses raises :class:`QueryBlocked` with every reason
-(rule, message, article); any other refusal raises :class:`QueryRefused`.
+(rule, message, article); any other refusal raises :class:`QueryRefused`. Reasons and
+refusals print in the workspace's language (``connect(lang="zh")``, by default from its
+locale, ``LC_ALL``/``LC_MESSAGES``/``LANG``), the rule id and article always kept.
 ``%load_ext query_guard.client`` adds the ``%%sql`` cell magic.
 
-Only the standard library, httpx, pyarrow and pandas are used: this module
-is installed in the workspace image, which has nothing of the platform.
+Only the standard library, httpx, pyarrow and pandas are used (and the platform's
+message catalogue, ``sandbox.refusal_text``, which is standard library only): this module
+is installed in the workspace image, which has nothing else of the platform.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import httpx
 import pandas as pd
 import pyarrow as pa
 
+from sandbox.refusal_text import say, say_article
+
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 DECISION_KEY = b"query_guard.decision"
 #: How an aggregate-mode result was protected: perturbation and suppressed cells.
@@ -38,37 +43,63 @@ DISCLOSURE_KEY = b"query_guard.disclosure"
 PROGRESS_AFTER_S = 2.0
 
 
+def workspace_language() -> str:
+    """``zh`` when the workspace's locale is Chinese (``zh_CN.UTF-8``), else ``en``."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name)
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
+
+
 @dataclass(frozen=True)
 class Reason:
-    """Why the guard refused or rewrote a query."""
+    """Why the guard refused or rewrote a query; printed in ``lang`` (the service's English
+    text where the catalogue has no other), ``message`` is the service's own text."""
 
     rule: str
     message: str
     article: str | None = None
+    lang: str = "en"
 
     def __str__(self) -> str:
-        cite = f" ({self.article})" if self.article else ""
-        return f"[{self.rule}] {self.message}{cite}"
+        text = say(self.rule, self.message, self.lang) or self.message
+        cite = f" ({say_article(self.article, self.lang)})" if self.article else ""
+        return f"[{self.rule}] {text}{cite}"
 
 
 class QueryRefused(Exception):
-    """The query service refused the request (authentication, agreement status, engine...)."""
+    """The query service refused the request (authentication, agreement status, engine...).
 
-    def __init__(self, message: str, *, rule: str, article: str | None = None, status: int = 0):
-        super().__init__(f"{message} [{rule}" + (f"; {article}]" if article else "]"))
+    ``message`` is the service's text; the exception prints it in ``lang``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rule: str,
+        article: str | None = None,
+        status: int = 0,
+        lang: str = "en",
+    ):
+        text = say(rule, message, lang) or message
+        cite = f"; {say_article(article, lang)}]" if article else "]"
+        super().__init__(f"{text} [{rule}{cite}")
         self.message, self.rule, self.article, self.status = message, rule, article, status
 
 
 class QueryBlocked(QueryRefused):
     """The guard blocked the query; ``reasons`` says what was wrong and what is allowed."""
 
-    def __init__(self, reasons: list[Reason], *, status: int = 403):
+    def __init__(self, reasons: list[Reason], *, status: int = 403, lang: str = "en"):
         first = reasons[0] if reasons else Reason("QG-000", "blocked")
+        lead = "查询被拦截：" if lang == "zh" else "the guard blocked this query:"
         super().__init__(
-            "the guard blocked this query:\n  " + "\n  ".join(map(str, reasons)),
+            lead + "\n  " + "\n  ".join(map(str, reasons)),
             rule=first.rule,
             article=first.article,
             status=status,
+            lang=lang,
         )
         self.reasons = reasons
 
@@ -85,7 +116,7 @@ def _json(value: Any) -> str:
     return "" if value is None else json.dumps(value)
 
 
-def _refusal(response: httpx.Response) -> QueryRefused:
+def _refusal(response: httpx.Response, lang: str) -> QueryRefused:
     try:
         body = response.json()
     except ValueError:
@@ -93,17 +124,21 @@ def _refusal(response: httpx.Response) -> QueryRefused:
             f"the query service answered HTTP {response.status_code}",
             rule="http",
             status=response.status_code,
+            lang=lang,
         )
     if body.get("action") == "block":
+        reasons = body.get("reasons", [])
         return QueryBlocked(
-            [Reason(r["rule"], r["message"], r.get("article")) for r in body.get("reasons", [])],
+            [Reason(r["rule"], r["message"], r.get("article"), lang) for r in reasons],
             status=response.status_code,
+            lang=lang,
         )
     return QueryRefused(
         str(body.get("error") or body.get("detail")),
         rule=str(body.get("rule", "http")),
         article=body.get("article"),
         status=response.status_code,
+        lang=lang,
     )
 
 
@@ -137,6 +172,7 @@ class Connection:
         *,
         timeout_s: float = 600.0,
         progress: TextIO | None = sys.stderr,
+        lang: str | None = None,
     ):
         self.url = url.rstrip("/")
         self._http = httpx.Client(
@@ -144,6 +180,8 @@ class Connection:
             timeout=httpx.Timeout(timeout_s, connect=10.0),
         )
         self._progress = progress
+        #: The language refusals print in: ``zh`` or ``en`` (default: the locale's).
+        self.lang = lang if lang in ("zh", "en") else workspace_language()
         #: The guard's decision on the last query that ran (action, sql, reasons).
         self.last_decision: dict[str, Any] | None = None
         #: How the last result was protected in aggregate mode (None in record mode).
@@ -168,7 +206,7 @@ class Connection:
             raise outcome["error"]
         response: httpx.Response = outcome["response"]
         if response.status_code >= 400:
-            raise _refusal(response)
+            raise _refusal(response, self.lang)
         return response
 
     def arrow(self, sql: str) -> pa.Table:
@@ -318,7 +356,8 @@ class Connection:
 
 def connect(url: str | None = None, token: str | None = None, **kwargs: Any) -> Connection:
     """Connect to the query service; the workspace sets ``SANDBOX_QUERY_URL`` and
-    ``SANDBOX_TOKEN`` at spawn."""
+    ``SANDBOX_TOKEN`` at spawn. ``lang="zh"`` or ``"en"`` chooses the language refusals
+    print in (by default the workspace's locale)."""
     url = url or os.environ.get("SANDBOX_QUERY_URL")
     token = token or os.environ.get("SANDBOX_TOKEN")
     if not url or not token:

@@ -29,6 +29,7 @@ _REGULATIONS = {"Shanghai": "上海条例", "Wuxi": "无锡办法", "Rizhao": "�
                 "Putuo": "普陀办法", "Measures": "办法"}  # fmt: skip
 _SEGMENT = r"Art\.[0-9()\-–, ]*[0-9)]"
 _ARTICLE = re.compile(rf"\b({'|'.join(_REGULATIONS)}) ({_SEGMENT}(?:,\s*{_SEGMENT})*)")
+_AGREEMENT_CLAUSE = re.compile(r"\bagreement (?!clause )(\S+) (?=\S)")
 _PARTS = re.compile(r"(\d+(?:\s*[-–,]\s*\d+)*)((?:\(\d+\)(?:\s*[-–]\s*\(\d+\))?)*)")
 
 
@@ -105,5 +106,5 @@ def say_article(article: str, lang: str) -> str:
             segment(part) for part in re.split(r",\s*Art\.", refs.removeprefix("Art."))
         )
 
-    text = _ARTICLE.sub(chinese, article)
+    text = _AGREEMENT_CLAUSE.sub(r"协议 \1 条款 ", _ARTICLE.sub(chinese, article))
     return text.replace("agreement clause ", "协议条款 ").replace("; ", "；")

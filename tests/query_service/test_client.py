@@ -73,3 +73,38 @@ def test_sql_cell_magic(
     assert shell.user_ns["visits"]["n"].sum() == pytest.approx(300, rel=0.2)  # perturbed
     assert shell.run_cell_magic("sql", "", "SELECT patient_id FROM clinic_visits") is None
     assert "QG-007" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("lang", "locale", "shown"),
+    [
+        ("zh", "en_US.UTF-8", "汇总模式的协议不允许返回行级结果"),
+        (None, "zh_CN.UTF-8", "汇总模式的协议不允许返回行级结果"),
+        ("en", "zh_CN.UTF-8", "row-level results are not allowed"),
+        (None, "C.UTF-8", "row-level results are not allowed"),
+    ],
+)
+def test_reasons_print_in_the_workspace_language_with_rule_and_article(
+    live_url: str,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+    lang: str | None,
+    locale: str,
+    shown: str,
+) -> None:
+    """``connect(lang=...)``, else the locale; the rule id stays and the article is named in
+    the language chosen, while ``message`` keeps the service's own text."""
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", locale)
+    with (
+        connect(f"{live_url}/qs", world.tokens[AGGREGATE], progress=None, lang=lang) as db,
+        pytest.raises(QueryBlocked) as caught,
+    ):
+        db.sql("SELECT district FROM clinic_visits")
+    printed = str(caught.value)
+    assert shown in printed and "[QG-009]" in printed, printed
+    assert caught.value.reasons[0].message.startswith("row-level results are not allowed")
+    zh = shown.startswith("汇总")
+    assert ("协议" in printed.split(shown)[1]) == zh  # the article: 协议 AGR-… 条款 mode
+    assert ("查询被拦截" in printed) == zh
