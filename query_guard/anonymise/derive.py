@@ -46,6 +46,8 @@ class Block:
     conditions: list[str]  # their canonical forms, in the same order
     keyed_by: tuple[str, ...] = ()  # the datasets whose noise keys seed its values
     inner: dict[str, tuple[exp.Select, str]] = field(default_factory=dict)  # per-entity
+    # each per-entity column's defining expression, as seed text (terms.canonical)
+    defined: dict[tuple[str, str], str] = field(default_factory=dict)
     bases: list[Base] = field(default_factory=list)
     derived: dict[int, exp.Expression] = field(default_factory=dict)  # id(aggregate) -> value
 
@@ -96,7 +98,7 @@ def _quantile(agg: exp.AggFunc, block: Block, scope: Scope, ctx: GuardContext) -
     if column is None or protected(column, scope, ctx):
         raise refuse(ctx, "aggregate argument", shown(arg))
     q = q if a >= 0 else 1 - q  # a quantile of -x is minus the opposite quantile of x
-    name = canonical(column, block.datasets)
+    name = canonical(column, block.datasets, block.defined)
     value = _ref(block, Base(QUANTILE, column, f"quantile:{q!r}:{name}", fraction=q))
     return exp.Add(this=exp.Mul(this=_lit(a), expression=value), expression=_lit(b))
 
@@ -141,7 +143,7 @@ def derive(agg: exp.AggFunc, block: Block, scope: Scope, ctx: GuardContext) -> e
                 this=_lit(0.0 if spread else b), expression=exp.Div(this=rows, expression=rows)
             )
         return value
-    name = canonical(column, block.datasets)
+    name = canonical(column, block.datasets, block.defined)
     n = _ref(block, Base(VALUES, column, f"values:{name}"))
     if isinstance(agg, exp.Count):
         return _whole(n)

@@ -142,6 +142,7 @@ def plan_block(scope: Scope, ctx: GuardContext) -> Block:
     datasets: dict[str, str] = {}
     keyed_by: set[str] = set()
     inner: dict[str, tuple[exp.Select, str]] = {}
+    defined: dict[tuple[str, str], str] = {}
     sources = scope.selected_sources.items()
     for alias, (_, source) in sources:
         if isinstance(source, exp.Table):
@@ -152,6 +153,10 @@ def plan_block(scope: Scope, ctx: GuardContext) -> Block:
             tables = [s for _, s in source.selected_sources.values()]
             keyed_by.update(t.name for t in tables)
             datasets[alias] = "/".join(sorted(t.name for t in tables)) + "/per-entity"
+            own = {a: t.name for a, (_, t) in source.selected_sources.items()}
+            for projection in source.expression.expressions:
+                text = canonical(projection.unalias(), own)
+                defined[(alias, projection.alias_or_name)] = text
         else:
             raise refuse(
                 ctx, "relation", f"{alias} (a WITH query or subquery read beside a dataset)"
@@ -159,7 +164,8 @@ def plan_block(scope: Scope, ctx: GuardContext) -> Block:
     where = query.args.get("where")
     # A condition written twice is one condition (and one noise layer): each alone would
     # leave out no one, and dropping both would show what its layer adds.
-    unique = {canonical(a, datasets): a for a in reversed(conjuncts(where.this) if where else [])}
+    atoms = conjuncts(where.this) if where else []
+    unique = {canonical(a, datasets, defined): a for a in reversed(atoms)}
     atoms = list(reversed(unique.values()))
     for part in ("where", "group"):
         node = query.args.get(part)
@@ -175,11 +181,12 @@ def plan_block(scope: Scope, ctx: GuardContext) -> Block:
         datasets=datasets,
         kinds=[] if inner else _kinds(query, datasets, ctx),
         keys=keys,
-        key_texts=[canonical(k, datasets) for k in keys],
+        key_texts=[canonical(k, datasets, defined) for k in keys],
         atoms=atoms,
         conditions=list(reversed(unique)),
         keyed_by=tuple(sorted(keyed_by)),
         inner=inner,
+        defined=defined,
     )
     if inner:
         block.kinds = [[(alias, PER_ENTITY) for alias in inner]]

@@ -11,6 +11,7 @@ normalised numbers, literals on the right, so rephrasing never draws fresh noise
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
 from sqlglot import exp
@@ -66,13 +67,26 @@ def bare(node: exp.Expression) -> exp.Expression:
     return node.transform(strip)  # on a copy
 
 
-def canonical(node: exp.Expression, datasets: dict[str, str]) -> str:
-    """The seed text of an expression: dataset.column names, no wrappers, literals right."""
+def canonical(
+    node: exp.Expression,
+    datasets: Mapping[str, str],
+    defined: Mapping[tuple[str, str], str] | None = None,
+) -> str:
+    """The seed text of an expression: dataset.column names, no wrappers, literals right.
+
+    ``defined`` gives the columns of a per-entity WITH query, by (alias, name), as the
+    seed text of the expression that defines them: what the researcher names them must
+    not give a value fresh noise either.
+    """
 
     def dataset_column(n: exp.Expression) -> exp.Expression:
-        if isinstance(n, exp.Column):
-            return exp.column(n.name, table=datasets.get(n.table, n.table))
-        return n
+        if not isinstance(n, exp.Column):
+            return n
+        text = (defined or {}).get((n.table, n.name))
+        if text is not None:
+            source = exp.Literal.string(datasets.get(n.table, n.table))
+            return exp.Anonymous(this="defined", expressions=[source, exp.Literal.string(text)])
+        return exp.column(n.name, table=datasets.get(n.table, n.table))
 
     # transform, not replace: a bare column is the root, which replace() cannot swap, and
     # it kept its alias (a table alias must not give a cell fresh noise)

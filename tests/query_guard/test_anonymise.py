@@ -130,6 +130,30 @@ def test_noise_is_sticky_and_keyed_by_meaning_not_text(tmp_path: Path) -> None:
     assert got == pytest.approx([v for _, v in exact], abs=3 * 3 * 300 + 300)
 
 
+def test_what_a_per_entity_query_names_its_columns_gives_no_fresh_noise(
+    tmp_path: Path,
+) -> None:
+    """The columns of a per-entity WITH query are seeded by what defines them: renaming
+    them (or the WITH query, or the entity) would otherwise give as many independent
+    answers as names, to average away."""
+    agreed = {"pay": {"columns": ["person_id", "district", "amount"]}}
+    ctx = _world(tmp_path, _payments(), COLUMNS, datasets=agreed)
+    db = _build(ctx, tmp_path, "a.duckdb", b"k" * 32)
+    per_entity = (
+        "WITH e AS (SELECT person_id, district, sum(amount) AS t FROM pay "
+        "GROUP BY person_id, district) SELECT district, avg(t) AS a FROM e GROUP BY 1 ORDER BY 1"
+    )
+    first = _values(_run(ctx, db, per_entity))
+    for renamed in (
+        per_entity.replace("AS t", "AS u").replace("avg(t)", "avg(u)"),
+        per_entity.replace("WITH e", "WITH f").replace("FROM e", "FROM f"),
+        per_entity.replace(
+            "SELECT person_id, district,", "SELECT person_id AS pid, district AS d,"
+        ).replace("SELECT district, avg", "SELECT d, avg"),
+    ):
+        assert _values(_run(ctx, db, renamed)) == first, renamed
+
+
 def test_the_same_cell_answers_alike_in_every_agreement(tmp_path: Path) -> None:
     ctx = _world(tmp_path, _payments(), COLUMNS)
     one = _build(ctx, tmp_path, "one.duckdb", b"a" * 32)
