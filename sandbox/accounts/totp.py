@@ -84,7 +84,8 @@ def _normalised(code: str) -> str:
 
 def factor_of(session: Session, user: User, *, lock: bool = False) -> TotpFactor | None:
     """The account's confirmed authenticator, if it has one."""
-    factor = session.get(TotpFactor, user.id, with_for_update=lock)
+    # Locked, the row is read again: a code another transaction just accepted must count.
+    factor = session.get(TotpFactor, user.id, with_for_update=lock, populate_existing=lock)
     return factor if factor is not None and factor.confirmed_at is not None else None
 
 
@@ -124,7 +125,7 @@ def confirm_enrolment(
     session: Session, user: User, keys_dir: Path, code: str, *, now: datetime
 ) -> list[str] | None:
     """The recovery codes (shown once) if ``code`` is the pending secret's, else ``None``."""
-    factor = session.get(TotpFactor, user.id, with_for_update=True)
+    factor = session.get(TotpFactor, user.id, with_for_update=True, populate_existing=True)
     if factor is None or factor.confirmed_at is not None:
         return None
     step = _accepted_step(factor, user, keys_dir, code, now)

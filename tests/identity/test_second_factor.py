@@ -301,3 +301,35 @@ def test_the_operator_resets_from_the_sign_in_page(
     assert reset == ["user:auth"]
     again = client.post("/operator/second-factor/reset", data=form)
     assert again.status_code == 404 and "mfa-none" in again.text
+
+
+@pytest.mark.postgres
+def test_a_code_accepted_meanwhile_by_another_transaction_is_refused(tmp_path: Path) -> None:
+    """PostgreSQL reads committed rows: a transaction that read the authenticator before
+    another one accepted a code must still see that code as used once it locks the row."""
+    from sandbox.accounts.totp import verify_second_factor
+    from sandbox.db.base import make_engine, make_sessionmaker
+    from sandbox.db.schema import ensure_schema
+    from tests.databases import fresh_postgres_database
+
+    with fresh_postgres_database() as url:
+        ensure_schema(url)
+        engine = make_engine(url)
+        factory = make_sessionmaker(engine)
+        keys = tmp_path / "keys"
+        try:
+            add_user(factory, "health2", Role.provider)
+            enrol(factory, keys, "health2")
+            code = next_code(factory, keys, "health2")
+            now = datetime.now(UTC)
+            with transaction(factory) as first:
+                user = first.scalar(select(User).where(User.username == "health2"))
+                seen = first.get(TotpFactor, user.id)  # read (and held) before the other
+                before = seen.last_step
+                with transaction(factory) as second:
+                    other = second.get(User, user.id)
+                    assert verify_second_factor(second, other, keys, code, now=now) == "totp"
+                assert verify_second_factor(first, user, keys, code, now=now) is None
+                assert seen.last_step > before  # the other's step, read again under the lock
+        finally:
+            engine.dispose()
