@@ -93,7 +93,7 @@ ENTRIES: tuple[tuple[str, ...], ...] = (
     ("phrase", "the end of the usage period (使用期限)", "使用期限的截止日期", "the end of the usage period"),
     ("phrase", "the output forms (成果形式)", "成果形式", "the output forms"),
     ("phrase", "evidence that you meet the published access conditions", "满足公布的开放条件的证明"),
-    ("phrase", "the signed commitment that the scenario is true, lawful and safe", "应用场景真实、合法、安全的签字承诺"),
+    ("phrase", "the signed commitment that the scenario is true, lawful and safe", "签署承诺：所述场景真实、合法、安全"),
     ("phrase", "an application type: dataset, interface or sandbox", "申请类型：数据下载、数据接口或数据沙箱"),
     ("phrase", "a usage period whose end is not before its start", "截止日期不早于起始日期的使用期限"),
     ("phrase", "dataset {name} is not in the public catalogue", "数据集 {name} 不在公开目录中"),

@@ -71,7 +71,7 @@ def test_researcher_applies_with_completeness_help_and_submits(
         page.check(f"input[name=columns][value='clinic_visits.{column}']")
     # Only the signed commitment is left (the help caught up with every field above).
     page.wait_for_function("document.querySelectorAll('#missing li').length === 1")
-    assert "commitment" in missing.inner_text()
+    assert "签署承诺" in missing.inner_text()
     screenshot(page, "researcher-application-incomplete")
     page.check("input[name=commitment_signed]")
     page.wait_for_selector("#missing p.complete")

@@ -91,7 +91,7 @@ def test_a_violation_is_recorded_measured_and_published_on_the_register(
     page.wait_for_url("**/oversight#violations")
     row = page.locator("#violation-list tbody tr").first
     assert "AGR-T-0001" in row.inner_text() and "Shanghai Art.28(4)" in row.inner_text()
-    assert "recorded" in row.inner_text()
+    assert "已记录" in row.inner_text()
     assert row.locator("form[action$='/measure']").count() == 0  # the authority takes no measure
     screenshot(page, "oversight-violation-recorded")
     with transaction(factory) as session:
@@ -113,7 +113,7 @@ def test_a_violation_is_recorded_measured_and_published_on_the_register(
     measure.locator("button[type=submit]").click()
     page.wait_for_selector(f"form[action='/oversight/violations/{v.id}/publish']")
     row = page.locator("#violation-list tbody tr").first
-    assert "rectifying" in row.inner_text() and "关闭数据获取权限" in row.inner_text()
+    assert "整改中" in row.inner_text() and "关闭数据获取权限" in row.inner_text()
     with transaction(factory) as session:
         assert session.get_one(AgreementRecord, "AGR-T-0001").status == AgreementStatus.suspended
     page.click(f"form[action='/oversight/violations/{v.id}/publish'] button")

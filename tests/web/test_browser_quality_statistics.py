@@ -135,8 +135,9 @@ def test_the_statistics_page_draws_the_figures_and_offers_the_same_csv(
     assert "暂无" in page.inner_text("#figure-violations_by_kind")
     bars = page.locator("#figure-datasets_by_class g.bar title")
     drawn = {bars.nth(i).text_content() for i in range(bars.count())}
-    # The test catalogue: one conditional and one non-open dataset, both approved.
-    assert drawn == {"conditional: 1", "non_open: 1"}
+    # The test catalogue: one conditional and one non-open dataset, both approved; the bars
+    # are named in the page's language.
+    assert drawn == {"有条件开放: 1", "非开放: 1"}
     screenshot(page, "authority-statistics")
 
     with page.expect_download() as download:

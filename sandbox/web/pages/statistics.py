@@ -16,7 +16,7 @@ router = page_router("/authority")
 
 #: Each figure's bars are values of one enumeration: its kind in the page's terms.
 FIGURE_TERMS = {
-    "datasets_by_class": "class", "datasets_by_status": "status",
+    "datasets_by_class": "class", "datasets_by_status": "status", "datasets_by_domain": "domain",
     "catalog_reviews_by_status": "review", "applications_by_status": "app",
     "agreements_by_status": "agr", "exports_by_status": "export",
     "violations_by_status": "violation", "violations_by_kind": "violation_kind",
