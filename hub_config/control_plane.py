@@ -21,6 +21,7 @@ names); the control plane answers with the id as it stores it.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -80,14 +81,22 @@ class ControlPlane(Protocol):
 class HttpControlPlane:
     """:class:`ControlPlane` over the platform's hub API."""
 
-    def __init__(self, platform_url: str, token: str, *, timeout: float = 10.0):
+    def __init__(
+        self, platform_url: str, token: str, *, timeout: float = 10.0, ca: str | None = None
+    ):
         # Plain values only: JupyterHub deep-copies its configuration, this object included.
         self.platform_url = platform_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}"}
         self._timeout = timeout
+        #: The CA file an HTTPS platform's certificate is verified against (None: the
+        #: system's authorities).
+        self._ca = ca
 
     async def _post(self, path: str, payload: dict) -> httpx.Response:
-        async with httpx.AsyncClient(headers=self._headers, timeout=self._timeout) as client:
+        verify = ssl.create_default_context(cafile=self._ca) if self._ca else True
+        async with httpx.AsyncClient(
+            headers=self._headers, timeout=self._timeout, verify=verify
+        ) as client:
             return await client.post(self.platform_url + path, json=payload)
 
     async def authenticate(

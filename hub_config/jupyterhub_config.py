@@ -20,7 +20,10 @@ c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
 hub = HubSettings()
 state = Path(hub.state_dir).resolve()
 state.mkdir(parents=True, exist_ok=True)
-control_plane = HttpControlPlane(hub.platform_url, hub.platform_token)
+tls_ca = get_settings().tls_ca  # SANDBOX_TLS_CA: the platform's and the workers' CA
+control_plane = HttpControlPlane(
+    hub.platform_url, hub.platform_token, ca=str(tls_ca) if tls_ca else None
+)
 
 # --- Where the hub listens -------------------------------------------------------------
 # Researchers use the proxy's public address; the hub API listens on every interface

@@ -98,6 +98,21 @@ class Settings(BaseSettings):
     #: The bearer token Prometheus presents to ``/metrics`` (platform and query workers).
     #: Empty: ``/metrics`` answers loopback peers only.
     metrics_token: str = ""
+    #: The certificate chain (PEM) and private key the platform serves HTTPS with
+    #: (``sandbox serve``/``run``); both or neither. Unset: plain HTTP, for a deployment
+    #: behind a TLS-terminating reverse proxy on the same host (docs, operator's guide).
+    #: ``sandbox run --tls`` (``make run``) sets both to a development certificate under
+    #: ``data_dir/tls`` (sandbox/tls/development.py).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: The certificate authority (PEM) clients verify the platform's and the query
+    #: workers' certificates against: the hub, and each workspace, where it is mounted
+    #: read-only. Unset: the system's authorities.
+    tls_ca: Path | None = None
+    #: A plain-HTTP port on ``host`` that redirects GET and HEAD to the same path over
+    #: HTTPS (308) and refuses anything else (rule ``tls-required``, sandbox/tls/web.py);
+    #: 0: none. Needs ``tls_cert``.
+    http_redirect_port: int = Field(default=0, ge=0, le=65535)
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -116,6 +131,25 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.secret_key == DEV_SECRET:
             raise ValueError("SANDBOX_SECRET_KEY must be set in production")
         return self
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError(
+                "SANDBOX_TLS_CERT and SANDBOX_TLS_KEY go together (rule tls-pair): "
+                "set both to serve HTTPS, or neither to serve plain HTTP behind a proxy"
+            )
+        if self.http_redirect_port and self.tls_cert is None:
+            raise ValueError(
+                "SANDBOX_HTTP_REDIRECT_PORT redirects to HTTPS (rule tls-redirect): "
+                "it needs SANDBOX_TLS_CERT and SANDBOX_TLS_KEY"
+            )
+        return self
+
+    @property
+    def scheme(self) -> str:
+        """``https`` when the platform serves TLS itself, else ``http``."""
+        return "https" if self.tls_cert else "http"
 
     @property
     def db_url(self) -> str:

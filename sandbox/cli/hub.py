@@ -285,6 +285,8 @@ def start_workspaces(settings: Settings) -> WorkspaceRuntime:
         "SANDBOX_DATABASE_URL": settings.db_url,
         "SANDBOX_QUERY_SERVICE_URL": settings.query_service_url,
     }
+    if settings.tls_ca is not None:  # the hub verifies the platform and workers against it
+        env["SANDBOX_TLS_CA"] = str(settings.tls_ca)
     docker = settings.workspace_kind == "docker"
     runtime = WorkspaceRuntime(
         settings=settings, hub_log=state / "hub.log", firewall=docker, env=env, state=state
@@ -328,7 +330,7 @@ def _start_hub(runtime: WorkspaceRuntime, env: dict[str, str], state: Path) -> N
         **env,
         "SANDBOX_HUB_PUBLIC_URL": settings.hub_url,
         "SANDBOX_HUB_API_PORT": str(settings.hub_api_port),
-        "SANDBOX_HUB_PLATFORM_URL": f"http://{settings.host}:{settings.port}",
+        "SANDBOX_HUB_PLATFORM_URL": f"{settings.scheme}://{settings.host}:{settings.port}",
         "SANDBOX_HUB_PLATFORM_TOKEN": settings.hub_service_token,
         "SANDBOX_HUB_API_TOKEN": settings.hub_api_token,
         "SANDBOX_HUB_STATE_DIR": str(state),

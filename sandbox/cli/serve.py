@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import socket
 
 import typer
 
@@ -17,6 +18,8 @@ from sandbox.cli.stopping import stop_on_signals
 from sandbox.demo.seed import DEMO_PASSWORD, DEMO_TOTP_SECRET, is_seeded, seed_demo
 from sandbox.duties.timer import DutyTimer
 from sandbox.settings import Settings, get_settings
+from sandbox.tls import development
+from sandbox.tls.web import RedirectListener, uvicorn_tls
 from sandbox.workcalendar import calendar_from_settings
 
 
@@ -41,16 +44,25 @@ def _serve(settings: Settings, *, host: str | None = None, port: int | None = No
     anchor = CheckpointTimer.from_settings(settings)  # signs the record's head, and on stop
     if anchor is not None:
         anchor.start()
+    host, port = host or settings.host, port or settings.port
+    redirect = None
     try:
+        if settings.http_redirect_port:  # plain HTTP answers with a redirect to HTTPS only
+            redirect = RedirectListener(host, settings.http_redirect_port, port)
+            redirect.start()
+            typer.echo(f"HTTP:      port {settings.http_redirect_port} redirects to HTTPS")
         # proxy_headers off: the client address is the socket peer unless the operator
         # names trusted proxies (SANDBOX_TRUSTED_PROXIES, sandbox/api/client_address.py).
         uvicorn.run(
             create_app(settings),
-            host=host or settings.host,
-            port=port or settings.port,
+            host=host,
+            port=port,
             proxy_headers=False,
+            **uvicorn_tls(settings),
         )
     finally:
+        if redirect is not None:
+            redirect.stop()
         if timer is not None:
             timer.stop()
         if anchor is not None:
@@ -75,7 +87,15 @@ def demo() -> None:
         typer.echo(f"  {a.username:<28} {a.role.value:<11} {a.organisation}")
 
 
-def run() -> None:
+def run(
+    tls: bool = typer.Option(
+        False,
+        "--tls",
+        help="Serve HTTPS with a development certificate under <data dir>/tls, made once "
+        "by a development CA that is printed with how to trust it (make run does this). "
+        "SANDBOX_TLS_CERT/KEY, when set, are used instead.",
+    ),
+) -> None:
     """What `make run` does: seed the demo on first run, print addresses and logins, serve.
 
     SIGTERM or SIGINT stops it cleanly: the hub (which stops its proxy, culler and
@@ -86,6 +106,8 @@ def run() -> None:
     if settings.environment == "production":
         typer.echo("`sandbox run` is the development entry point; use `sandbox serve`", err=True)
         raise typer.Exit(2)
+    if tls and settings.tls_cert is None:
+        settings = with_development_tls(settings)
     with stop_on_signals():
         processes.become_subreaper()  # a proxy whose hub died stays ours to stop
         try:
@@ -94,9 +116,38 @@ def run() -> None:
             processes.end(processes.descendants(os.getpid()))
 
 
+def _certificate_hosts(settings: Settings) -> list[str]:
+    """What the platform's development certificate names: its host (this machine's name
+    when it listens everywhere) and loopback."""
+    every = settings.host in ("0.0.0.0", "::", "")
+    return [socket.gethostname() if every else settings.host, "localhost", "127.0.0.1", "::1"]
+
+
+def with_development_tls(settings: Settings) -> Settings:
+    """``settings`` serving HTTPS with the development certificate (made once under
+    ``<data_dir>/tls``, reused afterwards), its CA the one clients verify against; print
+    where the CA is and how to trust it."""
+    directory = settings.data_dir / "tls"
+    try:
+        issued = development.server_certificate(directory, "platform", _certificate_hosts(settings))
+    except development.CertificateRefused as refused:
+        typer.echo(str(refused), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"TLS:       development CA {issued.ca.resolve()} (not for production); trust it:")
+    for line in development.trust_instructions(issued.ca):
+        typer.echo(f"           {line}")
+    return settings.model_copy(
+        update={
+            "tls_cert": issued.cert.resolve(),
+            "tls_key": issued.key.resolve(),
+            "tls_ca": issued.ca.resolve(),
+        }
+    )
+
+
 def _run(settings: Settings) -> None:
     demo()
-    base = f"http://{settings.host}:{settings.port}"
+    base = f"{settings.scheme}://{settings.host}:{settings.port}"
     typer.echo(f"\nplatform:  {base}/\nAPI docs:  {base}/docs\ndata dir:  {settings.data_dir}")
     # The hub and query workers, in Docker or as development workspaces (sandbox/cli/hub.py);
     # the platform then holds the generated hub tokens, so revocation stops running servers.
