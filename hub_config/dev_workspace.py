@@ -132,10 +132,12 @@ async def pre_spawn(
     worker answers (within ``wait`` seconds); then hand the workspace its agreement,
     worker and token."""
     grant = await hooks.authorize(spawner, control_plane)
+    ca = get_settings().tls_ca  # the workers' CA, read in place: nothing is isolated here
+    ca = str(ca) if ca else None
     url = await hooks.wait_for_query_service(
-        lambda: _worker_url(workers_file, grant.agreement_id), wait, grant.agreement_id
+        lambda: _worker_url(workers_file, grant.agreement_id), wait, grant.agreement_id, ca
     )
-    spawner.environment = {**spawner.environment, **hooks.workspace_environment(grant, url)}
+    spawner.environment = {**spawner.environment, **hooks.workspace_environment(grant, url, ca)}
 
 
 def configure(c, hub: HubSettings, control_plane: ControlPlane) -> None:  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ own named server, network, token and home volume.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,12 +31,16 @@ class WorkspacePolicy:
     limits: hardening.WorkspaceLimits
     #: Seconds to wait for the agreement's query service (0: start without asking).
     query_service_wait: float = 0
+    #: The CA file (on the host) an ``https`` query service's certificate is verified
+    #: against; mounted read-only into the workspace at :data:`hardening.CA_PATH`.
+    tls_ca: str | None = None
 
 
 def _on_gateway(url: str, gateway: str) -> str:
     """``url`` with its host replaced by the network's gateway (the host, as seen inside)."""
     parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=f"{gateway}:{parts.port or 80}"))
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return urlunsplit(parts._replace(netloc=f"{gateway}:{port}"))
 
 
 async def authorize(spawner, control_plane: ControlPlane) -> SpawnAuthorization:
@@ -52,10 +57,15 @@ async def authorize(spawner, control_plane: ControlPlane) -> SpawnAuthorization:
     return grant
 
 
-async def query_service_answers(url: str) -> bool:
-    """Whether the query service at ``url`` answers now (any HTTP status will do)."""
+def _verify(ca: str | None) -> ssl.SSLContext | bool:
+    return ssl.create_default_context(cafile=ca) if ca else True
+
+
+async def query_service_answers(url: str, ca: str | None = None) -> bool:
+    """Whether the query service at ``url`` answers now (any HTTP status will do); over
+    ``https``, with a certificate that verifies against ``ca``."""
     try:
-        async with httpx.AsyncClient(timeout=2) as client:
+        async with httpx.AsyncClient(timeout=2, verify=_verify(ca)) as client:
             await client.get(f"{url.rstrip('/')}/agreement")
     except httpx.TransportError:
         return False
@@ -63,7 +73,7 @@ async def query_service_answers(url: str) -> bool:
 
 
 async def wait_for_query_service(
-    find_url: Callable[[], str | None], limit: float, agreement_id: str
+    find_url: Callable[[], str | None], limit: float, agreement_id: str, ca: str | None = None
 ) -> str:
     """The agreement's query service URL once it answers; the spawn is refused (503) when it
     has not after ``limit`` seconds: a workspace whose queries cannot reach the data, and
@@ -72,7 +82,7 @@ async def wait_for_query_service(
     deadline = time.monotonic() + limit
     while True:
         url = find_url()
-        if url and await query_service_answers(url):
+        if url and await query_service_answers(url, ca):
             return url
         if time.monotonic() >= deadline:
             raise web.HTTPError(
@@ -84,14 +94,20 @@ async def wait_for_query_service(
         await asyncio.sleep(0.3)
 
 
-def workspace_environment(grant: SpawnAuthorization, query_url: str) -> dict[str, str]:
-    """What the notebook client reads: the agreement, its query service and the token."""
-    return {
+def workspace_environment(
+    grant: SpawnAuthorization, query_url: str, ca: str | None = None
+) -> dict[str, str]:
+    """What the notebook client reads: the agreement, its query service and the token, and
+    the CA file (as the workspace sees it) the service's certificate is verified against."""
+    environment = {
         "SANDBOX_AGREEMENT_ID": grant.agreement_id,
         "SANDBOX_QUERY_URL": query_url,
         "SANDBOX_TOKEN": grant.token,
         "SANDBOX_TOKEN_EXPIRES_AT": grant.expires_at.isoformat(),
     }
+    if ca:
+        environment["SANDBOX_QUERY_CA"] = ca
+    return environment
 
 
 async def pre_spawn(spawner, *, control_plane: ControlPlane, policy: WorkspacePolicy) -> None:
@@ -114,16 +130,24 @@ async def pre_spawn(spawner, *, control_plane: ControlPlane, policy: WorkspacePo
     spawner.network_name = net.name
     spawner.hub_connect_url = f"http://{net.gateway}:{policy.hub_api_port}"
     spawner.extra_host_config = hardening.host_config(
-        policy.limits, network=net.name, home_volume=home, dns=net.gateway, project_volume=project
+        policy.limits,
+        network=net.name,
+        home_volume=home,
+        dns=net.gateway,
+        project_volume=project,
+        ca_file=policy.tls_ca,
     )
     spawner.extra_create_kwargs = hardening.create_kwargs(
         agreement_id=agreement_id, researcher=username
     )
     query_url = _on_gateway(policy.query_service_url, net.gateway)
     if policy.query_service_wait:
-        await wait_for_query_service(lambda: query_url, policy.query_service_wait, agreement_id)
+        await wait_for_query_service(
+            lambda: query_url, policy.query_service_wait, agreement_id, policy.tls_ca
+        )
+    ca = hardening.CA_PATH if policy.tls_ca else None  # the mounted file, as inside sees it
     spawner.environment = {
         **spawner.environment,
         **hardening.SERVER_ENVIRONMENT,
-        **workspace_environment(grant, query_url),
+        **workspace_environment(grant, query_url, ca),
     }

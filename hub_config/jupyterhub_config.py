@@ -84,6 +84,7 @@ else:
             hub_api_port=hub.api_port,
             limits=WorkspaceLimits(memory=hub.memory, cpus=hub.cpus, pids=hub.pids),
             query_service_wait=hub.query_service_wait,
+            tls_ca=str(tls_ca.resolve()) if tls_ca else None,  # a bind mount's host path
         ),
     )
 

@@ -2,6 +2,7 @@
 
     from query_guard.client import connect
     db = connect()                       # SANDBOX_QUERY_URL and SANDBOX_TOKEN from the workspace
+    #                                      (and SANDBOX_QUERY_CA: its TLS is verified by it)
     df = db.sql("SELECT district, count(*) AS n FROM clinic_visits GROUP BY district")
 
 Results arrive as an Arrow IPC stream and are returned as pandas DataFrames.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import sys
 import threading
 import time
@@ -173,11 +175,20 @@ class Connection:
         timeout_s: float = 600.0,
         progress: TextIO | None = sys.stderr,
         lang: str | None = None,
+        ca: str | None = None,
     ):
         self.url = url.rstrip("/")
+        # With a CA (the platform's, mounted read-only in the workspace) the service's
+        # certificate is verified against it alone; the token never goes in clear.
+        if ca and not self.url.startswith("https://"):
+            raise QueryRefused(
+                f"the query service must be reached over https when a CA is given, not {url}",
+                rule="client-tls",
+            )
         self._http = httpx.Client(
             headers={"Authorization": f"Bearer {token}"},
             timeout=httpx.Timeout(timeout_s, connect=10.0),
+            verify=ssl.create_default_context(cafile=ca) if ca else True,
         )
         self._progress = progress
         #: The language refusals print in: ``zh`` or ``en`` (default: the locale's).
@@ -355,11 +366,14 @@ class Connection:
 
 
 def connect(url: str | None = None, token: str | None = None, **kwargs: Any) -> Connection:
-    """Connect to the query service; the workspace sets ``SANDBOX_QUERY_URL`` and
-    ``SANDBOX_TOKEN`` at spawn. ``lang="zh"`` or ``"en"`` chooses the language refusals
-    print in (by default the workspace's locale)."""
+    """Connect to the query service; the workspace sets ``SANDBOX_QUERY_URL``,
+    ``SANDBOX_TOKEN`` and, when the service serves TLS, ``SANDBOX_QUERY_CA`` (the CA file
+    its certificate is verified against; ``ca=`` to pass another) at spawn. ``lang="zh"``
+    or ``"en"`` chooses the language refusals print in (by default the workspace's
+    locale)."""
     url = url or os.environ.get("SANDBOX_QUERY_URL")
     token = token or os.environ.get("SANDBOX_TOKEN")
+    kwargs["ca"] = kwargs.get("ca") or os.environ.get("SANDBOX_QUERY_CA") or None
     if not url or not token:
         raise QueryRefused(
             "no query service configured: pass url= and token=, or set "

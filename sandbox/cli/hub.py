@@ -48,6 +48,7 @@ from sandbox.cli import processes
 from sandbox.cli.common import unit_of_work
 from sandbox.provisioning.models import Workspace, WorkspaceStatus
 from sandbox.settings import Settings
+from sandbox.tls.development import CA_CERT, server_certificate
 
 #: The query workers' port when SANDBOX_QUERY_SERVICE_URL points at the platform's own port.
 WORKER_PORT = 8090
@@ -121,13 +122,24 @@ def dev_unavailable_reason(settings: Settings) -> str | None:
     return _proxy_missing()
 
 
+def development_tls(settings: Settings) -> Path | None:
+    """The development CA's directory when the platform serves HTTPS with it (``sandbox
+    run --tls``): the query workers then get certificates from it for their addresses."""
+    directory = (settings.data_dir / "tls").resolve()
+    if settings.tls_ca is not None and settings.tls_ca.resolve() == directory / CA_CERT:
+        return directory
+    return None
+
+
 def with_workspaces(settings: Settings) -> Settings:
     """``settings`` with the hub tokens (generated unless set) and a query service URL on a
-    port of its own."""
+    port of its own (``https`` when the platform serves the development CA's TLS)."""
     url = urlsplit(settings.query_service_url)
     chosen = "query_service_url" in settings.model_fields_set
     if not chosen or url.port in (None, settings.port):
         url = url._replace(netloc=f"{url.hostname}:{WORKER_PORT}")
+    if development_tls(settings) is not None:  # workers serve TLS too, verified by the CA
+        url = url._replace(scheme="https")
     return settings.model_copy(
         update={
             "hub_service_token": settings.hub_service_token or secrets.token_urlsafe(32),
@@ -316,11 +328,17 @@ def start_workspaces(settings: Settings) -> WorkspaceRuntime:
 
 def _worker(runtime: WorkspaceRuntime, env: dict[str, str], state: Path, agreement_id: str,
             host: str, port: int) -> str:  # fmt: skip
-    """Start ``agreement_id``'s query worker on ``host:port``; return its URL."""
+    """Start ``agreement_id``'s query worker on ``host:port``, with TLS (a development
+    certificate for ``host``) when the platform serves it; return its URL."""
     command = [str(SANDBOX_CLI), "query-worker", "--agreement", agreement_id]
     command += ["--host", host, "--port", str(port)]
+    scheme = "http"
+    if (tls := development_tls(runtime.settings)) is not None:
+        issued = server_certificate(tls, f"worker-{agreement_id.lower()}", [host])
+        command += ["--tls-cert", str(issued.cert), "--tls-key", str(issued.key)]
+        scheme = "https"
     runtime.processes.append(_child(command, env, state / "workers.log", state))
-    runtime.workers[agreement_id] = url = f"http://{host}:{port}/qs"
+    runtime.workers[agreement_id] = url = f"{scheme}://{host}:{port}/qs"
     return url
 
 

@@ -15,6 +15,9 @@ WORKSPACE_USER = "1000:1000"
 HOME_DIR = "/home/jovyan"
 #: The agreement's project folder, shared by its researchers, inside each one's home.
 PROJECT_DIR = f"{HOME_DIR}/project"
+#: Where the platform's CA certificate is mounted read-only: the notebook client verifies
+#: the query worker's certificate against it (``SANDBOX_QUERY_CA``).
+CA_PATH = "/etc/sandbox/tls/ca.pem"
 #: The workspace server's refusals of uploads and downloads (query_guard/workspace_ingress.py).
 INGRESS = "query_guard.workspace_ingress"
 #: Single-user server arguments: uploads (base64 saves) refused, the download and export
@@ -61,18 +64,23 @@ def host_config(
     home_volume: str,
     dns: str,
     project_volume: str | None = None,
+    ca_file: str | None = None,
 ) -> dict:
     """Keyword arguments for docker's ``create_host_config`` (and DockerSpawner's
     ``extra_host_config``).
 
     ``dns`` is the network's gateway: the embedded resolver forwards there, where the
     firewall rejects port 53, so names outside the network never resolve (CVE-2024-29018).
-    No published ports and no host bind mounts: the only mounts are the home volume and
-    the agreement's project volume, shared by its researchers at :data:`PROJECT_DIR`.
+    No published ports; the mounts are the home volume, the agreement's project volume,
+    shared by its researchers at :data:`PROJECT_DIR`, and, when the query service serves
+    TLS, one host file: the platform's CA certificate ``ca_file`` (public), read-only at
+    :data:`CA_PATH`.
     """
     binds = {home_volume: {"bind": HOME_DIR, "mode": "rw"}}
     if project_volume:
         binds[project_volume] = {"bind": PROJECT_DIR, "mode": "rw"}
+    if ca_file:
+        binds[ca_file] = {"bind": CA_PATH, "mode": "ro"}
     return {
         "network_mode": network,
         "cap_drop": ["ALL"],
