@@ -14,6 +14,7 @@ from tests.control_plane.conftest import (  # noqa: F401  (fixtures)
     users,
 )
 from tests.query_service.conftest import world  # noqa: F401  (fixtures)
+from tests.workspaces.conftest import docker_client, workspace_image  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

@@ -79,9 +79,15 @@ class Listener:
 
 
 def start_workspace(
-    client, image: str, net: network.AgreementNetwork, researcher: str, command: list[str]
+    client,
+    image: str,
+    net: network.AgreementNetwork,
+    researcher: str,
+    command: list[str],
+    ca_file: str | None = None,
 ) -> str:
-    """Start a container the way the hub does (same dicts, same route removal); return its id."""
+    """Start a container the way the hub does (same dicts, same route removal); return its id.
+    ``ca_file``: the platform's CA on the host, mounted read-only as the hub mounts it."""
     home = network.ensure_home_volume(client, researcher, net.agreement_id)
     project = network.ensure_project_volume(client, net.agreement_id)
     host_config = client.api.create_host_config(
@@ -91,6 +97,7 @@ def start_workspace(
             home_volume=home,
             dns=net.gateway,
             project_volume=project,
+            ca_file=ca_file,
         )
     )
     created = client.api.create_container(
