@@ -27,6 +27,7 @@ LATIN_IN_CHINESE = frozenset({
     "CJK", "Noto", "Sans", "DejaVu", "Debian", "Docker", "iptables", "configurable-http-proxy",
     "PostgreSQL", "SQLite", "DuckDB", "Prometheus", "matplotlib", "Alembic", "psycopg",
     "systemd", "cron", "SIGTERM", "SIGINT", "Bearer", "debootstrap", "pip", "age", "root",
+    "TLS", "CA", "HSTS", "GET", "HEAD", "nginx", "Caddy", "Firefox", "Chromium", "curl",
 })  # fmt: skip
 #: A run of ASCII with a dot, slash, underscore, parenthesis, equals sign, colon or at sign
 #: is an identifier, a file name, a path, an address or a call (``.ipynb``, ``/tmp``,
