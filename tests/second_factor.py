@@ -67,25 +67,31 @@ def secret_of(factory: sessionmaker[Session], keys_dir: Path, username: str) -> 
         return unseal(keys_dir, factor.secret_sealed, context=f"totp:{user.id}").decode()
 
 
-def next_code(factory: sessionmaker[Session], keys_dir: Path, username: str) -> str:
-    """A code the platform accepts now for ``username`` (enrolled first if need be)."""
+def next_code(
+    factory: sessionmaker[Session], keys_dir: Path, username: str, at: datetime | None = None
+) -> str:
+    """A code the platform accepts now (or at ``at``, a platform's stepped clock) for
+    ``username``, who is enrolled first if need be."""
     enrol(factory, keys_dir, username)
     totp = pyotp.TOTP(secret_of(factory, keys_dir, username))
     with transaction(factory) as session:
         user = session.scalar(select(User).where(User.username == username))
         last = session.get(TotpFactor, user.id).last_step
     while True:
-        current = totp.timecode(datetime.now(UTC))
+        current = totp.timecode(at or datetime.now(UTC))
         step = max(current - DRIFT_STEPS, last + 1)
         if step <= current + DRIFT_STEPS:
             return totp.generate_otp(step)
+        assert at is None, f"{username} used every code up to {at}: move the clock on"
         time.sleep(totp.interval - time.time() % totp.interval + 0.05)
 
 
 def app_code(app: object, username: str) -> str:
     """:func:`next_code` for the account on a running app (its database and key store)."""
     state = app.state  # type: ignore[attr-defined]
-    return next_code(state.sessionmaker, state.settings.keys_dir, username)
+    clock = getattr(state, "clock", None)  # the platform's time, when a test steps it
+    at = clock() if clock is not None else None
+    return next_code(state.sessionmaker, state.settings.keys_dir, username, at)
 
 
 def otp_field(app: object, username: str) -> dict[str, str]:
@@ -102,8 +108,11 @@ CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
 def through_second_step(client: TestClient, answer: Response, username: str) -> Response:
     """Follow the sign-in page's answer (a 303) through the code page when it leads there,
-    as a person would: the page, then the authenticator's current code."""
+    as a person would: the page, then the authenticator's current code (or through setting
+    one up, for an account that has none yet: then the recovery codes' page, a 200)."""
     to = urlsplit(answer.headers.get("location", ""))
+    if answer.status_code == 303 and to.path == "/signin/enrol":
+        return _enrolled_on_the_page(client)
     if answer.status_code != 303 or to.path != "/signin/code":
         return answer
     form = client.get(f"{to.path}?{to.query}" if to.query else to.path)
@@ -113,6 +122,18 @@ def through_second_step(client: TestClient, answer: Response, username: str) -> 
     if carried:
         data["next"] = html.unescape(carried.group(1))
     return client.post("/signin/code", data=data, follow_redirects=False)
+
+
+def _enrolled_on_the_page(client: TestClient) -> Response:
+    """First sign-in of an account without an authenticator: copy the secret the page
+    shows into "the app" (pyotp) and confirm with its code; the recovery codes' page."""
+    page = client.get("/signin/enrol")
+    assert page.status_code == 200, page.text
+    secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', page.text).group(1).replace(" ", "")
+    data = {"code": pyotp.TOTP(secret).now(), "csrf_token": CSRF.findall(page.text)[-1]}
+    done = client.post("/signin/enrol", data=data)
+    assert done.status_code == 200 and 'id="recovery-codes"' in done.text, done.text
+    return done
 
 
 def browser_second_step(page, code: Callable[[], str]) -> None:  # type: ignore[no-untyped-def]

@@ -20,6 +20,7 @@ from sandbox.web import pages as page_modules
 from sandbox.web.rendering import PageRoute
 from sandbox.web.return_to import same_site_path
 from tests.control_plane.conftest import PASSWORD
+from tests.second_factor import through_second_step
 from tests.web.test_pages import CSRF, sign_in
 
 NEXT_FIELD = re.compile(r'<input type="hidden" name="next" value="([^"]*)">')
@@ -43,6 +44,7 @@ def signed_in_from(client: TestClient, next_page: str, username: str = "alice") 
     if carried:
         data["next"] = carried.group(1)
     answer = client.post("/signin", data=data, follow_redirects=False)
+    answer = through_second_step(client, answer, username)  # staff: the code, then back
     assert answer.status_code == 303, answer.text
     return answer.headers["location"]
 

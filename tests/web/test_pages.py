@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import User
 from sandbox.api.app import create_app
+from sandbox.api.deps import SESSION_COOKIE
 from sandbox.applications.models import Application
 from sandbox.db.base import transaction
 from sandbox.feedback.models import Objection
@@ -41,7 +42,7 @@ def sign_in(client: TestClient, username: str) -> None:
         follow_redirects=False,
     )
     r = through_second_step(client, r, username)
-    assert r.status_code == 303, r.text
+    assert r.status_code in (200, 303) and SESSION_COOKIE in client.cookies, r.text
 
 
 def count(factory: sessionmaker[Session], model: type) -> int:
