@@ -126,30 +126,39 @@ def field_name(loc: Iterable[Any]) -> str:
     return out or "the request"
 
 
-def _describe(error: Mapping[str, Any]) -> str:
-    field = field_name(error.get("loc", ()))
+def problem_text(error: Mapping[str, Any]) -> str:
+    """What is wrong with one field, without its name (a form shows it beside the field)."""
     kind = error.get("type", "")
     ctx = error.get("ctx") or {}
     if kind == "string_too_long":
         value = error.get("input")
         got = f" (got {len(value)})" if isinstance(value, str) else ""
-        return f"{field}: at most {ctx.get('max_length')} characters{got}"
+        return f"at most {ctx.get('max_length')} characters{got}"
     if kind == "missing":
-        return f"{field}: required"
-    if kind == "json_invalid":
-        return f"the body is not valid JSON ({ctx.get('error', 'decode error')})"
+        return "required"
     if kind == "finite_number":
-        return f"{field}: must be a finite number (not infinity or NaN)"
+        return "must be a finite number (not infinity or NaN)"
     message = str(error.get("msg", "not well-formed")).removeprefix("Value error, ")
-    return f"{field}: {message}".encode("utf-8", "backslashreplace").decode("utf-8")
+    return message.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def problem_rule(error: Mapping[str, Any]) -> str:
+    """The rule one invalid field breaks (``text-length``, ``required``, ...)."""
+    return (error.get("ctx") or {}).get("rule") or _RULES.get(error.get("type", ""), "input")
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    if error.get("type") == "json_invalid":
+        why = (error.get("ctx") or {}).get("error", "decode error")
+        return f"the body is not valid JSON ({why})"
+    return f"{field_name(error.get('loc', ()))}: {problem_text(error)}"
 
 
 def input_refusal(errors: Iterable[Mapping[str, Any]]) -> ValidationFailed:
     """One refusal for a request's invalid fields: each named with what is wrong; the rule
     is the first problem's (``text-length``, ``text-nul``, ...). Values are never echoed."""
     errors = list(errors)
-    first = errors[0] if errors else {}
-    rule = (first.get("ctx") or {}).get("rule") or _RULES.get(first.get("type", ""), "input")
+    rule = problem_rule(errors[0]) if errors else "input"
     shown = [_describe(e) for e in errors[:10]]
     if len(errors) > 10:
         shown.append(f"and {len(errors) - 10} more")

@@ -4,7 +4,8 @@ Every page router is made by :func:`page_router`, which gives it three things
 no route can forget: the signed-in user on ``request.state`` (for the menu),
 the CSRF check on every state-changing request, and a route class that turns
 any ``SandboxError`` into an error page naming the rule and the article (or, for
-an anonymous visit to a page that needs an account, into a way to sign in and back).
+an anonymous visit to a page that needs an account, into a way to sign in and back;
+or, for a form that says so, into its page again, filled in: ``form_refusal.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
+from starlette.types import Message
 
 from sandbox.api.deps import DbDep, MaybeUserDep
 from sandbox.clock import today
@@ -30,6 +32,7 @@ from sandbox.providers import provider_name
 from sandbox.refusal_text import say, say_article
 from sandbox.settings import Settings
 from sandbox.web.csrf import CSRF_COOKIE, csrf_protect, new_nonce, request_token
+from sandbox.web.form_refusal import STATE_KEY, FormView, Refusal, form_spec, refusal_of
 from sandbox.web.i18n import language, terms, translator
 from sandbox.web.return_to import same_site_path, sign_in_url
 from sandbox.workspaces.availability import NOT_ISOLATED, NOT_ISOLATED_DETAIL
@@ -84,9 +87,11 @@ def render(
     request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> HTMLResponse:
     """A page with the common context: user, language, translators (``t`` for the page's
-    words, ``say`` for a refusal by its rule, ``cite`` for an article), CSRF token, today."""
+    words, ``say`` for a refusal by its rule, ``cite`` for an article), CSRF token, today,
+    and ``refill(form_id)``, a form's values and problems after a refusal."""
     nonce = request.cookies.get(CSRF_COOKIE) or new_nonce()
     lang = language(request)
+    refused = getattr(request.state, STATE_KEY, None)
     response = templates.TemplateResponse(
         request,
         template,
@@ -99,6 +104,7 @@ def render(
             "say": lambda rule, message: say(rule, message, lang),
             "cite": lambda article: cite(article, lang),
             "org": lambda slug: organisation(slug, lang),
+            "refill": lambda form, error=None: FormView(refused, form, lang, error),
             "csrf_token": request_token(request, nonce),
             "today": today(),
             **(context or {}),
@@ -145,12 +151,18 @@ def error_page(request: Request, exc: SandboxError) -> HTMLResponse:
     return response
 
 
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
 class PageRoute(APIRoute):
     """A route whose refusals are rendered as error pages instead of JSON; an anonymous
-    GET of a page that needs an account is sent to sign in and come back."""
+    GET of a page that needs an account is sent to sign in and come back; a refused form
+    marked with ``shows_again`` comes back on its page, filled in."""
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handler = super().get_route_handler()
+        spec = form_spec(self.endpoint)
 
         async def page_handler(request: Request) -> Response:
             try:
@@ -158,11 +170,43 @@ class PageRoute(APIRoute):
             except SandboxError as exc:
                 if exc.rule == "auth" and request.method == "GET":
                     return see_other(sign_in_url(request))
-                return error_page(request, exc)
+                error, errors = exc, None
             except RequestValidationError as exc:
-                return error_page(request, input_refusal(exc.errors()))
+                error, errors = input_refusal(exc.errors()), exc.errors()
+            if spec is not None and request.method == "POST" and error.rule != "csrf":
+                form = await request.form()
+                refusal = refusal_of(spec, request.path_params, form, error, errors)
+                if refusal is not None:
+                    return await _form_again(request, refusal)
+            return error_page(request, error)
 
         return page_handler
+
+
+async def _form_again(request: Request, refusal: Refusal) -> Response:
+    """The form's page, asked for again through its own GET route (with its checks of who
+    may see it) and told of the refusal; with the refusal's status when the page is shown."""
+    scope = {
+        **request.scope,
+        "method": "GET",
+        "path": refusal.path,
+        "raw_path": quote(refusal.path).encode(),
+        "query_string": refusal.query.encode(),
+        "state": {**request.scope.get("state", {}), STATE_KEY: refusal},
+    }
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await request.app.router(scope, _no_body, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    response = Response(b"".join(m.get("body", b"") for m in sent[1:]), start["status"])
+    response.raw_headers = list(start["headers"])
+    if start["status"] == 200:
+        response.status_code = refusal.error.status_code
+        response.headers.update(refusal.error.headers)
+    return response
 
 
 def remember_user(request: Request, user: MaybeUserDep, db: DbDep) -> None:

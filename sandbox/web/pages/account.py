@@ -19,6 +19,7 @@ from sandbox.api.deps import SESSION_COOKIE, DbDep, SettingsDep, UserDep
 from sandbox.api.sign_in import sign_in
 from sandbox.errors import PermissionDenied
 from sandbox.identity.organisations import REAL_NAME_ARTICLE, identity_of
+from sandbox.web.form_refusal import shows_again
 from sandbox.web.i18n import LANG_COOKIE, LANGUAGES
 from sandbox.web.pages.second_factor import HOME, to_second_step
 from sandbox.web.rendering import back_url, page_router, render, see_other, set_cookie
@@ -35,6 +36,7 @@ def signin_form(
 
 
 @router.post("/signin")
+@shows_again("/signin", form="signin-form", rules={"auth": None, "rate-limit": None}, query=(NEXT,))
 def signin(
     request: Request,
     db: DbDep,
@@ -44,7 +46,8 @@ def signin(
     next_page: Annotated[str, Form(alias=NEXT)] = "",
 ) -> RedirectResponse:
     """Failures are recorded and slow the next attempt down: the page then says how long
-    to wait (429, sandbox/accounts/backoff.py). An account with a second factor goes on to
+    to wait (429, sandbox/accounts/backoff.py), on the form again with the username kept
+    (never the password). An account with a second factor goes on to
     it (sandbox/web/pages/second_factor.py). Success goes back to the page that sent the
     user to sign in, if it is one of ours, else to the role's home."""
     with db.tx() as session:

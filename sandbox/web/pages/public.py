@@ -22,6 +22,7 @@ from sandbox.feedback.complaints import KINDS, file_complaint
 from sandbox.feedback.objections import raise_objection
 from sandbox.input_limits import LongText, Name
 from sandbox.preview.service import preview_status
+from sandbox.web.form_refusal import required, shows_again
 from sandbox.web.rendering import page_router, render, see_other
 
 router = page_router()
@@ -90,6 +91,11 @@ def dataset(request: Request, name: str, db: DbDep, sent: str = "") -> HTMLRespo
 
 
 @router.post("/datasets/{name}/objections")
+@shows_again(
+    "/datasets/{name}", form="objection-form",
+    rules={"objection-incomplete": required("submitter", "contact", "description")},
+    labels={"submitter": "your_name", "description": "error_description"},
+)  # fmt: skip
 def object_to(
     name: str,
     db: DbDep,
@@ -107,6 +113,14 @@ def object_to(
 
 
 @router.post("/datasets/{name}/complaints")
+@shows_again(
+    "/datasets/{name}", form="complaint-form",
+    rules={"complaint-incomplete": required(
+        "complainant", "contact", "kind", "description", "evidence"
+    )},
+    labels={"complainant": "your_name", "kind": "right_infringed",
+            "description": "complaint_description"},
+)  # fmt: skip
 def complain(
     name: str,
     db: DbDep,

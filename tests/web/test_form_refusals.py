@@ -1,0 +1,192 @@
+"""Forms that help (issue 14 item 4): a refused form comes back on its page with what was
+typed kept and each problem beside its field, in the page's language, with a summary at
+the form's top naming the rule and the article; never a password.
+
+Each test sends a real form over HTTP with the token of the page it came from, as a
+browser does, and reads the answer as HTML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from bs4 import BeautifulSoup, Tag
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from sandbox.accounts.models import User
+from sandbox.feedback.models import Complaint, Objection
+from tests.control_plane.conftest import PASSWORD
+from tests.web.page_text import untranslated
+from tests.web.test_pages import CSRF, count, sign_in
+
+LANGS = pytest.mark.parametrize("lang", ["zh", "en"])
+
+
+@dataclass
+class Answer:
+    status: int
+    page: BeautifulSoup
+    text: str
+
+    def form(self, form_id: str) -> Tag:
+        found = self.page.find("form", id=form_id)
+        assert isinstance(found, Tag), f"no form #{form_id}"
+        return found
+
+    def field(self, form_id: str, name: str) -> Tag:
+        found = self.form(form_id).find(attrs={"name": name})
+        assert isinstance(found, Tag), f"no field {name} in #{form_id}"
+        return found
+
+    def kept(self, form_id: str, name: str) -> str:
+        field = self.field(form_id, name)
+        if field.name == "textarea":
+            return field.get_text()
+        if field.name == "select":
+            chosen = field.find("option", selected=True)
+            return str(chosen["value"]) if isinstance(chosen, Tag) else ""
+        return str(field.get("value", ""))
+
+    def beside(self, form_id: str, name: str) -> str:
+        """The problem shown beside the field: described by it, inside its label."""
+        field = self.field(form_id, name)
+        assert field.get("aria-invalid") == "true", f"{name} is not marked invalid"
+        problem = self.page.find(id=field["aria-describedby"])
+        assert isinstance(problem, Tag) and "field-error" in problem["class"]
+        assert problem.find_parent("label") is field.find_parent("label")
+        return problem.get_text(" ", strip=True)
+
+    def unmarked(self, form_id: str) -> list[str]:
+        return [str(f["name"]) for f in self.form(form_id).find_all(attrs={"aria-invalid": "true"})]
+
+    def summary(self, form_id: str) -> Tag:
+        """The refusal at the form's top: read first, naming the rule."""
+        found = self.form(form_id).find(class_="form-refusal")
+        assert isinstance(found, Tag) and found["role"] == "alert"
+        return found
+
+    def rule(self, form_id: str) -> str:
+        return self.summary(form_id).find("code", class_="rule").get_text()
+
+
+def send(
+    client: TestClient, page: str, action: str, data: dict, lang: str, files: list | None = None
+) -> Answer:
+    """Open ``page`` in ``lang`` and send its form to ``action`` with ``data``."""
+    client.cookies.set("lang", lang)
+    token = CSRF.search(client.get(page).text)
+    assert token, page
+    answer = client.post(
+        action, data={**data, "csrf_token": token.group(1)}, files=files, follow_redirects=False
+    )
+    page_html = BeautifulSoup(answer.text, "html.parser")
+    return Answer(answer.status_code, page_html, answer.text)
+
+
+def in_one_language(answer: Answer, lang: str) -> None:
+    assert untranslated(answer.text, lang) == [], untranslated(answer.text, lang)
+
+
+# --- Sign-in --------------------------------------------------------------------------
+
+
+@LANGS
+def test_a_wrong_password_shows_the_form_again_with_the_username_not_the_password(
+    client: TestClient, platform: dict[str, User], lang: str
+) -> None:
+    answer = send(
+        client, "/signin?next=%2Fresearcher", "/signin",
+        {"username": "alice", "password": "not-the-password", "next": "/researcher"}, lang,
+    )  # fmt: skip
+    assert answer.status == 403
+    assert answer.kept("signin-form", "username") == "alice"
+    assert answer.kept("signin-form", "password") == ""
+    assert "not-the-password" not in answer.text
+    assert answer.kept("signin-form", "next") == "/researcher"
+    reason = answer.summary("signin-form").find(class_="reason").get_text()
+    assert reason == {"zh": "用户名或密码错误", "en": "unknown user or wrong password"}[lang]
+    assert answer.rule("signin-form") == "auth"
+    in_one_language(answer, lang)
+    # The form shown again carries a token that works: the right password goes through.
+    token = CSRF.search(answer.text)
+    assert token
+    again = client.post(
+        "/signin",
+        data={"username": "alice", "password": PASSWORD, "next": "/researcher",
+              "csrf_token": token.group(1)},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert again.status_code == 303 and again.headers["location"] == "/researcher"
+
+
+def test_a_next_page_elsewhere_is_not_carried_into_the_form_shown_again(
+    client: TestClient, platform: dict[str, User]
+) -> None:
+    answer = send(
+        client, "/signin", "/signin",
+        {"username": "alice", "password": "wrong", "next": "https://evil.example/"}, "en",
+    )  # fmt: skip
+    assert answer.status == 403 and answer.form("signin-form").find(attrs={"name": "next"}) is None
+
+
+# --- Objections and complaints ----------------------------------------------------------
+
+DATASET = "/datasets/clinic_visits"
+
+
+@LANGS
+def test_an_objection_without_a_contact_keeps_what_was_typed_and_marks_the_contact(
+    client: TestClient, platform: dict[str, User], factory: sessionmaker[Session], lang: str
+) -> None:
+    typed = {"submitter": "张三", "contact": "  ", "description": "区县名称有误"}
+    answer = send(client, DATASET, f"{DATASET}/objections", typed, lang)
+    assert answer.status == 422
+    form = "objection-form"
+    assert answer.kept(form, "submitter") == "张三"
+    assert answer.kept(form, "description") == "区县名称有误"
+    assert answer.beside(form, "contact") == {"zh": "必填", "en": "required"}[lang]
+    assert answer.unmarked(form) == ["contact"]
+    assert answer.rule(form) == "objection-incomplete"
+    assert "Shanghai Art.21" in answer.summary(form).get_text()
+    # The other form of the page is left as it was.
+    assert answer.page.find("form", id="complaint-form").find(class_="form-refusal") is None
+    assert answer.kept("complaint-form", "description") == ""
+    in_one_language(answer, lang)
+    assert count(factory, Objection) == 0
+
+
+@LANGS
+def test_a_complaint_without_evidence_keeps_the_right_chosen(
+    client: TestClient, platform: dict[str, User], factory: sessionmaker[Session], lang: str
+) -> None:
+    typed = {"complainant": "李四", "contact": "l@example.invalid", "kind": "privacy",
+             "description": "涉及个人隐私", "evidence": ""}  # fmt: skip
+    answer = send(client, DATASET, f"{DATASET}/complaints", typed, lang)
+    assert answer.status == 422
+    form = "complaint-form"
+    assert answer.kept(form, "kind") == "privacy"
+    assert answer.kept(form, "contact") == "l@example.invalid"
+    assert answer.beside(form, "evidence") == {"zh": "必填", "en": "required"}[lang]
+    assert answer.unmarked(form) == ["evidence"]
+    assert answer.rule(form) == "complaint-incomplete"
+    in_one_language(answer, lang)
+    assert count(factory, Complaint) == 0
+
+
+@LANGS
+def test_a_name_too_long_is_refused_beside_it_by_the_forms_validation(
+    client: TestClient, platform: dict[str, User], lang: str
+) -> None:
+    typed = {"submitter": "张" * 201, "contact": "z@example.invalid", "description": "有误"}
+    answer = send(client, DATASET, f"{DATASET}/objections", typed, lang)
+    assert answer.status == 422
+    said = {"zh": "最多 200 个字符（实际 201 个）", "en": "at most 200 characters (got 201)"}
+    assert answer.beside("objection-form", "submitter") == said[lang]
+    assert answer.kept("objection-form", "contact") == "z@example.invalid"
+    assert answer.rule("objection-form") == "text-length"
+    link = answer.summary("objection-form").find("a")
+    assert link["href"] == "#objection-form-submitter-problem"
+    assert link.get_text() == {"zh": "姓名或单位", "en": "Your name or organisation"}[lang]
+    in_one_language(answer, lang)
