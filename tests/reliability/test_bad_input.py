@@ -149,8 +149,10 @@ def test_a_200000_character_title_is_not_stored(
     sign_in(client, "alice")
     csrf = csrf_token(client, "/researcher/applications/new")
     form = {"title": "x" * 200_000, "csrf_token": csrf}  # within the form parser's 1 MB
+    client.cookies.set("lang", "en")
     page = client.post("/researcher/applications", data=form)
     assert page.status_code == 422 and f"at most {TITLE_CHARS} characters" in page.text
+    assert 'id="application-form"' in page.text  # the form again, the problem beside the title
     assert _count(factory, Application) == 0
 
 

@@ -13,11 +13,15 @@ from dataclasses import dataclass
 import pytest
 from bs4 import BeautifulSoup, Tag
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import User
+from sandbox.applications.models import Application
+from sandbox.db.base import transaction
 from sandbox.feedback.models import Complaint, Objection
 from tests.control_plane.conftest import PASSWORD
+from tests.web.conftest import application_form
 from tests.web.page_text import untranslated
 from tests.web.test_pages import CSRF, count, sign_in
 
@@ -190,3 +194,54 @@ def test_a_name_too_long_is_refused_beside_it_by_the_forms_validation(
     assert link["href"] == "#objection-form-submitter-problem"
     assert link.get_text() == {"zh": "姓名或单位", "en": "Your name or organisation"}[lang]
     in_one_language(answer, lang)
+
+
+# --- The researcher's application --------------------------------------------------------
+
+
+@LANGS
+def test_an_application_with_a_title_too_long_comes_back_with_every_choice_kept(
+    client: TestClient, platform: dict[str, User], factory: sessionmaker[Session], lang: str
+) -> None:
+    sign_in(client, "alice")
+    typed = application_form(title="题" * 301, action="save")
+    answer = send(client, "/researcher/applications/new", "/researcher/applications", typed, lang)
+    assert answer.status == 422
+    form = "application-form"
+    said = {"zh": "最多 300 个字符（实际 301 个）", "en": "at most 300 characters (got 301)"}
+    assert answer.beside(form, "title") == said[lang]
+    assert answer.unmarked(form) == ["title"]
+    assert answer.kept(form, "title") == "题" * 301
+    assert answer.kept(form, "purpose") == typed["purpose"]
+    assert answer.kept(form, "usage_until") == "2027-06-30"
+    checked = {
+        str(box["value"])
+        for box in answer.form(form).find_all("input", type="checkbox", checked=True)
+    }
+    assert checked == {"clinic_visits.district", "clinic_visits.cost", "dp_table", "true"}
+    assert answer.rule(form) == "text-length"
+    in_one_language(answer, lang)
+    assert count(factory, Application) == 0
+
+
+@LANGS
+def test_a_draft_edited_wrongly_comes_back_on_its_own_page(
+    client: TestClient, platform: dict[str, User], factory: sessionmaker[Session], lang: str
+) -> None:
+    sign_in(client, "alice")
+    saved = client.post(
+        "/researcher/applications",
+        data={**application_form(action="save"),
+              "csrf_token": CSRF.search(client.get("/researcher/applications/new").text)[1]},
+        follow_redirects=False,
+    )  # fmt: skip
+    page = saved.headers["location"]
+    typed = application_form(scenario="场" * 20_001, purpose="新的目的", action="save")
+    answer = send(client, page, page, typed, lang)
+    assert answer.status == 422
+    assert answer.form("application-form")["action"] == page
+    said = {"zh": "最多 20000 个字符（实际 20001 个）", "en": "at most 20000 characters (got 20001)"}
+    assert answer.beside("application-form", "scenario") == said[lang]
+    assert answer.kept("application-form", "purpose") == "新的目的"
+    with transaction(factory) as session:  # the draft as it was
+        assert session.scalars(select(Application)).one().purpose == application_form()["purpose"]

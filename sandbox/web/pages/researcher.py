@@ -36,6 +36,7 @@ from sandbox.errors import SandboxError
 from sandbox.feedback.usage import report_schedule, submit_usage_report
 from sandbox.identity.organisations import REAL_NAME_ARTICLE, has_real_name
 from sandbox.input_limits import LongText
+from sandbox.web.form_refusal import shows_again
 from sandbox.web.forms import ApplicationForm, draft_of
 from sandbox.web.rendering import page_router, render, see_other
 from sandbox.web.views import applicable_datasets, epsilon_left, review_clock
@@ -87,6 +88,7 @@ def _application_page(
             "app": app,
             "clock": clock,
             "form": form_app,
+            "columns": [f"{n}.{c}" for n, cols in (form_app.datasets or {}).items() for c in cols],
             "missing": missing_items(session, form_app),
             "catalogue": applicable_datasets(session),
             "output_forms": OUTPUT_FORMS,
@@ -146,7 +148,14 @@ def _save_and_maybe_submit(
     return see_other(f"/researcher/applications/{application_id}")
 
 
+#: The application form's fields whose label is not their name.
+_APPLICATION_LABELS = {"columns": "datasets_and_fields", "commitment_signed": "commitment"}
+
+
 @router.post("/applications")
+@shows_again(
+    "/researcher/applications/new", form="application-form", labels=_APPLICATION_LABELS
+)
 def create(
     request: Request, db: DbDep, user: ResearcherDep, calendar: CalendarDep,
     form: Annotated[ApplicationForm, Form()],
@@ -164,6 +173,10 @@ def show_application(
 
 
 @router.post("/applications/{application_id}")
+@shows_again(
+    "/researcher/applications/{application_id}", form="application-form",
+    labels=_APPLICATION_LABELS,
+)  # fmt: skip
 def update(
     request: Request, application_id: int, db: DbDep, user: ResearcherDep, calendar: CalendarDep,
     form: Annotated[ApplicationForm, Form()],
