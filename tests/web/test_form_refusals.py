@@ -21,7 +21,7 @@ from sandbox.applications.models import Application
 from sandbox.db.base import transaction
 from sandbox.feedback.models import Complaint, Objection
 from tests.control_plane.conftest import PASSWORD
-from tests.web.conftest import application_form
+from tests.web.conftest import application_form, submit_for_review
 from tests.web.page_text import untranslated
 from tests.web.test_pages import CSRF, count, sign_in
 
@@ -240,8 +240,92 @@ def test_a_draft_edited_wrongly_comes_back_on_its_own_page(
     answer = send(client, page, page, typed, lang)
     assert answer.status == 422
     assert answer.form("application-form")["action"] == page
-    said = {"zh": "最多 20000 个字符（实际 20001 个）", "en": "at most 20000 characters (got 20001)"}
+    said = {"zh": "最多 20000 个字符（实际 20001 个）",
+            "en": "at most 20000 characters (got 20001)"}  # fmt: skip
     assert answer.beside("application-form", "scenario") == said[lang]
     assert answer.kept("application-form", "purpose") == "新的目的"
     with transaction(factory) as session:  # the draft as it was
         assert session.scalars(select(Application)).one().purpose == application_form()["purpose"]
+
+
+# --- The provider's review of an application ---------------------------------------------
+
+
+@LANGS
+def test_a_refusal_without_its_legal_basis_keeps_the_reason_and_marks_the_basis(
+    client: TestClient, platform: dict[str, User], factory: sessionmaker[Session], lang: str
+) -> None:
+    app_id = submit_for_review(factory, platform)
+    sign_in(client, "health")
+    page = f"/provider/applications/{app_id}"
+    typed = {"reason": "超出开放范围", "legal_basis": ""}
+    answer = send(client, page, f"{page}/refuse", typed, lang)
+    assert answer.status == 422
+    assert answer.kept("refuse-form", "reason") == "超出开放范围"
+    assert answer.beside("refuse-form", "legal_basis") == {"zh": "必填", "en": "required"}[lang]
+    assert answer.unmarked("refuse-form") == ["legal_basis"]
+    assert answer.rule("refuse-form") == "refusal-needs-basis"
+    reason = answer.summary("refuse-form").find(class_="reason").get_text()
+    assert (
+        reason
+        == {
+            "zh": "不予批准须说明理由和法律依据（法律、法规或规章）",
+            "en": "a refusal states its reason and its legal basis (law, regulation or rule)",
+        }[lang]
+    )
+    assert answer.page.find("form", id="approve-form").find(class_="form-refusal") is None
+    in_one_language(answer, lang)
+
+
+@LANGS
+def test_an_approval_without_scope_keeps_the_agreement_fields_typed(
+    client: TestClient, platform: dict[str, User], factory: sessionmaker[Session], lang: str
+) -> None:
+    app_id = submit_for_review(factory, platform)
+    sign_in(client, "health")
+    page = f"/provider/applications/{app_id}"
+    typed = {"scope": " ", "agreement_id": "AGR-W-9", "title": "改过的标题", "purpose": "p",
+             "mode": "aggregate", "valid_from": "2027-01-01", "valid_until": "2027-03-31",
+             "columns": ["clinic_visits.district"], "min_group_size": "12", "epsilon": "0.5",
+             "outputs": ["dp_table"], "usage_reports": "monthly"}  # fmt: skip
+    answer = send(client, page, f"{page}/approve", typed, lang)
+    assert answer.status == 422
+    form = "approve-form"
+    assert (
+        answer.beside(form, "scope")
+        == {
+            "zh": "批准须写明使用目的和范围",
+            "en": "an approval states the purpose and scope of use",
+        }[lang]
+    )
+    assert [answer.kept(form, f) for f in ("agreement_id", "title", "min_group_size")] == [
+        "AGR-W-9", "改过的标题", "12",
+    ]  # fmt: skip
+    assert answer.kept(form, "usage_reports") == "monthly"
+    columns = answer.form(form).find_all("input", attrs={"name": "columns"})
+    chosen = {str(c["value"]) for c in columns if c.has_attr("checked")}
+    assert len(columns) > 1 and chosen == {"clinic_visits.district"}
+    assert answer.rule(form) == "approval-scope"
+    in_one_language(answer, lang)
+
+
+@LANGS
+def test_an_epsilon_out_of_range_is_refused_beside_it(
+    client: TestClient, platform: dict[str, User], factory: sessionmaker[Session], lang: str
+) -> None:
+    app_id = submit_for_review(factory, platform)
+    sign_in(client, "health")
+    page = f"/provider/applications/{app_id}"
+    typed = {"scope": "区县汇总", "agreement_id": "AGR-W-9", "epsilon": "0",
+             "columns": ["clinic_visits.district"]}  # fmt: skip
+    answer = send(client, page, f"{page}/approve", typed, lang)
+    assert answer.status == 422
+    assert (
+        answer.beside("approve-form", "epsilon")
+        == {
+            "zh": "ε 须为 1e-06 至 1000000.0 之间的有限数值",
+            "en": "epsilon must be a finite number from 1e-06 to 1000000.0",
+        }[lang]
+    )
+    assert answer.kept("approve-form", "scope") == "区县汇总"
+    assert answer.rule("approve-form") == "dp-epsilon"

@@ -43,6 +43,7 @@ from sandbox.feedback.complaints import handle_complaint, list_complaints
 from sandbox.feedback.models import ComplaintStatus, ObjectionStatus
 from sandbox.feedback.objections import handle_objection, list_objections
 from sandbox.input_limits import LongText, Name
+from sandbox.web.form_refusal import required, shows_again
 from sandbox.web.forms import ApprovalForm, agreement_from_form
 from sandbox.web.rendering import page_router, render, see_other
 from sandbox.web.views import review_clock
@@ -121,6 +122,13 @@ def review(
 
 
 @router.post("/applications/{application_id}/approve")
+@shows_again(
+    "/provider/applications/{application_id}", form="approve-form",
+    rules={"approval-scope": "scope", "agreement-within-application": "columns",
+           "agreement-researchers": None, "contract": None},
+    labels={"scope": "approved_scope", "valid_from": "usage_from", "valid_until": "usage_until",
+            "columns": "fields_granted"},
+)  # fmt: skip
 def approve(
     application_id: int, db: DbDep, user: ProviderDep, form: Annotated[ApprovalForm, Form()]
 ) -> RedirectResponse:
@@ -137,6 +145,11 @@ def approve(
 
 
 @router.post("/applications/{application_id}/refuse")
+@shows_again(
+    "/provider/applications/{application_id}", form="refuse-form",
+    rules={"refusal-needs-basis": required("reason", "legal_basis")},
+    labels={"reason": "refusal_reason"},
+)  # fmt: skip
 def refuse(
     application_id: int,
     db: DbDep,
