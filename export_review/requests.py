@@ -454,7 +454,7 @@ def review_request(
         raise ValidationFailed(
             f"{action.value} needs a reason for the author",
             rule="export-reason",
-            article="Wuxi Art.15(3) (decisions state their reasons)",
+            article="Wuxi Art.15(3)",  # decisions state their reasons
         )
     if action != ExportAction.approve:
         _move(session, req, action, actor.username, reason)

@@ -30,6 +30,8 @@ from sandbox.web.i18n import MESSAGES, translator
 SECRET_FIELDS = frozenset({CSRF_FIELD, "password", "otp", "code", "resident_id"})
 #: Where the page shown again finds the refusal (``request.state``).
 STATE_KEY = "form_refusal"
+#: In a form's rules: any rule not named, shown at the form's top.
+ANY_RULE = "*"
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
@@ -135,10 +137,11 @@ def validation_problems(errors: Iterable[Mapping[str, Any]]) -> tuple[Problem, .
 def service_problems(
     spec: FormSpec, error: SandboxError, entered: Mapping[str, tuple[str, ...]]
 ) -> tuple[Problem, ...] | None:
-    """The fields a service's refusal concerns; ``None`` when its rule is not the form's."""
-    if error.rule not in spec.rules:
+    """The fields a service's refusal concerns; ``None`` when its rule is not the form's
+    (rule ``*`` stands for every other rule: the form's page shows any refusal)."""
+    if error.rule not in spec.rules and ANY_RULE not in spec.rules:
         return None
-    target = spec.rules[error.rule]
+    target = spec.rules.get(error.rule, spec.rules.get(ANY_RULE))
     if target is None:
         return ()
     if isinstance(target, Required):
@@ -183,10 +186,17 @@ class FormView:
     caught a refusal itself passes it as ``error``: it is shown with the page's values."""
 
     def __init__(
-        self, refusal: Refusal | None, form: str, lang: str, error: SandboxError | None = None
+        self,
+        refusal: Refusal | None,
+        form: str | None,
+        lang: str,
+        error: SandboxError | None = None,
     ):
-        self.refusal = refusal if refusal is not None and refusal.form == form else None
-        self.form = form
+        """``form`` None: whichever form of the page was refused (for a page that shows a
+        refusal no form of it claims)."""
+        matches = refusal is not None and form in (None, refusal.form)
+        self.refusal = refusal if matches else None
+        self.form = form or (refusal.form if refusal else "")
         self.lang = lang
         self._error = error
 

@@ -58,6 +58,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "refused": ("请求被拒绝", "Request refused"), "rule": ("规则", "Rule"),
     "article": ("依据", "Article"), "back": ("返回", "Back"),
     "not_found": ("页面不存在", "Page not found"),
+    "choose_files_again": ("请重新选择文件（浏览器不会保留已选的文件）", "Choose the files again (a browser does not keep files chosen)"),
     "form_refused": ("未能提交：请按下列说明修改后重新提交", "Not accepted: correct the form as described below and send it again"),
     "not_found_lead": ("这个地址没有页面：", "There is no page at this address:"),
     "search": ("搜索", "Search"), "domain": ("领域", "Domain"), "all": ("全部", "All"),

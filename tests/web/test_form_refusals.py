@@ -16,12 +16,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from export_review.models import ExportRequest
 from sandbox.accounts.models import User
 from sandbox.applications.models import Application
 from sandbox.db.base import transaction
 from sandbox.feedback.models import Complaint, Objection
 from tests.control_plane.conftest import PASSWORD
-from tests.web.conftest import application_form, submit_for_review
+from tests.web.conftest import COUNT_QUERY, application_form, submit_for_review
 from tests.web.page_text import untranslated
 from tests.web.test_pages import CSRF, count, sign_in
 
@@ -329,3 +330,62 @@ def test_an_epsilon_out_of_range_is_refused_beside_it(
     )
     assert answer.kept("approve-form", "scope") == "区县汇总"
     assert answer.rule("approve-form") == "dp-epsilon"
+
+
+# --- Export requests: the researcher's form and the provider's review --------------------
+
+
+@LANGS
+def test_an_export_without_its_purpose_keeps_the_queries_and_the_chart(
+    client: TestClient, export_agreement: str, factory: sessionmaker[Session], lang: str
+) -> None:
+    sign_in(client, "alice")
+    page = f"/researcher/agreements/{export_agreement}/exports/new"
+    typed = {"form": "figure", "purpose": "", "queries": [COUNT_QUERY], "chart_kind": "line",
+             "chart_x": "district", "chart_y": "visits", "chart_title": "门诊量",
+             "action": "submit"}  # fmt: skip
+    answer = send(
+        client, page, f"/researcher/agreements/{export_agreement}/exports", typed, lang,
+        files=[("files", ("visits.csv", b"district,visits\n"))],
+    )  # fmt: skip
+    assert answer.status == 422
+    form = "export-form"
+    said = {"zh": "请说明导出成果的用途", "en": "say what the output is for"}[lang]
+    assert answer.beside(form, "purpose") == said
+    assert answer.unmarked(form) == ["purpose"]
+    chosen = answer.form(form).find("input", attrs={"name": "form", "checked": True})
+    assert chosen["value"] == "figure"
+    assert answer.kept(form, "queries") == COUNT_QUERY
+    assert [answer.kept(form, f) for f in ("chart_kind", "chart_x", "chart_title")] == [
+        "line", "district", "门诊量",
+    ]  # fmt: skip
+    assert answer.page.find(id="files-again") is not None  # files are chosen again
+    assert answer.rule(form) == "export-purpose"
+    in_one_language(answer, lang)
+    with transaction(factory) as session:
+        assert session.scalars(select(ExportRequest)).first() is None
+
+
+@LANGS
+def test_a_return_without_a_reason_is_marked_in_the_return_form(
+    client: TestClient, export_agreement: str, lang: str
+) -> None:
+    sign_in(client, "alice")
+    token = CSRF.search(client.get(f"/researcher/agreements/{export_agreement}/exports/new").text)
+    sent = client.post(
+        f"/researcher/agreements/{export_agreement}/exports",
+        data={"form": "report", "purpose": "报告", "action": "submit", "csrf_token": token[1]},
+        files=[("files", ("report.md", b"# Findings\n"))], follow_redirects=False,
+    )  # fmt: skip
+    request_id = sent.headers["location"].rsplit("/", 1)[1]
+    client.cookies.clear()
+    sign_in(client, "health")
+    page = f"/provider/exports/{request_id}"
+    assert send(client, page, f"{page}/review", {"action": "start_review"}, lang).status == 303
+    answer = send(client, page, f"{page}/review", {"action": "return", "reason": " "}, lang)
+    assert answer.status == 422
+    said = {"zh": "此决定须向作者说明理由", "en": "return needs a reason for the author"}[lang]
+    assert answer.beside("move-return", "reason") == said
+    assert answer.rule("move-return") == "export-reason"
+    assert answer.page.find("form", id="move-reject").find(class_="form-refusal") is None
+    in_one_language(answer, lang)

@@ -4,7 +4,8 @@ the budget left, and every earlier request of the same agreement.
 
 Who may review and what may follow what are ``export_review.workflow``'s rules (the
 author never reviews; return and reject need a reason; two reviewers are independent);
-a refusal is shown on the review page with its rule.
+a refusal is shown on the review page with its rule, in the form of the move refused
+(a missing reason beside its field).
 """
 
 from __future__ import annotations
@@ -22,19 +23,16 @@ from query_guard.service.routes import get_service
 from sandbox.accounts.models import User
 from sandbox.agreements.service import as_contract, get_agreement
 from sandbox.api.deps import DbDep, ProviderDep, SettingsDep
-from sandbox.errors import SandboxError
 from sandbox.input_limits import LongText
 from sandbox.web.export_views import decisions_of, rerun_view, reviewer_moves, shown_file
+from sandbox.web.form_refusal import ANY_RULE, shows_again
 from sandbox.web.rendering import page_router, render, see_other
 from sandbox.web.views import epsilon_left
 
 router = page_router("/provider/exports")
 
 
-def _review_page(
-    request: Request, session: Session, user: User, request_id: int,
-    error: SandboxError | None = None,
-) -> HTMLResponse:  # fmt: skip
+def _review_page(request: Request, session: Session, user: User, request_id: int) -> HTMLResponse:
     req = get_request(session, user, request_id)
     rec = get_agreement(session, req.agreement_id)
     files = files_of(session, req)
@@ -53,14 +51,8 @@ def _review_page(
         "moves": reviewer_moves(req.status),
         "needs_reason": NEEDS_REASON,
         "can_review": user_can_review(user, author=req.author, provider=rec.provider),
-        "error": error,
     }
-    return render(
-        request,
-        "provider/export_review.html",
-        context,
-        status_code=error.status_code if error else 200,
-    )
+    return render(request, "provider/export_review.html", context)
 
 
 @router.get("/{request_id}")
@@ -70,8 +62,11 @@ def review(request: Request, request_id: int, db: DbDep, user: ProviderDep) -> H
 
 
 @router.post("/{request_id}/review")
+@shows_again(
+    "/provider/exports/{request_id}", form="move-{action}",
+    rules={"export-reason": "reason", ANY_RULE: None}, labels={"reason": "reason_for_author"},
+)  # fmt: skip
 def decide(
-    request: Request,
     request_id: int,
     db: DbDep,
     settings: SettingsDep,
@@ -80,13 +75,9 @@ def decide(
     reason: Annotated[LongText, Form()] = "",
 ) -> Response:
     """Start review, approve, return, reject or revoke; a refusal comes back on the page."""
-    try:
-        with db.tx() as session:
-            review_request(
-                session=session, settings=settings, actor=user, request_id=request_id,
-                action=action, reason=reason,
-            )  # fmt: skip
-    except SandboxError as exc:
-        with db.tx() as session:
-            return _review_page(request, session, user, request_id, exc)
+    with db.tx() as session:
+        review_request(
+            session=session, settings=settings, actor=user, request_id=request_id,
+            action=action, reason=reason,
+        )  # fmt: skip
     return see_other(f"/provider/exports/{request_id}")

@@ -33,6 +33,7 @@ from sandbox.agreements.service import as_contract, visible_agreement
 from sandbox.api.deps import DbDep, ResearcherDep, SettingsDep
 from sandbox.input_limits import LongText, Sql
 from sandbox.web.export_views import shown_file
+from sandbox.web.form_refusal import shows_again
 from sandbox.web.rendering import page_router, render, see_other
 
 router = page_router("/researcher")
@@ -57,6 +58,14 @@ def new_export(request: Request, agreement_id: str, db: DbDep, user: ResearcherD
 
 
 @router.post("/agreements/{agreement_id}/exports")
+@shows_again(
+    "/researcher/agreements/{agreement_id}/exports/new", form="export-form",
+    # the draft's own refusals (at submission the draft is kept: those refusals are not here)
+    rules={"export-purpose": "purpose", "export-content": "files", "export-file-name": "files",
+           "export-output-form": "form", "export-chart": None, "export-dp-source": "dp_source"},
+    labels={"purpose": "export_purpose", "files": "export_files", "form": "output_form",
+            "queries": "export_queries"},
+)  # fmt: skip
 def create(
     agreement_id: str,
     db: DbDep,

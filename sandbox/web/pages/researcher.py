@@ -153,9 +153,7 @@ _APPLICATION_LABELS = {"columns": "datasets_and_fields", "commitment_signed": "c
 
 
 @router.post("/applications")
-@shows_again(
-    "/researcher/applications/new", form="application-form", labels=_APPLICATION_LABELS
-)
+@shows_again("/researcher/applications/new", form="application-form", labels=_APPLICATION_LABELS)
 def create(
     request: Request, db: DbDep, user: ResearcherDep, calendar: CalendarDep,
     form: Annotated[ApplicationForm, Form()],
