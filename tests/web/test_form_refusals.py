@@ -22,9 +22,11 @@ from sandbox.applications.models import Application
 from sandbox.db.base import transaction
 from sandbox.feedback.models import Complaint, Objection
 from tests.control_plane.conftest import PASSWORD
-from tests.web.conftest import COUNT_QUERY, application_form, submit_for_review
+from tests.web.conftest import COUNT_QUERY, application_form, screenshot, submit_for_review
 from tests.web.page_text import untranslated
+from tests.web.test_notice_org_preview_pages import BAD_CODE
 from tests.web.test_pages import CSRF, count, sign_in
+from tests.web.test_real_name_pages import NUMBER
 
 LANGS = pytest.mark.parametrize("lang", ["zh", "en"])
 
@@ -389,3 +391,85 @@ def test_a_return_without_a_reason_is_marked_in_the_return_form(
     assert answer.rule("move-return") == "export-reason"
     assert answer.page.find("form", id="move-reject").find(class_="form-refusal") is None
     in_one_language(answer, lang)
+
+
+# --- The operator's forms about people and organisations ---------------------------------
+
+
+@LANGS
+def test_a_wrong_resident_id_is_marked_and_never_written_back(
+    client: TestClient, carol: dict[str, User], lang: str
+) -> None:
+    sign_in(client, "ops")
+    wrong = NUMBER[:-1] + ("0" if NUMBER[-1] != "0" else "1")
+    typed = {"username": "carol", "legal_name": "柯洛", "verified_how": "现场查验身份证",
+             "resident_id": wrong}  # fmt: skip
+    answer = send(client, "/operator/identities", "/operator/identities", typed, lang)
+    assert answer.status == 422
+    form = "identity-form"
+    assert "GB 11643-1999" in answer.beside(form, "resident_id")
+    assert answer.kept(form, "resident_id") == "" and wrong not in answer.text
+    assert [answer.kept(form, f) for f in ("username", "legal_name", "verified_how")] == [
+        "carol", "柯洛", "现场查验身份证",
+    ]  # fmt: skip
+    assert answer.rule(form) == "resident-id"
+    in_one_language(answer, lang)
+
+
+@LANGS
+def test_an_organisation_with_a_bad_credit_code_and_a_member_of_none(
+    client: TestClient, platform: dict[str, User], lang: str
+) -> None:
+    sign_in(client, "ops")
+    page = "/operator/organisations"
+    typed = {"credit_code": BAD_CODE, "name": "江南大学", "legal_name": "江南大学",
+             "verified_how": ""}  # fmt: skip
+    answer = send(client, page, page, typed, lang)
+    assert answer.status == 422  # the blank field is named first, as the service checks it
+    assert (
+        answer.beside("organisation-form", "verified_how") == {"zh": "必填", "en": "required"}[lang]
+    )
+    typed["verified_how"] = "国家企业信用信息公示系统核验"
+    answer = send(client, page, page, typed, lang)
+    assert answer.status == 422 and answer.rule("organisation-form") == "credit-code"
+    assert "GB 32100-2015" in answer.beside("organisation-form", "credit_code")
+    assert answer.kept("organisation-form", "credit_code") == BAD_CODE
+    in_one_language(answer, lang)
+    member = {"credit_code": BAD_CODE, "username": "alice", "role": "representative"}
+    answer = send(client, page, f"{page}/members", member, lang)
+    assert answer.status == 404 and answer.rule("member-form") == "organisation-unknown"
+    assert answer.unmarked("member-form") == ["credit_code"]
+    assert answer.kept("member-form", "role") == "representative"
+    assert answer.kept("organisation-form", "credit_code") == ""  # the other form as it was
+    in_one_language(answer, lang)
+
+
+# --- In the browser ------------------------------------------------------------------------
+
+
+def test_the_browser_shows_the_problem_beside_the_field_after_a_real_submission(
+    live_server: str,
+    platform: dict[str, User],
+    page,  # type: ignore[no-untyped-def]
+) -> None:
+    page.goto(f"{live_server}{DATASET}")
+    page.fill("#objection-form input[name=submitter]", "张三")
+    page.fill("#objection-form textarea[name=description]", "区县名称有误")
+    page.click("#objection-form button[type=submit]")
+    problem = page.locator("#objection-form-contact-problem")
+    problem.wait_for()
+    screenshot(page, "form-refusal-objection")
+    assert problem.inner_text() == "必填" and problem.is_visible()
+    contact = page.locator("#objection-form input[name=contact]")
+    assert contact.get_attribute("aria-invalid") == "true"
+    assert contact.get_attribute("aria-describedby") == "objection-form-contact-problem"
+    box, beside = contact.bounding_box(), problem.bounding_box()
+    assert 0 <= beside["y"] - (box["y"] + box["height"]) < 40  # right under the field
+    assert page.input_value("#objection-form input[name=submitter]") == "张三"
+    assert page.locator("#objection-form .form-refusal .rule").inner_text() == (
+        "objection-incomplete"
+    )
+    page.fill("#objection-form input[name=contact]", "z@example.invalid")  # the token still works
+    page.click("#objection-form button[type=submit]")
+    page.wait_for_selector("p.notice[role=status]")
+    assert page.locator("#objection-form .form-refusal").count() == 0

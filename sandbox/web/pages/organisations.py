@@ -13,12 +13,9 @@ from typing import Annotated
 
 from fastapi import Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy.orm import Session
 
-from sandbox.accounts.models import User
 from sandbox.api.deps import DbDep, OperatorDep, OversightDep, SettingsDep
 from sandbox.api.routes.organisations import organisation_view
-from sandbox.errors import SandboxError
 from sandbox.identity.models import OrgRole
 from sandbox.identity.organisations import (
     add_member,
@@ -28,6 +25,7 @@ from sandbox.identity.organisations import (
     verify_identity,
 )
 from sandbox.input_limits import Name
+from sandbox.web.form_refusal import required, shows_again
 from sandbox.web.rendering import page_router, render, see_other
 
 router = page_router("/operator")
@@ -45,6 +43,12 @@ def index(request: Request, db: DbDep, user: OversightDep) -> HTMLResponse:
 
 
 @router.post("/organisations")
+@shows_again(
+    "/operator/organisations", form="organisation-form",
+    rules={"fields": required("name", "legal_name", "verified_how"),
+           "credit-code": "credit_code", "organisation-duplicate": None},
+    labels={"name": "org_name"},
+)  # fmt: skip
 def create(
     db: DbDep,
     user: OperatorDep,
@@ -62,6 +66,12 @@ def create(
 
 
 @router.post("/organisations/members")
+@shows_again(
+    "/operator/organisations", form="member-form",
+    rules={"organisation-unknown": "credit_code", "user-unknown": "username",
+           "member-duplicate": "username", "provider-organisation": "username"},
+    labels={"role": "org_role"},
+)  # fmt: skip
 def create_member(
     db: DbDep,
     user: OperatorDep,
@@ -77,29 +87,23 @@ def create_member(
     return see_other("/operator/organisations")
 
 
-def _identities_page(
-    request: Request, session: Session, user: User, form: dict[str, str] | None = None,
-    error: SandboxError | None = None,
-) -> HTMLResponse:  # fmt: skip
-    """Accounts and their real-name status; after a refusal, the form again without the ID
-    number (it is never written back into a page)."""
-    return render(
-        request,
-        "operator/identities.html",
-        {"people": list_identities(session, user), "form": form or {}, "error": error},
-        status_code=error.status_code if error else 200,
-    )
-
-
 @router.get("/identities")
 def identities(request: Request, db: DbDep, user: OversightDep) -> HTMLResponse:
+    """Accounts and their real-name status; after a refusal, the form again without the ID
+    number (it is never written back into a page)."""
     with db.tx() as session:
-        return _identities_page(request, session, user)
+        people = list_identities(session, user)
+        return render(request, "operator/identities.html", {"people": people})
 
 
 @router.post("/identities")
+@shows_again(
+    "/operator/identities", form="identity-form",
+    rules={"fields": required("legal_name", "verified_how"), "user-unknown": "username",
+           "resident-id": "resident_id", "resident-id-duplicate": "resident_id"},
+    labels={"legal_name": "person_legal_name", "resident_id": "resident_id_optional"},
+)  # fmt: skip
 def verify(
-    request: Request,
     db: DbDep,
     settings: SettingsDep,
     user: OperatorDep,
@@ -108,16 +112,11 @@ def verify(
     verified_how: Annotated[Name, Form()] = "",
     resident_id: Annotated[Name, Form()] = "",
 ) -> Response:
-    """Record a real name the operator has verified; a refusal shows the form again."""
-    try:
-        with db.tx() as session:
-            verify_identity(
-                session=session, actor=user, username=username, legal_name=legal_name,
-                verified_how=verified_how, resident_id=resident_id or None,
-                secret_key=settings.secret_key,
-            )  # fmt: skip
-    except SandboxError as exc:
-        kept = {"username": username, "legal_name": legal_name, "verified_how": verified_how}
-        with db.tx() as session:
-            return _identities_page(request, session, user, kept, exc)
+    """Record a real name the operator has verified."""
+    with db.tx() as session:
+        verify_identity(
+            session=session, actor=user, username=username, legal_name=legal_name,
+            verified_how=verified_how, resident_id=resident_id or None,
+            secret_key=settings.secret_key,
+        )  # fmt: skip
     return see_other("/operator/identities")
