@@ -160,7 +160,9 @@ def test_provider_publishes_a_csv_and_reviews(
     screenshot(page, "provider-refusal-needs-basis")
     assert page.inner_text(".refusal .rule") == "refusal-needs-basis"
     assert "Wuxi Art.15(3)" in page.inner_text(".refusal .article")
-    page.click("main a:has-text('返回')")
+    # The same page again, the reason kept and the missing basis beside its field.
+    assert page.input_value("#refuse textarea[name=reason]") == "超出开放范围"
+    assert page.inner_text("#refuse-form-legal_basis-problem") == "必填"
     # Approval: the prefilled form, narrowed to two columns, signs the agreement.
     page.fill("#approve input[name=agreement_id]", "AGR-WEB-0001")
     page.uncheck("#approve input[name=columns][value='clinic_visits.patient_id']")
