@@ -86,6 +86,17 @@ def next_code(
         time.sleep(totp.interval - time.time() % totp.interval + 0.05)
 
 
+def app_of(client: object) -> object:
+    """The app a test client drives: its own, or the one served at its base URL on a real
+    socket (``tests.web.conftest.SERVED``)."""
+    app = getattr(client, "app", None)
+    if app is not None:
+        return app
+    from tests.web.conftest import SERVED
+
+    return SERVED[str(client.base_url).rstrip("/")]  # type: ignore[attr-defined]
+
+
 def app_code(app: object, username: str) -> str:
     """:func:`next_code` for the account on a running app (its database and key store)."""
     state = app.state  # type: ignore[attr-defined]
@@ -117,7 +128,7 @@ def through_second_step(client: TestClient, answer: Response, username: str) -> 
         return answer
     form = client.get(f"{to.path}?{to.query}" if to.query else to.path)
     assert form.status_code == 200, form.text
-    data = {"code": app_code(client.app, username), "csrf_token": CSRF.findall(form.text)[-1]}
+    data = {"code": app_code(app_of(client), username), "csrf_token": CSRF.findall(form.text)[-1]}
     carried = re.search(r'name="next" value="([^"]*)"', form.text)
     if carried:
         data["next"] = html.unescape(carried.group(1))

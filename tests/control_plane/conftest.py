@@ -27,7 +27,7 @@ from sandbox.db.schema import ensure_schema
 from sandbox.settings import Settings, get_settings
 from tests.control_plane.helpers import verify_researcher
 from tests.databases import fresh_postgres_database
-from tests.second_factor import enrol_user, otp_field
+from tests.second_factor import app_of, enrol_user, otp_field
 
 PASSWORD = "correct-horse-battery"
 PROVIDER = "city-health-commission"
@@ -198,7 +198,7 @@ def client(settings: Settings, factory: sessionmaker[Session]) -> Iterator[TestC
 def login(client: TestClient, username: str) -> dict[str, str]:
     """A bearer token for ``username``; providers, operators and the authority sign in with
     a real TOTP code of the authenticator they are enrolled with (tests/second_factor.py)."""
-    data = {"username": username, "password": PASSWORD, **otp_field(client.app, username)}
+    data = {"username": username, "password": PASSWORD, **otp_field(app_of(client), username)}
     r = client.post("/api/auth/token", data=data)
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}

@@ -37,6 +37,7 @@ from tests.control_plane.conftest import (  # noqa: F401  (fixtures)
     users,
 )
 from tests.control_plane.helpers import agreement, publish_all
+from tests.web.conftest import SERVED
 
 AGGREGATE = "AGR-QS-AGG"
 RECORD = "AGR-QS-REC"
@@ -129,9 +130,12 @@ def serve(app: FastAPI) -> Iterator[str]:
         if not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         threading.Event().wait(0.01)
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    SERVED[base] = app  # so that a sign-in's second step finds its key store
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        yield base
     finally:
+        del SERVED[base]
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
