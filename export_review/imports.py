@@ -33,8 +33,12 @@ from export_review.file_gate import EXTENSIONS, MAX_BYTES, has_identifier_value
 from export_review.models import ImportRequest
 from export_review.workflow import check_user_can_review
 from sandbox.accounts.models import User
-from sandbox.agreements.models import AgreementStatus
-from sandbox.agreements.service import as_contract, get_agreement, visible_agreement
+from sandbox.agreements.service import (
+    as_contract,
+    get_agreement,
+    researchers_active_agreement,
+    visible_agreement,
+)
 from sandbox.audit.record import record
 from sandbox.db.base import utcnow
 from sandbox.errors import NotFound, PermissionDenied, PolicyViolation, SandboxError
@@ -149,19 +153,9 @@ def create_import(
 ) -> ImportRequest:
     """Hand in one file for the agreement's workspaces; the checks decide at once (a refused
     file is kept as ``refused`` with its rule, and recorded)."""
-    rec = visible_agreement(session, actor, agreement_id)
-    if actor.username not in rec.spec["researchers"]:
-        raise PermissionDenied(
-            "import requests come from the agreement's researchers",
-            rule="import-author",
-            article=ART_INGRESS,
-        )
-    if rec.status != AgreementStatus.active:
-        raise PolicyViolation(
-            "agreement-not-active",
-            "Shanghai Art.26, 36",
-            f"agreement {rec.id} is {rec.status}; nothing can be imported",
-        )
+    rec = researchers_active_agreement(
+        session, actor, agreement_id, what="import", rule="import-author", article=ART_INGRESS
+    )
     if not purpose.strip():
         raise _refuse("import-purpose", "say what the file is for")
     req = ImportRequest(

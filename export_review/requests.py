@@ -51,8 +51,13 @@ from export_review.workflow import (
     next_status,
 )
 from sandbox.accounts.models import Role, User
-from sandbox.agreements.models import AgreementStatus, AgreementVersion
-from sandbox.agreements.service import as_contract, get_agreement, visible_agreement
+from sandbox.agreements.models import AgreementVersion
+from sandbox.agreements.service import (
+    as_contract,
+    get_agreement,
+    researchers_active_agreement,
+    visible_agreement,
+)
 from sandbox.audit.record import record
 from sandbox.catalog.service import catalog_entries
 from sandbox.contracts import Agreement
@@ -115,19 +120,9 @@ def create_request(
     of it: post-processing, nothing is charged again).
     """
     form = known_form(form).name if form else form_of_files([name for name, _ in files])
-    rec = visible_agreement(session, actor, agreement_id)
-    if actor.username not in rec.spec["researchers"]:
-        raise PermissionDenied(
-            "export requests come from the agreement's researchers",
-            rule="export-author",
-            article=ART_AUTHOR,
-        )
-    if rec.status != AgreementStatus.active:
-        raise PolicyViolation(
-            "agreement-not-active",
-            "Shanghai Art.26, 36",
-            f"agreement {rec.id} is {rec.status}; nothing can be exported",
-        )
+    rec = researchers_active_agreement(
+        session, actor, agreement_id, what="export", rule="export-author", article=ART_AUTHOR
+    )
     if not purpose.strip():
         raise ValidationFailed("say what the output is for", rule="export-purpose")
     if dp_source is not None:

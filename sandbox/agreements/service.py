@@ -19,7 +19,7 @@ from sandbox.catalog.service import catalog_entries, dataset_versions, suspended
 from sandbox.contracts import Agreement, dump_agreement, load_agreement_text
 from sandbox.contracts.validation import validate_agreement
 from sandbox.db.base import utcnow
-from sandbox.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from sandbox.errors import Conflict, NotFound, PermissionDenied, PolicyViolation, ValidationFailed
 from sandbox.filings import file_with_authority
 from sandbox.permissions import can_see_agreement, require_provider_of, require_role
 
@@ -43,6 +43,25 @@ def visible_agreement(session: Session, actor: User, agreement_id: str) -> Agree
     rec = get_agreement(session, agreement_id)
     if not can_see_agreement(actor, rec.provider, rec.spec["researchers"]):
         raise NotFound(f"agreement {agreement_id!r} does not exist", rule="agreement-unknown")
+    return rec
+
+
+def researchers_active_agreement(
+    session: Session, actor: User, agreement_id: str, *, what: str, rule: str, article: str
+) -> AgreementRecord:
+    """The agreement, if ``actor`` is one of its researchers and it is active: what a
+    researcher hands in (``what``: "export", "import") comes from them and only then."""
+    rec = visible_agreement(session, actor, agreement_id)
+    if actor.username not in rec.spec["researchers"]:
+        raise PermissionDenied(
+            f"{what} requests come from the agreement's researchers", rule=rule, article=article
+        )
+    if rec.status != AgreementStatus.active:
+        raise PolicyViolation(
+            "agreement-not-active",
+            "Shanghai Art.26, 36",
+            f"agreement {rec.id} is {rec.status}; nothing can be {what}ed",
+        )
     return rec
 
 
