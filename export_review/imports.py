@@ -81,6 +81,8 @@ IMPORTS = Workflow(
         (S.in_review, S.withdrawn): False,
         (S.approved, S.delivered): False,
     },
+    transition_rule="import-transition",
+    answer_rule="import-answer",
 )
 
 

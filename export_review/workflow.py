@@ -85,13 +85,13 @@ def check_user_can_review(user: User, *, author: str, provider: str, kind: str =
     if user.username == author:
         raise PermissionDenied(
             f"the author of an {kind} request never reviews it",
-            rule=f"{kind}-author-reviews",
+            rule="import-author-reviews" if kind == "import" else "export-author-reviews",
             article=ART_REVIEW,
         )
     if user.role != Role.provider or user.organisation != provider:
         raise PermissionDenied(
             f"{kind} requests are reviewed by the data's provider ({provider})",
-            rule=f"{kind}-reviewer",
+            rule="import-reviewer" if kind == "import" else "export-reviewer",
             article=ART_REVIEW,
         )
 

@@ -250,7 +250,8 @@ def _dataset_members(snap: Session) -> list[tuple[Member, int]]:
                 f"datasets/{r.name}/v{r.version}.parquet",
                 r.sha256,
                 what=f"dataset {r.name} v{r.version}",
-                kind="dataset",
+                missing="backup-dataset-missing",
+                changed="backup-dataset-changed",
             ),
             r.id,
         )
@@ -258,17 +259,19 @@ def _dataset_members(snap: Session) -> list[tuple[Member, int]]:
     ]
 
 
-def _recorded(path: Path, name: str, sha256: str, *, what: str, kind: str) -> Member:
+def _recorded(
+    path: Path, name: str, sha256: str, *, what: str, missing: str, changed: str
+) -> Member:
     """The member for a file whose SHA-256 the database recorded when it was stored.
 
-    Refuses (``backup-<kind>-missing`` / ``-changed``) a file that is gone or differs:
+    Refuses (rule ``missing`` / ``changed``) a file that is gone or differs:
     a backup copies what the snapshot describes, or nothing.
     """
-    m = member(_existing(path, f"{what}: its file", f"backup-{kind}-missing"), name)
+    m = member(_existing(path, f"{what}: its file", missing), name)
     if m.sha256 != sha256:
         raise SandboxError(
             f"{what}: its file no longer matches the SHA-256 recorded when it was stored",
-            rule=f"backup-{kind}-changed",
+            rule=changed,
             article=ARTICLE,
         )
     return m
@@ -304,7 +307,15 @@ def _export_members(
             continue
         name = f"{EXPORTS}/{r.request_id}/{r.name}"
         what = f"export request {r.request_id} ({r.name})"
-        members.append((_recorded(Path(r.path), name, r.sha256, what=what, kind="export"), r.id))
+        recorded = _recorded(
+            Path(r.path),
+            name,
+            r.sha256,
+            what=what,
+            missing="backup-export-missing",
+            changed="backup-export-changed",
+        )
+        members.append((recorded, r.id))
     return members, sorted(left_out)
 
 

@@ -34,6 +34,8 @@ WORKFLOW = Workflow(
         (S.answered, S.fulfilled): True,
         (S.answered, S.declined): True,
     },
+    transition_rule="demand-transition",
+    answer_rule="demand-answer",
 )
 
 

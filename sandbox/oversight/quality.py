@@ -33,6 +33,8 @@ WORKFLOW = Workflow(
     "quality_task",
     ARTICLE,
     {(S.open, S.answered): True, (S.open, S.closed): True, (S.answered, S.closed): True},
+    transition_rule="quality_task-transition",
+    answer_rule="quality_task-answer",
 )
 
 

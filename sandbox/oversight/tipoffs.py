@@ -41,6 +41,8 @@ WORKFLOW = Workflow(
         (S.received, S.converted): False,
         (S.handling, S.converted): False,
     },
+    transition_rule="tipoff-transition",
+    answer_rule="tipoff-answer",
 )
 
 

@@ -62,6 +62,8 @@ WORKFLOW = Workflow(
         (S.rectifying, S.rectified): True,
         (S.rectifying, S.terminated): True,
     },
+    transition_rule="violation-transition",
+    answer_rule="violation-answer",
 )
 
 

@@ -24,7 +24,8 @@ from sandbox.oversight.models import Handled
 
 @dataclass(frozen=True)
 class Workflow:
-    """The lifecycle of one kind of case, e.g. ``Workflow("tipoff", "Shanghai Art.27", {...})``."""
+    """The lifecycle of one kind of case, e.g. ``Workflow("tipoff", "Shanghai Art.27", {...},
+    transition_rule="tipoff-transition", answer_rule="tipoff-answer")``."""
 
     #: The audit action prefix and the name refusals use (``tipoff`` -> ``tipoff.answered``).
     name: str
@@ -32,6 +33,10 @@ class Workflow:
     #: (from, to) -> the move must carry an answer to whoever raised the case. Keys are
     #: StrEnum members, which equal (and hash as) their plain string values.
     transitions: Mapping[tuple[StrEnum, StrEnum], bool]
+    #: The rule ids of a move not in the table and of a move missing its answer, spelled
+    #: out so that the register of rules finds them (``tipoff-transition``).
+    transition_rule: str
+    answer_rule: str
 
     def allowed(self, current: str) -> list[str]:
         return sorted(str(to) for (frm, to) in self.transitions if frm == current)
@@ -44,13 +49,13 @@ class Workflow:
             raise InvalidStateTransition(
                 f"a {self.name} that is {current} cannot become {to}; allowed: "
                 f"{', '.join(self.allowed(current)) or 'nothing (it is closed)'}",
-                rule=f"{self.name}-transition",
+                rule=self.transition_rule,
                 article=self.article,
             )
         if needs_answer and not answer.strip():
             raise ValidationFailed(
                 f"moving a {self.name} to {to} needs an answer to whoever raised it",
-                rule=f"{self.name}-answer",
+                rule=self.answer_rule,
                 article=self.article,
             )
 
