@@ -24,7 +24,7 @@ from query_guard.context import DESENSITISATION
 from query_guard.decisions import Decisions
 from query_guard.early_warning.models import Alert
 from query_guard.early_warning.service import observe
-from query_guard.engine import CARDINALITY_RULE, TIMEOUT_RULE, run_query
+from query_guard.engine import CARDINALITY_RULE, QUERY_ERROR_RULE, TIMEOUT_RULE, run_query
 from query_guard.findings import Decision
 from query_guard.guard import check_query
 from query_guard.service.access import Caller
@@ -36,7 +36,6 @@ from sandbox.contracts.catalog_entry import Sensitivity
 from sandbox.errors import PolicyViolation, SandboxError
 
 QUERY_TIMEOUT_S = 30.0
-QUERY_FAILED_RULE = "QG-014"
 
 
 class QueryBlocked(PolicyViolation):
@@ -68,7 +67,7 @@ class QueryFailed(SandboxError):
     not depend on the data (THREAT_MODEL: error oracles).
     """
 
-    rule = QUERY_FAILED_RULE
+    rule = QUERY_ERROR_RULE
     article = DESENSITISATION
     status_code = 422
 
