@@ -4,11 +4,12 @@ Run with ``jupyterhub -f hub_config/jupyterhub_config.py``; settings come from
 ``SANDBOX_HUB_*`` (hub_config/settings.py) and ``SANDBOX_QUERY_SERVICE_URL``.
 """
 
+import os
 import sys
 from functools import partial
 from pathlib import Path
 
-from hub_config import dev_workspace, hooks, oidc_login
+from hub_config import dev_workspace, hooks, kubernetes, oidc_login
 from hub_config.auth import ControlPlaneAuthenticator
 from hub_config.control_plane import HttpControlPlane
 from hub_config.settings import HubSettings
@@ -66,6 +67,9 @@ c.Spawner.http_timeout = 60
 if hub.spawner == "development":
     # A local JupyterLab per researcher and agreement, not isolated: refused in production.
     dev_workspace.configure(c, hub, control_plane)
+elif os.environ.get("SANDBOX_HUB_BACKEND") == kubernetes.BACKEND:
+    # KubeSpawner pods, hardened alike; the cluster's own manifests in deploy/kubernetes.
+    kubernetes.configure(c, hub, control_plane)
 else:
     c.JupyterHub.spawner_class = SandboxSpawner
     c.DockerSpawner.image = hub.image

@@ -1,0 +1,80 @@
+"""KubeSpawner's own pod manifest, from hub_config with ``SANDBOX_HUB_BACKEND=kubernetes``,
+is the hardened workspace: the properties DockerSpawner's containers have, in Kubernetes'
+terms, from the same settings."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from tornado import web
+
+from hub_config.kubernetes import worker_host
+from sandbox.workspaces import hardening
+from sandbox.workspaces.names import LABEL_AGREEMENT, LABEL_ROLE, server_name
+from tests.kubernetes.conftest import HUB_SERVICE_HOST
+from tests.kubernetes.hardened import assert_hardened_pod
+from tests.kubernetes.spawned import WORKER_ADDRESS, pod_manifest, spawner_for
+from tests.kubernetes.validate import assert_valid
+from tests.workspaces.control_plane_stub import WORKSPACE_TOKEN
+
+AGREEMENT = "AGR-2026-0001"
+
+
+def _spawn(hub_config, username: str, agreement: str) -> dict:
+    async def run() -> dict:
+        spawner = await spawner_for(hub_config, username, server_name(agreement))
+        return await pod_manifest(spawner)
+
+    return asyncio.run(run())
+
+
+def test_pod_is_hardened_and_valid(hub_config, stub):
+    stub.grants.add(("alice@example.org", AGREEMENT))
+    pod = _spawn(hub_config, "alice@example.org", AGREEMENT)
+    assert_valid(pod)
+    assert_hardened_pod(pod)
+    spec = pod["spec"]
+    [container] = spec["containers"]
+    # The hub's limits, memory requested whole, as Docker's "3g" reads.
+    resources = {k: {r: str(q) for r, q in v.items()} for k, v in container["resources"].items()}
+    assert resources["limits"] == {"cpu": "1.5", "memory": str(3 * 2**30)}
+    assert resources["requests"] == {"cpu": "0.1", "memory": str(3 * 2**30)}
+    assert container["securityContext"]["runAsUser"] == 1000
+    assert container["workingDir"] == hardening.HOME_DIR
+    assert container["args"][-len(hardening.SINGLEUSER_ARGS) :] == hardening.SINGLEUSER_ARGS
+    assert spec["automountServiceAccountToken"] is False
+    assert "serviceAccountName" not in spec
+
+
+def test_pod_joins_only_its_agreement(hub_config, stub):
+    stub.grants.add(("alice@example.org", AGREEMENT))
+    pod = _spawn(hub_config, "alice@example.org", AGREEMENT)
+    labels = pod["metadata"]["labels"]
+    assert labels[LABEL_AGREEMENT] == server_name(AGREEMENT)
+    assert labels[LABEL_ROLE] == "workspace"
+    spec = pod["spec"]
+    host = worker_host(AGREEMENT, "sandbox")
+    # No resolver: the worker's name is written in, the hub is reached by address.
+    assert spec["dnsPolicy"] == "None" and spec["dnsConfig"]["nameservers"] == ["127.0.0.1"]
+    assert spec["hostAliases"] == [{"ip": WORKER_ADDRESS, "hostnames": [host]}]
+    assert spec["enableServiceLinks"] is False
+    env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
+    assert env["SANDBOX_AGREEMENT_ID"] == AGREEMENT
+    assert env["SANDBOX_QUERY_URL"] == f"https://{host}:8443/qs"
+    assert env["SANDBOX_TOKEN"] == WORKSPACE_TOKEN
+    assert env["SANDBOX_QUERY_CA"] == hardening.CA_PATH
+    assert env["JUPYTERHUB_API_URL"] == f"http://{HUB_SERVICE_HOST}:8082/hub/api"
+    for name, value in hardening.SERVER_ENVIRONMENT.items():
+        assert env[name] == value
+    # The environment is an allowlist: nothing of the hub's own reaches the pod.
+    assert not {name for name in env if name.startswith(("SANDBOX_HUB", "KUBE", "HUB_"))}
+    mounts = {m["mountPath"]: m for m in spec["containers"][0]["volumeMounts"]}
+    assert set(mounts) == {hardening.HOME_DIR, hardening.PROJECT_DIR, "/tmp", hardening.CA_PATH}
+    assert mounts[hardening.CA_PATH]["readOnly"] is True
+
+
+def test_unauthorized_spawn_is_refused_before_any_pod(hub_config, stub):
+    with pytest.raises(web.HTTPError) as refused:
+        _spawn(hub_config, "mallory", AGREEMENT)
+    assert refused.value.status_code == 403 and "no active agreement" in refused.value.log_message
