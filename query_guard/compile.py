@@ -35,6 +35,7 @@ import duckdb
 from sqlglot import exp
 
 from query_guard.anonymise.noise import contributor_key
+from query_guard.at_rest import attach
 from sandbox.contracts.agreement import Agreement
 from sandbox.contracts.catalog_entry import CatalogEntry, Sensitivity
 from sandbox.contracts.validation import parse_row_filter, validate_agreement
@@ -256,11 +257,13 @@ def build_agreement_database(
     sources: Mapping[str, Path] | None = None,
     suspended: frozenset[str] = frozenset(),
     noise_secret: bytes | None = None,
+    encryption_key: bytes | None = None,
 ) -> Path:
     """Build the agreement's database at ``out_path`` atomically and return the path.
 
     With the platform's ``noise_secret``, :data:`CONTRIBUTOR` names entities alike
-    in every agreement, so aggregate mode perturbs alike across agreements.
+    in every agreement, so aggregate mode perturbs alike across agreements. With an
+    ``encryption_key`` the file and its WAL are encrypted (:mod:`query_guard.at_rest`).
 
     It is written to a temporary file next to ``out_path`` and renamed into
     place only when complete, so an interrupted build leaves nothing behind.
@@ -271,7 +274,6 @@ def build_agreement_database(
     tmp = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex}.building")
     try:
         con = duckdb.connect(
-            str(tmp),
             config={
                 "autoinstall_known_extensions": False,
                 "autoload_known_extensions": False,
@@ -279,6 +281,7 @@ def build_agreement_database(
             },
         )
         try:
+            attach(con, tmp, key=encryption_key, read_only=False)
             con.execute(f"CREATE SCHEMA {_ident(PRIVATE_SCHEMA)}")
             con.execute(
                 f"CREATE TABLE {_ident(PRIVATE_SCHEMA)}.{_ident(SOURCES_TABLE)} "

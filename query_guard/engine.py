@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from query_guard.anonymise.noise import dataset_key, register
 from query_guard.anonymise.result import split_suppression
+from query_guard.at_rest import attach
 from query_guard.compile import PRIVATE_SCHEMA, SOURCES_TABLE
 from query_guard.remembered import Remembered
 from sandbox.errors import PolicyViolation, SandboxError
@@ -58,7 +59,6 @@ INTERRUPT_REPEAT_S = 0.01
 def hardened_config(*, memory_limit: str, threads: int, temp_dir: str | Path) -> dict[str, object]:
     """Settings fixed at connect time; :data:`LOCKING_STATEMENTS` then lock them."""
     return {
-        "enable_external_access": False,
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
         "allow_community_extensions": False,
@@ -72,11 +72,14 @@ def hardened_config(*, memory_limit: str, threads: int, temp_dir: str | Path) ->
     }
 
 
-#: Applied after connecting, then the configuration is locked. A scalar subquery with
-#: several rows would raise, and whether it raises depends on the data (an error oracle);
-#: DuckDB takes the first row instead. (Passing this session option at connect time
-#: together with ``lock_configuration`` is refused by DuckDB, so both are set here.)
+#: Applied once the database is attached, then the configuration is locked. Files are
+#: closed here, not at connect time, because attaching the database opens one. A scalar
+#: subquery with several rows would raise, and whether it raises depends on the data (an
+#: error oracle); DuckDB takes the first row instead. (Passing this session option at
+#: connect time together with ``lock_configuration`` is refused by DuckDB, so both are
+#: set here.)
 LOCKING_STATEMENTS = (
+    "SET GLOBAL enable_external_access = false",
     "SET GLOBAL scalar_subquery_error_on_multiple_rows = false",
     "SET GLOBAL lock_configuration = true",
 )
@@ -89,15 +92,20 @@ def open_readonly(
     threads: int = DEFAULT_THREADS,
     temp_dir: str | Path | None = None,
     noise_secret: bytes | None = None,
+    encryption_key: bytes | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open a per-agreement database read-only on a hardened connection.
 
     ``noise_secret`` is the platform's aggregate-mode noise secret (see
-    :func:`register_anonymiser`)."""
+    :func:`register_anonymiser`); ``encryption_key`` opens a database built with one, and
+    then what a query spills to ``temp_dir`` is encrypted too (:mod:`query_guard.at_rest`)."""
     if temp_dir is None:
         temp_dir = tempfile.mkdtemp(prefix="qg-tmp-")
     config = hardened_config(memory_limit=memory_limit, threads=threads, temp_dir=temp_dir)
-    conn = duckdb.connect(str(path), read_only=True, config=config)
+    conn = duckdb.connect(config=config)
+    attach(conn, path, key=encryption_key, read_only=True)
+    if encryption_key is not None:
+        conn.execute("SET GLOBAL temp_file_encryption = true")
     for statement in LOCKING_STATEMENTS:
         conn.execute(statement)
     register_anonymiser(conn, noise_secret)

@@ -113,6 +113,14 @@ class Settings(BaseSettings):
     #: HTTPS (308) and refuses anything else (rule ``tls-required``, sandbox/tls/web.py);
     #: 0: none. Needs ``tls_cert``.
     http_redirect_port: int = Field(default=0, ge=0, le=65535)
+    #: The key store of data at rest (sandbox/keys/store.py): the master keys and each
+    #: agreement's wrapped data key. It must lie outside ``data_dir`` (rule
+    #: ``key-store-apart``), so that a copy of the data directory opens nothing; in
+    #: production put it on another volume. Unset: ``<data_dir>-keystore`` beside it.
+    key_store_dir: Path | None = None
+    #: How master keys wrap data keys: AES-256-GCM, or SM4-GCM (GB/T 22239, 等保 2.0). A
+    #: change takes effect at the next ``sandbox keys rotate``.
+    key_wrap_algorithm: Literal["aes-256-gcm", "sm4-gcm"] = "aes-256-gcm"
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -146,6 +154,15 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _key_store_apart(self) -> Settings:
+        if self.key_store_path.resolve().is_relative_to(self.data_dir.resolve()):
+            raise ValueError(
+                "SANDBOX_KEY_STORE_DIR must lie outside SANDBOX_DATA_DIR (rule key-store-apart): "
+                "a copy of the data directory must not carry the keys that open it"
+            )
+        return self
+
     @property
     def scheme(self) -> str:
         """``https`` when the platform serves TLS itself, else ``http``."""
@@ -168,6 +185,14 @@ class Settings(BaseSettings):
     def backups_dir(self) -> Path:
         """The folder ``backup_dir`` names, or ``data_dir/backups``."""
         return self.backup_dir or self.data_dir / "backups"
+
+    @property
+    def key_store_path(self) -> Path:
+        """The folder ``key_store_dir`` names, or ``<data_dir>-keystore`` beside ``data_dir``."""
+        if self.key_store_dir is not None:
+            return self.key_store_dir
+        data = self.data_dir.resolve()
+        return data.with_name(f"{data.name}-keystore")
 
     @property
     def keys_dir(self) -> Path:

@@ -60,6 +60,7 @@ from sandbox.input_limits import (
     input_refusal,
     text_problem,
 )
+from sandbox.keys.store import key_store
 from sandbox.provisioning.database import database_path
 from sandbox.settings import Settings
 from sandbox.workspaces.limits import shown_limits
@@ -93,8 +94,14 @@ class QueryService:
         self.only_agreement = only_agreement
         tmp = settings.data_dir / "query-tmp"
         secret = noise_secret(settings.keys_dir)
+        keys = key_store(settings)
         self.cache = ConnectionCache(
-            lambda path: open_readonly(path, temp_dir=_tmp_dir(tmp, path), noise_secret=secret)
+            lambda path: open_readonly(
+                path,
+                temp_dir=_tmp_dir(tmp, path),
+                noise_secret=secret,
+                encryption_key=keys.data_key(path.stem),  # the file is <agreement id>.duckdb
+            )
         )
         self.decisions = Decisions()
 

@@ -2,7 +2,9 @@
 
 The database holds only the agreement's columns and rows, identifiers already
 pseudonymised with a per-agreement key kept under ``keys_dir`` — never inside
-the database — and destroyed when the agreement ends (R16; Rizhao Art.31).
+the database — and destroyed when the agreement ends (R16; Rizhao Art.31). The file
+is encrypted under the agreement's data key from the key store (:mod:`sandbox.keys.store`),
+which is destroyed with it, so a copy kept elsewhere opens no more (crypto-shredding).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from query_guard.keys import destroy_key, get_or_create_key, noise_secret
 from sandbox.agreements.models import AgreementRecord
 from sandbox.agreements.service import as_contract
 from sandbox.catalog.service import catalog_entries, dataset_sources, suspended_datasets
+from sandbox.keys.store import key_store
 from sandbox.settings import Settings
 
 
@@ -45,11 +48,14 @@ def build_database(
         sources=dataset_sources(session, available),
         suspended=frozenset(suspended),
         noise_secret=noise_secret(settings.keys_dir),
+        encryption_key=key_store(settings).data_key_or_create(rec.id),
     )
     return path, sorted(suspended)
 
 
-def destroy_database(settings: Settings, agreement_id: str) -> None:
-    """Delete the database and its pseudonym key: nothing of the agreement's data remains."""
+def destroy_database(settings: Settings, agreement_id: str) -> bool:
+    """Delete the database, its pseudonym key and its data key: nothing of the agreement's
+    data remains, and no copy of the file opens. Returns whether a data key was destroyed."""
     database_path(settings, agreement_id).unlink(missing_ok=True)
     destroy_key(settings.keys_dir, agreement_id)
+    return key_store(settings).destroy_data_key(agreement_id)

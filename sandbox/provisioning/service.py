@@ -115,7 +115,7 @@ def destroy_ended(session: Session, settings: Settings) -> list[str]:
     ):
         rec = get_agreement(session, ws.agreement_id)
         if rec.status in ENDED:
-            destroy_database(settings, rec.id)
+            shredded = destroy_database(settings, rec.id)
             ws.status = WorkspaceStatus.destroyed
             ws.updated_at = utcnow()
             record(
@@ -125,6 +125,14 @@ def destroy_ended(session: Session, settings: Settings) -> list[str]:
                 object=f"agreement:{rec.id}",
                 details={"reason": f"agreement {rec.status}", "article": "Rizhao Art.31"},
             )
+            if shredded:
+                record(
+                    session,
+                    actor="platform",
+                    action="key.destroy",
+                    object=f"agreement:{rec.id}",
+                    details={"key": "data key at rest", "article": "Rizhao Art.31"},
+                )
             destroyed.append(rec.id)
     return destroyed
 

@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -36,6 +35,7 @@ from sandbox.errors import Conflict, PermissionDenied, SandboxError, ValidationF
 from sandbox.provisioning.service import provision
 from sandbox.settings import Settings
 from tests.backup.conftest import Platform, assert_empty, target_url
+from tests.control_plane.helpers import open_agreement_database
 
 # Sums rounded: a rebuild stores rows in another order (the DP contribution rank is
 # drawn afresh), and floating-point sums depend on the order of their terms.
@@ -60,8 +60,8 @@ def appending(url: str) -> Iterator[None]:
         proc.wait()
 
 
-def query(path: Path) -> list[tuple]:
-    with duckdb.connect(str(path), read_only=True) as con:
+def query(settings: Settings, agreement_id: str) -> list[tuple]:
+    with open_agreement_database(settings, agreement_id) as con:
         return con.sql(QUERY).fetchall()
 
 
@@ -89,7 +89,7 @@ def test_backup_while_writing_then_restore_verifies_and_answers_alike(
             out=out,
             recipients=[backup_key.recipient],
         )
-    original = query(settings.agreements_dir / "AGR-T-0001.duckdb")
+    original = query(settings, "AGR-T-0001")
 
     names, manifest = contents(plain(out, backup_key, tmp_path / "plain.tar.gz"))
     assert names[0] == MANIFEST and set(names[1:]) == set(manifest["files"])
@@ -133,7 +133,7 @@ def test_backup_while_writing_then_restore_verifies_and_answers_alike(
                 )
         finally:
             engine.dispose()
-    assert query(fresh.agreements_dir / "AGR-T-0001.duckdb") == original
+    assert query(fresh, "AGR-T-0001") == original
     assert not (fresh.keys_dir / "AGR-T-0002.pseudonym.key").exists()
     assert not [p for p in tmp_path.iterdir() if ".restore-" in p.name]
 

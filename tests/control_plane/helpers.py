@@ -6,15 +6,30 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from sqlalchemy.orm import Session, sessionmaker
 
+from query_guard.engine import open_readonly
 from sandbox.accounts.models import User
 from sandbox.catalog.review import Decision, decide_review
 from sandbox.catalog.service import Publication, publish_dataset
 from sandbox.contracts import Agreement, load_catalog_entry
 from sandbox.db.base import transaction
 from sandbox.identity.organisations import verify_identity
+from sandbox.keys.store import key_store
 from sandbox.settings import DEV_SECRET, Settings
+
+
+def open_agreement_database(
+    settings: Settings, agreement_id: str, path: Path | None = None
+) -> duckdb.DuckDBPyConnection:
+    """The agreement's provisioned database (or a copy of it at ``path``), opened on the
+    hardened engine with its data key from the key store, as the query worker opens it."""
+    return open_readonly(
+        path or settings.agreements_dir / f"{agreement_id}.duckdb",
+        temp_dir=settings.data_dir / "query-tmp",
+        encryption_key=key_store(settings).data_key(agreement_id),
+    )
 
 
 def verify_researcher(session: Session, users: dict[str, User], username: str) -> None:

@@ -6,7 +6,6 @@ import json
 from datetime import date, timedelta
 from pathlib import Path
 
-import duckdb
 import pyarrow.parquet as pq
 import pytest
 
@@ -16,7 +15,7 @@ from sandbox.audit.checkpoint import SignedCheckpoint
 from sandbox.audit.export import verify_export
 from sandbox.db.base import transaction
 from tests.control_plane.conftest import login
-from tests.control_plane.helpers import agreement, publish_all
+from tests.control_plane.helpers import agreement, open_agreement_database, publish_all
 
 
 @pytest.fixture
@@ -41,9 +40,8 @@ def test_provision_builds_only_what_the_agreement_allows(client, signed, setting
     r = client.post("/api/workspaces/AGR-T-0001/provision", headers=login(client, "ops"))
     assert r.status_code == 200, r.text
     assert r.json()["dataset_versions"] == {"clinic_visits": 1}
-    path = settings.agreements_dir / "AGR-T-0001.duckdb"
     source = pq.read_table(catalog_dir / "data" / "clinic_visits.parquet")
-    with duckdb.connect(str(path), read_only=True) as con:
+    with open_agreement_database(settings, "AGR-T-0001") as con:
         tables = [t[0] for t in con.sql("SHOW TABLES").fetchall()]
         ids = {row[0] for row in con.sql("SELECT patient_id FROM clinic_visits").fetchall()}
     assert tables == ["clinic_visits"]
@@ -72,7 +70,7 @@ def test_complaint_rebuilds_and_ending_destroys(client, signed, settings):
     (ws,) = client.get("/api/workspaces", headers=ops).json()
     assert ws["left_out"] == ["clinic_visits"] and ws["dataset_versions"] == {}
     path = settings.agreements_dir / "AGR-T-0001.duckdb"
-    with duckdb.connect(str(path), read_only=True) as con:
+    with open_agreement_database(settings, "AGR-T-0001") as con:
         assert con.sql("SHOW TABLES").fetchall() == []
     r = client.post(
         "/api/agreements/AGR-T-0001/terminate", headers=health, json={"reason": "complaint upheld"}
@@ -118,7 +116,6 @@ def test_amendment_rebuilds_the_provisioned_database(client, signed, settings):
         json={"agreement_yaml": narrower.model_dump_json(), "reason": "drop cost"},
     )
     assert r.status_code == 200, r.text
-    path = settings.agreements_dir / "AGR-T-0001.duckdb"
-    with duckdb.connect(str(path), read_only=True) as con:
+    with open_agreement_database(settings, "AGR-T-0001") as con:
         columns = [row[0] for row in con.sql("DESCRIBE clinic_visits").fetchall()]
     assert "cost" not in columns and "district" in columns

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -36,7 +35,7 @@ from tests.control_plane.conftest import (  # noqa: F401  (fixtures)
     settings,
     users,
 )
-from tests.control_plane.helpers import agreement, publish_all
+from tests.control_plane.helpers import agreement, open_agreement_database, publish_all
 from tests.web.conftest import SERVED
 
 AGGREGATE = "AGR-QS-AGG"
@@ -59,7 +58,7 @@ class World:
         """Compute ``sql`` straight on a copy of the agreement's file, without guard or service."""
         copy = tmp / f"direct-{agreement_id}.duckdb"
         shutil.copy(self.database(agreement_id), copy)
-        con = duckdb.connect(str(copy), read_only=True)
+        con = open_agreement_database(self.settings, agreement_id, copy)
         try:
             return con.execute(sql).fetchall()
         finally:

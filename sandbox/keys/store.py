@@ -1,0 +1,248 @@
+"""Per-agreement data keys, wrapped by a master key, in a directory apart from the data.
+
+A stolen data directory without this store reveals no row of an agreement's database
+(Rizhao Art.29), and destroying an agreement's wrapped key when it ends leaves every copy
+of its database unreadable (crypto-shredding; R16, Rizhao Art.31). Layout of ``root``::
+
+    masters/<id>.json     a master key and its algorithm (mode 0600)
+    masters/current       the id of the master key that wraps new and re-wrapped keys
+    agreements/<id>.json  the agreement's data key, wrapped under a named master key
+
+Wrapping is AES-256-GCM, or SM4-GCM where GB/T 22239 (等保 2.0) expects SM4, both from
+``cryptography``: no cipher is written here. Each wrapped key is bound to its agreement and
+master key, so a file copied under another agreement's name does not open. Rotation
+re-wraps every data key under a new master key, then destroys the old ones: data keys,
+and so the databases they open, stay as they are.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from sandbox.contracts.agreement import AGREEMENT_ID
+from sandbox.errors import ContractError, NotFound, SandboxError
+from sandbox.settings import Settings
+
+WrapAlgorithm = Literal["aes-256-gcm", "sm4-gcm"]
+#: Master key length per wrapping algorithm (SM4 has 128-bit keys only).
+MASTER_KEY_BYTES: dict[str, int] = {"aes-256-gcm": 32, "sm4-gcm": 16}
+#: A data key is an AES-256 key: DuckDB encrypts its files with AES-256-GCM.
+DATA_KEY_BYTES = 32
+NONCE_BYTES = 12
+TAG_BYTES = 16
+ARTICLE = "Rizhao Art.29, 31"
+
+
+class DataKeyMissing(NotFound):
+    """The agreement has no data key: never provisioned, or destroyed when it ended."""
+
+    rule = "at-rest-key-missing"
+    article = ARTICLE
+
+
+class KeyStoreUnreadable(SandboxError):
+    """A wrapped key does not open: altered, or its master key is gone."""
+
+    rule = "key-store-unreadable"
+    article = ARTICLE
+    status_code = 500
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What ``rotate`` did: the new master key, the ones destroyed, the keys re-wrapped."""
+
+    master: str
+    algorithm: str
+    destroyed: list[str]
+    rewrapped: int
+
+
+def _encrypt(algorithm: str, key: bytes, plaintext: bytes, aad: bytes) -> tuple[bytes, bytes]:
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    if algorithm == "aes-256-gcm":
+        return nonce, AESGCM(key).encrypt(nonce, plaintext, aad)
+    encryptor = Cipher(algorithms.SM4(key), modes.GCM(nonce)).encryptor()
+    encryptor.authenticate_additional_data(aad)
+    return nonce, encryptor.update(plaintext) + encryptor.finalize() + encryptor.tag
+
+
+def _decrypt(algorithm: str, key: bytes, nonce: bytes, sealed: bytes, aad: bytes) -> bytes:
+    """Raises :class:`InvalidTag` when ``sealed`` was not made with this key and ``aad``."""
+    if algorithm == "aes-256-gcm":
+        return AESGCM(key).decrypt(nonce, sealed, aad)
+    body, tag = sealed[:-TAG_BYTES], sealed[-TAG_BYTES:]
+    decryptor = Cipher(algorithms.SM4(key), modes.GCM(nonce, tag)).decryptor()
+    decryptor.authenticate_additional_data(aad)
+    return decryptor.update(body) + decryptor.finalize()
+
+
+def _aad(agreement_id: str, master: str, algorithm: str) -> bytes:
+    return f"sandbox data key|{agreement_id}|{master}|{algorithm}".encode()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _write_new(path: Path, text: str, *, replace: bool) -> None:
+    """Write ``path`` whole (mode 0600): aside first, then linked (``replace=False``: never
+    over an existing file) or renamed into place, so no reader sees half a key."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    aside = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        if replace:
+            os.replace(aside, path)
+        else:
+            os.link(aside, path)
+    finally:
+        aside.unlink(missing_ok=True)
+
+
+def _shred(path: Path) -> bool:
+    """Overwrite and delete ``path``; whether it was there."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return False
+    with open(path, "r+b") as f:
+        f.write(b"\0" * size)
+        f.flush()
+        os.fsync(f.fileno())
+    path.unlink()
+    return True
+
+
+@dataclass(frozen=True)
+class KeyStore:
+    """The key store at ``root``; new master keys wrap with ``algorithm``."""
+
+    root: Path
+    algorithm: WrapAlgorithm = "aes-256-gcm"
+
+    @property
+    def _masters(self) -> Path:
+        return self.root / "masters"
+
+    def _wrapped_path(self, agreement_id: str) -> Path:
+        if not AGREEMENT_ID.match(agreement_id):
+            raise ContractError(
+                f"agreement id {agreement_id!r} is not a valid agreement id", rule="agreement"
+            )
+        return self.root / "agreements" / f"{agreement_id}.json"
+
+    def _master(self, master: str) -> tuple[str, bytes]:
+        try:
+            held = json.loads((self._masters / f"{master}.json").read_text(encoding="ascii"))
+        except FileNotFoundError:
+            raise KeyStoreUnreadable(
+                f"master key {master} is not in the key store at {self.root}"
+            ) from None
+        return held["algorithm"], base64.b64decode(held["key"])
+
+    def current_master(self) -> str:
+        """The id of the master key in use, made on first use."""
+        pointer = self._masters / "current"
+        if not pointer.exists():
+            # Another process may make the first master key at the same moment: theirs is
+            # current, and ours, never used, goes at the next rotation.
+            with contextlib.suppress(FileExistsError):
+                _write_new(pointer, self._new_master(), replace=False)
+        return pointer.read_text(encoding="ascii").strip()
+
+    def _new_master(self) -> str:
+        master = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+        key = secrets.token_bytes(MASTER_KEY_BYTES[self.algorithm])
+        held = json.dumps({"algorithm": self.algorithm, "key": _b64(key)})
+        _write_new(self._masters / f"{master}.json", held, replace=False)
+        return master
+
+    def _wrap(self, agreement_id: str, data_key: bytes, master: str) -> str:
+        algorithm, key = self._master(master)
+        nonce, sealed = _encrypt(algorithm, key, data_key, _aad(agreement_id, master, algorithm))
+        wrapped = {"master": master, "algorithm": algorithm, "nonce": _b64(nonce)}
+        return json.dumps(wrapped | {"sealed": _b64(sealed)})
+
+    def data_key(self, agreement_id: str) -> bytes:
+        """The agreement's data key, unwrapped with the master key that wrapped it."""
+        path = self._wrapped_path(agreement_id)
+        try:
+            wrapped = json.loads(path.read_text(encoding="ascii"))
+        except FileNotFoundError:
+            raise DataKeyMissing(
+                f"agreement {agreement_id} has no data key in the key store: it was never "
+                "provisioned, or its key was destroyed when it ended; its database cannot be "
+                "opened (provision it again if it is active)"
+            ) from None
+        master = wrapped["master"]
+        algorithm, key = self._master(master)
+        try:
+            return _decrypt(
+                algorithm,
+                key,
+                base64.b64decode(wrapped["nonce"]),
+                base64.b64decode(wrapped["sealed"]),
+                _aad(agreement_id, master, algorithm),
+            )
+        except InvalidTag:
+            raise KeyStoreUnreadable(
+                f"the data key of agreement {agreement_id} does not open with master key "
+                f"{master}: the wrapped key was altered or belongs to another agreement"
+            ) from None
+
+    def data_key_or_create(self, agreement_id: str) -> bytes:
+        """The agreement's data key, made (random, from the OS) and wrapped on first use."""
+        path = self._wrapped_path(agreement_id)
+        if not path.exists():
+            data_key = secrets.token_bytes(DATA_KEY_BYTES)
+            wrapped = self._wrap(agreement_id, data_key, self.current_master())
+            # Made at the same moment by another build: theirs is the key.
+            with contextlib.suppress(FileExistsError):
+                _write_new(path, wrapped, replace=False)
+        return self.data_key(agreement_id)
+
+    def destroy_data_key(self, agreement_id: str) -> bool:
+        """Overwrite and delete the agreement's wrapped key; whether there was one."""
+        return _shred(self._wrapped_path(agreement_id))
+
+    def rotate(self) -> Rotation:
+        """Wrap every data key under a new master key, then destroy the former masters.
+
+        Each key is re-wrapped by a rename, and names its master, so a rotation cut short
+        leaves every key readable; running it again finishes it. Run it while nothing is
+        being provisioned: a key made under the old master while it runs would be lost.
+        """
+        self.current_master()
+        master = self._new_master()
+        # New keys are wrapped under the new master from here on; then every other one is.
+        _write_new(self._masters / "current", master, replace=True)
+        agreements = sorted((self.root / "agreements").glob("*.json"))
+        for path in agreements:
+            data_key = self.data_key(path.stem)
+            _write_new(path, self._wrap(path.stem, data_key, master), replace=True)
+        destroyed = [p.stem for p in self._masters.glob("*.json") if p.stem != master]
+        for old in destroyed:
+            _shred(self._masters / f"{old}.json")
+        return Rotation(master, self.algorithm, sorted(destroyed), len(agreements))
+
+
+def key_store(settings: Settings) -> KeyStore:
+    """The platform's key store, as configured."""
+    return KeyStore(settings.key_store_path, settings.key_wrap_algorithm)
