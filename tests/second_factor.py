@@ -160,12 +160,15 @@ _DEMO_STEPS: dict[str, int] = {}
 
 def demo_code(platform: str, username: str) -> str:
     """A code of the demo staff's printed secret (sandbox/demo/seed.py) that ``platform``
-    has not yet accepted from ``username`` (the steps this test process used are kept)."""
+    has not yet accepted from ``username`` (the steps this test process used are kept).
+
+    The current step comes first, then the next: an earlier step could fall out of the
+    platform's drift window while a slow machine carries the code to it."""
     totp = pyotp.TOTP(DEMO_TOTP_SECRET)
     key = f"{platform} {username}"
     while True:
         current = totp.timecode(datetime.now(UTC))
-        step = max(current - DRIFT_STEPS, _DEMO_STEPS.get(key, 0) + 1)
+        step = max(current, _DEMO_STEPS.get(key, 0) + 1)
         if step <= current + DRIFT_STEPS:
             _DEMO_STEPS[key] = step
             return totp.generate_otp(step)

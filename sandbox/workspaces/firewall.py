@@ -16,10 +16,30 @@ interface) to loopback and the agreement bridges.
 
 from __future__ import annotations
 
+import functools
 import subprocess
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
+from typing import ParamSpec, TypeVar
 
 from sandbox.workspaces.names import BRIDGE_PREFIX
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_EDITING = threading.Lock()
+
+
+def _one_edit_at_a_time(edit: Callable[P, R]) -> Callable[P, R]:
+    """Each edit reads the rules and then changes them: two at once (a revocation and an
+    expiry ending one agreement) would each delete what the other just read."""
+
+    @functools.wraps(edit)
+    def serialised(*args: P.args, **kwargs: P.kwargs) -> R:
+        with _EDITING:
+            return edit(*args, **kwargs)
+
+    return serialised
 
 
 def _run(tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -40,6 +60,7 @@ def _fresh_chain(tool: str, chain: str) -> None:
         _run(tool, "-F", chain)
 
 
+@_one_edit_at_a_time
 def confine(bridge: str, gateway: str, allowed_ports: Iterable[int]) -> None:
     """Let containers on ``bridge`` open TCP connections only to ``allowed_ports`` on
     the gateway address; reject the rest, each other included (IPv6 entirely).
@@ -91,6 +112,7 @@ def confine(bridge: str, gateway: str, allowed_ports: Iterable[int]) -> None:
 HUB_API_CHAIN = "sbx-hub-api"
 
 
+@_one_edit_at_a_time
 def guard_hub_api(port: int) -> None:
     """Let only loopback and the agreement bridges reach the hub API ``port``.
 
@@ -106,6 +128,7 @@ def guard_hub_api(port: int) -> None:
         _ensure_jump(tool, "INPUT", "-p", "tcp", "--dport", str(port), target=HUB_API_CHAIN)
 
 
+@_one_edit_at_a_time
 def release_hub_api() -> None:
     """Remove the hub API chain and every jump to it (whatever port it guarded)."""
     for tool in ("iptables", "ip6tables"):
@@ -122,6 +145,7 @@ def _append_rejects(tool: str, chain: str) -> None:
     _run(tool, "-A", chain, "-j", "REJECT", "--reject-with", unreachable)
 
 
+@_one_edit_at_a_time
 def release(bridge: str) -> None:
     """Remove the bridge's jumps and chains; a no-op when they are already gone."""
     inbound, forward = f"{bridge}-in", f"{bridge}-fwd"

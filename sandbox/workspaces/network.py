@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import docker
-from docker.errors import NotFound
+from docker.errors import APIError, NotFound
 
 from sandbox.workspaces import firewall
 from sandbox.workspaces.names import (
@@ -124,8 +124,22 @@ def stop_workspaces(client: docker.DockerClient, agreement_id: str) -> int:
         all=True, filters={"label": f"{LABEL_AGREEMENT}={agreement_id}"}
     )
     for container in containers:
-        container.remove(force=True)
+        _remove(client, container.id)
     return len(containers)
+
+
+def _remove(client: docker.DockerClient, container_id: str) -> None:
+    """Remove a container, also when another caller (a second revocation, the hub's own
+    stop) is already removing it: then wait until it is gone, as its volumes must be."""
+    try:
+        client.api.remove_container(container_id, force=True)
+    except NotFound:
+        return
+    except APIError as error:
+        if error.status_code != 409:
+            raise
+        with contextlib.suppress(NotFound):
+            client.api.wait(container_id, condition="removed", timeout=60)
 
 
 def destroy_home_volumes(client: docker.DockerClient, agreement_id: str) -> list[str]:
@@ -136,7 +150,8 @@ def destroy_home_volumes(client: docker.DockerClient, agreement_id: str) -> list
     """
     volumes = client.volumes.list(filters={"label": f"{LABEL_AGREEMENT}={agreement_id}"})
     for volume in volumes:
-        volume.remove()
+        with contextlib.suppress(NotFound):  # another teardown removed it first
+            volume.remove()
     return [volume.name for volume in volumes]
 
 

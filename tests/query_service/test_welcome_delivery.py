@@ -91,6 +91,7 @@ def docker_engine() -> Any:
 
 
 @pytest.mark.docker
+@pytest.mark.xdist_group("host-firewall")  # both databases' runs use one agreement network
 def test_a_new_workspace_container_receives_the_welcome_notebook(
     docker_engine: Any, world: World
 ) -> None:

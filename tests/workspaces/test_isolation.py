@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from docker.errors import NotFound
 
 from sandbox.workspaces import firewall, hardening, network
-from sandbox.workspaces.names import home_volume_name, project_volume_name
+from sandbox.workspaces.names import LABEL_AGREEMENT, home_volume_name, project_volume_name
 from tests.workspaces.conftest import (
     Listener,
     new_agreement_id,
@@ -241,6 +242,24 @@ def test_teardown_removes_containers_network_rules_and_homes(docker_client, work
         docker_client.volumes.get(home_volume_name("carol", agreement_id))
     assert firewall.rules(net.bridge) == []
     network.teardown(docker_client, agreement_id)  # idempotent
+
+
+def test_two_teardowns_at_once_both_end_the_agreement(docker_client, workspace_image):
+    """A revocation and an expiry (or the hub's own stop) may end one agreement together:
+    neither fails on a container the other is already removing."""
+    agreement_id = new_agreement_id()
+    net = network.provision(docker_client, agreement_id, [])
+    for researcher in ("carol", "dave", "erin"):
+        start_workspace(docker_client, workspace_image, net, researcher, SLEEP)
+    with ThreadPoolExecutor(2) as pool:
+        ends = [pool.submit(network.teardown, docker_client, agreement_id) for _ in range(2)]
+        for end in ends:
+            end.result()  # raises what a teardown raised
+    left = docker_client.containers.list(
+        all=True, filters={"label": f"{LABEL_AGREEMENT}={agreement_id}"}
+    )
+    assert left == []
+    assert firewall.rules(net.bridge) == []
 
 
 WRITE = """
