@@ -24,7 +24,6 @@ from typing import ParamSpec, TypeVar
 
 from sandbox.workspaces.names import BRIDGE_PREFIX
 
-
 P = ParamSpec("P")
 R = TypeVar("R")
 _EDITING = threading.Lock()
