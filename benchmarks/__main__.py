@@ -11,6 +11,7 @@ import sys
 BENCHMARKS = [
     ("guard and query service vs raw DuckDB", ["-m", "benchmarks.bench_guard"]),
     ("query service hop", ["-m", "benchmarks.bench_service"]),
+    ("guarded query on an encrypted vs a plain database", ["-m", "benchmarks.bench_encryption"]),
     ("one query worker under load vs a bare endpoint", ["-m", "benchmarks.bench_load"]),
     ("DP release vs SmartNoise SQL", ["benchmarks/bench_dp.py"]),
     ("table checks vs ACRO", ["benchmarks/bench_disclosure.py"]),
