@@ -1,0 +1,139 @@
+"""The register of rules (``sandbox.refusal_catalogue.RULES``) against the source.
+
+The source is read as syntax trees (``tests/rules/raise_sites.py``): every rule id a
+refusal is raised with must be in the register with the articles it is raised with and
+the modules that raise it, spelled as a literal or a constant (never built), and every
+refusal whose message is written where it is raised must read in Chinese.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import defaultdict
+
+import pytest
+
+from sandbox.refusal_catalogue import ENTRIES, RULES, Rule
+from sandbox.refusal_text import say
+from tests.rules.raise_sites import DYNAMIC, Site, _constant, _constants, _trees, sites
+
+#: Sites that pass on a rule id another refusal already carries (their ids are found
+#: where that refusal is made): (module, function) -> where the id comes from.
+RELAYS = {
+    ("sandbox.accounts.backoff", "refusal"): "its Backoff record (ACCOUNT, ADDRESS)",
+    ("sandbox.cli.guard", "run"): "the engine's refusal, reported as a finding",
+    ("sandbox.input_limits", "input_refusal"): "the first invalid field's (_RULES, ctx rule)",
+    ("sandbox.oversight.workflow", "check"): "its Workflow record's transition/answer rule",
+    ("query_guard.client", "_refusal"): "the query service's answer",
+    ("query_guard.client", "export"): "the query service's answer",
+    ("export_review.dp_export", "guard_scope"): "the guard's first blocking finding",
+}
+#: Rules of the catalogue's texts that are not refusals' ids: parts of messages, and
+#: texts that serve every rule.
+TEXT_ONLY = {"phrase", "*"}
+
+
+def _register() -> dict[str, Rule]:
+    """What the register should say, read from the source."""
+    articles: dict[str, set[str]] = defaultdict(set)
+    modules: dict[str, set[str]] = defaultdict(set)
+    for site in sites():
+        if site.rule != DYNAMIC:
+            modules[site.rule].add(site.module)
+            articles[site.rule].update([site.article] if site.article else [])
+    return {r: Rule(tuple(sorted(articles[r])), tuple(sorted(modules[r]))) for r in modules}
+
+
+def _where(found: list[Site]) -> str:
+    return "; ".join(f"{s.module}:{s.line} {s.rule}" for s in found)
+
+
+def test_the_reader_finds_refusals_however_their_id_is_spelled() -> None:
+    """A literal, a module constant, an imported constant, a helper's parameter (through
+    two helpers), a table a function picks from, a refusal body written by hand."""
+    found = {(s.module, s.rule) for s in sites()}
+    assert {
+        ("query_guard.rules.relations", "QG-004"),  # RULE = "QG-004"
+        ("query_guard.service.queries", "QG-014"),  # imported from the engine
+        ("sandbox.identity.oidc", "oidc-expired"),  # refuse(rule, ...) from a table
+        ("sandbox.backup.service", "backup-dataset-missing"),  # _recorded -> _existing
+        ("sandbox.tls.web", "tls-required"),  # {"error": ..., "rule": rule}
+        ("sandbox.oversight.tipoffs", "tipoff-transition"),  # a Workflow record
+        ("sandbox.accounts.backoff", "sign-in-backoff-account"),  # a Backoff record
+        ("sandbox.api.deps", "auth"),  # a keyword argument
+    } <= found
+
+
+def test_every_raised_rule_id_is_in_the_register() -> None:
+    missing = [s for s in sites() if s.rule != DYNAMIC and s.rule not in RULES]
+    assert not missing, (
+        "add these rules to RULES in sandbox/refusal_catalogue.py (articles, modules) "
+        f"and their texts to ENTRIES: {_where(missing)}"
+    )
+
+
+def test_rule_ids_are_spelled_not_built() -> None:
+    """An id made by an f-string or a concatenation cannot be found in the register or
+    searched for in the code; an id the reader cannot follow must come from a relay."""
+    built = [s for s in sites() if s.dynamic]
+    assert not built, f"spell these rule ids out: {_where(built)}"
+    unknown = [s for s in sites() if s.rule == DYNAMIC and (s.module, s.function) not in RELAYS]
+    assert not unknown, f"the reader cannot tell these sites' rule ids: {_where(unknown)}"
+
+
+def test_the_register_says_what_the_code_does() -> None:
+    """Each entry's articles and modules are those the code raises it with, and no entry
+    is left over from a rule the code no longer raises."""
+    expected = _register()
+    wrong = {r: (RULES.get(r), rule) for r, rule in expected.items() if RULES.get(r) != rule}
+    assert not wrong, "\n".join(f"{r}: register {a}, code {b}" for r, (a, b) in wrong.items())
+    assert set(RULES) - set(expected) == set(), "rules no code raises any more"
+
+
+def test_a_guard_rule_id_is_defined_once() -> None:
+    """``QG-014`` was bound in the engine and again in the query service."""
+    bound: dict[str, list[str]] = defaultdict(list)
+    for module, names in _constants().items():
+        for name, value in names.items():
+            if isinstance(value, ast.Constant) and re.fullmatch(r"QG-\d{3}", str(value.value)):
+                bound[value.value].append(f"{module}.{name}")
+    twice = {rule: where for rule, where in bound.items() if len(where) > 1}
+    assert not twice, twice
+
+
+def test_every_text_belongs_to_a_registered_rule() -> None:
+    stale = sorted({e[0] for e in ENTRIES} - set(RULES) - TEXT_ONLY)
+    assert not stale, f"texts of rules no code raises: {stale}"
+
+
+def _sample(template: str) -> str:
+    return re.sub(r"\{\w+\}", "x1", template)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_refusal_reads_in_the_readers_language(lang: str) -> None:
+    """Each message written where it is raised (an f-string's fields filled in) has a
+    catalogue entry, so a Chinese page shows it in Chinese, rule and article kept."""
+    written = {(s.rule, s.message) for s in sites() if s.message and s.rule != DYNAMIC}
+    untranslated = sorted(m for m in written if say(m[0], _sample(m[1]), "zh") is None)
+    assert not untranslated, "\n".join(f"{r}: {m}" for r, m in untranslated)
+    if lang == "en":
+        assert all(say(r, _sample(m), "en") for r, m in written)
+
+
+def test_forms_name_rules_that_are_raised() -> None:
+    """A form shown again with its refusal names the rules it shows (``shows_again``);
+    a name no refusal carries never matches (the sign-in form named ``rate-limit``)."""
+    named = []
+    for module, tree in _trees().items():
+        for call in ast.walk(tree):
+            if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "shows_again":
+                rules = next((k.value for k in call.keywords if k.arg == "rules"), None)
+                if isinstance(rules, ast.Name):
+                    rules = _constant(module, rules.id)[1]  # type: ignore[index]
+                if isinstance(rules, ast.Dict):
+                    named += [(module, k.value) for k in rules.keys if isinstance(k, ast.Constant)]
+    assert len(named) > 20
+    unknown = [(m, rule) for m, rule in named if rule not in RULES and rule not in TEXT_ONLY]
+    assert not unknown, unknown
