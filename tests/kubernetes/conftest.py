@@ -52,4 +52,9 @@ def hub_config(tmp_path, monkeypatch, stub) -> Config:
         "SANDBOX_HUB_CPUS": "1.5",
     }.items():
         monkeypatch.setenv(name, value)
+    return load_hub_config()
+
+
+def load_hub_config() -> Config:
+    """Run jupyterhub_config.py as ``jupyterhub -f`` does, in this environment."""
     return PyFileConfigLoader(CONFIG.name, str(CONFIG.parent)).load_config()

@@ -109,6 +109,30 @@ def _side(
     )
 
 
+def egress(
+    policies: list[dict],
+    source: Endpoint,
+    destination: Endpoint,
+    port: int,
+    protocol: str,
+    namespaces: dict[str, dict],
+) -> bool:
+    """Whether ``source``'s own policies let it open the connection."""
+    return _side(policies, source, destination, "Egress", port, protocol, namespaces)
+
+
+def ingress(
+    policies: list[dict],
+    source: Endpoint,
+    destination: Endpoint,
+    port: int,
+    protocol: str,
+    namespaces: dict[str, dict],
+) -> bool:
+    """Whether ``destination``'s own policies let the connection in."""
+    return _side(policies, destination, source, "Ingress", port, protocol, namespaces)
+
+
 def allowed(
     policies: list[dict],
     source: Endpoint,
@@ -117,7 +141,7 @@ def allowed(
     protocol: str,
     namespaces: dict[str, dict],
 ) -> bool:
-    """Whether ``source`` may open a connection to ``destination``'s ``port``."""
-    return _side(policies, source, destination, "Egress", port, protocol, namespaces) and _side(
-        policies, destination, source, "Ingress", port, protocol, namespaces
+    """Whether ``source`` may open a connection to ``destination``'s ``port``: both ends."""
+    return egress(policies, source, destination, port, protocol, namespaces) and ingress(
+        policies, source, destination, port, protocol, namespaces
     )

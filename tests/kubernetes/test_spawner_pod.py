@@ -10,9 +10,10 @@ import pytest
 from tornado import web
 
 from hub_config.kubernetes import worker_host
+from hub_config.spawner import SandboxSpawner
 from sandbox.workspaces import hardening
 from sandbox.workspaces.names import LABEL_AGREEMENT, LABEL_ROLE, server_name
-from tests.kubernetes.conftest import HUB_SERVICE_HOST
+from tests.kubernetes.conftest import HUB_SERVICE_HOST, load_hub_config
 from tests.kubernetes.hardened import assert_hardened_pod
 from tests.kubernetes.spawned import WORKER_ADDRESS, pod_manifest, spawner_for
 from tests.kubernetes.validate import assert_valid
@@ -78,3 +79,16 @@ def test_unauthorized_spawn_is_refused_before_any_pod(hub_config, stub):
     with pytest.raises(web.HTTPError) as refused:
         _spawn(hub_config, "mallory", AGREEMENT)
     assert refused.value.status_code == 403 and "no active agreement" in refused.value.log_message
+
+
+def test_docker_stays_the_default(hub_config, monkeypatch):
+    monkeypatch.delenv("SANDBOX_HUB_BACKEND")
+    config = load_hub_config()
+    assert config.JupyterHub.spawner_class is SandboxSpawner
+    assert "KubeSpawner" not in config
+
+
+def test_the_hub_refuses_to_start_outside_its_service(hub_config, monkeypatch):
+    monkeypatch.delenv("HUB_SERVICE_HOST")
+    with pytest.raises(RuntimeError, match="HUB_SERVICE_HOST"):
+        load_hub_config()
