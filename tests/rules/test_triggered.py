@@ -1,0 +1,81 @@
+"""Every rule in the register has a test that triggers it.
+
+Criterion: a rule counts as triggered when a test outside ``tests/rules`` names its id —
+in a Python string (``assert exc.value.rule == "dp-epsilon"``, ``match="QG-004"``) or in
+a fixture file (``# expect: block QG-004``). A test that provokes a refusal says which
+rule it expects, so an id no test names is one no test is known to provoke. Names are
+read from the syntax tree's strings, so a comment does not count.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from sandbox.refusal_catalogue import RULES
+
+TESTS = Path(__file__).resolve().parents[1]
+FIXTURES = (".sql", ".yaml", ".yml", ".json", ".txt")
+_TOKEN = re.compile(r"QG-\d{3}|[a-z][a-z0-9_]*(?:-[a-z0-9_]+)*")
+
+#: Debt: rules no test names yet. Each one is a refusal nobody has watched happen; write
+#: the test that provokes it (and asserts its rule), then take the id off this list.
+UNTESTED = frozenset({
+    "QG-000", "QG-012", "QG-017", "QG-101", "agreement-amend", "agreement-amend-noop",
+    "agreement-amend-reason", "agreement-ended", "agreement-expiry", "agreement-id",
+    "agreement-joins", "agreement-not-in-period", "agreement-reason", "agreement-researchers",
+    "agreement-transition", "agreement-within-application", "alert-acknowledged",
+    "alert-unknown", "application-fields", "application-state", "application-unknown",
+    "audit-database", "audit-empty", "backup-dataset-changed", "backup-db",
+    "backup-export-missing", "backup-io", "backup-member", "backup-missing",
+    "backup-release-key", "backup-release-missing", "build-source", "bundle-exists",
+    "bundle-files", "catalog-review-decision", "catalog-review-unknown",
+    "catalog-review-unpublished", "client-config", "complaint-answer", "complaint-transition",
+    "complaint-unknown", "conflict", "contract-io", "contract-yaml", "dataset-no-data",
+    "demand-transition", "demand-unknown", "dp-no-privacy-unit", "export-author",
+    "export-author-reviews", "export-bundle", "export-content", "export-dp-interrupted",
+    "export-dp-source", "export-fields", "export-figure", "export-file", "export-file-name",
+    "export-reviewer", "export-unknown", "import-author", "import-author-reviews",
+    "import-file", "import-file-name", "import-independent-reviewers", "import-purpose",
+    "import-reviewer", "import-unknown", "key-unknown", "mfa-enrolled", "number-finite",
+    "objection-answer", "objection-transition", "objection-unknown", "oidc-code", "oidc-denied",
+    "oidc-issuer", "oidc-link-duplicate", "oidc-link-unknown", "oidc-provider", "oidc-token",
+    "organisation-duplicate", "password-length", "preview-budget", "preview-none",
+    "publish-preview", "quality-task-dup", "quality-task-incomplete", "quality-task-unknown",
+    "quality_task-answer", "rate-limit", "restore-dialect", "restore-empty", "sdc-input",
+    "sign-in-backoff-address", "signing-key", "state-transition", "tipoff-routing",
+    "tipoff-transition", "tipoff-unknown", "upload-header", "upload-unknown",
+    "usage-report-author", "usage-report-duplicate", "usage-report-period",
+    "usage-report-summary", "user-duplicate", "user-fields", "violation-measure",
+    "violation-published", "violation-transition", "violation-unknown", "work-calendar",
+    "workspace-download", "workspace-upload",
+})  # fmt: skip
+
+
+def _named_in_tests() -> set[str]:
+    named: set[str] = set()
+    for path in TESTS.rglob("*"):
+        if path.parent == Path(__file__).parent or not path.is_file():
+            continue
+        if path.suffix == ".py":
+            strings = [
+                node.value
+                for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            ]
+        elif path.suffix in FIXTURES:
+            strings = [path.read_text(encoding="utf-8", errors="replace")]
+        else:
+            continue
+        named.update(token for text in strings for token in _TOKEN.findall(text))
+    return named
+
+
+def test_every_rule_has_a_test_that_triggers_it() -> None:
+    named = _named_in_tests()
+    untested = sorted(set(RULES) - named - UNTESTED)
+    assert not untested, f"no test names these rules: {untested}"
+    paid = sorted(UNTESTED & named)
+    assert not paid, f"a test names these now: take them off UNTESTED: {paid}"
+    assert set(RULES) >= UNTESTED, sorted(UNTESTED - set(RULES))
