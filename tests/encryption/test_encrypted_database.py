@@ -4,6 +4,7 @@ and it opens on the hardened engine only with its key."""
 from __future__ import annotations
 
 import secrets
+import threading
 from pathlib import Path
 
 import duckdb
@@ -102,3 +103,30 @@ def test_a_plain_database_refuses_a_key(tmp_path: Path) -> None:
     with pytest.raises(SandboxError) as refused:
         open_readonly(plain, temp_dir=tmp_path / "tmp", encryption_key=secrets.token_bytes(32))
     assert refused.value.rule == "at-rest-key"
+
+
+def test_a_query_that_spills_runs_with_its_spill_encrypted(tmp_path: Path) -> None:
+    """DuckDB encrypts what an encrypted database's queries spill; writing it needs the same
+    crypto setting as the build (query_guard.at_rest), without which this query would fail."""
+    key = secrets.token_bytes(32)
+    database = _build(tmp_path, "enc", key)
+    temp = tmp_path / "spill"
+    conn = open_readonly(
+        database, memory_limit="64MB", threads=1, temp_dir=temp, encryption_key=key
+    )
+    most, done = [0], threading.Event()
+
+    def count_spill_files() -> None:
+        while not done.wait(0.01):
+            most[0] = max(most[0], len(list(temp.glob("*"))) if temp.exists() else 0)
+
+    watcher = threading.Thread(target=count_spill_files)
+    watcher.start()
+    try:
+        grouped = "SELECT md5(CAST(i AS VARCHAR)) AS s FROM range(1000000) t(i) GROUP BY s"
+        assert conn.execute(f"SELECT count(*) FROM ({grouped})").fetchone() == (1000000,)
+    finally:
+        done.set()
+        watcher.join()
+        conn.close()
+    assert most[0] > 0  # it did spill
