@@ -11,8 +11,9 @@ template)``, and optionally a fourth item, the English a person reads where the
 service's text has Chinese in it. The
 English template is the service's message with each parameter as ``{name}``; in the
 Chinese template ``{name:roles}`` shows a list of roles in Chinese, ``{name:value}`` an
-enumeration's value, ``{name:phrases}`` a "; "-separated list of the ``phrase`` entries, ``{name:or}``
-alternatives (``GBK or GB18030``).
+enumeration's value (``{name:values}`` a ", "-separated list of them), ``{name:phrases}``
+a "; "-separated list of the ``phrase`` entries (``{name:items}`` a ", "-separated one),
+``{name:or}`` alternatives (``GBK or GB18030``).
 Rule ``phrase`` holds the parts such lists are made of (what an application still lacks,
 what is wrong with a field). Only the standard library: the notebook client uses this.
 """
@@ -40,6 +41,9 @@ VALUES: dict[str, str] = {
     "submitted": "已提交", "checked": "已通过自动检查", "in_review": "审核中",
     "returned": "退回修改", "released": "已发布", "revoked": "已撤销发布",
     "published": "已公布", "open": "开放",
+    "handling": "处理中", "answered": "已答复", "closed": "已关闭", "converted": "已转为违规",
+    "recorded": "已登记", "rectifying": "整改中", "rectified": "已整改", "declined": "不予受理",
+    "fulfilled": "已满足", "delivered": "已送达",
 }  # fmt: skip
 
 
@@ -787,4 +791,45 @@ ENTRIES: tuple[tuple[str, ...], ...] = (
     ("import-reviewer", "{kind} requests are reviewed by the data's provider ({provider})", "导入申请由数据开放主体（{provider}）审核"),
     ("export-reviewer", "{kind} requests are reviewed by the data's provider ({provider})", "导出申请由数据开放主体（{provider}）审核"),
     ("dev-workspace-production", "the development workspace (a local JupyterLab, not isolated) is refused when SANDBOX_ENVIRONMENT=production: run workspaces in Docker (SANDBOX_HUB_SPAWNER=docker, images/build.sh)", "SANDBOX_ENVIRONMENT=production 时不允许使用开发用工作空间（未隔离的本地 JupyterLab）：请在 Docker 中运行工作空间（SANDBOX_HUB_SPAWNER=docker，images/build.sh）"),
+    # Moves of the oversight and import lifecycles (sandbox/oversight/workflow.py Workflow.check)
+    ("tipoff-transition", "a tipoff that is {current} cannot become {to}; allowed: {allowed}", "状态为{current:value}的举报不能变为{to:value}；允许的状态：{allowed:values}"),
+    ("tipoff-answer", "moving a tipoff to {to} needs an answer to whoever raised it", "举报变为{to:value}时须答复举报人"),
+    ("violation-transition", "a violation that is {current} cannot become {to}; allowed: {allowed}", "状态为{current:value}的违规行为不能变为{to:value}；允许的状态：{allowed:values}"),
+    ("violation-answer", "moving a violation to {to} needs an answer to whoever raised it", "违规行为变为{to:value}时须答复提出人"),
+    ("demand-transition", "a demand that is {current} cannot become {to}; allowed: {allowed}", "状态为{current:value}的数据需求不能变为{to:value}；允许的状态：{allowed:values}"),
+    ("demand-answer", "moving a demand to {to} needs an answer to whoever raised it", "数据需求变为{to:value}时须答复需求提出人"),
+    ("quality_task-transition", "a quality_task that is {current} cannot become {to}; allowed: {allowed}", "状态为{current:value}的整改任务不能变为{to:value}；允许的状态：{allowed:values}"),
+    ("quality_task-answer", "moving a quality_task to {to} needs an answer to whoever raised it", "整改任务变为{to:value}时须答复提出人"),
+    ("import-transition", "a import that is {current} cannot become {to}; allowed: {allowed}", "状态为{current:value}的导入申请不能变为{to:value}；允许的状态：{allowed:values}"),
+    ("import-answer", "moving a import to {to} needs an answer to whoever raised it", "导入申请变为{to:value}时须向申请人说明理由"),
+    ("demand-incomplete", "a data request needs {missing}", "提出数据需求须填写：{missing:items}"),
+    ("phrase", "your name or organisation", "姓名或单位"),
+    ("phrase", "a contact", "联系方式"),
+    ("phrase", "what data you need", "所需数据"),
+    ("phrase", "what you would use it for", "数据用途"),
+    # Files a backup copies (sandbox/backup/service.py _existing, _recorded)
+    ("backup-release-key", "the release signing key {path} is missing", "发布签名密钥 {path} 缺失"),
+    ("backup-release-missing", "export request {id}: its release bundle {path} is missing", "导出申请 {id}：其发布包 {path} 缺失"),
+    ("backup-dataset-missing", "dataset {name}: its file {path} is missing", "数据集 {name}：其文件 {path} 缺失"),
+    ("backup-export-missing", "export request {id}: its file {path} is missing", "导出申请 {id}：其文件 {path} 缺失"),
+    ("backup-dataset-changed", "dataset {name}: its file no longer matches the SHA-256 recorded when it was stored", "数据集 {name}：其文件与存储时记录的 SHA-256 不再一致"),
+    ("backup-export-changed", "export request {id}: its file no longer matches the SHA-256 recorded when it was stored", "导出申请 {id}：其文件与存储时记录的 SHA-256 不再一致"),
+    # Second factor (sandbox/accounts/second_factor.py refusal)
+    ("mfa-enrol", "this account signs in with a second factor and has no authenticator yet: set one up by signing in on the platform's sign-in page (/signin) first", "此账户须通过第二重验证登录，但尚未绑定身份验证器：请先在平台登录页面（/signin）登录并完成绑定"),
+    ("mfa-required", "this account signs in with a second factor: give the 6-digit code of your authenticator app (otp), or one of your recovery codes", "此账户须通过第二重验证登录：请输入身份验证器应用显示的6位验证码（otp），或一个恢复码"),
+    ("mfa-code", "the code is wrong, expired or already used (each code is accepted once): wait for the next code of your authenticator app, or use a recovery code", "验证码错误、已过期或已使用（每个验证码只能使用一次）：请等待身份验证器应用显示下一个验证码，或使用恢复码"),
+    ("mfa-hub-session", "your last sign-in to the hub did not use your second factor: sign out of the hub and sign in again with your authenticator's code", "您上次登录工作空间时未使用第二重验证：请退出工作空间，再使用身份验证器的验证码重新登录"),
+    # ID tokens (sandbox/identity/oidc.py)
+    ("oidc-expired", "the ID token has expired; sign in again", "身份令牌已过期，请重新登录"),
+    ("oidc-audience", "the ID token was issued to another client", "身份令牌签发给了其他客户端"),
+    ("oidc-issuer", "the ID token comes from another issuer", "身份令牌来自其他签发方"),
+    ("oidc-signature", "the ID token's signature does not verify", "身份令牌的签名未通过验证"),
+    ("oidc-token", "the ID token is not valid", "身份令牌无效"),
+    # The notebook client and the query service's input
+    ("unknown-view", "there is no view {view} in this agreement; the views are: {views}", "此协议中没有视图 {view}；现有视图为：{views}"),
+    ("sql-nesting", "the request has fields that are missing or not allowed: {field}: brackets nest {depth} levels deep; at most {limit} are allowed (name the inner queries in a WITH clause instead)", "请求中有缺失或不允许的字段：{field}：括号嵌套 {depth} 层；最多允许 {limit} 层（请改为在 WITH 子句中为内层查询命名）"),
+    ("phrase", "{field}: {fields} must not be null: send a value, or leave the field out to keep it", "{field}：{fields} 不能为 null：请填写取值，或不提交该字段以保留原值"),
+    ("phrase", "{field}: must be between -{low} and {high}", "{field}：须在 -{low} 至 {high} 之间"),
+    ("phrase", "{field}: the body is not valid JSON ({why})", "{field}：请求正文不是有效的 JSON（{why}）"),
+    ("phrase", "the body is not valid JSON ({why})", "请求正文不是有效的 JSON（{why}）"),
 )  # fmt: skip

@@ -41,13 +41,17 @@ def _roles(text: str) -> str:
     return "、".join(ROLES.get(r.strip(), r.strip()) for r in text.split(","))
 
 
-def _phrases(text: str) -> str:
-    return "；".join(say("phrase", part, "zh") or part for part in text.split("; "))
+def _phrases(text: str, separator: str = "; ") -> str:
+    """``phrase`` entries joined as Chinese joins them: "；" for clauses, "、" for items."""
+    joiner = "；" if separator == "; " else "、"
+    return joiner.join(say("phrase", part, "zh") or part for part in text.split(separator))
 
 
 #: How a parameter is shown in Chinese, chosen by its name in the Chinese template.
 _CONVERTERS: dict[str, Callable[[str], str]] = {
     "value": _value, "roles": _roles, "phrases": _phrases,
+    "values": lambda text: "、".join(_value(part) for part in text.split(", ")),
+    "items": lambda text: _phrases(text, ", "),
     "or": lambda text: text.replace(" or ", " 或 "),
 }  # fmt: skip
 
