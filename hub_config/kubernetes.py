@@ -11,6 +11,7 @@ answers nothing outside its network.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -180,8 +181,8 @@ def configure(c, hub: HubSettings, control_plane: ControlPlane) -> None:  # type
     c.KubeSpawner.fs_gid = _GID
     c.KubeSpawner.privileged = False
     c.KubeSpawner.allow_privilege_escalation = False
-    c.KubeSpawner.pod_security_context = POD_SECURITY_CONTEXT
-    c.KubeSpawner.container_security_context = CONTAINER_SECURITY_CONTEXT
+    c.KubeSpawner.pod_security_context = copy.deepcopy(POD_SECURITY_CONTEXT)
+    c.KubeSpawner.container_security_context = copy.deepcopy(CONTAINER_SECURITY_CONTEXT)
     c.KubeSpawner.service_account = None
     c.KubeSpawner.automount_service_account_token = False
     # No other Service's address in the environment, and no resolver: names are the hook's.

@@ -12,6 +12,7 @@ default deny are in deploy/kubernetes/platform.yaml. Print them with
 from __future__ import annotations
 
 import argparse
+import copy
 from dataclasses import dataclass
 
 import yaml
@@ -28,6 +29,8 @@ from sandbox.workspaces.names import LABEL_AGREEMENT, LABEL_ROLE, project_volume
 
 #: The platform's data directory inside its pods, on the ``sandbox-data`` volume.
 DATA_DIR = "/var/lib/sandbox"
+#: The key store (``SANDBOX_KEY_STORE_DIR``), on a volume of its own, apart from the data.
+KEY_STORE_DIR = "/var/lib/sandbox-keystore"
 #: The hub's API port (``SANDBOX_HUB_API_PORT``) and the workspace server's port.
 HUB_PORT = 8082
 WORKSPACE_PORT = 8888
@@ -69,9 +72,11 @@ def _pods(role: str, agreement_id: str | None = None) -> dict:
 
 
 def worker_deployment(agreement_id: str, cluster: Cluster) -> dict:
-    """The worker: ``sandbox query-worker`` over TLS, its agreement's database only."""
+    """The worker: ``sandbox query-worker`` over TLS, its agreement's database only, and
+    of the key store the master keys and its agreement's wrapped data key only."""
     name = worker_name(agreement_id)
     database = f"agreements/{agreement_id}.duckdb"
+    data_key = f"agreements/{agreement_id}.json"
     container = {
         "name": "query-worker",
         "image": cluster.platform_image,
@@ -86,6 +91,7 @@ def worker_deployment(agreement_id: str, cluster: Cluster) -> dict:
         "env": [
             {"name": "SANDBOX_ENVIRONMENT", "value": "production"},
             {"name": "SANDBOX_DATA_DIR", "value": DATA_DIR},
+            {"name": "SANDBOX_KEY_STORE_DIR", "value": KEY_STORE_DIR},
         ],
         # SANDBOX_DATABASE_URL, SANDBOX_SECRET_KEY, SANDBOX_METRICS_TOKEN
         "envFrom": [{"secretRef": {"name": "sandbox-worker-env"}}],
@@ -95,12 +101,24 @@ def worker_deployment(agreement_id: str, cluster: Cluster) -> dict:
             "requests": {"cpu": "250m", "memory": cluster.worker_memory},
             "limits": {"cpu": cluster.worker_cpu, "memory": cluster.worker_memory},
         },
-        "securityContext": CONTAINER_SECURITY_CONTEXT,
+        "securityContext": copy.deepcopy(CONTAINER_SECURITY_CONTEXT),  # each its own
         "volumeMounts": [
             {
                 "name": "data",
                 "mountPath": f"{DATA_DIR}/{database}",
                 "subPath": database,
+                "readOnly": True,
+            },
+            {
+                "name": "keystore",
+                "mountPath": f"{KEY_STORE_DIR}/{data_key}",
+                "subPath": data_key,
+                "readOnly": True,
+            },
+            {
+                "name": "keystore",
+                "mountPath": f"{KEY_STORE_DIR}/masters",
+                "subPath": "masters",
                 "readOnly": True,
             },
             {"name": "noise", "mountPath": f"{DATA_DIR}/keys", "readOnly": True},
@@ -111,6 +129,10 @@ def worker_deployment(agreement_id: str, cluster: Cluster) -> dict:
     }
     volumes = [
         {"name": "data", "persistentVolumeClaim": {"claimName": "sandbox-data", "readOnly": True}},
+        {
+            "name": "keystore",
+            "persistentVolumeClaim": {"claimName": "sandbox-keystore", "readOnly": True},
+        },
         {
             "name": "noise",
             "secret": {
@@ -136,7 +158,7 @@ def worker_deployment(agreement_id: str, cluster: Cluster) -> dict:
                 "spec": {
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
-                    "securityContext": POD_SECURITY_CONTEXT,
+                    "securityContext": copy.deepcopy(POD_SECURITY_CONTEXT),
                     "containers": [container],
                     "volumes": volumes,
                 },

@@ -82,6 +82,11 @@ def test_worker_serves_one_agreement_with_only_its_database():
             "readOnly": True,
         }
     ]
+    keys = [m for m in container["volumeMounts"] if m["name"] == "keystore"]
+    assert {(m["subPath"], m["readOnly"]) for m in keys} == {
+        (f"agreements/{agreement}.json", True),
+        ("masters", True),
+    }
     assert other not in yaml.safe_dump(objects)
     [noise] = [v for v in pod["spec"]["volumes"] if v["name"] == "noise"]
     assert noise["secret"]["items"] == [{"key": NOISE_SECRET_FILE, "path": NOISE_SECRET_FILE}]
