@@ -18,6 +18,7 @@ from sandbox.cli.oversight import oversight_app
 from sandbox.cli.preview import preview_app
 from sandbox.cli.query_worker import register as register_query_worker
 from sandbox.cli.release import release_app
+from sandbox.cli.rules import rules_app
 from sandbox.cli.serve import register as register_serve
 from sandbox.cli.statistics import statistics
 
@@ -34,6 +35,7 @@ app.add_typer(notify_app, name="notify", help="Notices of deadlines and decision
 app.add_typer(duties_app, name="duties", help="Lifecycle, notices, backups, checkpoint.")
 app.add_typer(preview_app, name="preview", help="Synthetic previews of conditional datasets.")
 app.add_typer(oversight_app, name="oversight", help="Violations, tip-offs, quality tasks, demands.")
+app.add_typer(rules_app, name="rules", help="The register of rules: docs/rules.md.")
 register_serve(app)
 app.command("statistics")(statistics)
 register_query_worker(app)
