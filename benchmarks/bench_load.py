@@ -52,6 +52,7 @@ from fastapi import FastAPI, Response
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
+from query_guard.at_rest import attach
 from query_guard.service.models import QueryLog
 from sandbox.accounts.models import User
 from sandbox.accounts.service import issue_workspace_token
@@ -61,6 +62,7 @@ from sandbox.audit.verify import verify_chain
 from sandbox.db.base import make_engine, make_sessionmaker, read_only, transaction
 from sandbox.db.schema import ensure_schema
 from sandbox.demo.seed import seed_demo
+from sandbox.keys.store import key_store
 from sandbox.settings import Settings
 from sandbox.workcalendar import calendar_from_settings
 
@@ -125,9 +127,11 @@ class BareQuery(BaseModel):
     sql: str
 
 
-def bare_app(database: Path) -> FastAPI:
-    """The anchor: the query text straight on the agreement's file, answered as Arrow."""
-    conn = duckdb.connect(str(database), read_only=True)
+def bare_app(database: Path, key: bytes | None) -> FastAPI:
+    """The anchor: the query text straight on the agreement's file (decrypted with its key,
+    as the worker does), answered as Arrow."""
+    conn = duckdb.connect()
+    attach(conn, database, key=key, read_only=True)
     app = FastAPI()
 
     @app.post("/query")
@@ -142,10 +146,12 @@ def bare_app(database: Path) -> FastAPI:
 
 
 def serve_bare(database: Path, port: int) -> None:
-    """Serve :func:`bare_app` as the worker serves itself (``uvicorn.run`` defaults)."""
+    """Serve :func:`bare_app` as the worker serves itself (``uvicorn.run`` defaults); the
+    key comes from the platform's key store, named by the same environment as the worker's."""
     import uvicorn
 
-    uvicorn.run(bare_app(database), host="127.0.0.1", port=port)
+    key = key_store(Settings()).data_key(database.stem)
+    uvicorn.run(bare_app(database, key), host="127.0.0.1", port=port)
 
 
 # --- processes ---------------------------------------------------------------------------
@@ -345,7 +351,7 @@ def bench(backend: str, db_url: str, root: Path) -> list[bool]:
     for scenario in SCENARIOS:
         database = settings.agreements_dir / f"{scenario.agreement}.duckdb"
         bare_command = [sys.executable, "-m", "benchmarks.bench_load", "--serve-bare"]
-        with _process([*bare_command, str(database)], {}, root / "bare.log", "/docs") as url:
+        with _process([*bare_command, str(database)], env, root / "bare.log", "/docs") as url:
             bare = load(url, {}, scenario.queries)
         worker = [sandbox, "query-worker", "--agreement", scenario.agreement, "--port"]
         headers = {"Authorization": f"Bearer {tokens[scenario.agreement]}"}

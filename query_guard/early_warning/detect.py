@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from query_guard.early_warning.models import Alert, AlertKind
+from query_guard.early_warning.models import Alert, AlertKind, DayRows
 from query_guard.service.models import QueryLog
 from sandbox.contracts.agreement import Agreement
 
@@ -97,11 +99,6 @@ def differencing(session: Session, obs: Observation) -> dict[str, Any] | None:
     if entry.action not in EXECUTED or entry.shape is None:
         return None
     since = obs.now - DIFFERENCING_WINDOW
-    if any(
-        a.details.get("shape") == entry.shape
-        for a in _recent_alerts(session, obs, AlertKind.differencing, since)
-    ):
-        return None
     terms = set(entry.where_terms)
     # One row per other set of conditions (the latest): a query repeated under load must not
     # make every later query read all its repetitions.
@@ -116,32 +113,66 @@ def differencing(session: Session, obs: Observation) -> dict[str, Any] | None:
         )
         .group_by(QueryLog.terms_key)
     )
-    earlier = session.scalars(
-        select(QueryLog).where(QueryLog.id.in_(latest)).order_by(QueryLog.id.desc())
+    earlier = session.execute(
+        select(QueryLog.id, QueryLog.where_terms)
+        .where(QueryLog.id.in_(latest))
+        .order_by(QueryLog.id.desc())
     )
-    for other in earlier:
-        others = set(other.where_terms)
-        if terms < others or others < terms:
-            return {
-                "shape": entry.shape,
-                "predicates_differing": len(terms ^ others),
-                "query_log_ids": [other.id, entry.id],
-                "window_minutes": int(DIFFERENCING_WINDOW.total_seconds() // 60),
-            }
-    return None
-
-
-def bulk_extraction(session: Session, obs: Observation) -> dict[str, Any] | None:
-    entry = obs.entry
-    if obs.agreement.mode != "record" or entry.action not in EXECUTED:
+    other = next(
+        (row for row in earlier if terms < set(row.where_terms) or set(row.where_terms) < terms),
+        None,
+    )
+    if other is None or any(  # quiet while this shape's alert is recent
+        a.details.get("shape") == entry.shape
+        for a in _recent_alerts(session, obs, AlertKind.differencing, since)
+    ):
         return None
-    rows = session.scalar(
+    return {
+        "shape": entry.shape,
+        "predicates_differing": len(terms ^ set(other.where_terms)),
+        "query_log_ids": [other.id, entry.id],
+        "window_minutes": int(DIFFERENCING_WINDOW.total_seconds() // 60),
+    }
+
+
+def _rows_today(session: Session, obs: Observation) -> int:
+    """Rows the agreement's executed queries returned today, this query's included: the
+    running total gains this query's rows; the day's first query starts it from the log
+    (which then holds this query too). Two first queries at once (PostgreSQL) meet in the
+    insert's conflict clause, where the second adds its rows to the first's total."""
+    entry = obs.entry
+    total = session.execute(
+        update(DayRows)
+        .where(DayRows.agreement_id == entry.agreement_id, DayRows.day == obs.day)
+        .values(rows=DayRows.rows + entry.rows)
+        .returning(DayRows.rows),
+        execution_options={"synchronize_session": False},
+    ).scalar()
+    if total is not None:
+        return total
+    logged = session.scalar(
         select(func.coalesce(func.sum(QueryLog.rows), 0)).where(
             QueryLog.agreement_id == entry.agreement_id,
             QueryLog.action.in_(EXECUTED),
             QueryLog.at >= obs.day_start,
         )
     )
+    dialect = session.get_bind().dialect.name
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    started = insert(DayRows).values(agreement_id=entry.agreement_id, day=obs.day, rows=logged)
+    return session.execute(
+        started.on_conflict_do_update(
+            index_elements=[DayRows.agreement_id, DayRows.day],
+            set_={"rows": DayRows.rows + entry.rows},
+        ).returning(DayRows.rows)
+    ).scalar_one()
+
+
+def bulk_extraction(session: Session, obs: Observation) -> dict[str, Any] | None:
+    entry = obs.entry
+    if obs.agreement.mode != "record" or entry.action not in EXECUTED:
+        return None
+    rows = _rows_today(session, obs)
     cap = obs.agreement.disclosure.max_result_rows
     threshold = BULK_FACTOR * cap
     if rows <= threshold:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Index, String
+from sqlalchemy import JSON, BigInteger, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sandbox.db.base import Base, utcnow
@@ -41,3 +41,16 @@ class Alert(Base):
     status: Mapped[str] = mapped_column(String(16), default=AlertStatus.open)
     acknowledged_by: Mapped[str | None] = mapped_column(String(64), default=None)
     acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class DayRows(Base):
+    """Rows returned per agreement and calendar day (the platform's time zone), kept as a
+    running total with each query so the bulk-extraction warning reads one row instead of
+    summing the day's log again after every query."""
+
+    __tablename__ = "query_day_rows"
+
+    agreement_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: ISO date in the platform's time zone.
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)

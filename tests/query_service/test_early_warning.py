@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from query_guard.early_warning.detect import BULK_FACTOR, REPEATED_BLOCKS
+from query_guard.early_warning.models import DayRows
+from sandbox.db.base import transaction
 from tests.query_service.conftest import AGGREGATE, RECORD, RECORD_MAX_ROWS, World, bearer, login
 
 
@@ -52,19 +55,30 @@ def test_differencing_by_one_narrow_predicate_is_flagged(qs: TestClient, world: 
     assert "锡山区" not in str(alert["details"])
 
 
+def _rows_query(i: int) -> str:
+    return f"SELECT district, cost FROM clinic_visits ORDER BY cost OFFSET {i}"
+
+
 def test_bulk_extraction_in_record_mode_is_flagged(qs: TestClient, world: World) -> None:
     queries = BULK_FACTOR + 1  # each returns max_result_rows rows
     for i in range(queries):
-        assert (
-            _run(
-                qs,
-                world,
-                RECORD,
-                f"SELECT district, cost FROM clinic_visits ORDER BY cost OFFSET {i}",
-            )
-            == 200
-        )
+        assert _run(qs, world, RECORD, _rows_query(i)) == 200
     [alert] = _alerts(qs, "health")
     assert alert["kind"] == "bulk_extraction" and alert["agreement_id"] == RECORD
     assert alert["details"]["rows_today"] == queries * RECORD_MAX_ROWS
     assert alert["details"]["threshold"] == BULK_FACTOR * RECORD_MAX_ROWS
+
+
+def test_a_day_without_its_running_total_counts_from_the_log(qs: TestClient, world: World) -> None:
+    """As on the day the platform is upgraded to keep the total: the rows returned earlier
+    that day still count towards bulk extraction."""
+    for i in range(BULK_FACTOR):
+        assert _run(qs, world, RECORD, _rows_query(i)) == 200
+    with transaction(world.factory) as session:
+        [total] = session.scalars(select(DayRows).where(DayRows.agreement_id == RECORD)).all()
+        assert total.rows == BULK_FACTOR * RECORD_MAX_ROWS
+        session.delete(total)
+    assert _alerts(qs, "health") == []
+    assert _run(qs, world, RECORD, _rows_query(BULK_FACTOR)) == 200
+    [alert] = _alerts(qs, "health")
+    assert alert["details"]["rows_today"] == (BULK_FACTOR + 1) * RECORD_MAX_ROWS
