@@ -109,6 +109,9 @@ def worker_deployment(agreement_id: str, cluster: Cluster) -> dict:
                 "subPath": database,
                 "readOnly": True,
             },
+            # Export requests handed in through the worker keep their files here, for the
+            # platform's review (export_review/requests.py): the one folder it writes.
+            {"name": "data", "mountPath": f"{DATA_DIR}/exports", "subPath": "exports"},
             {
                 "name": "keystore",
                 "mountPath": f"{KEY_STORE_DIR}/{data_key}",
@@ -128,7 +131,7 @@ def worker_deployment(agreement_id: str, cluster: Cluster) -> dict:
         ],
     }
     volumes = [
-        {"name": "data", "persistentVolumeClaim": {"claimName": "sandbox-data", "readOnly": True}},
+        {"name": "data", "persistentVolumeClaim": {"claimName": "sandbox-data"}},
         {
             "name": "keystore",
             "persistentVolumeClaim": {"claimName": "sandbox-keystore", "readOnly": True},

@@ -80,8 +80,16 @@ def test_worker_serves_one_agreement_with_only_its_database():
             "mountPath": f"/var/lib/sandbox/agreements/{agreement}.duckdb",
             "subPath": f"agreements/{agreement}.duckdb",
             "readOnly": True,
-        }
+        },
+        {"name": "data", "mountPath": "/var/lib/sandbox/exports", "subPath": "exports"},
     ]
+    persistent = {v["name"] for v in pod["spec"]["volumes"] if "persistentVolumeClaim" in v}
+    writable = {
+        m["mountPath"]
+        for m in container["volumeMounts"]
+        if m["name"] in persistent and not m.get("readOnly")
+    }
+    assert writable == {"/var/lib/sandbox/exports"}
     keys = [m for m in container["volumeMounts"] if m["name"] == "keystore"]
     assert {(m["subPath"], m["readOnly"]) for m in keys} == {
         (f"agreements/{agreement}.json", True),
