@@ -10,11 +10,13 @@ import pytest
 from tornado import web
 
 from hub_config.kubernetes import worker_host
+from hub_config.kubernetes_agreement import agreement_manifests
 from hub_config.spawner import SandboxSpawner
 from sandbox.workspaces import hardening
 from sandbox.workspaces.names import LABEL_AGREEMENT, LABEL_ROLE, server_name
 from tests.kubernetes.conftest import HUB_SERVICE_HOST, load_hub_config
 from tests.kubernetes.hardened import assert_hardened_pod
+from tests.kubernetes.manifests import of_kind
 from tests.kubernetes.spawned import WORKER_ADDRESS, pod_manifest, spawner_for
 from tests.kubernetes.validate import assert_valid
 from tests.workspaces.control_plane_stub import WORKSPACE_TOKEN
@@ -73,6 +75,16 @@ def test_pod_joins_only_its_agreement(hub_config, stub):
     mounts = {m["mountPath"]: m for m in spec["containers"][0]["volumeMounts"]}
     assert set(mounts) == {hardening.HOME_DIR, hardening.PROJECT_DIR, "/tmp", hardening.CA_PATH}
     assert mounts[hardening.CA_PATH]["readOnly"] is True
+    claims = {
+        v["name"]: v["persistentVolumeClaim"]["claimName"]
+        for v in spec["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    [project] = of_kind(agreement_manifests(AGREEMENT), "PersistentVolumeClaim")
+    assert claims == {
+        "home": f"sandbox-home-{labels['sandbox.researcher']}--{server_name(AGREEMENT)}",
+        "project": project["metadata"]["name"],
+    }
 
 
 def test_unauthorized_spawn_is_refused_before_any_pod(hub_config, stub):
