@@ -30,6 +30,9 @@ _REGULATIONS = {"Shanghai": "上海条例", "Wuxi": "无锡办法", "Rizhao": "�
 _SEGMENT = r"Art\.[0-9()\-–, ]*[0-9)]"
 _ARTICLE = re.compile(rf"\b({'|'.join(_REGULATIONS)}) ({_SEGMENT}(?:,\s*{_SEGMENT})*)")
 _AGREEMENT_CLAUSE = re.compile(r"\bagreement (?!clause )(\S+) (?=\S)")
+#: Words some citations add to an article or a clause, in Chinese.
+_GLOSSES = {"the provider's preview budget for the dataset": "开放主体为该数据集设定的预览预算",
+            " (figure)": "（图表）"}  # fmt: skip
 _PARTS = re.compile(r"(\d+(?:\s*[-–,]\s*\d+)*)((?:\(\d+\)(?:\s*[-–]\s*\(\d+\))?)*)")
 
 
@@ -111,4 +114,6 @@ def say_article(article: str, lang: str) -> str:
         )
 
     text = _AGREEMENT_CLAUSE.sub(r"协议 \1 条款 ", _ARTICLE.sub(chinese, article))
+    for english, glossed in _GLOSSES.items():
+        text = text.replace(english, glossed)
     return text.replace("agreement clause ", "协议条款 ").replace("; ", "；")

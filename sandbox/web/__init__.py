@@ -32,6 +32,7 @@ from sandbox.web.pages import (
     public,
     publish,
     researcher,
+    rules,
     second_factor,
     sign_ins,
     statistics,
@@ -43,7 +44,7 @@ def install_pages(app: FastAPI) -> None:
     for module in (
         public, account, researcher, exports, provider, publish, export_review, operator,
         authority, alerts, keys, statistics, oversight, catalog_review, notifications,
-        organisations, previews, backups, sign_ins, checkpoints, guide, second_factor,
+        organisations, previews, backups, sign_ins, checkpoints, guide, second_factor, rules,
     ):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
