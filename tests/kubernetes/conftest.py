@@ -43,6 +43,7 @@ def hub_config(tmp_path, monkeypatch, stub) -> Config:
     monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
     for name, value in {
         "SANDBOX_HUB_BACKEND": "kubernetes",
+        "SANDBOX_HUB_SPAWNER": "docker",  # isolated workspaces, whatever the run's own
         "HUB_SERVICE_HOST": HUB_SERVICE_HOST,
         "SANDBOX_HUB_STATE_DIR": str(tmp_path / "hub"),
         "SANDBOX_HUB_PLATFORM_URL": stub.url,
