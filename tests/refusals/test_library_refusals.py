@@ -1,0 +1,88 @@
+"""Refusals of the libraries, provoked one by one: each carries the rule the register lists
+and reads in Chinese (``sandbox.refusal_text``), so a refused person reads why in the
+interface's language with the rule kept."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from export_review.disclosure import check_table
+from export_review.signing import load_or_create_signing_key, load_public_key
+from query_guard.client import QueryRefused, connect
+from sandbox.backup.archive import member
+from sandbox.contracts.loading import load_agreement_text, load_catalog
+from sandbox.errors import SandboxError
+from sandbox.refusal_catalogue import RULES
+from sandbox.refusal_text import say
+from sandbox.workcalendar import WorkCalendar
+
+DAY = date(2027, 1, 1)
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _p256(tmp_path: Path, public: bool) -> Path:
+    """A PEM key that is not Ed25519 (P-256)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    path = tmp_path / "p256.pem"
+    path.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        if public
+        else key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+def _a_file(tmp_path: Path) -> Path:
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"x")
+    return path
+
+
+CASES: dict[str, tuple[str, Callable[[Path], object]]] = {
+    "a holiday that is a working day": (
+        "work-calendar", lambda _: WorkCalendar(holidays={DAY}, makeup_workdays={DAY})),
+    "an agreement that is not YAML": ("contract-yaml", lambda _: load_agreement_text("a: [")),
+    "an agreement that is a list": ("contract-yaml", lambda _: load_agreement_text("- a\n- b")),
+    "a catalogue folder that is not there": ("contract-io", lambda t: load_catalog(t / "none")),
+    "a signing key that is not Ed25519": (
+        "signing-key", lambda t: load_or_create_signing_key(_p256(t, public=False))),
+    "a public key that is not Ed25519": (
+        "signing-key", lambda t: load_public_key(_p256(t, public=True))),
+    "a backup member named outside the archive": (
+        "backup-member", lambda t: member(_a_file(t), "../escape")),
+    "a table check without its group keys": (
+        "sdc-input", lambda _: check_table(pd.DataFrame({"a": [1]}), index=["district"])),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_refusal_carries_its_rule_and_reads_in_chinese(case: str, tmp_path: Path) -> None:
+    rule, provoke = CASES[case]
+    with pytest.raises(SandboxError) as refused:
+        provoke(tmp_path)
+    assert refused.value.rule == rule and rule in RULES
+    chinese = say(rule, refused.value.message, "zh")
+    assert chinese and CHINESE.search(chinese), refused.value.message
+
+
+def test_the_notebook_client_without_a_service_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SANDBOX_QUERY_URL", "SANDBOX_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(QueryRefused) as refused:
+        connect(lang="zh")
+    assert refused.value.rule == "client-config"
+    assert "未配置查询服务" in (say("client-config", refused.value.message, "zh") or "")
