@@ -1,0 +1,109 @@
+"""An agreement's refusals, provoked through the service: each carries the rule the
+register lists and reads in Chinese."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from sandbox.accounts.models import User
+from sandbox.agreements.lifecycle import AgreementAction
+from sandbox.agreements.service import (
+    amend_agreement,
+    change_status,
+    get_agreement,
+    import_agreement,
+)
+from sandbox.db.base import transaction
+from sandbox.errors import SandboxError
+from sandbox.refusal_text import say
+from tests.control_plane.helpers import agreement, publish_all
+
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
+TODAY = date.today()
+Users = dict[str, User]
+
+
+def _amend(reason: str = "narrower", **changes: object) -> Callable[[Session, Users], object]:
+    def amend(session: Session, users: Users) -> object:
+        changed = agreement(**changes)
+        return amend_agreement(
+            session=session, actor=users["health"], agreement=changed, reason=reason
+        )
+
+    return amend
+
+
+def _move(action: AgreementAction, reason: str = "checked") -> Callable[[Session, Users], object]:
+    def move(session: Session, users: Users) -> object:
+        return change_status(
+            session=session,
+            actor=users["health"],
+            agreement_id="AGR-T-0001",
+            action=action,
+            reason=reason,
+            today=TODAY,
+        )
+
+    return move
+
+
+CASES: dict[str, tuple[str, Callable[[Session, Users], object]]] = {
+    "an agreement that does not exist": (
+        "agreement-unknown", lambda session, _: get_agreement(session, "AGR-NONE")),
+    "a researcher who is not registered": (
+        "agreement-researchers",
+        lambda session, users: import_agreement(
+            session=session, actor=users["health"],
+            agreement=agreement(id="AGR-T-0002", researchers=["nobody"]))),
+    "an amendment without a reason": ("agreement-amend-reason", _amend(reason=" ")),
+    "an amendment to another provider": (
+        "agreement-amend", _amend(provider="city-market-regulation")),
+    "an amendment that changes nothing": ("agreement-amend-noop", _amend()),
+    "expiry by hand": ("agreement-expiry", _move(AgreementAction.expire)),
+    "a termination without a reason": ("agreement-reason", _move(AgreementAction.terminate, "")),
+    "reinstating an active agreement": ("agreement-transition", _move(AgreementAction.reinstate)),
+}  # fmt: skip
+
+
+@pytest.fixture
+def imported(factory: sessionmaker[Session], users: Users, settings, catalog_dir) -> Users:  # noqa: ANN001
+    publish_all(factory, users, settings, catalog_dir)
+    with transaction(factory) as session:
+        import_agreement(session=session, actor=users["health"], agreement=agreement())
+    return users
+
+
+def _refused(factory: sessionmaker[Session], users: Users, provoke) -> SandboxError:  # noqa: ANN001
+    with pytest.raises(SandboxError) as refused, transaction(factory) as session:
+        provoke(session, users)
+    return refused.value
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_refusal_carries_its_rule_and_reads_in_chinese(
+    case: str,
+    factory: sessionmaker[Session],
+    imported: Users,  # noqa: F811
+) -> None:
+    rule, provoke = CASES[case]
+    refusal = _refused(factory, imported, provoke)
+    assert refusal.rule == rule
+    chinese = say(rule, refusal.message, "zh")
+    assert chinese and CHINESE.search(chinese), refusal.message
+
+
+def test_an_ended_agreement_is_not_amended(
+    factory: sessionmaker[Session],
+    imported: Users,  # noqa: F811
+) -> None:
+    with transaction(factory) as session:
+        _move(AgreementAction.terminate)(session, imported)
+    refusal = _refused(factory, imported, _amend())
+    assert refusal.rule == "agreement-ended"
+    shown = say("agreement-ended", refusal.message, "zh")
+    assert shown == "协议 AGR-T-0001 的状态为已终止；已结束的协议不能变更"
