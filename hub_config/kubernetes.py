@@ -166,6 +166,9 @@ def configure(c, hub: HubSettings, control_plane: ControlPlane) -> None:  # type
     memory = parse_bytes(limits.memory)  # Docker's reading of "2g", in bytes
     c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
     c.ConfigurableHTTPProxy.should_start = False  # the proxy Deployment; token from the env
+    # A hub pod that stops (an upgrade, a node drained) leaves workspaces running; the next
+    # one finds them again from its database (hub-state).
+    c.JupyterHub.cleanup_servers = False
     c.JupyterHub.hub_connect_url = f"http://hub:{hub.api_port}"  # for the proxy
     c.KubeSpawner.hub_connect_url = f"http://{k8s.hub_service_host}:{hub.api_port}"
     c.KubeSpawner.namespace = k8s.namespace

@@ -93,11 +93,18 @@ def test_unauthorized_spawn_is_refused_before_any_pod(hub_config, stub):
     assert refused.value.status_code == 403 and "no active agreement" in refused.value.log_message
 
 
+def test_the_proxy_and_the_workspaces_outlive_a_hub_pod(hub_config):
+    assert hub_config.ConfigurableHTTPProxy.should_start is False
+    assert hub_config.JupyterHub.cleanup_servers is False
+    assert hub_config.JupyterHub.hub_connect_url == "http://hub:8082"
+
+
 def test_docker_stays_the_default(hub_config, monkeypatch):
     monkeypatch.delenv("SANDBOX_HUB_BACKEND")
     config = load_hub_config()
     assert config.JupyterHub.spawner_class is SandboxSpawner
-    assert "KubeSpawner" not in config
+    assert "KubeSpawner" not in config and "cleanup_servers" not in config.JupyterHub
+    assert "should_start" not in config.ConfigurableHTTPProxy
 
 
 def test_the_hub_refuses_to_start_outside_its_service(hub_config, monkeypatch):
