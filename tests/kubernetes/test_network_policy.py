@@ -1,6 +1,7 @@
 """What the NetworkPolicies allow, read by the API's rules over the real pods: KubeSpawner's
-workspaces of two agreements, the generated workers, the platform's Deployments. A
-workspace reaches its own agreement's worker and the hub, and nothing else."""
+workspaces of two agreements (two researchers on the first), the generated workers, the
+platform's Deployments. A workspace reaches its own agreement's worker and the hub, and
+nothing else: not another agreement's worker, nor another researcher's workspace."""
 
 from __future__ import annotations
 
@@ -21,19 +22,23 @@ NAMESPACES = {
 #: PostgreSQL, the platform, the proxy's API, the hub, the workers, the workspaces, SSH.
 PORTS = [(53, "UDP"), (53, "TCP"), (22, "TCP"), (80, "TCP"), (443, "TCP"), (5432, "TCP")]
 PORTS += [(p, "TCP") for p in (6443, 8000, 8001, 8082, 8443, 8888)]
-RESEARCHERS = {AGREEMENTS[0]: "alice@example.org", AGREEMENTS[1]: "bob"}
+#: Each workspace by a short name: (researcher, agreement).
+WORKSPACES = {
+    "workspace-1": ("alice@example.org", AGREEMENTS[0]),
+    "workspace-1b": ("carol", AGREEMENTS[0]),
+    "workspace-2": ("bob", AGREEMENTS[1]),
+}
 
 
 @pytest.fixture
 def endpoints(hub_config, stub) -> dict[str, Endpoint]:
     """Each pod by a short name, with the labels it really has, and an outside address."""
 
-    async def workspace(agreement: str) -> dict:
-        researcher = RESEARCHERS[agreement]
+    async def workspace(researcher: str, agreement: str) -> dict:
         stub.grants.add((researcher, agreement))
         return await pod_manifest(await spawner_for(hub_config, researcher, server_name(agreement)))
 
-    pods = {f"workspace-{i}": asyncio.run(workspace(a)) for i, a in enumerate(AGREEMENTS, start=1)}
+    pods = {name: asyncio.run(workspace(*owner)) for name, owner in WORKSPACES.items()}
     for deployment in of_kind(everything(), "Deployment"):
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         name = deployment["metadata"]["name"]
@@ -71,12 +76,15 @@ def _into(edges: set, destination: str) -> set:
     return {edge for edge in edges if edge[1] == destination}
 
 
+def _worker_of(workspace: str) -> str:
+    return f"worker-{AGREEMENTS.index(WORKSPACES[workspace][1]) + 1}"
+
+
 def test_a_workspace_reaches_its_own_worker_and_the_hub_only(endpoints):
     edges = _reach(endpoints)
-    for n in (1, 2):
-        workspace = f"workspace-{n}"
+    for workspace in WORKSPACES:
         assert _from(edges, workspace) == {
-            (workspace, f"worker-{n}", 8443),
+            (workspace, _worker_of(workspace), 8443),
             (workspace, "hub", 8082),
         }
 
@@ -84,26 +92,25 @@ def test_a_workspace_reaches_its_own_worker_and_the_hub_only(endpoints):
 def test_each_end_alone_keeps_agreements_apart(endpoints):
     """The workspace's egress and the worker's ingress each hold the line by themselves."""
     sent, received = _reach(endpoints, egress), _reach(endpoints, ingress)
-    for n, other in ((1, 2), (2, 1)):
-        workspace = f"workspace-{n}"
-        assert {(d, p) for _, d, p in _from(sent, workspace)} == {
-            (f"worker-{n}", 8443),
-            ("hub", 8082),
-        }
-        assert (workspace, f"worker-{other}", 8443) not in received
+    for workspace in WORKSPACES:
+        own = _worker_of(workspace)
+        assert {(d, p) for _, d, p in _from(sent, workspace)} == {(own, 8443), ("hub", 8082)}
+        others = {f"worker-{n}" for n in range(1, len(AGREEMENTS) + 1)} - {own}
+        assert not {(workspace, other, 8443) for other in others} & received
 
 
 def test_a_worker_answers_its_own_workspaces_and_the_hub_only(endpoints):
     edges = _reach(endpoints)
-    for n in (1, 2):
+    for n in range(1, len(AGREEMENTS) + 1):
         worker = f"worker-{n}"
-        assert _into(edges, worker) == {(f"workspace-{n}", worker, 8443), ("hub", worker, 8443)}
+        own = {(w, worker, 8443) for w in WORKSPACES if _worker_of(w) == worker}
+        assert _into(edges, worker) == own | {("hub", worker, 8443)}
 
 
 def test_a_workspace_is_opened_by_the_proxy_and_the_hub_only(endpoints):
+    """Not by another researcher's workspace, even on the same agreement."""
     edges = _reach(endpoints)
-    for n in (1, 2):
-        workspace = f"workspace-{n}"
+    for workspace in WORKSPACES:
         assert _into(edges, workspace) == {
             ("proxy", workspace, 8888),
             ("hub", workspace, 8888),
@@ -124,6 +131,7 @@ EXPECTED = {
     ("hub", "worker-1", 8443),
     ("hub", "worker-2", 8443),
     ("hub", "workspace-1", 8888),
+    ("hub", "workspace-1b", 8888),
     ("hub", "workspace-2", 8888),
     ("kube-dns", "platform", 8000),
     ("kube-dns", "proxy", 8000),
@@ -137,6 +145,7 @@ EXPECTED = {
     ("proxy", "hub", 8082),
     ("proxy", "kube-dns", 53),
     ("proxy", "workspace-1", 8888),
+    ("proxy", "workspace-1b", 8888),
     ("proxy", "workspace-2", 8888),
     ("worker-1", "database", 5432),
     ("worker-1", "kube-dns", 53),
@@ -144,6 +153,8 @@ EXPECTED = {
     ("worker-2", "kube-dns", 53),
     ("workspace-1", "hub", 8082),
     ("workspace-1", "worker-1", 8443),
+    ("workspace-1b", "hub", 8082),
+    ("workspace-1b", "worker-1", 8443),
     ("workspace-2", "hub", 8082),
     ("workspace-2", "worker-2", 8443),
 }
