@@ -1,0 +1,31 @@
+"""Provoking a refusal and reading it as a person would: its rule, and its Chinese text."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from sandbox.db.base import transaction
+from sandbox.errors import SandboxError
+from sandbox.refusal_catalogue import RULES
+from sandbox.refusal_text import say
+
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+def refused(factory: sessionmaker[Session], provoke: Callable[[Session], object]) -> SandboxError:
+    """The refusal ``provoke`` raises in a transaction of its own (rolled back)."""
+    with pytest.raises(SandboxError) as refusal, transaction(factory) as session:
+        provoke(session)
+    return refusal.value
+
+
+def assert_refused_by(refusal: SandboxError, rule: str) -> str:
+    """``refusal`` carries ``rule``, a rule of the register, and reads in Chinese; its text."""
+    assert refusal.rule == rule and rule in RULES, (refusal.rule, refusal.message)
+    chinese = say(rule, refusal.message, "zh")
+    assert chinese and CHINESE.search(chinese), refusal.message
+    return chinese
