@@ -8,18 +8,22 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from sandbox.accounts.models import User
 from sandbox.db.base import transaction
 from sandbox.errors import SandboxError
 from sandbox.refusal_catalogue import RULES
 from sandbox.refusal_text import say
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
+Users = dict[str, User]
+#: Something a person does with the platform's accounts, in a transaction.
+Provoke = Callable[[Session, Users], object]
 
 
-def refused(factory: sessionmaker[Session], provoke: Callable[[Session], object]) -> SandboxError:
+def refused(factory: sessionmaker[Session], users: Users, provoke: Provoke) -> SandboxError:
     """The refusal ``provoke`` raises in a transaction of its own (rolled back)."""
     with pytest.raises(SandboxError) as refusal, transaction(factory) as session:
-        provoke(session)
+        provoke(session, users)
     return refusal.value
 
 

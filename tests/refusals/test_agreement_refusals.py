@@ -3,14 +3,11 @@ register lists and reads in Chinese."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from sandbox.accounts.models import User
 from sandbox.agreements.lifecycle import AgreementAction
 from sandbox.agreements.service import (
     amend_agreement,
@@ -20,13 +17,10 @@ from sandbox.agreements.service import (
 )
 from sandbox.db.base import transaction
 from sandbox.refusal_text import say
-from sandbox.settings import Settings
-from tests.control_plane.helpers import agreement, publish_all
-from tests.refusals.provoke import assert_refused_by, refused
+from tests.control_plane.helpers import agreement
+from tests.refusals.provoke import Provoke, Users, assert_refused_by, refused
 
 TODAY = date.today()
-Users = dict[str, User]
-Provoke = Callable[[Session, Users], object]
 
 
 def _amend(reason: str = "narrower", **changes: object) -> Provoke:
@@ -71,13 +65,10 @@ CASES: dict[str, tuple[str, Provoke]] = {
 
 
 @pytest.fixture
-def imported(
-    factory: sessionmaker[Session], users: Users, settings: Settings, catalog_dir: Path
-) -> Users:
-    publish_all(factory, users, settings, catalog_dir)
+def imported(factory: sessionmaker[Session], published: Users) -> Users:
     with transaction(factory) as session:
-        import_agreement(session=session, actor=users["health"], agreement=agreement())
-    return users
+        import_agreement(session=session, actor=published["health"], agreement=agreement())
+    return published
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -85,13 +76,13 @@ def test_the_refusal_carries_its_rule_and_reads_in_chinese(
     case: str, factory: sessionmaker[Session], imported: Users
 ) -> None:
     rule, provoke = CASES[case]
-    assert_refused_by(refused(factory, lambda session: provoke(session, imported)), rule)
+    assert_refused_by(refused(factory, imported, provoke), rule)
 
 
 def test_an_ended_agreement_is_not_amended(factory: sessionmaker[Session], imported: Users) -> None:
     with transaction(factory) as session:
         _move(AgreementAction.terminate)(session, imported)
-    refusal = refused(factory, lambda session: _amend()(session, imported))
+    refusal = refused(factory, imported, _amend())
     assert_refused_by(refusal, "agreement-ended")
     shown = say("agreement-ended", refusal.message, "zh")
     assert shown == "协议 AGR-T-0001 的状态为已终止；已结束的协议不能变更"

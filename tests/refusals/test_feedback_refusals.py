@@ -3,26 +3,20 @@ services: each carries the rule the register lists and reads in Chinese."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from sandbox.accounts.models import User
 from sandbox.agreements.service import import_agreement
 from sandbox.db.base import transaction
 from sandbox.feedback.complaints import file_complaint, handle_complaint
 from sandbox.feedback.models import ComplaintStatus, ObjectionStatus
 from sandbox.feedback.objections import handle_objection, raise_objection
 from sandbox.feedback.usage import submit_usage_report
-from sandbox.settings import Settings
-from tests.control_plane.helpers import agreement, publish_all
-from tests.refusals.provoke import assert_refused_by, refused
+from tests.control_plane.helpers import agreement
+from tests.refusals.provoke import Provoke, Users, assert_refused_by, refused
 
-Users = dict[str, User]
-Provoke = Callable[[Session, Users], object]
 #: The first reporting period's end of the quarterly agreement below.
 PERIOD_END = date(2026, 3, 31)
 
@@ -71,11 +65,8 @@ CASES: dict[str, tuple[str, Provoke]] = {
 
 
 @pytest.fixture
-def raised(
-    factory: sessionmaker[Session], users: Users, settings: Settings, catalog_dir: Path
-) -> Users:
+def raised(factory: sessionmaker[Session], published: Users) -> Users:
     """The catalogue published, an objection and a complaint received, an agreement."""
-    publish_all(factory, users, settings, catalog_dir)
     with transaction(factory) as session:
         raise_objection(
             session=session,
@@ -89,8 +80,8 @@ def raised(
             kind="privacy", description="identifiable", evidence="screenshot",
         )  # fmt: skip
         agr = agreement(valid_from=date(2026, 1, 1), valid_until=date(2026, 12, 31))
-        import_agreement(session=session, actor=users["health"], agreement=agr)
-    return users
+        import_agreement(session=session, actor=published["health"], agreement=agr)
+    return published
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -98,13 +89,13 @@ def test_the_refusal_carries_its_rule_and_reads_in_chinese(
     case: str, factory: sessionmaker[Session], raised: Users
 ) -> None:
     rule, provoke = CASES[case]
-    assert_refused_by(refused(factory, lambda session: provoke(session, raised)), rule)
+    assert_refused_by(refused(factory, raised, provoke), rule)
 
 
 def test_a_period_is_reported_once(factory: sessionmaker[Session], raised: Users) -> None:
     with transaction(factory) as session:
         _report()(session, raised)
-    again = refused(factory, lambda session: _report()(session, raised))
+    again = refused(factory, raised, _report())
     assert assert_refused_by(again, "usage-report-duplicate") == (
         "截止于 2026-03-31 的报告期的报告已经提交"
     )
