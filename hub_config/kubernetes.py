@@ -117,8 +117,8 @@ async def pre_spawn(
     find_service: Callable[[object, str], Awaitable[str]] = service_address,
 ) -> None:
     """Refuse unless the control plane authorizes this researcher on this agreement now;
-    then label the pod into its agreement's NetworkPolicies, mount the agreement's project
-    volume and hand it the worker's address and the token."""
+    then label the pod (into its agreement's NetworkPolicies) and its home volume, mount
+    the agreement's project volume and hand it the worker's address and the token."""
     grant = await hooks.authorize(spawner, control_plane)
     agreement_id = grant.agreement_id
     worker = worker_name(agreement_id)
@@ -128,6 +128,10 @@ async def pre_spawn(
         LABEL_AGREEMENT: agreement_label(agreement_id),
         LABEL_RESEARCHER: "{username}",  # KubeSpawner's label-safe slug of the name
         LABEL_ROLE: "workspace",
+    }
+    spawner.storage_extra_labels = {  # the home volume, deleted with the agreement's objects
+        **spawner.storage_extra_labels,
+        LABEL_AGREEMENT: agreement_label(agreement_id),
     }
     project = project_volume_name(agreement_id)
     spawner.volumes = {
@@ -181,7 +185,6 @@ def configure(c, hub: HubSettings, control_plane: ControlPlane) -> None:  # type
     # --- Who the workspace is, and what it may not do ----------------------------------
     c.KubeSpawner.uid = _UID
     c.KubeSpawner.gid = _GID
-    c.KubeSpawner.fs_gid = _GID
     c.KubeSpawner.privileged = False
     c.KubeSpawner.allow_privilege_escalation = False
     c.KubeSpawner.pod_security_context = copy.deepcopy(POD_SECURITY_CONTEXT)
@@ -194,7 +197,7 @@ def configure(c, hub: HubSettings, control_plane: ControlPlane) -> None:  # type
         "dnsPolicy": "None",
         "dnsConfig": {"nameservers": ["127.0.0.1"]},
     }
-    # --- Limits: memory requested whole and capped (no swap on Kubernetes nodes) --------
+    # --- Limits: memory requested whole and capped (keep swap off on workspace nodes) --
     c.KubeSpawner.mem_limit = memory
     c.KubeSpawner.mem_guarantee = memory
     c.KubeSpawner.cpu_limit = limits.cpus

@@ -40,11 +40,21 @@ async def spawner_for(config: Config, username: str, server: str):
     return user.spawners[server]
 
 
-async def pod_manifest(spawner) -> dict:
+async def spawned(spawner) -> tuple[dict, dict]:
     """The configured pre-spawn hook, with the worker's address given instead of asked of
-    an API server, then KubeSpawner's own pod manifest as the API would receive it."""
+    an API server, then KubeSpawner's own pod and home volume manifests as the API would
+    receive them."""
     hook = spawner.pre_spawn_hook
     await partial(hook, find_service=_worker_address)(spawner)
     pod = await spawner.get_pod_manifest()
     async with ApiClient() as client:
-        return client.sanitize_for_serialization(pod)
+        return (
+            client.sanitize_for_serialization(pod),
+            client.sanitize_for_serialization(spawner.get_pvc_manifest()),
+        )
+
+
+async def pod_manifest(spawner) -> dict:
+    """The pod of :func:`spawned`."""
+    pod, _ = await spawned(spawner)
+    return pod

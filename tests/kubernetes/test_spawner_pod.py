@@ -17,7 +17,7 @@ from sandbox.workspaces.names import LABEL_AGREEMENT, LABEL_ROLE, server_name
 from tests.kubernetes.conftest import HUB_SERVICE_HOST, load_hub_config
 from tests.kubernetes.hardened import assert_hardened_pod
 from tests.kubernetes.manifests import of_kind
-from tests.kubernetes.spawned import WORKER_ADDRESS, pod_manifest, spawner_for
+from tests.kubernetes.spawned import WORKER_ADDRESS, pod_manifest, spawned, spawner_for
 from tests.kubernetes.validate import assert_valid
 from tests.workspaces.control_plane_stub import WORKSPACE_TOKEN
 
@@ -111,3 +111,19 @@ def test_the_hub_refuses_to_start_outside_its_service(hub_config, monkeypatch):
     monkeypatch.delenv("HUB_SERVICE_HOST")
     with pytest.raises(RuntimeError, match="HUB_SERVICE_HOST"):
         load_hub_config()
+
+
+def test_home_volume_is_the_researchers_own_on_this_agreement(hub_config, stub):
+    stub.grants.add(("alice@example.org", AGREEMENT))
+
+    async def run() -> tuple[dict, dict]:
+        return await spawned(await spawner_for(hub_config, "alice@example.org", "agr-2026-0001"))
+
+    pod, pvc = asyncio.run(run())
+    assert_valid(pvc)
+    [home] = [v for v in pod["spec"]["volumes"] if v["name"] == "home"]
+    assert home["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
+    assert pvc["metadata"]["labels"][LABEL_AGREEMENT] == server_name(AGREEMENT)
+    assert pvc["metadata"]["labels"][LABEL_ROLE] == "home"
+    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "10Gi"
