@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from hub_config import kubernetes_agreement
-from hub_config.kubernetes import worker_name
+from hub_config.kubernetes import BACKEND, worker_name
 from query_guard.keys import NOISE_SECRET_FILE
+from sandbox.workspaces import hardening
 from sandbox.workspaces.names import LABEL_AGREEMENT, LABEL_ROLE
 from tests.kubernetes.hardened import assert_hardened_pod
 from tests.kubernetes.manifests import AGREEMENTS, everything, of_kind, platform
@@ -147,3 +148,30 @@ def test_the_longest_agreement_id_still_makes_valid_names():
     longest = "AGR-" + "9" * 26  # JupyterHub's server names stop at 30 characters
     for manifest in kubernetes_agreement.agreement_manifests(longest):
         assert_valid(manifest)
+
+
+def _env(deployment: dict) -> dict[str, str]:
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value", "") for e in container.get("env", [])}
+
+
+def test_the_platform_and_the_agreements_name_the_same_things():
+    objects = platform()
+    deployments = {d["metadata"]["name"]: d for d in of_kind(objects, "Deployment")}
+    services = {s["metadata"]["name"]: s for s in of_kind(objects, "Service")}
+    claims = {c["metadata"]["name"] for c in of_kind(objects, "PersistentVolumeClaim")}
+    platform_env, hub_env = _env(deployments["platform"]), _env(deployments["hub"])
+    assert platform_env["SANDBOX_DATA_DIR"] == kubernetes_agreement.DATA_DIR
+    assert platform_env["SANDBOX_KEY_STORE_DIR"] == kubernetes_agreement.KEY_STORE_DIR
+    assert hub_env["SANDBOX_HUB_API_PORT"] == str(kubernetes_agreement.HUB_PORT)
+    assert hub_env["SANDBOX_TLS_CA"] == hardening.CA_PATH  # where workspaces have it too
+    assert hub_env["SANDBOX_HUB_BACKEND"] == BACKEND
+    # The hub's Service is named hub (HUB_SERVICE_HOST) and listens where the config says.
+    assert [p["port"] for p in services["hub"]["spec"]["ports"]] == [kubernetes_agreement.HUB_PORT]
+    worker = kubernetes_agreement.agreement_manifests(AGREEMENTS[0])[-1]["spec"]["template"]
+    used = {
+        v["persistentVolumeClaim"]["claimName"]
+        for v in worker["spec"]["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    assert used <= claims
