@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -50,18 +50,76 @@ class Observation:
     day: str
 
 
-def _recent_alerts(
-    session: Session, obs: Observation, kind: AlertKind, since: datetime
-) -> list[Alert]:
-    return list(
-        session.scalars(
-            select(Alert).where(
-                Alert.agreement_id == obs.entry.agreement_id,
-                Alert.kind == kind,
-                Alert.created_at >= since,
+# The detectors' statements, built once: each query runs several of them inside the write
+# transaction that records it, where building them anew cost more than running them.
+_LOG = QueryLog.__table__.c
+_ALERT = Alert.__table__.c
+_DAY = DayRows.__table__
+_RECENT_ALERTS = select(_ALERT.researcher, _ALERT.details).where(
+    _ALERT.agreement_id == bindparam("agreement"),
+    _ALERT.kind == bindparam("kind"),
+    _ALERT.created_at >= bindparam("since"),
+)
+_RECENT_BLOCKS = select(_LOG.id).where(
+    _LOG.agreement_id == bindparam("agreement"),
+    _LOG.researcher == bindparam("researcher"),
+    _LOG.action == "block",
+    _LOG.at >= bindparam("since"),
+)
+# One row per other set of conditions (the latest): a query repeated under load must not
+# make every later query read all its repetitions.
+_OTHER_CONDITIONS = (
+    select(_LOG.id, _LOG.where_terms)
+    .where(
+        _LOG.id.in_(
+            select(func.max(_LOG.id))
+            .where(
+                _LOG.agreement_id == bindparam("agreement"),
+                _LOG.shape == bindparam("shape"),
+                _LOG.terms_key != bindparam("terms_key"),
+                _LOG.action.in_(EXECUTED),
+                _LOG.at >= bindparam("since"),
             )
+            .group_by(_LOG.terms_key)
         )
     )
+    .order_by(_LOG.id.desc())
+)
+_ROWS_LOGGED = select(func.coalesce(func.sum(_LOG.rows), 0)).where(
+    _LOG.agreement_id == bindparam("agreement"),
+    _LOG.action.in_(EXECUTED),
+    _LOG.at >= bindparam("since"),
+)
+_ADD_ROWS = (
+    update(_DAY)
+    .where(_DAY.c.agreement_id == bindparam("agreement"), _DAY.c.day == bindparam("on_day"))
+    .values(rows=_DAY.c.rows + bindparam("added"))
+    .returning(_DAY.c.rows)
+)
+
+
+def _start_rows(insert: Callable[..., Any]) -> Any:
+    """The day's first total, or (when another query started it meanwhile) an addition."""
+    return (
+        insert(_DAY)
+        .values(
+            agreement_id=bindparam("agreement"), day=bindparam("on_day"), rows=bindparam("logged")
+        )
+        .on_conflict_do_update(
+            index_elements=[_DAY.c.agreement_id, _DAY.c.day],
+            set_={"rows": _DAY.c.rows + bindparam("added")},
+        )
+        .returning(_DAY.c.rows)
+    )
+
+
+_START_ROWS = {"sqlite": _start_rows(sqlite_insert), "postgresql": _start_rows(postgresql_insert)}
+
+
+def _recent_alerts(session: Session, obs: Observation, kind: AlertKind, since: datetime) -> list:
+    """Alerts of ``kind`` raised on the agreement since ``since`` (researcher, details)."""
+    params = {"agreement": obs.entry.agreement_id, "kind": kind, "since": since}
+    return list(session.connection().execute(_RECENT_ALERTS, params))
 
 
 def repeated_blocks(session: Session, obs: Observation) -> dict[str, Any] | None:
@@ -69,16 +127,8 @@ def repeated_blocks(session: Session, obs: Observation) -> dict[str, Any] | None
     if entry.action != "block":
         return None
     since = obs.now - BLOCK_WINDOW
-    blocked = list(
-        session.scalars(
-            select(QueryLog.id).where(
-                QueryLog.agreement_id == entry.agreement_id,
-                QueryLog.researcher == entry.researcher,
-                QueryLog.action == "block",
-                QueryLog.at >= since,
-            )
-        )
-    )
+    params = {"agreement": entry.agreement_id, "researcher": entry.researcher, "since": since}
+    blocked = list(session.connection().execute(_RECENT_BLOCKS, params).scalars())
     if len(blocked) < REPEATED_BLOCKS:
         return None
     if any(
@@ -100,26 +150,18 @@ def differencing(session: Session, obs: Observation) -> dict[str, Any] | None:
         return None
     since = obs.now - DIFFERENCING_WINDOW
     terms = set(entry.where_terms)
-    # One row per other set of conditions (the latest): a query repeated under load must not
-    # make every later query read all its repetitions.
-    latest = (
-        select(func.max(QueryLog.id))
-        .where(
-            QueryLog.agreement_id == entry.agreement_id,
-            QueryLog.shape == entry.shape,
-            QueryLog.terms_key != entry.terms_key,
-            QueryLog.action.in_(EXECUTED),
-            QueryLog.at >= since,
-        )
-        .group_by(QueryLog.terms_key)
-    )
-    earlier = session.execute(
-        select(QueryLog.id, QueryLog.where_terms)
-        .where(QueryLog.id.in_(latest))
-        .order_by(QueryLog.id.desc())
-    )
+    params = {
+        "agreement": entry.agreement_id,
+        "shape": entry.shape,
+        "terms_key": entry.terms_key,
+        "since": since,
+    }
     other = next(
-        (row for row in earlier if terms < set(row.where_terms) or set(row.where_terms) < terms),
+        (
+            row
+            for row in session.connection().execute(_OTHER_CONDITIONS, params)
+            if terms < set(row.where_terms) or set(row.where_terms) < terms
+        ),
         None,
     )
     if other is None or any(  # quiet while this shape's alert is recent
@@ -140,32 +182,14 @@ def _rows_today(session: Session, obs: Observation) -> int:
     running total gains this query's rows; the day's first query starts it from the log
     (which then holds this query too). Two first queries at once (PostgreSQL) meet in the
     insert's conflict clause, where the second adds its rows to the first's total."""
-    entry = obs.entry
-    total = session.execute(
-        update(DayRows)
-        .where(DayRows.agreement_id == entry.agreement_id, DayRows.day == obs.day)
-        .values(rows=DayRows.rows + entry.rows)
-        .returning(DayRows.rows),
-        execution_options={"synchronize_session": False},
-    ).scalar()
+    connection = session.connection()
+    params = {"agreement": obs.entry.agreement_id, "on_day": obs.day, "added": obs.entry.rows}
+    total = connection.execute(_ADD_ROWS, params).scalar()
     if total is not None:
         return total
-    logged = session.scalar(
-        select(func.coalesce(func.sum(QueryLog.rows), 0)).where(
-            QueryLog.agreement_id == entry.agreement_id,
-            QueryLog.action.in_(EXECUTED),
-            QueryLog.at >= obs.day_start,
-        )
-    )
-    dialect = session.get_bind().dialect.name
-    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    started = insert(DayRows).values(agreement_id=entry.agreement_id, day=obs.day, rows=logged)
-    return session.execute(
-        started.on_conflict_do_update(
-            index_elements=[DayRows.agreement_id, DayRows.day],
-            set_={"rows": DayRows.rows + entry.rows},
-        ).returning(DayRows.rows)
-    ).scalar_one()
+    logged = connection.execute(_ROWS_LOGGED, {**params, "since": obs.day_start}).scalar_one()
+    start = _START_ROWS[connection.dialect.name]
+    return connection.execute(start, {**params, "logged": logged}).scalar_one()
 
 
 def bulk_extraction(session: Session, obs: Observation) -> dict[str, Any] | None:
