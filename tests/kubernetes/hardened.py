@@ -4,10 +4,24 @@ workers' and the platform's, so none is held to less."""
 from __future__ import annotations
 
 
+#: The volume types the "restricted" pod-security profile admits (no hostPath, no NFS...).
+RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+
+
 def assert_hardened_pod(pod: dict) -> None:
     """Raise unless the pod (or pod template) runs non-root, read-only, without a token,
     under seccomp RuntimeDefault, without capabilities or privilege escalation, and with
-    requests and limits on CPU and memory for every container."""
+    requests and limits on CPU and memory for every container, and only the volume types
+    the namespace's "restricted" profile admits."""
     spec = pod["spec"]
     where = pod["metadata"].get("name", "pod")
     assert spec.get("automountServiceAccountToken") is False, where
@@ -32,4 +46,5 @@ def assert_hardened_pod(pod: dict) -> None:
         for kind in ("requests", "limits"):
             assert {"cpu", "memory"} <= set(resources.get(kind) or {}), f"{name}: {kind}"
     for volume in spec.get("volumes", []):
-        assert "hostPath" not in volume, f"{where}: hostPath volume {volume['name']}"
+        kinds = set(volume) - {"name"}
+        assert kinds <= RESTRICTED_VOLUMES, f"{where}: volume {volume['name']} is {kinds}"
