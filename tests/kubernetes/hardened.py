@@ -3,7 +3,6 @@ workers' and the platform's, so none is held to less."""
 
 from __future__ import annotations
 
-
 #: The volume types the "restricted" pod-security profile admits (no hostPath, no NFS...).
 RESTRICTED_VOLUMES = {
     "configMap",
