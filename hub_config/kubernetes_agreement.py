@@ -31,9 +31,8 @@ from sandbox.workspaces.names import LABEL_AGREEMENT, LABEL_ROLE, project_volume
 DATA_DIR = "/var/lib/sandbox"
 #: The key store (``SANDBOX_KEY_STORE_DIR``), on a volume of its own, apart from the data.
 KEY_STORE_DIR = "/var/lib/sandbox-keystore"
-#: The hub's API port (``SANDBOX_HUB_API_PORT``) and the workspace server's port.
+#: The hub's API port (``SANDBOX_HUB_API_PORT``), which workspaces may reach.
 HUB_PORT = 8082
-WORKSPACE_PORT = 8888
 _TLS_DIR = "/etc/sandbox/worker-tls"
 
 
