@@ -51,11 +51,14 @@ class Site:
 
 @dataclass(frozen=True)
 class _Signature:
-    """Where a callable takes the rule, the article and the message of a refusal."""
+    """Where a callable takes the rule, the article and the message of a refusal; a
+    helper's own article (one it does not take) and its rule parameter's default."""
 
     rule: Slot
     article: Slot = _NOWHERE
     message: Slot = _NOWHERE
+    own_article: str | None = None
+    rule_default: str | None = None
 
 
 _ERROR = _Signature((None, "rule"), (None, "article"), (0, "message"))
@@ -234,6 +237,15 @@ def _slot(func: Function, node: ast.expr | None) -> Slot:
     return index - (1 if params[0] in ("self", "cls") else 0), node.id
 
 
+def _default(module: str, func: Function, name: str) -> str | None:
+    """The text a parameter of ``func`` defaults to, if any."""
+    args = func.args
+    positional = [*args.posonlyargs, *args.args]
+    defaults = dict(zip([a.arg for a in positional][::-1], args.defaults[::-1], strict=False))
+    defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d)
+    return _text(defaults[name], module) if name in defaults else None
+
+
 def _passes_on(module: str, func: Function, node: ast.AST, known: dict) -> Iterator[_Signature]:
     """How ``func`` passes a parameter on as a rule id at ``node``: to a refusal it
     builds, or into a refusal's body it writes (``{"error": message, "rule": rule}``)."""
@@ -242,10 +254,14 @@ def _passes_on(module: str, func: Function, node: ast.AST, known: dict) -> Itera
         for signature in _signatures(node, module, known):
             rule = _argument(node, signature.rule)
             if isinstance(rule, ast.Name) and rule.id in params:
+                article = _argument(node, signature.article)
+                own = _text(article, module) if article is not None else signature.own_article
                 yield _Signature(
                     _slot(func, rule),
-                    _slot(func, _argument(node, signature.article)),
+                    _slot(func, article),
                     _slot(func, _argument(node, signature.message)),
+                    None if _slot(func, article) != _NOWHERE else own,
+                    _default(module, func, rule.id) or signature.rule_default,
                 )
     if isinstance(node, ast.Dict):
         keys = {
@@ -399,13 +415,13 @@ def _call_sites(module: str, tree: ast.Module, forwarders: dict) -> Iterator[Sit
             if isinstance(rule, ast.Name) and rule.id in scope.params:
                 continue  # a helper passing its parameter on: its callers are the sites
             article_node = _argument(call, signature.article)
-            articles = [default_article]
+            articles = [signature.own_article or default_article]
             if article_node is not None:
                 articles = list(dict.fromkeys(a for a, _ in _values(article_node, module, scope)))
             message_node = _argument(call, signature.message)
             messages = [None] if message_node is None else _values(message_node, module, scope)
             message = next(iter(messages))[0] if message_node is not None else None
-            rules = [(default_rule, False)]
+            rules = [(signature.rule_default or default_rule, False)]
             if rule is not None:
                 rules = [
                     (r if r is not None else DYNAMIC, d)

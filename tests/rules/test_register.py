@@ -51,7 +51,8 @@ def _where(found: list[Site]) -> str:
 
 def test_the_reader_finds_refusals_however_their_id_is_spelled() -> None:
     """A literal, a module constant, an imported constant, a helper's parameter (through
-    two helpers), a table a function picks from, a refusal body written by hand."""
+    two helpers) or its default, a table a function picks from, a refusal body written by
+    hand, a record holding rule ids; and the article a helper adds itself."""
     found = {(s.module, s.rule) for s in sites()}
     assert {
         ("query_guard.rules.relations", "QG-004"),  # RULE = "QG-004"
@@ -62,7 +63,10 @@ def test_the_reader_finds_refusals_however_their_id_is_spelled() -> None:
         ("sandbox.oversight.tipoffs", "tipoff-transition"),  # a Workflow record
         ("sandbox.accounts.backoff", "sign-in-backoff-account"),  # a Backoff record
         ("sandbox.api.deps", "auth"),  # a keyword argument
+        ("export_review.dp_plan", "dp-unsupported"),  # a helper's default: _refuse(message)
     } <= found
+    cited = {(s.rule, s.article) for s in sites()}
+    assert ("dp-out-of-scope", "agreement clause privacy") in cited  # the helper's own article
 
 
 def test_every_raised_rule_id_is_in_the_register() -> None:
