@@ -4,7 +4,6 @@ Run with ``jupyterhub -f hub_config/jupyterhub_config.py``; settings come from
 ``SANDBOX_HUB_*`` (hub_config/settings.py) and ``SANDBOX_QUERY_SERVICE_URL``.
 """
 
-import os
 import sys
 from functools import partial
 from pathlib import Path
@@ -67,7 +66,7 @@ c.Spawner.http_timeout = 60
 if hub.spawner == "development":
     # A local JupyterLab per researcher and agreement, not isolated: refused in production.
     dev_workspace.configure(c, hub, control_plane)
-elif os.environ.get("SANDBOX_HUB_BACKEND") == kubernetes.BACKEND:
+elif hub.backend == kubernetes.BACKEND:
     # KubeSpawner pods, hardened alike; the cluster's own manifests in deploy/kubernetes.
     kubernetes.configure(c, hub, control_plane)
 else:

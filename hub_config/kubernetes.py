@@ -33,7 +33,7 @@ from sandbox.workspaces.names import (
     server_name,
 )
 
-#: What ``SANDBOX_HUB_BACKEND`` says to spawn workspaces with KubeSpawner.
+#: The hub's ``backend`` (``SANDBOX_HUB_BACKEND``) that spawns workspaces with KubeSpawner.
 BACKEND = "kubernetes"
 #: The port a query worker serves TLS on, inside the cluster.
 WORKER_PORT = 8443

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from pydantic import ValidationError
 from tornado import web
 
 from hub_config.kubernetes import worker_host
@@ -127,3 +128,9 @@ def test_home_volume_is_the_researchers_own_on_this_agreement(hub_config, stub):
     assert pvc["metadata"]["labels"][LABEL_ROLE] == "home"
     assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
     assert pvc["spec"]["resources"]["requests"]["storage"] == "10Gi"
+
+
+def test_a_misspelt_backend_is_refused_not_taken_for_docker(hub_config, monkeypatch):
+    monkeypatch.setenv("SANDBOX_HUB_BACKEND", "kubernets")
+    with pytest.raises(ValidationError, match="backend"):
+        load_hub_config()

@@ -13,6 +13,7 @@ import pytest
 import typer.main
 from fastapi.testclient import TestClient
 
+from hub_config.kubernetes import KubernetesSettings
 from hub_config.settings import HubSettings
 from sandbox.accounts.models import User
 from sandbox.cli.main import app as cli_app
@@ -76,6 +77,7 @@ def test_every_page_and_setting_the_guides_name_exists(client: TestClient) -> No
     assert not _is_route(client, "/no-such-page")
     settings = {f"SANDBOX_{f.upper()}" for f in Settings.model_fields}
     settings |= {f"SANDBOX_HUB_{f.upper()}" for f in HubSettings.model_fields}
+    settings |= {f"SANDBOX_HUB_K8S_{f.upper()}" for f in KubernetesSettings.model_fields}
     for path in _guides():
         text = path.read_text(encoding="utf-8")
         for url in re.findall(r"`(/[a-z][^`\s]*)`", text):
