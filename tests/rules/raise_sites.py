@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("sandbox", "query_guard", "export_review", "hub_config")
 #: A rule id's shape, for the ids a function picks from a table of its own.
 RULE_ID = re.compile(r"QG-\d{3}|[a-z][a-z0-9]*(-[a-z0-9]+)+")
+#: A rule named in a message's text: ``(rule tls-pair)``.
+_NAMED_IN_TEXT = re.compile(r"\(rule ([a-z][a-z0-9]*(?:-[a-z0-9]+)+)\)")
 #: A rule id the source computes rather than spells.
 DYNAMIC = "<dynamic>"
 
@@ -434,17 +436,37 @@ def _call_sites(module: str, tree: ast.Module, forwarders: dict) -> Iterator[Sit
 
 
 def _data_sites(module: str, tree: ast.Module) -> Iterator[Site]:
-    """Rules named in data: an error class's own rule (it carries it when raised without
-    one), a ``{"rule": ...}`` context and a ``*_RULES`` table's values."""
+    """Rules named in data: a class's own rule (an error carries it when raised without
+    one), a ``{"rule": ...}`` context, a ``*_RULES`` table's values, and a message that
+    names its rule in its text, as configuration refusals do (``... (rule tls-pair): ...``)."""
     classes = _error_classes()
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | Function)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+    }
     for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef) and node.name in classes:
+        if isinstance(node, ast.ClassDef):
             for item in node.body:
                 target = item.targets[0] if isinstance(item, ast.Assign) else None
-                if isinstance(target, ast.Name) and target.id == "rule":
-                    _, rule, article = classes[node.name]
+                if (
+                    isinstance(target, ast.Name)
+                    and target.id == "rule"
+                    and isinstance(item, ast.Assign)
+                ):
+                    _, rule, article = classes.get(node.name, (None, None, None))
+                    rule = rule or _text(item.value, module)
                     if rule:
                         yield Site(module, node.name, item.lineno, rule, article, None)
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings
+        ):
+            for named in _NAMED_IN_TEXT.findall(node.value):
+                yield Site(module, "<text>", node.lineno, named, None, None)
         if isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values, strict=True):
                 text = _text(value, module)
