@@ -15,7 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from export_review.disclosure import check_table
 from export_review.signing import load_or_create_signing_key, load_public_key
+from export_review.workflow import check_user_can_review
 from query_guard.client import QueryRefused, connect
+from query_guard.workspace_ingress import check_save, check_served
+from sandbox.accounts.models import Role, User
 from sandbox.backup.archive import member
 from sandbox.contracts.loading import load_agreement_text, load_catalog
 from sandbox.errors import SandboxError
@@ -24,6 +27,9 @@ from sandbox.workcalendar import WorkCalendar
 from tests.refusals.provoke import assert_refused_by
 
 DAY = date(2027, 1, 1)
+BINARY = {"type": "file", "format": "base64", "content": "AA=="}
+PROVIDER = User(username="health", role=Role.provider, organisation="city-health-commission")
+OTHER = User(username="market", role=Role.provider, organisation="city-market-regulation")
 
 
 def _p256(tmp_path: Path, public: bool) -> Path:
@@ -64,6 +70,21 @@ CASES: dict[str, tuple[str, Callable[[Path], object]]] = {
         "backup-member", lambda t: member(_a_file(t), "../escape")),
     "a table check without its group keys": (
         "sdc-input", lambda _: check_table(pd.DataFrame({"a": [1]}), index=["district"])),
+    "a binary file saved into a workspace": ("workspace-upload", lambda _: check_save(BINARY)),
+    "a binary file read out of a workspace": (
+        "workspace-download", lambda _: check_served(BINARY)),
+    "an export request reviewed by its author": (
+        "export-author-reviews", lambda _: check_user_can_review(
+            PROVIDER, author="health", provider="city-health-commission")),
+    "an import request reviewed by its author": (
+        "import-author-reviews", lambda _: check_user_can_review(
+            PROVIDER, author="health", provider="city-health-commission", kind="import")),
+    "an export request reviewed by another provider": (
+        "export-reviewer", lambda _: check_user_can_review(
+            OTHER, author="alice", provider="city-health-commission")),
+    "an import request reviewed by another provider": (
+        "import-reviewer", lambda _: check_user_can_review(
+            OTHER, author="alice", provider="city-health-commission", kind="import")),
 }  # fmt: skip
 
 
