@@ -1,7 +1,9 @@
 """Aggregate mode's fast path: buckets so large that no one entity can matter.
 
-Let M be the most rows any one entity has in the dataset (counted when the
-database is built, :data:`query_guard.compile.SOURCES_TABLE`). A bucket whose
+Let M be the most rows any one entity has among the block's rows: a dataset's
+own bound is counted when the database is built
+(:data:`query_guard.compile.SOURCES_TABLE`), and inner joins on the entity
+multiply the tables' bounds (:func:`_most_rows`). A bucket whose
 every value has at least M·T contributing rows, T = k + 3·threshold_sd being
 the highest the noisy threshold can be, has at least T contributing entities;
 and no entity brings more than M rows, M·max|x| to a sum, or M·(max|x| + |mean|)²
@@ -27,6 +29,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlglot import exp
+
 from query_guard.anonymise.derive import ROWS, SQUARES, SUM, VALUES, Block, value_column
 from query_guard.anonymise.failsafe import fails_sql, holds_sql
 from query_guard.anonymise.names import literal, q, static
@@ -39,6 +43,7 @@ from query_guard.compile import (
     SOURCES_TABLE,
 )
 from query_guard.context import GuardContext
+from query_guard.lineage import group_keys
 
 #: The most of a value one entity's bound may be for the fast path (1%).
 SHARE = 0.01
@@ -58,22 +63,43 @@ def seed_sql(entity: str) -> str:
 
 
 def eligible(block: Block) -> bool:
-    """One dataset (or one per-entity block), one kind of entity, and only counts, sums
-    and spreads: joins can repeat an entity's rows, and a quantile needs each entity's
-    own value."""
+    """One kind of entity over rows that repeat an entity a bounded number of times (one
+    dataset, one per-entity block, or inner joins: :func:`_most_rows`), and only counts,
+    sums and spreads: a quantile needs each entity's own value."""
+    inner_joins = all(
+        not j.side and (j.kind or "INNER").upper() == "INNER"
+        for j in block.select.args.get("joins") or []
+    )
     return (
-        len(block.datasets) == 1
-        and len(block.kinds) == 1
+        len(block.kinds) == 1
+        and (len(block.datasets) == 1 or inner_joins)
         and all(b.kind in (ROWS, VALUES, SUM, SQUARES) for b in block.bases)
     )
 
 
-def _most_rows(block: Block) -> str:
-    if block.inner:
-        return "1"  # a per-entity block has one row per entity
-    [dataset] = block.datasets.values()
+def _max_rows(dataset: str) -> str:
     sources = f"{q(PRIVATE_SCHEMA)}.{q(SOURCES_TABLE)}"
     return f"(SELECT max_rows FROM {sources} WHERE dataset = {literal(dataset)})"
+
+
+def _most_rows(block: Block) -> str:
+    """The most rows one entity can have among the block's rows (NULL, so the exact way,
+    where nothing bounds it).
+
+    A dataset's own bound is counted when it is built. Inner joins in a block with one
+    kind of entity equate every table's entity (a table without one has no bound), so an
+    entity's joined rows are the product of its rows in each table. A per-entity block has
+    one row per entity when grouped by the entity alone, else at most as many as the
+    entity has rows in the one dataset it reads.
+    """
+    if not block.inner:
+        return " * ".join(_max_rows(d) for d in block.datasets.values())
+    [(inner, _)] = block.inner.values()
+    if len(group_keys(inner)) == 1:
+        return "1"
+    tables = list(inner.find_all(exp.Table))
+    nested = any(s is not inner for s in inner.find_all(exp.Select))
+    return _max_rows(tables[0].name) if len(tables) == 1 and not nested else "NULL"
 
 
 class _Stats:
@@ -106,33 +132,25 @@ class _Pass:
     sound: tuple[str, ...] = ()
 
 
-def _present(block: Block, j: int) -> str:
-    """Whether a row has a value for base ``j``'s column, written alike for every base of
-    that column, so that their seeds are one aggregate."""
-    column = block.bases[j].column
-    first = next(i for i, b in enumerate(block.bases) if b.column == column)
-    return f"{q(f'__qg_a{first}')} IS NOT NULL"
-
-
 def _base_stats(block: Block, j: int, stats: _Stats, implied: bool) -> _Pass:
     """Base ``j`` over the bucket's rows (those its conditions keep).
 
-    The seed sums :data:`~query_guard.compile.CONTRIBUTOR_SEED` over the rows with a
-    value (a NULL contributes nothing; a zero is counted in the seed, which only makes
-    it name a few more rows of the same bucket). Where the base's kind fixes a statistic
-    (a count's largest contribution is 1, its total its rows) it is that, not another
-    aggregate. For sums and spreads the contributors need no count of their own when
-    ``implied``: no entity brings more than the bound, so a total of which the bound is
-    at most :data:`SHARE` has at least 1/SHARE contributing entities, and the threshold
-    is no higher than that.
+    The seed sums :data:`~query_guard.compile.CONTRIBUTOR_SEED` over the bucket's rows, one
+    aggregate for every base: a row whose value is NULL or zero contributes nothing, and
+    naming it too only makes the seed name a few more rows of the same bucket (a filter per
+    base cost DuckDB a third of the user's own query). Where the base's kind fixes a
+    statistic (a count's largest contribution is 1, its total its rows) it is that, not
+    another aggregate. For sums and spreads the contributors need no count of their own when
+    ``implied``: no entity brings more than the bound, so a total of which the bound is at
+    most :data:`SHARE` has at least 1/SHARE contributing entities, and the threshold is no
+    higher than that.
     """
     kind = block.bases[j].kind
-    seed = q("__qg_s0")
+    seeds = stats.of(f"sum({q('__qg_s0')})")
     if kind == ROWS:
         rows = stats.of("count(*)")
-        return _Pass(rows, f"CAST({rows} AS DOUBLE)", "1", stats.of(f"sum({seed})"))
+        return _Pass(rows, f"CAST({rows} AS DOUBLE)", "1", seeds)
     a = q(f"__qg_a{j}")
-    seeds = stats.of(f"sum({seed})", _present(block, j))
     if kind == VALUES:
         rows = stats.of(f"count({a})")
         return _Pass(rows, f"CAST({rows} AS DOUBLE)", "1", seeds)

@@ -52,7 +52,9 @@ def _kinds(
         for column in dict.fromkeys([*([entity] if entity else []), *identifiers]):
             kinds.append([(alias, column)])
     for join in select.args.get("joins") or []:
-        for eq in (join.args.get("on") or exp.true()).find_all(exp.EQ):
+        # Only equalities every joined row meets: one inside an OR equates nothing.
+        on = join.args.get("on")
+        for eq in (c for c in (conjuncts(on) if on else []) if isinstance(c, exp.EQ)):
             sides = [bare(s) for s in (eq.left, eq.right)]
             if not all(isinstance(s, exp.Column) for s in sides):
                 continue

@@ -1,0 +1,118 @@
+"""Aggregate mode's fast path where rows may repeat an entity: inner joins on the entity
+and per-entity WITH queries grouped by more than the entity (issue 11, items 1 and 7).
+The bound M on one entity's rows must hold for the rows the block aggregates, or a bucket
+of two people would pass for a bucket of a hundred."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from query_guard.guard import GuardContext, check_query
+from sandbox.contracts import load_agreement, load_catalog
+from tests.query_guard.test_anonymise import (
+    COLUMNS,
+    _big_payments,
+    _build,
+    _run,
+    _settled_by_the_bound,
+    _values,
+    _world,
+)
+
+AGREED = {"pay": {"columns": ["person_id", "district", "amount"]}}
+
+
+def _joined_world(root: Path) -> GuardContext:
+    """``pay`` (1-3 rows per person) and ``persons`` (one row each), joined on the person."""
+    payments = _big_payments()
+    _world(root, payments, COLUMNS, datasets=AGREED)  # pay, its catalogue and agreement
+    people = sorted(set(payments["person_id"]))
+    sexes = ["F" if int(p[1:]) % 2 else "M" for p in people]
+    pq.write_table(
+        pa.table({"person_id": people, "sex": sexes}), root / "catalog" / "persons.parquet"
+    )
+    entry = yaml.safe_load((root / "catalog" / "pay.yaml").read_text(encoding="utf-8"))
+    entry |= {
+        "name": "persons", "title": "Persons", "source": "persons.parquet",
+        "columns": [COLUMNS[0], {"name": "sex", "type": "VARCHAR"}],
+    }  # fmt: skip
+    (root / "catalog" / "persons.yaml").write_text(yaml.safe_dump(entry), encoding="utf-8")
+    contract = yaml.safe_load((root / "agreement.yaml").read_text(encoding="utf-8"))
+    contract["datasets"]["persons"] = {"columns": ["person_id", "sex"]}
+    contract["joins"] = [["pay.person_id", "persons.person_id"]]
+    (root / "agreement.yaml").write_text(yaml.safe_dump(contract), encoding="utf-8")
+    return GuardContext(load_agreement(root / "agreement.yaml"), load_catalog(root / "catalog"))
+
+
+def test_inner_joins_on_the_entity_take_the_fast_path_within_the_bound(tmp_path: Path) -> None:
+    """Joined on the person, a person has (rows in pay) x (rows in persons) rows, at most
+    3 x 1: large groups are settled in one pass and agree with the raw join within the
+    noise that bound allows."""
+    ctx = _joined_world(tmp_path)
+    db = _build(ctx, tmp_path, "a.duckdb", b"k" * 32)
+    sql = (
+        "SELECT p.sex, count(*), sum(a.amount) FROM pay a JOIN persons p "
+        "ON a.person_id = p.person_id GROUP BY 1 ORDER BY 1"
+    )
+    assert _settled_by_the_bound(ctx, db, sql) == 2
+    catalog = tmp_path / "catalog"
+    raw = duckdb.connect().execute(
+        sql.replace("FROM pay", "FROM read_parquet(?)").replace(
+            "JOIN persons", "JOIN read_parquet(?)"
+        ),
+        [str(catalog / "pay.parquet"), str(catalog / "persons.parquet")],
+    )
+    for (sex, n, total), exact in zip(_values(_run(ctx, db, sql)), raw.fetchall(), strict=True):
+        # 2 layers (group key, column), at most 3 sd each, scaled to 3 x 1 rows of <= 100.
+        assert sex == exact[0] and abs(n - exact[1]) <= 2 * 3 * 3 + 0.5
+        assert abs(total - exact[2]) <= 2 * 3 * 300
+
+
+def test_a_per_entity_query_grouped_by_more_than_the_entity_counts_entities(
+    tmp_path: Path,
+) -> None:
+    """Grouped by the person and a payment, two people give a hundred rows: the fast path
+    took each row for one person and showed the count; it is suppressed."""
+    rows: dict[str, list] = {"person_id": [], "district": [], "amount": []}
+    for person in ("A", "B"):
+        for i in range(60):
+            rows["person_id"].append(person)
+            rows["district"].append("D0")
+            rows["amount"].append(float(i))
+    ctx = _world(tmp_path, rows, COLUMNS, datasets=AGREED)
+    db = _build(ctx, tmp_path, "a.duckdb", b"k" * 32)
+    sql = (
+        "WITH t AS (SELECT person_id, amount, count(*) AS n FROM pay "
+        "GROUP BY person_id, amount) SELECT count(*), sum(n) FROM t"
+    )
+    assert "__qg_fast_noise" in (check_query(sql, ctx).sql or "").lower()
+    assert _run(ctx, db, sql).num_rows == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=8), min_size=1, max_size=40),
+    st.lists(st.integers(min_value=0, max_value=8), min_size=1, max_size=40),
+    st.lists(st.integers(min_value=0, max_value=3), min_size=40, max_size=40),
+)
+def test_the_row_bounds_of_joins_and_groupings_err_on_the_safe_side(left, right, keys) -> None:
+    """On DuckDB itself: an inner join on the entity gives one entity at most the product
+    of its tables' bounds, and grouping by the entity and another key at most its rows."""
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE l AS SELECT unnest(?) AS e, unnest(?) AS k", [left, keys[: len(left)]]
+    )
+    con.execute("CREATE TABLE r AS SELECT unnest(?) AS e", [right])
+    most = "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM {} GROUP BY e)"
+    joined = con.execute(most.format("l JOIN r USING (e)")).fetchone()[0]
+    bound_l, bound_r = (con.execute(most.format(t)).fetchone()[0] for t in "lr")
+    assert joined <= bound_l * bound_r
+    grouped = con.execute(most.format("(SELECT e, k FROM l GROUP BY e, k)")).fetchone()[0]
+    assert grouped <= bound_l
