@@ -1,14 +1,18 @@
 """The control-plane tests' platform (a fresh database on SQLite and PostgreSQL, its users
-and catalogue) for refusals provoked through the services."""
+and catalogue) for refusals provoked through the services, and the guard tests' built
+agreement databases for the guard's own."""
 
 from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from sandbox.agreements.service import import_agreement
+from sandbox.db.base import transaction
 from sandbox.settings import Settings
 from tests.control_plane.conftest import catalog_dir, db_url, factory, settings, users  # noqa: F401
-from tests.control_plane.helpers import publish_all
+from tests.control_plane.helpers import agreement, publish_all
+from tests.query_guard.conftest import record, world  # noqa: F401
 from tests.refusals.provoke import Users
 
 
@@ -22,3 +26,11 @@ def published(
     """The platform's users with the catalogue published."""
     publish_all(factory, users, settings, catalog_dir)
     return users
+
+
+@pytest.fixture
+def signed(factory: sessionmaker[Session], published: Users) -> Users:  # noqa: F811
+    """The catalogue published and alice's agreement AGR-T-0001 with the health provider."""
+    with transaction(factory) as session:
+        import_agreement(session=session, actor=published["health"], agreement=agreement())
+    return published

@@ -33,3 +33,15 @@ def assert_refused_by(refusal: SandboxError, rule: str) -> str:
     chinese = say(rule, refusal.message, "zh")
     assert chinese and CHINESE.search(chinese), refusal.message
     return chinese
+
+
+def refusal_test(cases: dict[str, tuple[str, Provoke]], platform: str) -> Callable[..., None]:
+    """A test provoking each of ``cases`` (rule, what is done) on the platform the fixture
+    named ``platform`` sets up, each refused by its rule and read in Chinese."""
+
+    @pytest.mark.parametrize("case", cases)
+    def test(case: str, factory: sessionmaker[Session], request: pytest.FixtureRequest) -> None:
+        rule, provoke = cases[case]
+        assert_refused_by(refused(factory, request.getfixturevalue(platform), provoke), rule)
+
+    return test

@@ -19,7 +19,7 @@ from sandbox.applications.service import (
 from sandbox.db.base import transaction
 from sandbox.workcalendar import WorkCalendar
 from tests.control_plane.helpers import complete_application
-from tests.refusals.provoke import Provoke, Users, assert_refused_by, refused
+from tests.refusals.provoke import Provoke, Users, refusal_test
 
 SUBMITTED = date(2026, 12, 30)
 
@@ -60,9 +60,4 @@ def submitted(factory: sessionmaker[Session], published: Users) -> Users:
     return published
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_the_refusal_carries_its_rule_and_reads_in_chinese(
-    case: str, factory: sessionmaker[Session], submitted: Users
-) -> None:
-    rule, provoke = CASES[case]
-    assert_refused_by(refused(factory, submitted, provoke), rule)
+test_the_refusal_carries_its_rule_and_reads_in_chinese = refusal_test(CASES, "submitted")

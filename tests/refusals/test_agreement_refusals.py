@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.agreements.lifecycle import AgreementAction
@@ -18,7 +17,7 @@ from sandbox.agreements.service import (
 from sandbox.db.base import transaction
 from sandbox.refusal_text import say
 from tests.control_plane.helpers import agreement
-from tests.refusals.provoke import Provoke, Users, assert_refused_by, refused
+from tests.refusals.provoke import Provoke, Users, assert_refused_by, refusal_test, refused
 
 TODAY = date.today()
 
@@ -64,25 +63,13 @@ CASES: dict[str, tuple[str, Provoke]] = {
 }  # fmt: skip
 
 
-@pytest.fixture
-def imported(factory: sessionmaker[Session], published: Users) -> Users:
+test_the_refusal_carries_its_rule_and_reads_in_chinese = refusal_test(CASES, "signed")
+
+
+def test_an_ended_agreement_is_not_amended(factory: sessionmaker[Session], signed: Users) -> None:
     with transaction(factory) as session:
-        import_agreement(session=session, actor=published["health"], agreement=agreement())
-    return published
-
-
-@pytest.mark.parametrize("case", CASES)
-def test_the_refusal_carries_its_rule_and_reads_in_chinese(
-    case: str, factory: sessionmaker[Session], imported: Users
-) -> None:
-    rule, provoke = CASES[case]
-    assert_refused_by(refused(factory, imported, provoke), rule)
-
-
-def test_an_ended_agreement_is_not_amended(factory: sessionmaker[Session], imported: Users) -> None:
-    with transaction(factory) as session:
-        _move(AgreementAction.terminate)(session, imported)
-    refusal = refused(factory, imported, _amend())
+        _move(AgreementAction.terminate)(session, signed)
+    refusal = refused(factory, signed, _amend())
     assert_refused_by(refusal, "agreement-ended")
     shown = say("agreement-ended", refusal.message, "zh")
     assert shown == "协议 AGR-T-0001 的状态为已终止；已结束的协议不能变更"

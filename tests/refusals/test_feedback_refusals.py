@@ -15,7 +15,7 @@ from sandbox.feedback.models import ComplaintStatus, ObjectionStatus
 from sandbox.feedback.objections import handle_objection, raise_objection
 from sandbox.feedback.usage import submit_usage_report
 from tests.control_plane.helpers import agreement
-from tests.refusals.provoke import Provoke, Users, assert_refused_by, refused
+from tests.refusals.provoke import Provoke, Users, assert_refused_by, refusal_test, refused
 
 #: The first reporting period's end of the quarterly agreement below.
 PERIOD_END = date(2026, 3, 31)
@@ -84,12 +84,7 @@ def raised(factory: sessionmaker[Session], published: Users) -> Users:
     return published
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_the_refusal_carries_its_rule_and_reads_in_chinese(
-    case: str, factory: sessionmaker[Session], raised: Users
-) -> None:
-    rule, provoke = CASES[case]
-    assert_refused_by(refused(factory, raised, provoke), rule)
+test_the_refusal_carries_its_rule_and_reads_in_chinese = refusal_test(CASES, "raised")
 
 
 def test_a_period_is_reported_once(factory: sessionmaker[Session], raised: Users) -> None:

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from export_review.disclosure import check_table
+from export_review.imports import check_import
 from export_review.signing import load_or_create_signing_key, load_public_key
 from export_review.workflow import check_user_can_review
 from query_guard.client import QueryRefused, connect
@@ -70,6 +71,8 @@ CASES: dict[str, tuple[str, Callable[[Path], object]]] = {
         "backup-member", lambda t: member(_a_file(t), "../escape")),
     "a table check without its group keys": (
         "sdc-input", lambda _: check_table(pd.DataFrame({"a": [1]}), index=["district"])),
+    "an import named with a folder": (
+        "import-file-name", lambda _: check_import("../codes.csv", b"code\n1\n")),
     "a binary file saved into a workspace": ("workspace-upload", lambda _: check_save(BINARY)),
     "a binary file read out of a workspace": (
         "workspace-download", lambda _: check_served(BINARY)),

@@ -9,7 +9,6 @@ from datetime import date
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from sandbox.agreements.service import import_agreement
 from sandbox.db.base import transaction
 from sandbox.oversight.demand import handle_demand, submit_demand
 from sandbox.oversight.quality import handle_task, raise_task
@@ -21,8 +20,7 @@ from sandbox.oversight.violations import (
     record_violation,
 )
 from sandbox.workcalendar import WorkCalendar
-from tests.control_plane.helpers import agreement
-from tests.refusals.provoke import Provoke, Users, assert_refused_by, refused
+from tests.refusals.provoke import Provoke, Users, assert_refused_by, refusal_test, refused
 
 TODAY = date(2026, 9, 30)
 CALENDAR = WorkCalendar()
@@ -68,10 +66,9 @@ CASES: dict[str, tuple[str, Provoke]] = {
 
 
 @pytest.fixture
-def cases(factory: sessionmaker[Session], published: Users) -> Users:
+def cases(factory: sessionmaker[Session], signed: Users) -> Users:
     """A tip-off, a data request, a rectification task and a violation, each the first."""
     with transaction(factory) as session:
-        import_agreement(session=session, actor=published["health"], agreement=agreement())
         submit_tipoff(session=session, actor=None, kind="misuse", description="copied rows")
         submit_demand(
             session=session,
@@ -82,25 +79,20 @@ def cases(factory: sessionmaker[Session], published: Users) -> Users:
         )
         raise_task(
             session=session,
-            actor=published["auth"],
+            actor=signed["auth"],
             dataset="clinic_visits",
             description="Empty district values.",
             today=TODAY,
             calendar=CALENDAR,
         )
         record_violation(
-            session=session, actor=published["ops"], kind="platform_rules",
+            session=session, actor=signed["ops"], kind="platform_rules",
             evidence="alert log", agreement_id="AGR-T-0001", researcher="alice",
         )  # fmt: skip
-    return published
+    return signed
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_the_refusal_carries_its_rule_and_reads_in_chinese(
-    case: str, factory: sessionmaker[Session], cases: Users
-) -> None:
-    rule, provoke = CASES[case]
-    assert_refused_by(refused(factory, cases, provoke), rule)
+test_the_refusal_carries_its_rule_and_reads_in_chinese = refusal_test(CASES, "cases")
 
 
 def test_a_violation_is_published_once(factory: sessionmaker[Session], cases: Users) -> None:
