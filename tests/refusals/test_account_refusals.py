@@ -10,18 +10,31 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import Role
 from sandbox.accounts.service import create_user
+from sandbox.accounts.totp import start_enrolment
 from sandbox.applications.service import (
     create_application,
     get_application,
     submit_application,
     update_application,
 )
+from sandbox.catalog.identifiers import credit_code_check_char
 from sandbox.db.base import transaction
+from sandbox.identity.organisations import add_organisation
+from sandbox.settings import Settings
 from sandbox.workcalendar import WorkCalendar
 from tests.control_plane.helpers import complete_application
-from tests.refusals.provoke import Provoke, Users, refusal_test
+from tests.refusals.provoke import Provoke, Users, assert_refused_by, refusal_test, refused
 
 SUBMITTED = date(2026, 12, 30)
+#: A unified social credit code that passes GB 32100 (an organisation that does not exist).
+CREDIT_CODE = "91320200MA1N2P3Q4" + credit_code_check_char("91320200MA1N2P3Q4")
+
+
+def _organisation(session: Session, users: Users) -> object:
+    return add_organisation(
+        session=session, actor=users["ops"], credit_code=CREDIT_CODE, name="江南大学",
+        legal_name="江南大学", verified_how="business licence",
+    )  # fmt: skip
 
 
 def _user(username: str, password: str = "long enough password", org: str = "") -> Provoke:
@@ -35,6 +48,9 @@ CASES: dict[str, tuple[str, Provoke]] = {
     "an account name taken": ("user-duplicate", _user("alice", org="city-health-commission")),
     "a short password": ("password-length", _user("carol", "short", "city-health-commission")),
     "a provider without an organisation": ("user-fields", _user("dave")),
+    "an organisation registered twice": (
+        "organisation-duplicate", lambda session, users: [
+            _organisation(session, users) for _ in range(2)]),
     "an application that does not exist": (
         "application-unknown", lambda session, users: get_application(
             session, users["alice"], 999)),
@@ -61,3 +77,14 @@ def submitted(factory: sessionmaker[Session], published: Users) -> Users:
 
 
 test_the_refusal_carries_its_rule_and_reads_in_chinese = refusal_test(CASES, "submitted")
+
+
+def test_an_authenticator_is_set_up_once(
+    factory: sessionmaker[Session], submitted: Users, settings: Settings
+) -> None:
+    """The provider set one up before signing in (the platform's fixture)."""
+
+    def enrol(session: Session, users: Users) -> object:
+        return start_enrolment(session, users["health"], settings.keys_dir)
+
+    assert_refused_by(refused(factory, submitted, enrol), "mfa-enrolled")

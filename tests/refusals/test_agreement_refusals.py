@@ -53,6 +53,11 @@ CASES: dict[str, tuple[str, Provoke]] = {
         lambda session, users: import_agreement(
             session=session, actor=users["health"],
             agreement=agreement(id="AGR-T-0002", researchers=["nobody"]))),
+    "a join on a column that identifies no one": (
+        "agreement-joins",
+        lambda session, users: import_agreement(
+            session=session, actor=users["health"],
+            agreement=agreement(id="AGR-T-0002", joins=[["clinic_visits.district"] * 2]))),
     "an amendment without a reason": ("agreement-amend-reason", _amend(reason=" ")),
     "an amendment to another provider": (
         "agreement-amend", _amend(provider="city-market-regulation")),

@@ -21,6 +21,7 @@ from query_guard.client import QueryRefused, connect
 from query_guard.workspace_ingress import check_save, check_served
 from sandbox.accounts.models import Role, User
 from sandbox.backup.archive import member
+from sandbox.backup.service import restore_backup
 from sandbox.contracts.loading import load_agreement_text, load_catalog
 from sandbox.errors import SandboxError
 from sandbox.refusal_text import say
@@ -57,6 +58,13 @@ def _a_file(tmp_path: Path) -> Path:
     return path
 
 
+def _restore_into_a_used_folder(tmp_path: Path) -> object:
+    into = tmp_path / "data"
+    into.mkdir()
+    _a_file(into)
+    return restore_backup(archive=_a_file(tmp_path), into=into, actor="ops")
+
+
 CASES: dict[str, tuple[str, Callable[[Path], object]]] = {
     "a holiday that is a working day": (
         "work-calendar", lambda _: WorkCalendar(holidays={DAY}, makeup_workdays={DAY})),
@@ -71,6 +79,10 @@ CASES: dict[str, tuple[str, Callable[[Path], object]]] = {
         "backup-member", lambda t: member(_a_file(t), "../escape")),
     "a table check without its group keys": (
         "sdc-input", lambda _: check_table(pd.DataFrame({"a": [1]}), index=["district"])),
+    "a backup that is not there": (
+        "backup-missing",
+        lambda t: restore_backup(archive=t / "no.tar", into=t / "new", actor="ops")),
+    "a restore into a folder in use": ("restore-empty", _restore_into_a_used_folder),
     "an import named with a folder": (
         "import-file-name", lambda _: check_import("../codes.csv", b"code\n1\n")),
     "a binary file saved into a workspace": ("workspace-upload", lambda _: check_save(BINARY)),

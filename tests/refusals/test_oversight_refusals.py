@@ -58,6 +58,10 @@ CASES: dict[str, tuple[str, Provoke]] = {
         "quality-task-incomplete", lambda session, users: raise_task(
             session=session, actor=users["auth"], today=TODAY, calendar=CALENDAR)),
     "a violation that does not exist": ("violation-unknown", _measure("record_only", 999)),
+    "a violation from an alert that does not exist": (
+        "alert-unknown", lambda session, users: record_violation(
+            session=session, actor=users["ops"], kind="platform_rules", evidence="log",
+            agreement_id="AGR-T-0001", researcher="alice", alert_id=999)),
     "a measure that is not one": ("violation-measure", _measure("a fine")),
     "a violation rectified before any measure": (
         "violation-transition", lambda session, users: confirm_rectified(
