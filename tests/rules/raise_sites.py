@@ -436,9 +436,10 @@ def _call_sites(module: str, tree: ast.Module, forwarders: dict) -> Iterator[Sit
 
 
 def _data_sites(module: str, tree: ast.Module) -> Iterator[Site]:
-    """Rules named in data: a class's own rule (an error carries it when raised without
-    one), a ``{"rule": ...}`` context, a ``*_RULES`` table's values, and a message that
-    names its rule in its text, as configuration refusals do (``... (rule tls-pair): ...``)."""
+    """Rules named in data: a rule a class other than an error declares (an error's own
+    counts where it is raised without one), a ``{"rule": ...}`` context, a ``*_RULES``
+    table's values, and a message that names its rule in its text, as configuration
+    refusals do (``... (rule tls-pair): ...``)."""
     classes = _error_classes()
     docstrings = {
         id(node.body[0].value)
@@ -450,16 +451,11 @@ def _data_sites(module: str, tree: ast.Module) -> Iterator[Site]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef):
             for item in node.body:
-                target = item.targets[0] if isinstance(item, ast.Assign) else None
-                if (
-                    isinstance(target, ast.Name)
-                    and target.id == "rule"
-                    and isinstance(item, ast.Assign)
-                ):
-                    _, rule, article = classes.get(node.name, (None, None, None))
-                    rule = rule or _text(item.value, module)
-                    if rule:
-                        yield Site(module, node.name, item.lineno, rule, article, None)
+                if node.name in classes or not isinstance(item, ast.Assign):
+                    continue
+                target, rule = item.targets[0], _text(item.value, module)
+                if isinstance(target, ast.Name) and target.id == "rule" and rule:
+                    yield Site(module, node.name, item.lineno, rule, None, None)
         if (
             isinstance(node, ast.Constant)
             and isinstance(node.value, str)

@@ -26,15 +26,14 @@ UNTESTED = frozenset({
     "agreement-within-application", "alert-acknowledged", "audit-database", "audit-empty",
     "backup-dataset-changed", "backup-db", "backup-export-missing", "backup-io",
     "backup-release-key", "backup-release-missing", "build-source", "bundle-exists",
-    "bundle-files", "catalog-review-decision", "catalog-review-unpublished", "conflict",
-    "dataset-no-data", "dp-no-privacy-unit", "export-author", "export-bundle", "export-content",
+    "bundle-files", "catalog-review-decision", "catalog-review-unpublished", "dataset-no-data",
+    "dp-no-privacy-unit", "export-author", "export-bundle", "export-content",
     "export-dp-interrupted", "export-dp-source", "export-fields", "export-figure",
     "export-file", "export-file-name", "import-author", "import-file",
     "import-independent-reviewers", "key-unknown", "number-finite", "oidc-code", "oidc-denied",
     "oidc-issuer", "oidc-link-duplicate", "oidc-link-unknown", "oidc-provider", "oidc-token",
-    "preview-budget", "publish-preview", "quality-task-dup", "rate-limit", "restore-dialect",
-    "sign-in-backoff-address", "state-transition", "tipoff-routing", "upload-header",
-    "upload-unknown",
+    "preview-budget", "publish-preview", "quality-task-dup", "restore-dialect",
+    "sign-in-backoff-address", "tipoff-routing", "upload-header", "upload-unknown",
 })  # fmt: skip
 
 

@@ -125,7 +125,7 @@ def review(
 @shows_again(
     "/provider/applications/{application_id}", form="approve-form",
     rules={"approval-scope": "scope", "agreement-within-application": "columns",
-           "agreement-researchers": None, "contract": None},
+           "agreement-researchers": None, "agreement": None},
     labels={"scope": "approved_scope", "valid_from": "usage_from", "valid_until": "usage_until",
             "columns": "fields_granted"},
 )  # fmt: skip
