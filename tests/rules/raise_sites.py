@@ -291,18 +291,8 @@ def _forwarders() -> dict[tuple[str, str], tuple[_Signature, ...]]:
                 if not isinstance(func, Function):
                     continue
                 before = found.get((module, func.name), ())
-                signatures = tuple(
-                    dict.fromkeys(
-                        (
-                            *before,
-                            *(
-                                s
-                                for n in ast.walk(func)
-                                for s in _passes_on(module, func, n, found)
-                            ),
-                        )
-                    )
-                )
+                new = [s for n in ast.walk(func) for s in _passes_on(module, func, n, found)]
+                signatures = tuple(dict.fromkeys((*before, *new)))
                 if signatures != before:  # grows only, so the loop ends
                     found[(module, func.name)] = signatures
                     changed = True
@@ -421,8 +411,7 @@ def _call_sites(module: str, tree: ast.Module, forwarders: dict) -> Iterator[Sit
             if article_node is not None:
                 articles = list(dict.fromkeys(a for a, _ in _values(article_node, module, scope)))
             message_node = _argument(call, signature.message)
-            messages = [None] if message_node is None else _values(message_node, module, scope)
-            message = next(iter(messages))[0] if message_node is not None else None
+            message = next(_values(message_node, module, scope))[0] if message_node else None
             rules = [(signature.rule_default or default_rule, False)]
             if rule is not None:
                 rules = [
@@ -437,9 +426,9 @@ def _call_sites(module: str, tree: ast.Module, forwarders: dict) -> Iterator[Sit
 
 def _data_sites(module: str, tree: ast.Module) -> Iterator[Site]:
     """Rules named in data: a rule a class other than an error declares (an error's own
-    counts where it is raised without one), a ``{"rule": ...}`` context, a ``*_RULES``
-    table's values, and a message that names its rule in its text, as configuration
-    refusals do (``... (rule tls-pair): ...``)."""
+    counts where it is raised without one), a ``{"rule": ...}`` context, the values of a
+    ``_RULES`` table (``sandbox.input_limits``: error type -> rule), and a message that
+    names its rule in its text, as configuration refusals do (``(rule tls-pair)``)."""
     classes = _error_classes()
     docstrings = {
         id(node.body[0].value)
@@ -470,7 +459,7 @@ def _data_sites(module: str, tree: ast.Module) -> Iterator[Site]:
                     yield Site(module, "<data>", node.lineno, text, None, None)
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict):
             target = node.targets[0]
-            if isinstance(target, ast.Name) and target.id.endswith("_RULES"):
+            if isinstance(target, ast.Name) and target.id == "_RULES":
                 for value in node.value.values:
                     if text := _text(value, module):
                         yield Site(module, target.id, value.lineno, text, None, None)

@@ -35,12 +35,11 @@ def signin_form(
     return render(request, "signin.html", {"next": same_site_path(next_page)})
 
 
-#: A wait after failed sign-ins is refused by the rule that counted them (sandbox.accounts.backoff).
-_SIGNIN_RULES = {"auth": None, "sign-in-backoff-account": None, "sign-in-backoff-address": None}
-
-
 @router.post("/signin")
-@shows_again("/signin", form="signin-form", rules=_SIGNIN_RULES, query=(NEXT,))
+@shows_again(
+    "/signin", form="signin-form", query=(NEXT,),
+    rules={"auth": None, "sign-in-backoff-account": None, "sign-in-backoff-address": None},
+)  # fmt: skip
 def signin(
     request: Request,
     db: DbDep,
