@@ -474,3 +474,25 @@ def sites() -> tuple[Site, ...]:
         for module, tree in _trees().items()
         for site in (*_call_sites(module, tree, forwarders), *_data_sites(module, tree))
     )
+
+
+def guard_rule_bindings() -> dict[str, list[str]]:
+    """Each guard rule id (``QG-xxx``) -> the module constants bound to it."""
+    bound: dict[str, list[str]] = {}
+    for module, names in _constants().items():
+        for name, value in names.items():
+            if isinstance(value, ast.Constant) and re.fullmatch(r"QG-\d{3}", str(value.value)):
+                bound.setdefault(value.value, []).append(f"{module}.{name}")
+    return bound
+
+
+def form_rules() -> list[tuple[str, str]]:
+    """(module, rule) for each rule a form shown again names (``shows_again(rules=...)``)."""
+    named = []
+    for module, tree in _trees().items():
+        for call in ast.walk(tree):
+            if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "shows_again":
+                rules = next((k.value for k in call.keywords if k.arg == "rules"), None)
+                if isinstance(rules, ast.Dict):
+                    named += [(module, k.value) for k in rules.keys if isinstance(k, ast.Constant)]
+    return named

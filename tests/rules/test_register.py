@@ -8,15 +8,12 @@ refusal whose message is written where it is raised must read in Chinese.
 
 from __future__ import annotations
 
-import ast
 import re
 from collections import defaultdict
 
-import pytest
-
 from sandbox.refusal_catalogue import ENTRIES, RULES, Rule
 from sandbox.refusal_text import say
-from tests.rules.raise_sites import DYNAMIC, Site, _constant, _constants, _trees, sites
+from tests.rules.raise_sites import DYNAMIC, Site, form_rules, guard_rule_bindings, sites
 
 #: Sites that pass on a rule id another refusal already carries (their ids are found
 #: where that refusal is made): (module, function) -> where the id comes from.
@@ -97,11 +94,8 @@ def test_the_register_says_what_the_code_does() -> None:
 
 def test_a_guard_rule_id_is_defined_once() -> None:
     """``QG-014`` was bound in the engine and again in the query service."""
-    bound: dict[str, list[str]] = defaultdict(list)
-    for module, names in _constants().items():
-        for name, value in names.items():
-            if isinstance(value, ast.Constant) and re.fullmatch(r"QG-\d{3}", str(value.value)):
-                bound[value.value].append(f"{module}.{name}")
+    bound = guard_rule_bindings()
+    assert len(bound) > 20
     twice = {rule: where for rule, where in bound.items() if len(where) > 1}
     assert not twice, twice
 
@@ -115,29 +109,19 @@ def _sample(template: str) -> str:
     return re.sub(r"\{\w+\}", "x1", template)
 
 
-@pytest.mark.parametrize("lang", ["zh", "en"])
-def test_every_refusal_reads_in_the_readers_language(lang: str) -> None:
+def test_every_refusal_reads_in_chinese() -> None:
     """Each message written where it is raised (an f-string's fields filled in) has a
     catalogue entry, so a Chinese page shows it in Chinese, rule and article kept."""
     written = {(s.rule, s.message) for s in sites() if s.message and s.rule != DYNAMIC}
+    assert len(written) > 300
     untranslated = sorted(m for m in written if say(m[0], _sample(m[1]), "zh") is None)
     assert not untranslated, "\n".join(f"{r}: {m}" for r, m in untranslated)
-    if lang == "en":
-        assert all(say(r, _sample(m), "en") for r, m in written)
 
 
 def test_forms_name_rules_that_are_raised() -> None:
     """A form shown again with its refusal names the rules it shows (``shows_again``);
     a name no refusal carries never matches (the sign-in form named ``rate-limit``)."""
-    named = []
-    for module, tree in _trees().items():
-        for call in ast.walk(tree):
-            if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "shows_again":
-                rules = next((k.value for k in call.keywords if k.arg == "rules"), None)
-                if isinstance(rules, ast.Name):
-                    rules = _constant(module, rules.id)[1]  # type: ignore[index]
-                if isinstance(rules, ast.Dict):
-                    named += [(module, k.value) for k in rules.keys if isinstance(k, ast.Constant)]
+    named = form_rules()
     assert len(named) > 20
     unknown = [(m, rule) for m, rule in named if rule not in RULES and rule not in TEXT_ONLY]
     assert not unknown, unknown
