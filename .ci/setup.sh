@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 step() { printf '\n== %s (%s)\n' "$1" "$(date +%T)"; }
 
 step "apt packages"
-packages=(docker.io debootstrap iptables postgresql chromium fonts-noto-cjk python3-venv ca-certificates git make)
+packages=(docker.io debootstrap iptables postgresql chromium fonts-noto-cjk nginx-light python3-venv ca-certificates git make)
 # A machine may already have node with its own npm (e.g. NodeSource, which conflicts with Debian's npm).
 command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()

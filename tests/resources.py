@@ -81,6 +81,14 @@ def require_browser() -> str:
     _missing("BROWSER", "Debian's chromium is not installed (apt-get install chromium)")
 
 
+def require_nginx() -> str:
+    """The path of Debian's nginx (the TLS-terminating proxy of the operator's guide)."""
+    for path in (shutil.which("nginx"), "/usr/sbin/nginx"):
+        if path and subprocess.run([path, "-v"], capture_output=True).returncode == 0:
+            return path
+    _missing("NGINX", "Debian's nginx is not installed (apt-get install nginx-light)")
+
+
 @pytest.fixture(scope="session")
 def docker_client():
     """A docker SDK client (see :func:`require_docker`)."""

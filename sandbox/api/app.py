@@ -39,7 +39,7 @@ from sandbox.db.schema import ensure_schema
 from sandbox.errors import SandboxError
 from sandbox.metrics import PlatformCollector
 from sandbox.settings import Settings, get_settings
-from sandbox.tls.web import install_hsts
+from sandbox.tls.web import install_https
 from sandbox.web import install_pages
 from sandbox.workcalendar import calendar_from_settings
 
@@ -100,5 +100,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_pages(app)
     install_docs(app)
     install_metrics(app, PlatformCollector(app.state.sessionmaker, settings))
-    install_hsts(app, settings)  # production only
+    install_https(app, settings)  # HSTS in production; trusted proxies' scheme and client
     return app

@@ -26,7 +26,8 @@ def _parse(text: str) -> IPv4Address | IPv6Address | None:
         return None
 
 
-def _trusted(address: str, proxies: Iterable[str]) -> bool:
+def trusted(address: str, proxies: Iterable[str]) -> bool:
+    """Whether ``address`` is one of the ``proxies`` (addresses or networks)."""
     parsed = _parse(address)
     return parsed is not None and any(
         parsed in ip_network(proxy, strict=False) for proxy in proxies
@@ -42,7 +43,7 @@ def client_address(request: Request, trusted_proxies: Iterable[str]) -> str:
     """
     proxies = list(trusted_proxies)
     peer = request.client.host if request.client else ""
-    if not proxies or not _trusted(peer, proxies):
+    if not proxies or not trusted(peer, proxies):
         return peer[:ADDRESS_CHARS]
     hops = [h for field in request.headers.getlist("x-forwarded-for") for h in field.split(",")]
     current = peer
@@ -51,6 +52,6 @@ def client_address(request: Request, trusted_proxies: Iterable[str]) -> str:
         if parsed is None:
             break
         current = str(parsed)
-        if not _trusted(current, proxies):
+        if not trusted(current, proxies):
             break
     return current[:ADDRESS_CHARS]

@@ -9,6 +9,8 @@
   other method is refused (403, rule ``tls-required``): its body, perhaps a password, has
   already crossed the wire in clear, and a redirect would hide that from the client.
 * :class:`RedirectListener`: that app on its own uvicorn in a thread beside the server.
+* :func:`install_https`: HSTS, and behind a TLS-terminating proxy the scheme and client it
+  names (:mod:`sandbox.tls.proxied`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sandbox.settings import Settings
+from sandbox.tls.proxied import TrustedProxyHeaders
 
 #: One year; no ``includeSubDomains``: other services under the domain are not ours.
 HSTS = b"max-age=31536000"
@@ -48,10 +51,13 @@ class StrictTransportSecurity:
         await self.app(scope, receive, sending)
 
 
-def install_hsts(app: Any, settings: Settings) -> None:
-    """Send HSTS from ``app`` in production only."""
+def install_https(app: Any, settings: Settings) -> None:
+    """Send HSTS from ``app`` in production only; believe the trusted proxies' scheme and
+    client (:mod:`sandbox.tls.proxied`) when there are any."""
     if settings.environment == "production":
         app.add_middleware(StrictTransportSecurity)
+    if settings.trusted_proxies:
+        app.add_middleware(TrustedProxyHeaders, proxies=settings.trusted_proxies)
 
 
 def _refuse(status: int, rule: str, message: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
