@@ -24,6 +24,7 @@ from sandbox.backup.archive import member
 from sandbox.backup.service import restore_backup
 from sandbox.contracts.loading import load_agreement_text, load_catalog
 from sandbox.errors import SandboxError
+from sandbox.input_limits import input_refusal
 from sandbox.refusal_text import say
 from sandbox.workcalendar import WorkCalendar
 from tests.refusals.provoke import assert_refused_by
@@ -58,6 +59,10 @@ def _a_file(tmp_path: Path) -> Path:
     return path
 
 
+def _raise(refusal: SandboxError) -> None:
+    raise refusal
+
+
 def _restore_into_a_used_folder(tmp_path: Path) -> object:
     into = tmp_path / "data"
     into.mkdir()
@@ -83,6 +88,9 @@ CASES: dict[str, tuple[str, Callable[[Path], object]]] = {
         "backup-missing",
         lambda t: restore_backup(archive=t / "no.tar", into=t / "new", actor="ops")),
     "a restore into a folder in use": ("restore-empty", _restore_into_a_used_folder),
+    "a number that is not finite": (
+        "number-finite", lambda _: _raise(input_refusal([{
+            "type": "finite_number", "loc": ("body", "epsilon"), "msg": "NaN"}]))),
     "an import named with a folder": (
         "import-file-name", lambda _: check_import("../codes.csv", b"code\n1\n")),
     "a binary file saved into a workspace": ("workspace-upload", lambda _: check_save(BINARY)),
