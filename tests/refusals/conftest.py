@@ -10,7 +10,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from sandbox.agreements.service import import_agreement
 from sandbox.db.base import transaction
 from sandbox.settings import Settings
-from tests.control_plane.conftest import catalog_dir, db_url, factory, settings, users  # noqa: F401
+from tests.control_plane.conftest import (  # noqa: F401
+    catalog_dir,
+    client,
+    db_url,
+    factory,
+    settings,
+    users,
+)
 from tests.control_plane.helpers import agreement, publish_all
 from tests.query_guard.conftest import record, world  # noqa: F401
 from tests.refusals.provoke import Users
