@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from typer.testing import CliRunner
 
 from export_review.disclosure import check_table
 from export_review.imports import check_import
@@ -21,7 +22,10 @@ from query_guard.client import QueryRefused, connect
 from query_guard.workspace_ingress import check_save, check_served
 from sandbox.accounts.models import Role, User
 from sandbox.backup.archive import member
+from sandbox.backup.database import dialect_of
 from sandbox.backup.service import restore_backup
+from sandbox.catalog.sheets import header_index
+from sandbox.cli.main import app
 from sandbox.contracts.loading import load_agreement_text, load_catalog
 from sandbox.errors import SandboxError
 from sandbox.input_limits import input_refusal
@@ -91,6 +95,10 @@ CASES: dict[str, tuple[str, Callable[[Path], object]]] = {
     "a number that is not finite": (
         "number-finite", lambda _: _raise(input_refusal([{
             "type": "finite_number", "loc": ("body", "epsilon"), "msg": "NaN"}]))),
+    "a backup of a database that is neither SQLite nor PostgreSQL": (
+        "backup-db", lambda _: dialect_of("mysql://db/platform")),
+    "a header row past the end of the file": (
+        "upload-header", lambda _: header_index([(1, ["区县", "人数"])], header_row=5)),
     "an import named with a folder": (
         "import-file-name", lambda _: check_import("../codes.csv", b"code\n1\n")),
     "a binary file saved into a workspace": ("workspace-upload", lambda _: check_save(BINARY)),
@@ -126,3 +134,10 @@ def test_the_notebook_client_without_a_service_says_so(monkeypatch: pytest.Monke
         connect(lang="zh")
     assert refused.value.rule == "client-config"
     assert "未配置查询服务" in (say("client-config", refused.value.message, "zh") or "")
+
+
+def test_the_command_line_decides_a_review_one_way() -> None:
+    answer = CliRunner().invoke(app, ["catalog", "review", "1", "--as", "auth"])
+    assert answer.exit_code == 1 and "[catalog-review-decision]" in answer.output
+    text = say("catalog-review-decision", "give exactly one of --approve or --reject", "zh")
+    assert text == "--approve 和 --reject 须且只能指定其一"
