@@ -28,7 +28,7 @@ def _kind(column: exp.Column, block: Block, ctx: GuardContext) -> str | None:
     built = ctx.column_type(block.datasets.get(column.table) or "", column.name)
     if built is None:
         return None
-    return next((k for k, types in _KINDS.items() if built.is_type(*types)), None)
+    return next((k for k, types in _KINDS.items() if built.this in types), None)
 
 
 def _literal_kind(node: exp.Expression) -> str | None:
@@ -38,7 +38,7 @@ def _literal_kind(node: exp.Expression) -> str | None:
         return "text" if node.is_string else "number"
     if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal):
         to = node.args["to"]
-        return "date" if to.is_type(*exp.DataType.TEMPORAL_TYPES) else None
+        return "date" if to.this in exp.DataType.TEMPORAL_TYPES else None
     return None
 
 

@@ -10,10 +10,14 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlglot import exp
 
+from query_guard.anonymise.derive import QUANTILE, Base, Block
+from query_guard.anonymise.emit import _quantile_ctes
 from query_guard.guard import GuardContext, check_query
 from sandbox.contracts import load_agreement, load_catalog
 from tests.query_guard.test_anonymise import (
@@ -116,3 +120,34 @@ def test_the_row_bounds_of_joins_and_groupings_err_on_the_safe_side(left, right,
     assert joined <= bound_l * bound_r
     grouped = con.execute(most.format("(SELECT e, k FROM l GROUP BY e, k)")).fetchone()[0]
     assert grouped <= bound_l
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.integers(min_value=-5, max_value=5), min_size=1, max_size=30),
+    st.sampled_from([0.0, 0.1, 0.25, 0.3, 0.5, 0.75, 0.9, 0.99, 1.0]),
+)
+def test_a_quantiles_window_is_read_without_sorting_as_the_sorted_means_have_it(
+    means, fraction
+) -> None:
+    """The window about a quantile's rank, read from a pivot and the nearest means either
+    side of it, is the one the sorted list of entity means has (ties included)."""
+    block = Block(
+        select=exp.Select(), datasets={}, kinds=[], keys=[exp.column("g")], key_texts=[],
+        atoms=[], conditions=[], bases=[Base(QUANTILE, None, "q", fraction=fraction)],
+    )  # fmt: skip
+    con = duckdb.connect()
+    con.execute(
+        'CREATE TABLE ent AS SELECT 1 AS "__qg_g0", unnest(range(?)) AS "__qg_e0", '
+        'unnest(?)::DOUBLE AS "__qg_q0"',
+        [len(means), means],
+    )
+    ctes = ", ".join(_quantile_ctes(block, "ent", 0, "stats"))
+    [(n, center, spread)] = con.execute(
+        f'WITH {ctes} SELECT n, center, spread FROM "stats"'
+    ).fetchall()
+    ranked = sorted(means)
+    rank = fraction * (len(ranked) - 1) + 1
+    window = [v for r, v in enumerate(ranked, 1) if abs(r - rank) <= 2]
+    assert n == len(means) and center == pytest.approx(sum(window) / len(window))
+    assert spread == max(window) - min(window)
