@@ -33,6 +33,9 @@ c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{hub.api_port}"
 c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
 c.ConfigurableHTTPProxy.api_url = hub.proxy_api_url
+# HTTPS on the public URL (the proxy's --ssl-cert/--ssl-key) when a certificate is set.
+c.JupyterHub.ssl_cert = hub.ssl_cert
+c.JupyterHub.ssl_key = hub.ssl_key
 c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
 
 # --- Who may log in ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
 from sandbox.workspaces.limits import WorkspaceLimitSettings
@@ -56,3 +57,17 @@ class HubSettings(WorkspaceLimitSettings):
     oidc_issuer: str = ""
     oidc_client_id: str = ""
     oidc_client_secret: str = ""
+    #: The certificate chain and key (PEM) configurable-http-proxy serves the public URL
+    #: with (JupyterHub's ``ssl_cert``/``ssl_key``); both or neither. ``sandbox run --tls``
+    #: sets them to a development certificate under ``<data dir>/tls``.
+    ssl_cert: str = ""
+    ssl_key: str = ""
+
+    @model_validator(mode="after")
+    def _ssl_pair(self) -> HubSettings:
+        if bool(self.ssl_cert) != bool(self.ssl_key):
+            raise ValueError(
+                "SANDBOX_HUB_SSL_CERT and SANDBOX_HUB_SSL_KEY go together (rule tls-pair): "
+                "set both for the hub to serve HTTPS"
+            )
+        return self

@@ -133,18 +133,21 @@ def development_tls(settings: Settings) -> Path | None:
 
 def with_workspaces(settings: Settings) -> Settings:
     """``settings`` with the hub tokens (generated unless set) and a query service URL on a
-    port of its own (``https`` when the platform serves the development CA's TLS)."""
+    port of its own (``https``, and the hub's public URL too, when the platform serves the
+    development CA's TLS)."""
     url = urlsplit(settings.query_service_url)
+    hub_url = urlsplit(settings.hub_url)
     chosen = "query_service_url" in settings.model_fields_set
     if not chosen or url.port in (None, settings.port):
         url = url._replace(netloc=f"{url.hostname}:{WORKER_PORT}")
-    if development_tls(settings) is not None:  # workers serve TLS too, verified by the CA
-        url = url._replace(scheme="https")
+    if development_tls(settings) is not None:  # workers and hub serve TLS too, verified by the CA
+        url, hub_url = url._replace(scheme="https"), hub_url._replace(scheme="https")
     return settings.model_copy(
         update={
             "hub_service_token": settings.hub_service_token or secrets.token_urlsafe(32),
             "hub_api_token": settings.hub_api_token or secrets.token_urlsafe(32),
             "query_service_url": urlunsplit(url),
+            "hub_url": urlunsplit(hub_url),
         }
     )
 
@@ -353,6 +356,11 @@ def _start_hub(runtime: WorkspaceRuntime, env: dict[str, str], state: Path) -> N
         "SANDBOX_HUB_API_TOKEN": settings.hub_api_token,
         "SANDBOX_HUB_STATE_DIR": str(state),
     }
+    if (tls := development_tls(settings)) is not None:  # the proxy serves HTTPS
+        hub_host = urlsplit(settings.hub_url).hostname or "127.0.0.1"
+        issued = server_certificate(tls, "hub", [hub_host, "localhost", "127.0.0.1"])
+        hub_env["SANDBOX_HUB_SSL_CERT"] = str(issued.cert)
+        hub_env["SANDBOX_HUB_SSL_KEY"] = str(issued.key)
     hub = [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)]
     runtime.processes.append(_child(hub, hub_env, runtime.hub_log, state))
 

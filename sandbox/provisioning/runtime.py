@@ -148,7 +148,7 @@ def _stop(
     ended = status in ENDED
     name = server_name(agreement_id)
     try:
-        with HubApi(settings.hub_url, settings.hub_api_token) as hub:
+        with HubApi(settings.hub_url, settings.hub_api_token, ca=settings.tls_ca) as hub:
             for username in sorted({*researchers, *running} - {""}):
                 if hub.stop_server(username, name, remove=ended):
                     stop.servers_stopped.append(f"{username}/{name}")

@@ -8,7 +8,9 @@ without Docker) is not isolated, and every page says so.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -41,10 +43,13 @@ def workspace_url(hub_url: str, username: str, agreement_id: str) -> str:
     return f"{hub_url.rstrip('/')}/hub/spawn/{username}/{server_name(agreement_id)}"
 
 
-def hub_answers(hub_url: str) -> bool:
-    """Whether JupyterHub answers its public API root at ``hub_url`` now."""
+def hub_answers(hub_url: str, ca: Path | None = None) -> bool:
+    """Whether JupyterHub answers its public API root at ``hub_url`` now (an HTTPS hub
+    verified against ``ca``, else the system's authorities)."""
+    verify = ssl.create_default_context(cafile=str(ca)) if ca else True
     try:
-        response = httpx.get(f"{hub_url.rstrip('/')}/hub/api/", timeout=HUB_PROBE_TIMEOUT_S)
+        url = f"{hub_url.rstrip('/')}/hub/api/"
+        response = httpx.get(url, timeout=HUB_PROBE_TIMEOUT_S, verify=verify)
     except httpx.HTTPError:
         return False
     return response.status_code == 200

@@ -16,7 +16,9 @@ Wire format used (JupyterHub REST API)::
 
 from __future__ import annotations
 
+import ssl
 import time
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -30,11 +32,14 @@ class HubUnavailable(Exception):
 class HubApi:
     """Stops named servers through the hub and waits until the hub says they are gone."""
 
-    def __init__(self, hub_url: str, token: str, *, timeout: float = 30.0):
+    def __init__(self, hub_url: str, token: str, *, ca: Path | None = None, timeout: float = 30.0):
+        """``ca``: the CA an HTTPS hub's certificate is verified against (``SANDBOX_TLS_CA``;
+        none: the system's authorities)."""
         self._http = httpx.Client(
             base_url=hub_url.rstrip("/") + "/hub/api",
             headers={"Authorization": f"token {token}"},
             timeout=timeout,
+            verify=ssl.create_default_context(cafile=str(ca)) if ca else True,
         )
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ import random
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -41,7 +42,8 @@ def free_port() -> int:
 
 
 class Hub:
-    """A running hub; ``api`` is an HTTP client holding the given API token."""
+    """A running hub; ``api`` is an HTTP client holding the given API token. With ``ca``,
+    the hub serves HTTPS (``SANDBOX_HUB_SSL_*`` in ``env``) and ``api`` verifies it."""
 
     def __init__(
         self,
@@ -49,11 +51,12 @@ class Hub:
         env: dict[str, str],
         config: Path = CONFIG,
         token: str = CONTROL_PLANE_TOKEN,
+        ca: Path | None = None,
     ):
         if shutil.which("configurable-http-proxy") is None:
             raise RuntimeError("configurable-http-proxy is not installed (.ci/setup.sh)")
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if ca else 'http'}://127.0.0.1:{self.port}"
         full_env = {
             **os.environ,
             "SANDBOX_HUB_PUBLIC_URL": self.url,
@@ -77,6 +80,7 @@ class Hub:
             base_url=f"{self.url}/hub/api",
             headers={"Authorization": f"token {token}"},
             timeout=30,
+            verify=ssl.create_default_context(cafile=str(ca)) if ca else True,
         )
         self._wait_ready(state_dir)
 

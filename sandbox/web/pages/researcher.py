@@ -52,7 +52,7 @@ def home(
     request: Request, db: DbDep, user: ResearcherDep, settings: SettingsDep, calendar: CalendarDep
 ) -> HTMLResponse:
     day = today()
-    hub_up = hub_answers(settings.hub_url)
+    hub_up = hub_answers(settings.hub_url, settings.tls_ca)
     with db.tx() as session:
         applications = [
             {"app": a, "clock": review_clock(a, day, calendar)}
@@ -186,7 +186,7 @@ def update(
 def agreement(
     request: Request, agreement_id: str, db: DbDep, user: ResearcherDep, settings: SettingsDep
 ) -> HTMLResponse:
-    hub_up = hub_answers(settings.hub_url)
+    hub_up = hub_answers(settings.hub_url, settings.tls_ca)
     with db.tx() as session:
         rec = visible_agreement(session, user, agreement_id)
         context = {

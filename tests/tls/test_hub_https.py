@@ -1,0 +1,68 @@
+"""The hub's public URL over HTTPS: a real JupyterHub whose configurable-http-proxy serves
+the configured certificate (``SANDBOX_HUB_SSL_CERT``/``KEY``). The platform's clients of
+the hub (the researcher's page probe and the API that stops servers) verify it against
+the platform's CA and fail against the system's authorities; plain HTTP gets no answer;
+``sandbox run --tls`` gives the hub an https URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from hub_config.settings import HubSettings
+from sandbox.cli.hub import with_workspaces
+from sandbox.settings import Settings
+from sandbox.tls import development
+from sandbox.workspaces.availability import hub_answers
+from sandbox.workspaces.hub_api import HubApi, HubUnavailable
+from tests.workspaces.hub import CONTROL_PLANE_TOKEN, Hub
+
+# These tests start hubs, as tests/workspaces does: one after another on one test worker.
+pytestmark = pytest.mark.xdist_group("host-firewall")
+
+
+def test_the_hub_serves_https_that_the_platform_verifies_against_its_ca(tmp_path: Path) -> None:
+    issued = development.server_certificate(tmp_path / "tls", "hub", ["127.0.0.1"])
+    state = tmp_path / "hub"
+    state.mkdir()
+    env = {"SANDBOX_HUB_SSL_CERT": str(issued.cert), "SANDBOX_HUB_SSL_KEY": str(issued.key)}
+    hub = Hub(state, env, ca=issued.ca)  # waits for /hub/api/ over verified HTTPS
+    try:
+        assert hub.url.startswith("https://")
+        assert hub_answers(hub.url, issued.ca)
+        with HubApi(hub.url, CONTROL_PLANE_TOKEN, ca=issued.ca) as api:
+            assert api.server_running("nobody", "nothing") is False  # an answer: 404
+
+        # The system's authorities do not know the CA: no answer, the token never sent.
+        assert not hub_answers(hub.url)
+        with (
+            HubApi(hub.url, CONTROL_PLANE_TOKEN) as api,
+            pytest.raises(HubUnavailable, match="CERTIFICATE_VERIFY_FAILED"),
+        ):
+            api.server_running("nobody", "nothing")
+
+        # Plain HTTP to the proxy's port: the handshake fails, nothing is answered.
+        with pytest.raises(httpx.TransportError):
+            httpx.get(hub.url.replace("https://", "http://") + "/hub/api/", timeout=10)
+    finally:
+        hub.stop()
+
+
+def test_sandbox_run_with_tls_gives_the_hub_an_https_url(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    issued = development.server_certificate(data_dir / "tls", "platform", ["127.0.0.1"])
+    settings = Settings(
+        data_dir=data_dir, tls_cert=issued.cert, tls_key=issued.key, tls_ca=issued.ca
+    )
+    ready = with_workspaces(settings)
+    assert ready.hub_url == "https://127.0.0.1:8081"
+    assert ready.query_service_url.startswith("https://")
+    assert with_workspaces(Settings(data_dir=data_dir)).hub_url == "http://127.0.0.1:8081"
+
+
+def test_a_hub_certificate_without_its_key_is_refused() -> None:
+    with pytest.raises(ValidationError, match="tls-pair"):
+        HubSettings(ssl_cert="hub.pem")
