@@ -12,6 +12,7 @@ from sandbox.accounts.models import Role
 from sandbox.accounts.service import create_user
 from sandbox.accounts.totp import start_enrolment
 from sandbox.applications.service import (
+    approve_application,
     create_application,
     get_application,
     submit_application,
@@ -22,7 +23,7 @@ from sandbox.db.base import transaction
 from sandbox.identity.organisations import add_organisation
 from sandbox.settings import Settings
 from sandbox.workcalendar import WorkCalendar
-from tests.control_plane.helpers import complete_application
+from tests.control_plane.helpers import agreement, complete_application
 from tests.refusals.provoke import Provoke, Users, assert_refused_by, refusal_test, refused
 
 SUBMITTED = date(2026, 12, 30)
@@ -57,6 +58,10 @@ CASES: dict[str, tuple[str, Provoke]] = {
     "an application with a field it does not have": (
         "application-fields", lambda session, users: create_application(
             session=session, actor=users["alice"], fields={"budget": 1})),
+    "an agreement wider than its application": (
+        "agreement-within-application", lambda session, users: approve_application(
+            session=session, actor=users["health"], application_id=1, scope="district costs",
+            agreement=agreement(datasets={"secret_registry": {"columns": ["cost"]}}))),
     "a submitted application edited": (
         "application-state", lambda session, users: update_application(
             session=session, actor=users["alice"], application_id=1, fields={"title": "x"})),
