@@ -314,7 +314,7 @@ RULES: dict[str, Rule] = {
     "tipoff-transition": Rule(("Shanghai Art.27; Wuxi Art.17",), ("sandbox.oversight.tipoffs",)),
     "tipoff-unknown": Rule((), ("sandbox.oversight.tipoffs",)),
     "tls-dev-ca-names": Rule((), ("sandbox.tls.development",)),
-    "tls-pair": Rule((), ("sandbox.cli.query_worker", "sandbox.settings")),
+    "tls-pair": Rule((), ("hub_config.settings", "sandbox.cli.query_worker", "sandbox.settings")),
     "tls-redirect": Rule((), ("sandbox.settings", "sandbox.tls.web")),
     "tls-required": Rule((), ("sandbox.tls.web",)),
     "tls-worker": Rule((), ("sandbox.cli.query_worker",)),
