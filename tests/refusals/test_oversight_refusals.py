@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.db.base import transaction
+from sandbox.feedback.models import ObjectionStatus
+from sandbox.feedback.objections import handle_objection, raise_objection
 from sandbox.oversight.demand import handle_demand, submit_demand
 from sandbox.oversight.quality import handle_task, raise_task
 from sandbox.oversight.tipoffs import handle_tipoff, submit_tipoff
@@ -110,3 +112,23 @@ def test_a_violation_is_published_once(factory: sessionmaker[Session], cases: Us
     assert (
         assert_refused_by(again, "violation-published") == "违规行为 1 已于 2026-09-30 列入违规名单"
     )
+
+
+def test_a_confirmed_objection_becomes_one_task(
+    factory: sessionmaker[Session], cases: Users
+) -> None:
+    def task(session: Session, users: Users) -> object:
+        return raise_task(
+            session=session, actor=users["auth"], objection_id=1, today=TODAY, calendar=CALENDAR
+        )
+
+    with transaction(factory) as session:
+        raise_objection(
+            session=session, dataset="clinic_visits", submitter="Li", contact="li@example.invalid",
+            description="district misspelt",
+        )  # fmt: skip
+        handle_objection(
+            session=session, actor=cases["health"], objection_id=1, to=ObjectionStatus.confirmed
+        )
+        task(session, cases)
+    assert_refused_by(refused(factory, cases, task), "quality-task-dup")

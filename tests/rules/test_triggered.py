@@ -30,8 +30,7 @@ UNTESTED = frozenset({
     "export-file", "export-file-name", "import-author", "import-file",
     "import-independent-reviewers", "oidc-code", "oidc-denied", "oidc-issuer",
     "oidc-link-duplicate", "oidc-link-unknown", "oidc-provider", "oidc-token",
-    "publish-preview", "quality-task-dup", "restore-dialect", "sign-in-backoff-address",
-    "tipoff-routing",
+    "publish-preview", "restore-dialect", "sign-in-backoff-address", "tipoff-routing",
 })  # fmt: skip
 
 
