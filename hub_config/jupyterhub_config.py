@@ -14,6 +14,7 @@ from hub_config.control_plane import HttpControlPlane
 from hub_config.settings import HubSettings
 from hub_config.spawner import SandboxSpawner
 from sandbox.settings import get_settings
+from sandbox.tls.web import HSTS
 from sandbox.workspaces.hardening import SINGLEUSER_ARGS, WorkspaceLimits
 
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
@@ -33,9 +34,18 @@ c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{hub.api_port}"
 c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
 c.ConfigurableHTTPProxy.api_url = hub.proxy_api_url
-# HTTPS on the public URL (the proxy's --ssl-cert/--ssl-key) when a certificate is set.
+# HTTPS on the public URL (the proxy's --ssl-cert/--ssl-key) when a certificate is set,
+# a plain-HTTP port that only redirects to it if asked, and HSTS on the hub's pages in
+# production (for the host name: a browser then refuses plain HTTP to every port of it).
 c.JupyterHub.ssl_cert = hub.ssl_cert
 c.JupyterHub.ssl_key = hub.ssl_key
+if hub.http_redirect_port:
+    c.ConfigurableHTTPProxy.command = [
+        "configurable-http-proxy",
+        f"--redirect-port={hub.http_redirect_port}",
+    ]
+if hub.ssl_cert and get_settings().environment == "production":
+    c.JupyterHub.tornado_settings = {"headers": {"Strict-Transport-Security": HSTS.decode()}}
 c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
 
 # --- Who may log in ----------------------------------------------------------------------

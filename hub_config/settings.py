@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from sandbox.workspaces.limits import WorkspaceLimitSettings
@@ -62,6 +62,9 @@ class HubSettings(WorkspaceLimitSettings):
     #: sets them to a development certificate under ``<data dir>/tls``.
     ssl_cert: str = ""
     ssl_key: str = ""
+    #: A plain-HTTP port (every interface) on which the proxy answers every request with a
+    #: redirect (301) to the HTTPS public URL (its ``--redirect-port``); 0: none.
+    http_redirect_port: int = Field(default=0, ge=0, le=65535)
 
     @model_validator(mode="after")
     def _ssl_pair(self) -> HubSettings:
@@ -69,5 +72,10 @@ class HubSettings(WorkspaceLimitSettings):
             raise ValueError(
                 "SANDBOX_HUB_SSL_CERT and SANDBOX_HUB_SSL_KEY go together (rule tls-pair): "
                 "set both for the hub to serve HTTPS"
+            )
+        if self.http_redirect_port and not self.ssl_cert:
+            raise ValueError(
+                "SANDBOX_HUB_HTTP_REDIRECT_PORT redirects to HTTPS: it needs "
+                "SANDBOX_HUB_SSL_CERT and SANDBOX_HUB_SSL_KEY"
             )
         return self

@@ -1,7 +1,8 @@
 """The hub's public URL over HTTPS: a real JupyterHub whose configurable-http-proxy serves
 the configured certificate (``SANDBOX_HUB_SSL_CERT``/``KEY``). The platform's clients of
 the hub (the researcher's page probe and the API that stops servers) verify it against
-the platform's CA and fail against the system's authorities; plain HTTP gets no answer;
+the platform's CA and fail against the system's authorities; plain HTTP gets no answer,
+the proxy's redirect port sends it to HTTPS, and in production the hub's pages carry HSTS;
 ``sandbox run --tls`` gives the hub an https URL."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sandbox.settings import Settings
 from sandbox.tls import development
 from sandbox.workspaces.availability import hub_answers
 from sandbox.workspaces.hub_api import HubApi, HubUnavailable
-from tests.workspaces.hub import CONTROL_PLANE_TOKEN, Hub
+from tests.workspaces.hub import CONTROL_PLANE_TOKEN, Hub, free_port
 
 # These tests start hubs, as tests/workspaces does: one after another on one test worker.
 pytestmark = pytest.mark.xdist_group("host-firewall")
@@ -28,11 +29,23 @@ def test_the_hub_serves_https_that_the_platform_verifies_against_its_ca(tmp_path
     issued = development.server_certificate(tmp_path / "tls", "hub", ["127.0.0.1"])
     state = tmp_path / "hub"
     state.mkdir()
-    env = {"SANDBOX_HUB_SSL_CERT": str(issued.cert), "SANDBOX_HUB_SSL_KEY": str(issued.key)}
+    redirect_port = free_port()
+    env = {
+        "SANDBOX_HUB_SSL_CERT": str(issued.cert),
+        "SANDBOX_HUB_SSL_KEY": str(issued.key),
+        "SANDBOX_HUB_HTTP_REDIRECT_PORT": str(redirect_port),
+        "SANDBOX_ENVIRONMENT": "production",
+        "SANDBOX_SECRET_KEY": "a-test-secret-that-is-not-the-default",
+        "SANDBOX_DATA_DIR": str(tmp_path / "var"),
+    }
     hub = Hub(state, env, ca=issued.ca)  # waits for /hub/api/ over verified HTTPS
     try:
         assert hub.url.startswith("https://")
         assert hub_answers(hub.url, issued.ca)
+        assert hub.api.get("/").headers["strict-transport-security"] == "max-age=31536000"
+        moved = httpx.get(f"http://127.0.0.1:{redirect_port}/hub/login?next=x", timeout=10)
+        assert moved.status_code == 301
+        assert moved.headers["location"] == f"{hub.url}/hub/login?next=x"
         with HubApi(hub.url, CONTROL_PLANE_TOKEN, ca=issued.ca) as api:
             assert api.server_running("nobody", "nothing") is False  # an answer: 404
 
@@ -63,6 +76,8 @@ def test_sandbox_run_with_tls_gives_the_hub_an_https_url(tmp_path: Path) -> None
     assert with_workspaces(Settings(data_dir=data_dir)).hub_url == "http://127.0.0.1:8081"
 
 
-def test_a_hub_certificate_without_its_key_is_refused() -> None:
+def test_a_hub_certificate_without_its_key_or_a_redirect_without_tls_is_refused() -> None:
     with pytest.raises(ValidationError, match="tls-pair"):
         HubSettings(ssl_cert="hub.pem")
+    with pytest.raises(ValidationError, match="SANDBOX_HUB_HTTP_REDIRECT_PORT"):
+        HubSettings(http_redirect_port=8080)
