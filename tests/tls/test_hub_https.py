@@ -7,6 +7,7 @@ the proxy's redirect port sends it to HTTPS, and in production the hub's pages c
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,8 @@ from sandbox.settings import Settings
 from sandbox.tls import development
 from sandbox.workspaces.availability import hub_answers
 from sandbox.workspaces.hub_api import HubApi, HubUnavailable
+from tests.tls.test_platform_https import SANDBOX, _environment, _stop
+from tests.waiting import eventually
 from tests.workspaces.hub import CONTROL_PLANE_TOKEN, Hub, free_port
 
 # These tests start hubs, as tests/workspaces does: one after another on one test worker.
@@ -81,3 +84,30 @@ def test_a_hub_certificate_without_its_key_or_a_redirect_without_tls_is_refused(
         HubSettings(ssl_cert="hub.pem")
     with pytest.raises(ValidationError, match="SANDBOX_HUB_HTTP_REDIRECT_PORT"):
         HubSettings(http_redirect_port=8080)
+
+
+def test_make_run_serves_the_hub_over_https_from_the_development_ca(tmp_path: Path) -> None:
+    data_dir, port, hub_port = tmp_path / "var", free_port(), free_port()
+    env = _environment(
+        data_dir,
+        SANDBOX_ENVIRONMENT="development",
+        SANDBOX_PORT=str(port),
+        SANDBOX_HUB_START="development",
+        SANDBOX_HUB_URL=f"http://127.0.0.1:{hub_port}",
+        SANDBOX_HUB_API_PORT=str(free_port()),
+        SANDBOX_HUB_PROXY_API_URL=f"http://127.0.0.1:{free_port()}",
+        SANDBOX_QUERY_SERVICE_URL=f"http://127.0.0.1:{free_port()}/qs",
+        SANDBOX_DUTIES_INTERVAL="0",
+    )
+    proc = subprocess.Popen(
+        [SANDBOX, "run", "--tls"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    hub = f"https://127.0.0.1:{hub_port}"
+    try:
+        ca = data_dir / "tls" / development.CA_CERT
+        eventually(lambda: ca.exists() and hub_answers(hub, ca), "the hub", proc=proc, limit=120)
+        assert not hub_answers(hub)  # the system's authorities do not know the CA
+    finally:
+        output = _stop(proc)
+    assert f"JupyterHub at {hub}/" in output, output
