@@ -31,7 +31,15 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from query_guard.anonymise.derive import ROWS, SQUARES, SUM, VALUES, Block, value_column
+from query_guard.anonymise.derive import (
+    ENTITIES,
+    ROWS,
+    SQUARES,
+    SUM,
+    VALUES,
+    Block,
+    value_column,
+)
 from query_guard.anonymise.failsafe import fails_sql, holds_sql
 from query_guard.anonymise.names import literal, q, static
 from query_guard.anonymise.noise import FAST_FUNCTION, TRUNCATE
@@ -64,8 +72,9 @@ def seed_sql(entity: str) -> str:
 
 def eligible(block: Block) -> bool:
     """One kind of entity over rows that repeat an entity a bounded number of times (one
-    dataset, one per-entity block, or inner joins: :func:`_most_rows`), and only counts,
-    sums and spreads: a quantile needs each entity's own value."""
+    dataset, one per-entity block, or inner joins: :func:`_most_rows`), and only counts
+    (of rows or of distinct entities), sums and spreads: a quantile needs each entity's
+    own value."""
     inner_joins = all(
         not j.side and (j.kind or "INNER").upper() == "INNER"
         for j in block.select.args.get("joins") or []
@@ -73,7 +82,7 @@ def eligible(block: Block) -> bool:
     return (
         len(block.kinds) == 1
         and (len(block.datasets) == 1 or inner_joins)
-        and all(b.kind in (ROWS, VALUES, SUM, SQUARES) for b in block.bases)
+        and all(b.kind in (ROWS, VALUES, SUM, SQUARES, ENTITIES) for b in block.bases)
     )
 
 
@@ -120,19 +129,19 @@ class _Stats:
 
 @dataclass(frozen=True)
 class _Pass:
-    """What one pass says of a base in a bucket: its contributing rows (None where the
-    dominance test implies enough of them), its total, the most one entity's row can
-    bring to it, its contributors' seed, and any test that the pass's own arithmetic is
-    sound."""
+    """What one pass says of a base in a bucket: whether it has enough contributing
+    entities (None where the dominance test implies it), its total, the most one entity
+    can bring to it, its contributors' seed, and any test that the pass's own arithmetic
+    is sound."""
 
-    rows: str | None
+    enough: str | None
     total: str
-    largest: str
+    bound: str
     seeds: str
     sound: tuple[str, ...] = ()
 
 
-def _base_stats(block: Block, j: int, stats: _Stats, implied: bool) -> _Pass:
+def _base_stats(block: Block, j: int, stats: _Stats, most: str, top: float) -> _Pass:
     """Base ``j`` over the bucket's rows (those its conditions keep).
 
     The seed sums :data:`~query_guard.compile.CONTRIBUTOR_SEED` over the bucket's rows, one
@@ -143,28 +152,33 @@ def _base_stats(block: Block, j: int, stats: _Stats, implied: bool) -> _Pass:
     another aggregate. For sums and spreads the contributors need no count of their own when
     ``implied``: no entity brings more than the bound, so a total of which the bound is at
     most :data:`SHARE` has at least 1/SHARE contributing entities, and the threshold is no
-    higher than that.
+    higher than that. A count of distinct entities is counted exactly, each bringing one.
+    ``most`` is the SQL of M, the most rows of one entity, and ``top`` the highest the
+    noisy threshold can be.
     """
-    kind = block.bases[j].kind
+    base, implied = block.bases[j], top <= 1 / SHARE
     seeds = stats.of(f"sum({q('__qg_s0')})")
-    if kind == ROWS:
+    if base.kind == ENTITIES:
+        n = stats.of(f"count(DISTINCT {q(f'__qg_e{base.owner}')})")
+        return _Pass(f"{n} >= {top!r}", f"CAST({n} AS DOUBLE)", "1", seeds)
+    if base.kind == ROWS:
         rows = stats.of("count(*)")
-        return _Pass(rows, f"CAST({rows} AS DOUBLE)", "1", seeds)
+        return _Pass(f"{rows} >= {most} * {top!r}", f"CAST({rows} AS DOUBLE)", most, seeds)
     a = q(f"__qg_a{j}")
-    if kind == VALUES:
+    if base.kind == VALUES:
         rows = stats.of(f"count({a})")
-        return _Pass(rows, f"CAST({rows} AS DOUBLE)", "1", seeds)
-    if kind == SQUARES:
-        return _squares(a, stats, seeds, implied)
+        return _Pass(f"{rows} >= {most} * {top!r}", f"CAST({rows} AS DOUBLE)", most, seeds)
+    if base.kind == SQUARES:
+        return _squares(a, stats, seeds, implied, most)
     return _Pass(
-        None if implied else stats.of("count(*)", f"{a} <> 0"),
+        None if implied else f"{stats.of('count(*)', f'{a} <> 0')} >= {most} * {top!r}",
         f"CAST({stats.of(f'sum({a})')} AS DOUBLE)",
-        stats.of(f"max(abs({a}))"),
+        f"{most} * {stats.of(f'max(abs({a}))')}",
         seeds,
     )
 
 
-def _squares(a: str, stats: _Stats, seeds: str, implied: bool) -> _Pass:
+def _squares(a: str, stats: _Stats, seeds: str, implied: bool, most: str) -> _Pass:
     """Squares about the bucket's mean from one pass: Σx² − (Σx)²/n. One row's square
     about the mean is at most (max|x| + |mean|)², the bound the dominance test and the
     noise use. Where the subtraction would cancel most of the digits (a mean far larger
@@ -176,9 +190,9 @@ def _squares(a: str, stats: _Stats, seeds: str, implied: bool) -> _Pass:
     # Rows off the mean cannot be counted in the pass that finds the mean: without the
     # implication the bucket goes the exact way (no rows counted, none enough).
     return _Pass(
-        None if implied else "0",
+        None if implied else "false",
         centred,
-        f"power({largest} + abs({total} / {n}), 2)",
+        f"{most} * power({largest} + abs({total} / {n}), 2)",
         seeds,
         (f"{n} > 0", f"{centred} >= {CANCELLATION!r} * {squares}"),
     )
@@ -222,16 +236,16 @@ def ctes(
     """The WITH entries of the fast path over ``rows`` (the name of the block's rows and
     the SELECT that makes them): (entries, its anonymised buckets, the rows of the buckets
     left to the exact way)."""
-    d = ctx.agreement.disclosure
-    most = d.min_group_size + TRUNCATE * d.threshold_sd
     g = [q(f"__qg_g{i}") for i in range(len(block.keys))]
     m = len(block.atoms)
     source, rows_select = rows
     holds = [holds_sql(atom, block, ctx) for atom in block.atoms]
     stats = _Stats()
     fr = stats.of("count(*)")
-    implied = most <= 1 / SHARE
-    bases = [_base_stats(block, j, stats, implied) for j in range(len(block.bases))]
+    m_rows = q("__qg_m")  # read once per bucket in the stats' entry (one subquery, not eight)
+    d = ctx.agreement.disclosure
+    top = d.min_group_size + TRUNCATE * d.threshold_sd
+    bases = [_base_stats(block, j, stats, m_rows, top) for j in range(len(block.bases))]
     grouping = f" GROUP BY {', '.join(g)}" if g else ""
     # The rows each condition alone leaves out, counted in a scan of their own: a WHERE
     # DuckDB prunes by, where flags in one pass would make it read and test every row.
@@ -245,15 +259,11 @@ def ctes(
             f"FROM ({rows_select} WHERE {where}){grouping})"
         )
         excluded.append(x)
-    m_rows = q("__qg_m")  # read once per bucket in the stats' entry (one subquery, not eight)
-    bound = f"{m_rows} * {most!r}"
+    bound = f"{m_rows} * {top!r}"
     settled = [f"{fr} >= {bound}"]
     for base in bases:
-        settled += [f"{base.rows} >= {bound}"] if base.rows else []
-        settled += [
-            f"{m_rows} * {base.largest} <= {SHARE!r} * abs({base.total})",
-            *base.sound,
-        ]
+        settled += [base.enough] if base.enough else []
+        settled += [f"{base.bound} <= {SHARE!r} * abs({base.total})", *base.sound]
     settled += [f"({x} = 0 OR {x} >= {bound})" for x in excluded]
     stats_name, fast_name, rest = (f"__qg_{w}{n}" for w in ("fstats", "fast", "rest"))
     decided = f"coalesce({' AND '.join(settled)}, false)"
@@ -262,9 +272,8 @@ def ctes(
     cols = [*g, f"true AS {q('__qg_keep')}"]
     for j, (base, one) in enumerate(zip(block.bases, bases, strict=True)):
         described = literal(static(block, ctx, base.canonical))
-        scale = f"{m_rows} * {one.largest}"
         seeds = f"CAST({one.seeds} AS UBIGINT)"
-        noise = f"{FAST_FUNCTION}({described}, {values}, {kept}, {seeds}, {scale})"
+        noise = f"{FAST_FUNCTION}({described}, {values}, {kept}, {seeds}, {one.bound})"
         cols.append(f"{one.total} + {noise} AS {q(value_column(j))}")
     computed = [f"{text} AS {name}" for text, name in stats.columns.items()]
     on = _same(g, "r", "s")

@@ -79,6 +79,20 @@ def test_inner_joins_on_the_entity_take_the_fast_path_within_the_bound(tmp_path:
         assert abs(total - exact[2]) <= 2 * 3 * 300
 
 
+def test_distinct_entities_of_large_groups_are_counted_in_one_pass(tmp_path: Path) -> None:
+    """count(DISTINCT person) counts the contributors themselves, each bringing one: large
+    groups are settled in one pass, with noise scaled to one entity, not to M rows."""
+    ctx = _world(tmp_path, _big_payments(), COLUMNS, datasets=AGREED)
+    db = _build(ctx, tmp_path, "a.duckdb", b"k" * 32)
+    sql = "SELECT district, count(DISTINCT person_id) FROM pay GROUP BY 1 ORDER BY 1"
+    assert _settled_by_the_bound(ctx, db, sql) == 3
+    raw = duckdb.connect().execute(
+        sql.replace("FROM pay", "FROM read_parquet(?)"), [str(tmp_path / "catalog" / "pay.parquet")]
+    )
+    for (district, n), exact in zip(_values(_run(ctx, db, sql)), raw.fetchall(), strict=True):
+        assert district == exact[0] and abs(n - exact[1]) <= 2 * 3 * 1 + 0.5  # 2 layers
+
+
 def test_a_per_entity_query_grouped_by_more_than_the_entity_counts_entities(
     tmp_path: Path,
 ) -> None:
