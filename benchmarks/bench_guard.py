@@ -17,8 +17,9 @@ the same Parquet files:
   suppression metadata on the Arrow result.
 
 Headline: median over the queries of guarded / raw (target <= 1.5). Also per
-query: the guard's decision time, cold (the first sight of each SQL text) and
-warm (repeated), as a share of the raw query's time (target: cold <= 5 %);
+query: the guard's decision time, cold (the first sight of each SQL text in a fresh
+process, best of ``REPEATS`` processes) and warm (repeated), as a share of the raw
+query's time (target: cold <= 5 %);
 whether the guarded result agrees with the raw one within the noise bound
 except suppressed cells; and the engine's timeout overshoot (target <= 1.1).
 The raw database keeps the resident IDs as text, as the source has them, so raw
@@ -34,6 +35,7 @@ import hashlib
 import inspect
 import json
 import math
+import multiprocessing
 import os
 import statistics
 import time
@@ -358,13 +360,28 @@ def guarded_path(sql: str, ctx: GuardContext, conn: duckdb.DuckDBPyConnection) -
     return run_query(conn, decision.sql, timeout_s=QUERY_TIMEOUT_S, planned=decision.checked)
 
 
-def cold_decisions(ctx: GuardContext) -> tuple[float, dict[str, float]]:
-    """The process's very first ``check_query`` (sqlglot's own set-up, the context's schema),
-    on a text outside the benchmark, then the first call on each benchmark text. Nothing in
-    the guard caches decisions or anything keyed by the SQL text, so a text's first call
-    is its cold decision."""
+def _cold_pass(catalog: dict[str, dict]) -> tuple[float, dict[str, float]]:
+    """In a fresh process: its very first ``check_query`` (sqlglot's own set-up, the
+    context's schema) on a text outside the benchmark, then the first call on each
+    benchmark text. Nothing in the guard caches decisions or anything keyed by the SQL
+    text, so a text's first call is its cold decision."""
+    entries = {name: CatalogEntry.model_validate(entry) for name, entry in catalog.items()}
+    ctx = GuardContext(load_agreement_text(AGREEMENT), entries)
     first, _ = _timed(lambda: check_query(WARM_UP, ctx))
     return first, {q.sql: _timed(lambda s=q.sql: check_query(s, ctx))[0] for q in BENCH_QUERIES}
+
+
+def cold_decisions(ctx: GuardContext) -> tuple[float, dict[str, float]]:
+    """Cold decisions in ``REPEATS`` fresh processes, one after another, and for each text
+    the best of them, as the raw query is timed: one sample on a shared machine said more
+    about the machine than about the guard (the same text took 8 ms and 40 ms)."""
+    catalog = {name: entry.model_dump(mode="json") for name, entry in ctx.catalog.items()}
+    passes = []
+    for _ in range(REPEATS):
+        with multiprocessing.get_context("spawn").Pool(1) as fresh:
+            passes.append(fresh.apply(_cold_pass, (catalog,)))
+    cold = {q.sql: min(p[1][q.sql] for p in passes) for q in BENCH_QUERIES}
+    return min(p[0] for p in passes), cold
 
 
 # --- agreement with the raw result -------------------------------------------------------
@@ -620,7 +637,7 @@ def main() -> None:
         measured.append(measure(q, ctx, raw, hardened, cold[q.sql], per_entity))
         print_row(i, measured[-1])
     print_notes(ctx, measured, per_entity)
-    slow = {**SLOW_QUERIES, "compiled Q16": check_query(QUERIES[-1], ctx).sql or ""}
+    slow = {**SLOW_QUERIES, f"compiled Q{len(QUERIES)}": check_query(QUERIES[-1], ctx).sql or ""}
     print_summary(measured, first_call, timeout_overshoot(hardened, slow))
 
 
