@@ -19,7 +19,7 @@ from sandbox.demo.seed import DEMO_PASSWORD, DEMO_TOTP_SECRET, is_seeded, seed_d
 from sandbox.duties.timer import DutyTimer
 from sandbox.settings import Settings, get_settings
 from sandbox.tls import development
-from sandbox.tls.web import RedirectListener, uvicorn_tls
+from sandbox.tls.web import RedirectListener, plain_http_refused, uvicorn_tls
 from sandbox.workcalendar import calendar_from_settings
 
 
@@ -31,11 +31,16 @@ def serve(host: str | None = None, port: int | None = None) -> None:
 
 
 def _serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
-    """Serve, with the recurring duties on a timer beside the server unless switched off."""
+    """Serve, with the recurring duties on a timer beside the server unless switched off;
+    production refuses plain HTTP except on loopback behind a trusted proxy."""
     import uvicorn
 
     from sandbox.api.app import create_app
 
+    host, port = host or settings.host, port or settings.port
+    if why := plain_http_refused(settings, host):
+        typer.echo(why, err=True)
+        raise typer.Exit(2)
     timer = DutyTimer(settings, settings.duties_interval) if settings.duties_interval else None
     if timer is not None:
         every = settings.duties_interval
@@ -44,7 +49,6 @@ def _serve(settings: Settings, *, host: str | None = None, port: int | None = No
     anchor = CheckpointTimer.from_settings(settings)  # signs the record's head, and on stop
     if anchor is not None:
         anchor.start()
-    host, port = host or settings.host, port or settings.port
     redirect = None
     try:
         if settings.http_redirect_port:  # plain HTTP answers with a redirect to HTTPS only

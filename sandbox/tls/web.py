@@ -11,6 +11,8 @@
 * :class:`RedirectListener`: that app on its own uvicorn in a thread beside the server.
 * :func:`install_https`: HSTS, and behind a TLS-terminating proxy the scheme and client it
   names (:mod:`sandbox.tls.proxied`).
+* :func:`plain_http_refused`: production serves HTTPS itself, or plain HTTP on loopback
+  only, to a TLS-terminating proxy on the same host.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -124,6 +127,25 @@ class RedirectListener:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(30)
+
+
+def plain_http_refused(settings: Settings, host: str) -> str | None:
+    """Why production may not serve plain HTTP on ``host``, or ``None``. Without its own
+    certificate the platform must listen on loopback behind a proxy it trusts: anywhere
+    else, passwords and tokens would cross a network in clear."""
+    if settings.environment != "production" or settings.tls_cert is not None:
+        return None
+    try:
+        loopback = ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback and settings.trusted_proxies:
+        return None
+    return (
+        f"production does not serve plain HTTP on {host} (rule tls-required): set "
+        "SANDBOX_TLS_CERT and SANDBOX_TLS_KEY, or listen on loopback only behind a "
+        "TLS-terminating reverse proxy named in SANDBOX_TRUSTED_PROXIES"
+    )
 
 
 def uvicorn_tls(settings: Settings) -> dict[str, str]:

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from sandbox.settings import Settings
 from sandbox.tls import development
+from sandbox.tls.web import plain_http_refused
 from tests.waiting import eventually
 from tests.workspaces.hub import free_port
 
@@ -154,3 +155,28 @@ def test_a_certificate_without_its_key_or_a_redirect_without_tls_is_refused() ->
         Settings(tls_cert=Path("server.pem"))
     with pytest.raises(ValidationError, match="tls-redirect"):
         Settings(http_redirect_port=8080)
+
+
+def test_production_serves_plain_http_only_on_loopback_behind_a_trusted_proxy(
+    tmp_path: Path,
+) -> None:
+    env = _environment(
+        tmp_path / "var",
+        SANDBOX_ENVIRONMENT="production",
+        SANDBOX_SECRET_KEY="a-test-secret-that-is-not-the-default",
+        SANDBOX_DUTIES_INTERVAL="0",
+    )
+    done = subprocess.run(
+        [SANDBOX, "serve", "--host", "127.0.0.1", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "(rule tls-required)" in done.stderr
+
+    production = Settings(environment="production", secret_key="not-the-default-secret")
+    behind = production.model_copy(update={"trusted_proxies": ["127.0.0.1"]})
+    assert plain_http_refused(behind, "127.0.0.1") is None  # the guide's reverse proxy
+    assert plain_http_refused(behind, "0.0.0.0") is not None  # the proxy's hop on a network
+    assert plain_http_refused(Settings(environment="development"), "0.0.0.0") is None
