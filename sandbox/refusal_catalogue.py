@@ -44,6 +44,12 @@ VALUES: dict[str, str] = {
     "handling": "处理中", "answered": "已答复", "closed": "已关闭", "converted": "已转为违规",
     "recorded": "已登记", "rectifying": "整改中", "rectified": "已整改", "declined": "不予受理",
     "fulfilled": "已满足", "delivered": "已送达",
+    # Moves of the agreement and export lifecycles, and what an empty list of them says
+    "suspend": "暂停", "reinstate": "恢复", "terminate": "终止", "expire": "到期",
+    "submit": "提交", "pass_checks": "通过自动检查", "fail_checks": "未通过自动检查",
+    "start_review": "开始审核", "approve": "批准", "return": "退回修改", "reject": "驳回",
+    "release": "发布", "revoke": "撤销发布", "withdraw": "撤回",
+    "nothing": "无", "nothing (it has ended)": "无（协议已结束）", "nothing (it is closed)": "无（已办结）",
 }  # fmt: skip
 
 
@@ -482,7 +488,7 @@ ENTRIES: tuple[tuple[str, ...], ...] = (
     ("QG-010", "{name}() reveals a single member's value; use count, sum, avg, stddev or variance, or use it inside a WITH query grouped by the entity", "{name}() 会暴露单个主体的取值；请使用 count、sum、avg、stddev 或 variance，或在按主体分组的 WITH 子查询中使用它"),
     ("QG-018", "the output name {name} is used again in the same SELECT list; repeat its expression, or define it in a WITH query and select from that", "输出名称 {name} 在同一 SELECT 列表中被再次引用；请重复其表达式，或在 WITH 子查询中定义后再选取"),
     # Agreements (sandbox/agreements/*, sandbox/api/routes/agreements.py, hub.py)
-    ("agreement-transition", "an agreement that is {current} cannot {action}; allowed: {allowed}", "状态为{current:value}的协议不能执行“{action}”；允许的操作：{allowed}"),
+    ("agreement-transition", "an agreement that is {current} cannot {action}; allowed: {allowed}", "状态为{current:value}的协议不能{action:value}；允许的操作：{allowed:values}"),
     ("agreement-unknown", "agreement {id} does not exist", "协议 {id} 不存在"),
     ("agreement-not-active", "agreement {id} is {status}; nothing can be {what}ed", "协议 {id} 的状态为{status:value}；不能导出或导入任何内容"),
     ("agreement-researchers", "researchers: {name} is not a registered researcher; agreements name real-name registered researchers only (Wuxi Art.6)", "研究者：{name} 不是已注册的研究者；协议只能列入已实名注册的研究者（无锡办法第6条）"),
@@ -492,7 +498,7 @@ ENTRIES: tuple[tuple[str, ...], ...] = (
     ("agreement-amend", "an amendment cannot change the provider", "协议变更不能更换数据开放主体"),
     ("agreement-amend-noop", "the amendment changes nothing", "此次变更没有修改任何内容"),
     ("agreement-expiry", "expiry happens by date, not by hand", "协议按日期自动到期，不能手动设为到期"),
-    ("agreement-reason", "{action} needs a reason", "此操作须说明理由"),
+    ("agreement-reason", "{action} needs a reason", "{action:value}须说明理由"),
     ("agreement-rectification", "a suspension for missed security measures sets a rectification period in days (Shanghai Art.26, 36)", "因未落实安全措施而暂停协议时，须设定整改期限（天数）（上海条例第26、36条）"),
     ("id-range", "{name} {value} does not exist: ids are whole numbers from 1 to {max_id}", "{name} {value} 不存在：编号须为 1 至 {max_id} 之间的整数"),
     ("agreement-id", "the YAML's id differs from the URL's", "YAML 文件中的协议编号与网址中的编号不一致"),
@@ -781,11 +787,11 @@ ENTRIES: tuple[tuple[str, ...], ...] = (
     ("export-author", "only the author submits an export request", "只有申请人可以提交导出申请"),
     ("export-content", "export request {id} is not a DP draft awaiting its result", "导出申请 {id} 不是等待结果的差分隐私草稿"),
     ("export-author", "only the author withdraws an export request", "只有申请人可以撤回导出申请"),
-    ("export-author", "{action} is the author's move", "此操作只能由申请人执行"),
+    ("export-author", "{action} is the author's move", "只有申请人可以{action:value}"),
     ("export-independent-reviewers", "each reviewer approves once; a second reviewer must be someone else", "每位审核人只能批准一次；第二位审核人须为另一人"),
     ("signing-key", "{path}: is not an Ed25519 private key", "{path}：不是 Ed25519 私钥"),
     ("signing-key", "{path}: is not an Ed25519 key", "{path}：不是 Ed25519 密钥"),
-    ("export-transition", "an export request that is {current} cannot {action}; allowed: {allowed}", "状态为{current:value}的导出申请不能执行“{action}”；允许的操作：{allowed}"),
+    ("export-transition", "an export request that is {current} cannot {action}; allowed: {allowed}", "状态为{current:value}的导出申请不能{action:value}；允许的操作：{allowed:values}"),
     ("import-author-reviews", "the author of an {kind} request never reviews it", "申请人不能审核本人提出的导入申请"),
     ("export-author-reviews", "the author of an {kind} request never reviews it", "申请人不能审核本人提出的导出申请"),
     ("import-reviewer", "{kind} requests are reviewed by the data's provider ({provider})", "导入申请由数据开放主体（{provider}）审核"),
