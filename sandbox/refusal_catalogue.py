@@ -625,8 +625,8 @@ ENTRIES: tuple[tuple[str, ...], ...] = (
     # Keys (sandbox/keys/*, query_guard/keys.py, query_guard/at_rest.py)
     ("agreement", "agreement id {id} is not a valid agreement id", "{id} 不是有效的协议编号"),
     ("key-store-unreadable", "master key {master} is not in the key store at {root}", "密钥库 {root} 中没有主密钥 {master}"),
-    ("at-rest-key-missing", "agreement {id} has no data key in the key store: it was never provisioned, or its key was destroyed when it ended; its database cannot be opened (provision it again if it is active)", "密钥库中没有协议 {id} 的数据密钥：该协议从未开通，或其密钥已在协议结束时销毁；其数据库无法打开（如协议仍有效，请重新开通）"),
-    ("key-store-unreadable", "the data key of agreement {id} does not open with master key {master}: the wrapped key was altered or belongs to another agreement", "协议 {id} 的数据密钥无法用主密钥 {master} 解开：封装的密钥已被改动，或属于另一协议"),
+    ("at-rest-key-missing", "{what} has no data key in the key store: it was never made, or it was destroyed when the agreement ended or the data was withdrawn or discarded; what it encrypted cannot be opened (provision an active agreement again)", "密钥库中没有{what}的数据密钥：该密钥从未生成，或已在协议结束、数据撤回或丢弃时销毁；其加密的内容无法打开（如协议仍有效，请重新开通）"),
+    ("key-store-unreadable", "the data key of {what} does not open with master key {master}: the wrapped key was altered or belongs to another name", "{what}的数据密钥无法用主密钥 {master} 解开：封装的密钥已被改动，或属于其他名称"),
     ("notification-unknown", "you have no notification {id}", "您没有编号为 {id} 的通知"),
     # Oversight: data requests, quality tasks, tip-offs, violations (sandbox/oversight/*)
     ("demand-title", "the title has {n} characters; at most {limit} are allowed (say more in the description)", "标题有 {n} 个字符，最多 {limit} 个（更多内容请写在说明中）"),
@@ -683,10 +683,11 @@ ENTRIES: tuple[tuple[str, ...], ...] = (
     ("QG-021", "the range bound {bound} is not round: range bounds must have one significant digit (e.g. 30, 500, 0.2) or be the first day of a month, so that ranges cannot be shifted to include or leave out one person", "范围边界 {bound} 不是整值：范围边界须只有一位有效数字（如 30、500、0.2）或为某月第一天，以免通过移动范围纳入或排除某一个人"),
     ("QG-021", "the bin width in {expression} must be a round literal with one significant digit (e.g. floor(age / 10) * 10)", "{expression} 中的分组宽度须为只有一位有效数字的整值常量（如 floor(age / 10) * 10）"),
     ("at-rest-key", "the database {name} does not open {state}: it is encrypted under another key, or not encrypted as expected; rebuild it by provisioning again", "数据库 {name} 无法以{state}方式打开：它由另一密钥加密，或加密状态与预期不符；请重新开通以重建数据库"),
+    ("at-rest-key", "{what} does not open {state}: it is encrypted under another key, or not encrypted as expected; {remedy}", "{what}无法以{state}方式打开：它由另一密钥加密，或加密状态与预期不符；{remedy}"),
     ("http", "the query service answered HTTP {status}", "查询服务返回 HTTP {status}"),
     ("client-tls", "the query service must be reached over https when a CA is given, not {url}", "指定 CA 时须通过 https 访问查询服务，不能使用 {url}"),
     ("client-config", "no query service configured: pass url= and token=, or set SANDBOX_QUERY_URL and SANDBOX_TOKEN", "未配置查询服务：请传入 url= 和 token=，或设置 SANDBOX_QUERY_URL 和 SANDBOX_TOKEN"),
-    ("build-source", "{path}: unsupported source format; use Parquet or CSV", "{path}：不支持的源文件格式；请使用 Parquet 或 CSV"),
+    ("build-source", "{path}: unsupported source format; use Parquet or CSV (an encrypted source is Parquet)", "{path}：不支持的源文件格式；请使用 Parquet 或 CSV（加密的源文件为 Parquet）"),
     ("build-source", "dataset {name} has no source file", "数据集 {name} 没有源文件"),
     ("build-source", "dataset {name}: source {path} not found", "数据集 {name}：找不到源文件 {path}"),
     ("alert-acknowledged", "alert {id} is already acknowledged", "预警 {id} 已确认"),
