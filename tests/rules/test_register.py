@@ -88,7 +88,10 @@ def test_the_register_says_what_the_code_does() -> None:
     is left over from a rule the code no longer raises."""
     expected = _register()
     wrong = {r: (RULES.get(r), rule) for r, rule in expected.items() if RULES.get(r) != rule}
-    assert not wrong, "\n".join(f"{r}: register {a}, code {b}" for r, (a, b) in wrong.items())
+    lines = [f"{r}: register {a}, code {b}" for r, (a, b) in wrong.items()]
+    assert not wrong, "set these in RULES (sandbox/refusal_catalogue.py), then run " + (
+        "`sandbox rules render`:\n" + "\n".join(lines)
+    )
     assert set(RULES) - set(expected) == set(), "rules no code raises any more"
 
 
@@ -115,7 +118,10 @@ def test_every_refusal_reads_in_chinese() -> None:
     written = {(s.rule, s.message) for s in sites() if s.message and s.rule != DYNAMIC}
     assert len(written) > 300
     untranslated = sorted(m for m in written if say(m[0], _sample(m[1]), "zh") is None)
-    assert not untranslated, "\n".join(f"{r}: {m}" for r, m in untranslated)
+    assert not untranslated, (
+        "add (rule, English template, Chinese) to ENTRIES in sandbox/refusal_catalogue.py, "
+        "then run `sandbox rules render`:\n" + "\n".join(f"{r}: {m}" for r, m in untranslated)
+    )
 
 
 def test_forms_name_rules_that_are_raised() -> None:
