@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from typer.testing import CliRunner
 
+from export_review.api import json_field
 from export_review.disclosure import check_table
 from export_review.imports import check_import
 from export_review.signing import load_or_create_signing_key, load_public_key
@@ -99,6 +100,7 @@ CASES: dict[str, tuple[str, Callable[[Path], object]]] = {
         "backup-db", lambda _: dialect_of("mysql://db/platform")),
     "a header row past the end of the file": (
         "upload-header", lambda _: header_index([(1, ["区县", "人数"])], header_row=5)),
+    "a form field that is not JSON": ("export-fields", lambda _: json_field("{", "queries", [])),
     "an import named with a folder": (
         "import-file-name", lambda _: check_import("../codes.csv", b"code\n1\n")),
     "a binary file saved into a workspace": ("workspace-upload", lambda _: check_save(BINARY)),

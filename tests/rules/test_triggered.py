@@ -26,11 +26,11 @@ UNTESTED = frozenset({
     "backup-dataset-changed", "backup-export-missing", "backup-io", "backup-release-key",
     "backup-release-missing", "catalog-review-unpublished", "dataset-no-data",
     "dp-no-privacy-unit", "export-author", "export-bundle", "export-content",
-    "export-dp-interrupted", "export-dp-source", "export-fields", "export-figure",
-    "export-file", "export-file-name", "import-author", "import-file",
-    "import-independent-reviewers", "oidc-code", "oidc-denied", "oidc-issuer",
-    "oidc-link-duplicate", "oidc-link-unknown", "oidc-provider", "oidc-token",
-    "publish-preview", "restore-dialect", "sign-in-backoff-address", "tipoff-routing",
+    "export-dp-interrupted", "export-dp-source", "export-figure", "export-file",
+    "export-file-name", "import-author", "import-file", "import-independent-reviewers",
+    "oidc-code", "oidc-denied", "oidc-issuer", "oidc-link-duplicate", "oidc-link-unknown",
+    "oidc-provider", "oidc-token", "publish-preview", "restore-dialect",
+    "sign-in-backoff-address", "tipoff-routing",
 })  # fmt: skip
 
 
