@@ -28,8 +28,7 @@ UNTESTED = frozenset({
     "dp-no-privacy-unit", "export-author", "export-bundle", "export-content",
     "export-dp-interrupted", "export-dp-source", "export-figure", "export-file",
     "export-file-name", "import-author", "import-file", "import-independent-reviewers",
-    "oidc-code", "oidc-denied", "oidc-issuer", "oidc-link-duplicate", "oidc-link-unknown",
-    "oidc-provider", "oidc-token", "publish-preview", "restore-dialect",
+    "oidc-issuer", "oidc-provider", "oidc-token", "publish-preview", "restore-dialect",
     "sign-in-backoff-address", "tipoff-routing",
 })  # fmt: skip
 
