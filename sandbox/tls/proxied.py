@@ -1,8 +1,9 @@
 """Behind a TLS-terminating reverse proxy (the operator's guide's nginx): the scheme and
 client the proxy saw, believed only from a peer in ``SANDBOX_TRUSTED_PROXIES``.
 
-uvicorn's own header handling stays off (``sandbox serve``): it would believe any peer its
-``forwarded_allow_ips`` names and takes a forged entry for a client. Here a trusted peer's
+uvicorn's own header handling stays off (``sandbox serve``): it would take an entry that is
+not an address for the client, where the sign-in backoff stops at the proxy that passed it
+on (:mod:`sandbox.api.client_address`). Here a trusted peer's
 ``X-Forwarded-Proto`` sets the request's scheme, so the URLs the platform builds (a
 redirect's ``Location``) say ``https``, and its ``X-Forwarded-For`` sets the client as
 :func:`~sandbox.api.client_address.client_address` reads it, so every check of the
