@@ -397,8 +397,8 @@ ENTRIES: tuple[tuple[str, ...], ...] = (
     ("user-fields", "a provider account names its organisation", "开放主体账户须注明所属单位"),
     ("mfa-enrolled", "this account already has an authenticator; if it is lost, ask an operator to reset it", "此账户已绑定身份验证器；如已丢失，请联系平台运营重置"),
     ("mfa-none", "{name} has no authenticator to reset", "{name} 没有可重置的身份验证器"),
-    ("sign-in-backoff-account", "{n} failed sign-ins {scope} in the last hour: wait {wait} s before trying again (after {limit} failures each one doubles the wait, up to {cap} s; nothing is locked)", "最近一小时内{scope}登录失败 {n} 次：请等待 {wait} 秒后再试（失败超过 {limit} 次后每次等待时间加倍，最长 {cap} 秒；账户不会被锁定）"),
-    ("sign-in-backoff-address", "{n} failed sign-ins {scope} in the last hour: wait {wait} s before trying again (after {limit} failures each one doubles the wait, up to {cap} s; nothing is locked)", "最近一小时内{scope}登录失败 {n} 次：请等待 {wait} 秒后再试（失败超过 {limit} 次后每次等待时间加倍，最长 {cap} 秒；账户不会被锁定）"),
+    ("sign-in-backoff-account", "{n} failed sign-ins to this account in the last hour: wait {wait} s before trying again (after {limit} failures each one doubles the wait, up to {cap} s; nothing is locked)", "最近一小时内此账户登录失败 {n} 次：请等待 {wait} 秒后再试（失败超过 {limit} 次后每次等待时间加倍，最长 {cap} 秒；账户不会被锁定）"),
+    ("sign-in-backoff-address", "{n} failed sign-ins from your address in the last hour: wait {wait} s before trying again (after {limit} failures each one doubles the wait, up to {cap} s; nothing is locked)", "最近一小时内从您的网络地址登录失败 {n} 次：请等待 {wait} 秒后再试（失败超过 {limit} 次后每次等待时间加倍，最长 {cap} 秒；不会锁定任何账户）"),
     ("agreement-not-active", "agreement {id} is {status}; workspaces run only under an active agreement", "协议 {id} 的状态为{status:value}；工作空间只在协议有效时运行"),
     ("agreement-researcher", "agreement {id} does not name {name} as a researcher", "协议 {id} 未将 {name} 列为研究者"),
     # Applications (sandbox/applications/service.py, Wuxi Art.15)

@@ -3,11 +3,13 @@ rule the register lists and reads in Chinese."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from sandbox.accounts.attempts import record_attempt
+from sandbox.accounts.backoff import ADDRESS, check_backoff
 from sandbox.accounts.models import Role
 from sandbox.accounts.service import create_user
 from sandbox.accounts.totp import start_enrolment
@@ -93,3 +95,23 @@ def test_an_authenticator_is_set_up_once(
         return start_enrolment(session, users["health"], settings.keys_dir)
 
     assert_refused_by(refused(factory, submitted, enrol), "mfa-enrolled")
+
+
+def test_many_failures_from_one_address_make_it_wait(
+    factory: sessionmaker[Session], published: Users
+) -> None:
+    """Past the address rule's free failures, against any accounts, the address waits."""
+    now = datetime(2026, 12, 30, 9, tzinfo=UTC)
+    with transaction(factory) as session:
+        for i in range(ADDRESS.free + 1):
+            record_attempt(
+                session, username=f"guess{i}", address="203.0.113.7", channel="web",
+                succeeded=False, at=now - timedelta(seconds=i),
+            )  # fmt: skip
+
+    def sign_in(session: Session, _: Users) -> object:
+        check_backoff(session, username="carol", address="203.0.113.7", now=now)
+        return None
+
+    shown = assert_refused_by(refused(factory, published, sign_in), "sign-in-backoff-address")
+    assert shown.startswith("最近一小时内从您的网络地址登录失败 11 次：请等待")

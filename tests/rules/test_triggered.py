@@ -29,7 +29,7 @@ UNTESTED = frozenset({
     "export-dp-interrupted", "export-dp-source", "export-figure", "export-file",
     "export-file-name", "import-author", "import-file", "import-independent-reviewers",
     "oidc-issuer", "oidc-provider", "oidc-token", "publish-preview", "restore-dialect",
-    "sign-in-backoff-address", "tipoff-routing",
+    "tipoff-routing",
 })  # fmt: skip
 
 
