@@ -12,8 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import User
+from sandbox.api.app import create_app
 from sandbox.identity.oidc import link_subject, unlink_subject
 from sandbox.refusal_text import say
+from sandbox.settings import Settings
+from tests.identity.conftest import PLATFORM
 from tests.identity.provider import LocalProvider
 from tests.identity.test_oidc import assert_refused, link, through_provider
 from tests.refusals.provoke import assert_refused_by, refused
@@ -60,3 +63,15 @@ def test_a_link_is_made_once_and_only_a_link_is_unmade(
     ))  # fmt: skip
     assert say(missing.rule, missing.message, "zh") == "bob 在该统一身份认证服务中没有关联"
     assert_refused_by(missing, "oidc-link-unknown")
+
+
+def test_a_provider_that_does_not_answer(
+    settings: Settings, factory: sessionmaker[Session]
+) -> None:
+    """Nothing listens on port 9 of the loopback: the sign-in cannot start."""
+    gone = settings.model_copy(update={"oidc_issuer": "http://127.0.0.1:9"})
+    with TestClient(create_app(gone), base_url=PLATFORM) as client:
+        client.cookies.set("lang", "zh")
+        answer = client.get("/auth/oidc/login", follow_redirects=False)
+    assert answer.status_code == 502 and "oidc-provider" in answer.text
+    assert "统一身份认证服务（http://127.0.0.1:9" in answer.text

@@ -9,6 +9,8 @@ from datetime import date
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from query_guard.early_warning.models import Alert
+from query_guard.early_warning.service import acknowledge
 from sandbox.db.base import transaction
 from sandbox.feedback.models import ObjectionStatus
 from sandbox.feedback.objections import handle_objection, raise_objection
@@ -132,3 +134,14 @@ def test_a_confirmed_objection_becomes_one_task(
         )
         task(session, cases)
     assert_refused_by(refused(factory, cases, task), "quality-task-dup")
+
+
+def test_an_alert_is_acknowledged_once(factory: sessionmaker[Session], cases: Users) -> None:
+    def look(session: Session, users: Users) -> object:
+        return acknowledge(session, users["ops"], 1)
+
+    with transaction(factory) as session:
+        session.add(Alert(agreement_id="AGR-T-0001", researcher="alice", kind="bulk_extraction"))
+        session.flush()
+        look(session, cases)
+    assert assert_refused_by(refused(factory, cases, look), "alert-acknowledged") == "预警 1 已确认"
