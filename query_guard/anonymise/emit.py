@@ -409,13 +409,14 @@ def _compile_block(block: Block, ctx: GuardContext, n: int, root: bool) -> tuple
             if refs:
                 test = " OR ".join(f"{q(r)} IS NULL" for r in refs)
                 flags.append(f"({test}) AS {q(f'{SUPPRESSED_PREFIX}{i}')}")
-        flags.append(
-            f"(SELECT coalesce(bool_or(NOT {q('__qg_keep')}), false) FROM {q(anon)}) "
-            f"AS {q(DROPPED)}"
-        )
+        flags.append(q(DROPPED))
     body = ", ".join([*(p.sql("duckdb") for p in projections), *flags])
     distinct = "DISTINCT " if select.args.get("distinct") else ""
-    parts = [f"SELECT {distinct}{body} FROM {q(anon)} WHERE {' AND '.join(conditions)}"]
+    source = q(anon)
+    if root:  # whether any bucket was left out, over all of them (one pass, not a second)
+        dropped = f"coalesce(bool_or(NOT {q('__qg_keep')}) OVER (), false) AS {q(DROPPED)}"
+        source = f"(SELECT *, {dropped} FROM {source}) AS {source}"
+    parts = [f"SELECT {distinct}{body} FROM {source} WHERE {' AND '.join(conditions)}"]
     order = select.args.get("order")
     if order is not None:
         parts.append(_rewrite(order, block).sql("duckdb"))
