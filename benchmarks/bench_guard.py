@@ -345,10 +345,13 @@ def _timed(fn: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
-def _best(fn: Callable[[], object]) -> float:
-    """Best of ``REPEATS``: the machine is shared, and the minimum is the figure least
-    disturbed by other people's work (applied alike to raw and guarded)."""
-    return min(_timed(fn)[0] for _ in range(REPEATS))
+def _best(*fns: Callable[[], object]) -> list[float]:
+    """Best of ``REPEATS`` for each of ``fns``, run in turn in every round: the machine is
+    shared, the minimum is the figure least disturbed by other people's work, and taking
+    turns gives raw and guarded the same moments (timed one after the other, a spell of
+    someone else's load fell on one side only and moved the ratio by half)."""
+    rounds = [[_timed(fn)[0] for fn in fns] for _ in range(REPEATS)]
+    return [min(column) for column in zip(*rounds, strict=True)]
 
 
 def guarded_path(sql: str, ctx: GuardContext, conn: duckdb.DuckDBPyConnection) -> pa.Table:
@@ -523,9 +526,11 @@ def measure(
     max_rows_per_entity: int,
 ) -> Measured:
     """Time one query both ways, then compare one guarded result with the raw one."""
-    raw_s = _best(lambda: raw.sql(q.sql).to_arrow_table())
-    guarded_s = _best(lambda: guarded_path(q.sql, ctx, hardened))
-    warm_s = _best(lambda: check_query(q.sql, ctx))
+    raw_s, guarded_s, warm_s = _best(
+        lambda: raw.sql(q.sql).to_arrow_table(),
+        lambda: guarded_path(q.sql, ctx, hardened),
+        lambda: check_query(q.sql, ctx),
+    )
     bound = count_bound(check_query(q.sql, ctx).sql or "", max_rows_per_entity)
     guarded = guarded_path(q.sql, ctx, hardened)
     user_raw = raw.sql(q.sql).to_arrow_table()
