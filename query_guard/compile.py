@@ -29,13 +29,14 @@ import hmac
 import os
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 from sqlglot import exp
 
 from query_guard.anonymise.noise import contributor_key
-from query_guard.at_rest import attach
+from query_guard.at_rest import attach, parquet_source, refused_without_key
 from sandbox.contracts.agreement import Agreement
 from sandbox.contracts.catalog_entry import CatalogEntry, Sensitivity
 from sandbox.contracts.validation import parse_row_filter, validate_agreement
@@ -165,21 +166,23 @@ def has_contribution_rank(agreement: Agreement, entry: CatalogEntry) -> bool:
     return entry.entity is not None and entry.entity in built_columns(agreement, entry)
 
 
-def _reader_sql(path: Path) -> str:
+def _reader_sql(conn: duckdb.DuckDBPyConnection, name: str, path: Path, key: bytes | None) -> str:
+    """SQL reading a dataset's source; a version the platform stored is encrypted Parquet."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        return f"read_parquet({_string(str(path))})"
-    if suffix in (".csv", ".txt"):
+        return parquet_source(conn, path, key=key, name=name)
+    if key is None and suffix in (".csv", ".txt"):
         return f"read_csv({_string(str(path))}, header = true, all_varchar = true)"
     raise ContractError(
-        f"{path}: unsupported source format; use Parquet or CSV", rule="build-source"
+        f"{path}: unsupported source format; use Parquet or CSV (an encrypted source is Parquet)",
+        rule="build-source",
     )
 
 
 def _dataset_sql(
     agreement: Agreement,
     entry: CatalogEntry,
-    path: Path,
+    reader: str,
     key: bytes,
     contributor_key: bytes,
 ) -> str:
@@ -198,9 +201,7 @@ def _dataset_sql(
     where = ""
     if scope.row_filter:
         where = " WHERE " + parse_row_filter(scope.row_filter, entry).sql("duckdb")
-    built = (
-        f"SELECT {', '.join(outputs)} FROM (SELECT {typed} FROM {_reader_sql(path)}) AS src{where}"
-    )
+    built = f"SELECT {', '.join(outputs)} FROM (SELECT {typed} FROM {reader}) AS src{where}"
     if has_contribution_rank(agreement, entry):
         # Partitioned by the pseudonym, the entity as every query sees it; the draw is a
         # column of its own because DuckDB refuses a volatile window ORDER BY. The window
@@ -238,14 +239,28 @@ def _view_sql(agreement: Agreement, entry: CatalogEntry) -> str:
     return f"CREATE VIEW {_ident(entry.name)} AS SELECT {agreed} FROM {private_table(entry.name)}"
 
 
-def _source(entry: CatalogEntry, sources: Mapping[str, Path] | None) -> Path:
-    path = (sources or {}).get(entry.name) or entry.source_path()
-    if path is None:
+@dataclass(frozen=True)
+class StoredSource:
+    """A dataset version as the platform keeps it: its file, the key it is encrypted under
+    (None: a plain file), and the SHA-256 of its content as plain Parquet. That digest names
+    the version, and aggregate mode keys its noise by it, so it stays the same however the
+    file is encrypted: a version encrypted later, or republished unchanged, perturbs alike."""
+
+    path: Path
+    key: bytes | None
+    digest: str
+
+
+def _source(entry: CatalogEntry, sources: Mapping[str, Path | StoredSource] | None) -> StoredSource:
+    given = (sources or {}).get(entry.name) or entry.source_path()
+    if given is None:
         raise ContractError(f"dataset {entry.name!r} has no source file", rule="build-source")
-    path = Path(path)
+    path = given.path if isinstance(given, StoredSource) else Path(given)
     if not path.is_file():
         raise ContractError(f"dataset {entry.name!r}: source {path} not found", rule="build-source")
-    return path
+    if isinstance(given, StoredSource):
+        return given
+    return StoredSource(path, None, source_digest(path))  # a catalogue's own file, in clear
 
 
 def build_agreement_database(
@@ -254,7 +269,7 @@ def build_agreement_database(
     *,
     out_path: str | Path,
     key: bytes,
-    sources: Mapping[str, Path] | None = None,
+    sources: Mapping[str, Path | StoredSource] | None = None,
     suspended: frozenset[str] = frozenset(),
     noise_secret: bytes | None = None,
     encryption_key: bytes | None = None,
@@ -263,7 +278,8 @@ def build_agreement_database(
 
     With the platform's ``noise_secret``, :data:`CONTRIBUTOR` names entities alike
     in every agreement, so aggregate mode perturbs alike across agreements. With an
-    ``encryption_key`` the file and its WAL are encrypted (:mod:`query_guard.at_rest`).
+    ``encryption_key`` the file and its WAL are encrypted, and a :class:`StoredSource` with a
+    key is read as encrypted under it (:mod:`query_guard.at_rest`).
 
     It is written to a temporary file next to ``out_path`` and renamed into
     place only when complete, so an interrupted build leaves nothing behind.
@@ -291,17 +307,20 @@ def build_agreement_database(
                 if name in suspended:
                     continue
                 entry = catalog[name]
-                path = _source(entry, sources)
-                digest = source_digest(path)
+                source = _source(entry, sources)
                 # Without the platform's secret (a throwaway build) contributors are named
                 # by the agreement's own key: consistent within this database only.
-                contributor = contributor_key(noise_secret or key, name, digest)
-                con.execute(_dataset_sql(agreement, entry, path, key, contributor))
+                contributor = contributor_key(noise_secret or key, name, source.digest)
+                reader = _reader_sql(con, name, source.path, source.key)
+                remedy = "its key was destroyed or the file replaced; publish it again"
+                what = f"dataset {name}'s file {source.path.name}"
+                with refused_without_key(what, source.key, remedy):
+                    con.execute(_dataset_sql(agreement, entry, reader, key, contributor))
                 con.execute(_view_sql(agreement, entry))
                 con.execute(
                     f"INSERT INTO {_ident(PRIVATE_SCHEMA)}.{_ident(SOURCES_TABLE)} "
                     f"VALUES (?, ?, ({_max_rows_sql(agreement, entry)}))",
-                    [name, digest],
+                    [name, source.digest],
                 )
             con.execute("CHECKPOINT")
         finally:

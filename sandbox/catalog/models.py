@@ -51,7 +51,11 @@ class DatasetVersion(Base):
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
     version: Mapped[int]
     path: Mapped[str] = mapped_column(Text)
+    #: Of the file as stored (encrypted since 0009): what backups check it against.
     sha256: Mapped[str] = mapped_column(String(64))
+    #: Of the content as plain Parquet: names the version, and keys aggregate mode's noise
+    #: (``query_guard.compile.StoredSource``), whatever encryption the file is under.
+    content_sha256: Mapped[str] = mapped_column(String(64))
     rows: Mapped[int]
     quality: Mapped[dict] = mapped_column(JSON)
     #: In force: agreements and provisioning use only published versions. A version

@@ -1,7 +1,8 @@
 """Publishing datasets and reading the catalogue (R1, R2, R13, R14).
 
 Publishing stores the data as Parquet under the platform's data directory as a
-new dataset version, with its quality report; agreements and releases name the
+new dataset version, encrypted under a key of its own (:mod:`sandbox.catalog.encryption`),
+with its quality report; agreements and releases name the
 version they used. A new entry, a changed entry and a changed open class are
 only proposed: they take effect when the authority approves their catalogue
 review (:mod:`sandbox.catalog.review`; Shanghai Art.12, Wuxi Art.11-12). Until
@@ -18,12 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sandbox.accounts.models import User
 from sandbox.audit.record import record
+from sandbox.catalog.encryption import content_digest, write_version
 from sandbox.catalog.models import CatalogReview, Dataset, DatasetStatus, DatasetVersion, ReviewKind
 from sandbox.catalog.quality import quality_report
 from sandbox.catalog.reading import ReadOptions, read_table
@@ -31,7 +32,9 @@ from sandbox.catalog.review import ARTICLE, open_review, refuse_while_pending, r
 from sandbox.contracts import CatalogEntry, OpenClass
 from sandbox.contracts.frequency import due_after
 from sandbox.errors import InvalidStateTransition, NotFound, PermissionDenied
+from sandbox.keys.store import dataset_version_key, key_store
 from sandbox.permissions import require_provider_of
+from sandbox.settings import Settings
 
 
 def get_dataset(session: Session, name: str) -> Dataset:
@@ -108,15 +111,20 @@ def dataset_versions(session: Session, names: list[str]) -> dict[str, int]:
     return out
 
 
-def dataset_sources(session: Session, names: list[str]) -> dict[str, Path]:
-    """The Parquet file of each dataset's latest version, for building agreement databases."""
+def source_versions(session: Session, names: list[str]) -> dict[str, DatasetVersion]:
+    """The latest published version of each dataset, for building agreement databases."""
     out = {}
     for name in names:
         v = latest_version(session, get_dataset(session, name))
         if v is None:
             raise NotFound(f"dataset {name!r} has no published data yet", rule="dataset-no-data")
-        out[name] = Path(v.path)
+        out[name] = v
     return out
+
+
+def dataset_sources(session: Session, names: list[str]) -> dict[str, Path]:
+    """The Parquet file of each dataset's latest version."""
+    return {name: Path(v.path) for name, v in source_versions(session, names).items()}
 
 
 def suspended_datasets(session: Session) -> frozenset[str]:
@@ -179,7 +187,7 @@ def publish_dataset(
     actor: User,
     entry: CatalogEntry,
     data_path: Path,
-    datasets_dir: Path,
+    settings: Settings,
     class_change_basis: str = "",
     read_options: ReadOptions = ReadOptions(),
 ) -> Publication:
@@ -189,8 +197,8 @@ def publish_dataset(
     refresh). A new dataset, a changed entry or a changed open class is filed
     for catalogue review instead, and the version waits, unused, for approval.
     The quality report refuses an identifier declared ``sensitivity: none``
-    (R13). The Parquet file is written under a temporary name and renamed only
-    once everything else has succeeded, so a refusal leaves no file behind.
+    (R13). The Parquet file, encrypted, is written under a temporary name and renamed
+    only once everything else has succeeded, so a refusal leaves no file behind.
     """
     require_provider_of(actor, entry.provider)
     table = read_table(data_path, entry, read_options)
@@ -223,17 +231,18 @@ def publish_dataset(
         )
         or 0
     ) + 1
-    folder = datasets_dir / entry.name
+    folder = settings.datasets_dir / entry.name
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"v{number}.parquet"
     tmp = folder / f".v{number}.{os.getpid()}.tmp"
-    pq.write_table(table, tmp)
+    write_version(key_store(settings), table, tmp, dataset_version_key(dataset.id, number))
     try:
         version = DatasetVersion(
             dataset_id=dataset.id,
             version=number,
             path=str(final.resolve()),
             sha256=_sha256(tmp),
+            content_sha256=content_digest(table),
             rows=table.num_rows,
             quality=report.to_dict(),
             published=kind is None,

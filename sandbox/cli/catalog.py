@@ -47,7 +47,7 @@ def publish(
                 actor=acting_user(session, as_user),
                 entry=parsed,
                 data_path=source,
-                datasets_dir=get_settings().datasets_dir,
+                settings=get_settings(),
                 class_change_basis=basis,
                 read_options=ReadOptions(encoding, header_row),
             )

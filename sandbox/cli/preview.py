@@ -27,6 +27,7 @@ from sandbox.preview.service import (
     preview_view,
     set_preview_budget,
 )
+from sandbox.settings import get_settings
 
 preview_app = typer.Typer(no_args_is_help=True)
 
@@ -77,7 +78,13 @@ def make(
             actor = acting_user(session, as_user)
         with platform_sessions() as factory:
             preview = make_preview(
-                factory=factory, actor=actor, name=name, epsilon=epsilon, delta=delta, rows=rows
+                factory=factory,
+                settings=get_settings(),
+                actor=actor,
+                name=name,
+                epsilon=epsilon,
+                delta=delta,
+                rows=rows,
             )
         typer.echo(json.dumps(preview_view(preview), ensure_ascii=False, indent=2))
 

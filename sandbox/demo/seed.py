@@ -106,7 +106,7 @@ def seed_demo(session: Session, settings: Settings, calendar: WorkCalendar) -> l
             actor=users[entry.provider],
             entry=entry,
             data_path=Path(sources[name]),
-            datasets_dir=settings.datasets_dir,
+            settings=settings,
         )
         if publication.review is not None:
             # The demo authority reviews the demo catalogue (Shanghai Art.12; Wuxi Art.11-12).

@@ -1,16 +1,18 @@
-"""Per-agreement data keys, wrapped by a master key, in a directory apart from the data.
+"""Data keys, wrapped by a master key, in a directory apart from the data they open.
 
-A stolen data directory without this store reveals no row of an agreement's database
-(Rizhao Art.29), and destroying an agreement's wrapped key when it ends leaves every copy
-of its database unreadable (crypto-shredding; R16, Rizhao Art.31). Layout of ``root``::
+A stolen data directory without this store reveals no row of an agreement's database or of
+a dataset version (Rizhao Art.29), and destroying a wrapped key leaves every copy of what it
+encrypted unreadable, backups included (crypto-shredding; R16, Rizhao Art.31). Layout of
+``root``::
 
-    masters/<id>.json     a master key and its algorithm (mode 0600)
-    masters/current       the id of the master key that wraps new and re-wrapped keys
-    agreements/<id>.json  the agreement's data key, wrapped under a named master key
+    masters/<id>.json           a master key and its algorithm (mode 0600)
+    masters/current             the id of the master key that wraps new and re-wrapped keys
+    agreements/<id>.json        an agreement's data key (its DuckDB database)
+    datasets/<id>-v<n>.json     a dataset version's data key (its Parquet file)
 
 Wrapping is AES-256-GCM, or SM4-GCM where GB/T 22239 (等保 2.0) expects SM4, both from
-``cryptography``: no cipher is written here. Each wrapped key is bound to its agreement and
-master key, so a file copied under another agreement's name does not open. Rotation
+``cryptography``: no cipher is written here. Each wrapped key is bound to its name and
+master key, so a file copied under another name does not open. Rotation
 re-wraps every data key under a new master key, then destroys the old ones: data keys,
 and so the databases they open, stay as they are.
 """
@@ -46,7 +48,7 @@ ARTICLE = "Rizhao Art.29, 31"
 
 
 class DataKeyMissing(NotFound):
-    """The agreement has no data key: never provisioned, or destroyed when it ended."""
+    """No data key: never made, or destroyed (the agreement ended, the data was withdrawn)."""
 
     rule = "at-rest-key-missing"
     article = ARTICLE
@@ -89,8 +91,43 @@ def _decrypt(algorithm: str, key: bytes, nonce: bytes, sealed: bytes, aad: bytes
     return decryptor.update(body) + decryptor.finalize()
 
 
-def _aad(agreement_id: str, master: str, algorithm: str) -> bytes:
-    return f"sandbox data key|{agreement_id}|{master}|{algorithm}".encode()
+def _aad(name: str, master: str, algorithm: str) -> bytes:
+    return f"sandbox data key|{name}|{master}|{algorithm}".encode()
+
+
+#: Key kinds: folder in the store -> what its keys open, as refusals name it.
+KINDS = {"agreements": "agreement", "datasets": "dataset version"}
+
+
+@dataclass(frozen=True)
+class KeyRef:
+    """Which data key: the folder of its kind and its name there, which its wrapping is
+    bound to (agreement ids and dataset-version names never look alike)."""
+
+    folder: str
+    name: str
+
+    def describe(self) -> str:
+        return f"{KINDS[self.folder]} {self.name}"
+
+
+def agreement_key(agreement_id: str) -> KeyRef:
+    """The data key of an agreement's database."""
+    if not AGREEMENT_ID.match(agreement_id):
+        raise ContractError(
+            f"agreement id {agreement_id!r} is not a valid agreement id", rule="agreement"
+        )
+    return KeyRef("agreements", agreement_id)
+
+
+def dataset_version_key(dataset_id: int, version: int) -> KeyRef:
+    """The data key of a dataset version's file, named by the dataset's row id (names may be
+    Chinese) and the version number, both known before the version's row is written."""
+    return KeyRef("datasets", f"{dataset_id}-v{version}")
+
+
+def _ref(key: str | KeyRef) -> KeyRef:
+    return key if isinstance(key, KeyRef) else agreement_key(key)
 
 
 def _b64(data: bytes) -> str:
@@ -141,12 +178,8 @@ class KeyStore:
     def _masters(self) -> Path:
         return self.root / "masters"
 
-    def _wrapped_path(self, agreement_id: str) -> Path:
-        if not AGREEMENT_ID.match(agreement_id):
-            raise ContractError(
-                f"agreement id {agreement_id!r} is not a valid agreement id", rule="agreement"
-            )
-        return self.root / "agreements" / f"{agreement_id}.json"
+    def _wrapped_path(self, key: KeyRef) -> Path:
+        return self.root / key.folder / f"{key.name}.json"
 
     def _master(self, master: str) -> tuple[str, bytes]:
         try:
@@ -174,53 +207,60 @@ class KeyStore:
         _write_new(self._masters / f"{master}.json", held, replace=False)
         return master
 
-    def _wrap(self, agreement_id: str, data_key: bytes, master: str) -> str:
-        algorithm, key = self._master(master)
-        nonce, sealed = _encrypt(algorithm, key, data_key, _aad(agreement_id, master, algorithm))
+    def _wrap(self, key: KeyRef, data_key: bytes, master: str) -> str:
+        algorithm, sealing = self._master(master)
+        nonce, sealed = _encrypt(algorithm, sealing, data_key, _aad(key.name, master, algorithm))
         wrapped = {"master": master, "algorithm": algorithm, "nonce": _b64(nonce)}
         return json.dumps(wrapped | {"sealed": _b64(sealed)})
 
-    def data_key(self, agreement_id: str) -> bytes:
-        """The agreement's data key, unwrapped with the master key that wrapped it."""
-        path = self._wrapped_path(agreement_id)
+    def data_key(self, key: str | KeyRef) -> bytes:
+        """The data key of ``key`` (a :class:`KeyRef`, or an agreement's id), unwrapped with
+        the master key that wrapped it."""
+        ref = _ref(key)
         try:
-            wrapped = json.loads(path.read_text(encoding="ascii"))
+            wrapped = json.loads(self._wrapped_path(ref).read_text(encoding="ascii"))
         except FileNotFoundError:
             raise DataKeyMissing(
-                f"agreement {agreement_id} has no data key in the key store: it was never "
-                "provisioned, or its key was destroyed when it ended; its database cannot be "
-                "opened (provision it again if it is active)"
+                f"{ref.describe()} has no data key in the key store: it was never made, or "
+                "it was destroyed when the agreement ended or the data was withdrawn or "
+                "discarded; what it encrypted cannot be opened (provision an active "
+                "agreement again)"
             ) from None
         master = wrapped["master"]
-        algorithm, key = self._master(master)
+        algorithm, sealing = self._master(master)
         try:
             return _decrypt(
                 algorithm,
-                key,
+                sealing,
                 base64.b64decode(wrapped["nonce"]),
                 base64.b64decode(wrapped["sealed"]),
-                _aad(agreement_id, master, algorithm),
+                _aad(ref.name, master, algorithm),
             )
         except InvalidTag:
             raise KeyStoreUnreadable(
-                f"the data key of agreement {agreement_id} does not open with master key "
-                f"{master}: the wrapped key was altered or belongs to another agreement"
+                f"the data key of {ref.describe()} does not open with master key {master}: "
+                "the wrapped key was altered or belongs to another name"
             ) from None
 
-    def data_key_or_create(self, agreement_id: str) -> bytes:
-        """The agreement's data key, made (random, from the OS) and wrapped on first use."""
-        path = self._wrapped_path(agreement_id)
+    def has_data_key(self, key: str | KeyRef) -> bool:
+        """Whether ``key`` has a wrapped data key (files written before encryption have none)."""
+        return self._wrapped_path(_ref(key)).is_file()
+
+    def data_key_or_create(self, key: str | KeyRef) -> bytes:
+        """The data key of ``key``, made (random, from the OS) and wrapped on first use."""
+        ref = _ref(key)
+        path = self._wrapped_path(ref)
         if not path.exists():
             data_key = secrets.token_bytes(DATA_KEY_BYTES)
-            wrapped = self._wrap(agreement_id, data_key, self.current_master())
-            # Made at the same moment by another build: theirs is the key.
+            wrapped = self._wrap(ref, data_key, self.current_master())
+            # Made at the same moment by another writer: theirs is the key.
             with contextlib.suppress(FileExistsError):
                 _write_new(path, wrapped, replace=False)
-        return self.data_key(agreement_id)
+        return self.data_key(ref)
 
-    def destroy_data_key(self, agreement_id: str) -> bool:
-        """Overwrite and delete the agreement's wrapped key; whether there was one."""
-        return _shred(self._wrapped_path(agreement_id))
+    def destroy_data_key(self, key: str | KeyRef) -> bool:
+        """Overwrite and delete the wrapped data key of ``key``; whether there was one."""
+        return _shred(self._wrapped_path(_ref(key)))
 
     def rotate(self) -> Rotation:
         """Wrap every data key under a new master key, then destroy the former masters.
@@ -233,14 +273,14 @@ class KeyStore:
         master = self._new_master()
         # New keys are wrapped under the new master from here on; then every other one is.
         _write_new(self._masters / "current", master, replace=True)
-        agreements = sorted((self.root / "agreements").glob("*.json"))
-        for path in agreements:
-            data_key = self.data_key(path.stem)
-            _write_new(path, self._wrap(path.stem, data_key, master), replace=True)
+        refs = [KeyRef(f, p.stem) for f in KINDS for p in sorted((self.root / f).glob("*.json"))]
+        for ref in refs:
+            data_key = self.data_key(ref)
+            _write_new(self._wrapped_path(ref), self._wrap(ref, data_key, master), replace=True)
         destroyed = [p.stem for p in self._masters.glob("*.json") if p.stem != master]
         for old in destroyed:
             _shred(self._masters / f"{old}.json")
-        return Rotation(master, self.algorithm, sorted(destroyed), len(agreements))
+        return Rotation(master, self.algorithm, sorted(destroyed), len(refs))
 
 
 def key_store(settings: Settings) -> KeyStore:

@@ -36,6 +36,7 @@ import duckdb
 from sqlglot import exp
 
 from export_review import dp_mechanisms as mech
+from query_guard.at_rest import parquet_source, refused_without_key
 from sandbox.contracts.catalog_entry import CatalogEntry, Column, Sensitivity
 
 #: Equal-width bins of a bounded numeric column's histogram.
@@ -164,20 +165,22 @@ def _ident(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql("duckdb")
 
 
-def _bounded(conn: duckdb.DuckDBPyConnection, source: Path, entity: str | None, k: int) -> None:
+def _bounded(
+    conn: duckdb.DuckDBPyConnection, source: Path, key: bytes | None, entity: str | None, k: int
+) -> None:
     """The temporary table ``bounded``: at most ``k`` random rows per entity."""
-    if entity is None:
+    rows = parquet_source(conn, source, key=key, name="version")
+    remedy = "publish the dataset again"
+    with refused_without_key(f"the dataset version {source.name}", key, remedy):
+        if entity is None:
+            conn.execute(f"CREATE TEMP TABLE bounded AS SELECT * FROM {rows}")
+            return
+        e = _ident(entity)
         conn.execute(
-            "CREATE TEMP TABLE bounded AS SELECT * FROM read_parquet($p)", {"p": str(source)}
+            "CREATE TEMP TABLE bounded AS SELECT * EXCLUDE (__draw) FROM "
+            f"(SELECT *, random() AS __draw FROM {rows} WHERE {e} IS NOT NULL) "
+            f"QUALIFY row_number() OVER (PARTITION BY {e} ORDER BY __draw) <= {int(k)}"
         )
-        return
-    e = _ident(entity)
-    conn.execute(
-        "CREATE TEMP TABLE bounded AS SELECT * EXCLUDE (__draw) FROM "
-        f"(SELECT *, random() AS __draw FROM read_parquet($p) WHERE {e} IS NOT NULL) "
-        f"QUALIFY row_number() OVER (PARTITION BY {e} ORDER BY __draw) <= {int(k)}",
-        {"p": str(source)},
-    )
 
 
 def bin_edges(bounds: tuple[float, float]) -> list[float]:
@@ -239,13 +242,16 @@ def _released(
     return out
 
 
-def measure(prepared: PreparedPreview, source: Path, entity: str | None) -> list[dict[str, Any]]:
-    """Release every column's noisy marginal from the Parquet file ``source``.
+def measure(
+    prepared: PreparedPreview, source: Path, key: bytes | None, entity: str | None
+) -> list[dict[str, Any]]:
+    """Release every column's noisy marginal from the Parquet file ``source`` (encrypted
+    under ``key``, if one is given).
 
     Call only after the preview's cost has been charged and committed.
     """
     with duckdb.connect() as conn:
-        _bounded(conn, source, entity, prepared.max_contributions)
+        _bounded(conn, source, key, entity, prepared.max_contributions)
         released = []
         for plan in prepared.columns:
             mechanism = prepared.mechanisms.get(plan.name)

@@ -27,16 +27,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from export_review.ledger import DELTA_UNIT, EPSILON_UNIT, BudgetState, delta_units, epsilon_units
 from sandbox.accounts.models import User
 from sandbox.audit.record import record
+from sandbox.catalog.encryption import version_key
 from sandbox.catalog.models import Dataset, DatasetStatus, DatasetVersion
 from sandbox.catalog.service import entry_of, get_dataset, get_public_dataset, latest_version
 from sandbox.contracts import OpenClass
 from sandbox.db.base import transaction
 from sandbox.errors import NotFound, PolicyViolation, ValidationFailed
+from sandbox.keys.store import key_store
 from sandbox.permissions import require_provider_of
 from sandbox.preview import ledger
 from sandbox.preview.marginals import measure, plan_columns, prepare
 from sandbox.preview.models import SyntheticPreview
 from sandbox.preview.synthesis import sample_csv
+from sandbox.settings import Settings
 
 DEFAULT_ROWS = 1000
 #: The sample is stored in the database; ten thousand rows show any column's shape.
@@ -110,6 +113,7 @@ def _identifier_kinds(version: DatasetVersion) -> dict[str, str | None]:
 def make_preview(
     *,
     factory: sessionmaker[Session],
+    settings: Settings,
     actor: User,
     name: str,
     epsilon: float,
@@ -165,6 +169,7 @@ def make_preview(
             },
         )
         source, entity, number = Path(version.path), entry.entity, version.version
+        key = version_key(key_store(settings), version)
     # The charge is committed: from here on noise may be drawn.
     marginals: dict[str, Any] = {
         "dataset": name,
@@ -173,7 +178,7 @@ def make_preview(
         "max_contributions": per_entity,
         "epsilon": prepared.epsilon,
         "delta": prepared.delta,
-        "columns": measure(prepared, source, entity),
+        "columns": measure(prepared, source, key, entity),
     }
     sample = sample_csv(marginals["columns"], rows)
     with transaction(factory) as session:

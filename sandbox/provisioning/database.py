@@ -4,7 +4,8 @@ The database holds only the agreement's columns and rows, identifiers already
 pseudonymised with a per-agreement key kept under ``keys_dir`` — never inside
 the database — and destroyed when the agreement ends (R16; Rizhao Art.31). The file
 is encrypted under the agreement's data key from the key store (:mod:`sandbox.keys.store`),
-which is destroyed with it, so a copy kept elsewhere opens no more (crypto-shredding).
+which is destroyed with it, so a copy kept elsewhere opens no more (crypto-shredding). The
+dataset versions it is built from are read with their own keys (:mod:`sandbox.catalog.encryption`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from query_guard.compile import build_agreement_database
 from query_guard.keys import destroy_key, get_or_create_key, noise_secret
 from sandbox.agreements.models import AgreementRecord
 from sandbox.agreements.service import as_contract
-from sandbox.catalog.service import catalog_entries, dataset_sources, suspended_datasets
+from sandbox.catalog.encryption import stored_source
+from sandbox.catalog.service import catalog_entries, source_versions, suspended_datasets
 from sandbox.keys.store import key_store
 from sandbox.settings import Settings
 
@@ -40,15 +42,18 @@ def build_database(
     available = [name for name in agreement.datasets if name not in suspended]
     path = database_path(settings, rec.id)
     path.parent.mkdir(parents=True, exist_ok=True)
+    store = key_store(settings)
     build_agreement_database(
         agreement,
         catalog_entries(session),
         out_path=path,
         key=get_or_create_key(settings.keys_dir, rec.id),
-        sources=dataset_sources(session, available),
+        sources={
+            n: stored_source(store, v) for n, v in source_versions(session, available).items()
+        },
         suspended=frozenset(suspended),
         noise_secret=noise_secret(settings.keys_dir),
-        encryption_key=key_store(settings).data_key_or_create(rec.id),
+        encryption_key=store.data_key_or_create(rec.id),
     )
     return path, sorted(suspended)
 

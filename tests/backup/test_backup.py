@@ -114,7 +114,14 @@ def test_backup_while_writing_then_restore_verifies_and_answers_alike(
             archive=out, into=into, actor="ops", db_url=url, key=backup_key.private_key
         )
         assert restored.data_dir == into.resolve() and restored.encrypted
-        fresh = Settings(environment="test", data_dir=into, database_url=url)
+        # The backup holds dataset versions encrypted, not their keys: the restored
+        # platform opens them with the key store they were written under.
+        fresh = Settings(
+            environment="test",
+            data_dir=into,
+            database_url=url,
+            key_store_dir=settings.key_store_path,
+        )
         engine = make_engine(fresh.db_url)
         try:
             with transaction(make_sessionmaker(engine)) as session:

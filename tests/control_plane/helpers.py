@@ -68,7 +68,7 @@ def publish_approved(
             actor=users[who],
             entry=entry,
             data_path=entry.source_path(),
-            datasets_dir=settings.datasets_dir,
+            settings=settings,
         )
         if publication.review is not None:
             decide_review(

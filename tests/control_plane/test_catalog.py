@@ -29,7 +29,7 @@ def _publish(factory, users, settings, path: Path, who: str = "health", **kw):  
             actor=users[who],
             entry=entry,
             data_path=entry.source_path(),
-            datasets_dir=settings.datasets_dir,
+            settings=settings,
             **kw,
         )
 
@@ -44,7 +44,7 @@ def test_publish_stores_a_version_with_its_quality_report(factory, users, settin
     assert (
         Path(v2.path).is_file() and Path(v2.path).parent == settings.datasets_dir / "clinic_visits"
     )
-    assert v1.rows == 300 and v1.sha256 == v2.sha256
+    assert v1.rows == 300 and v1.content_sha256 == v2.content_sha256 != v2.sha256
     assert v1.quality["rows"] == 300
 
 

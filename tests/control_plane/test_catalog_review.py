@@ -61,7 +61,7 @@ def _publish(factory, users, settings, path: Path, basis: str = "") -> Publicati
             actor=users["health"],
             entry=entry,
             data_path=entry.source_path(),
-            datasets_dir=settings.datasets_dir,
+            settings=settings,
             class_change_basis=basis,
         )
 

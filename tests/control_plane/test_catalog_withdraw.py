@@ -71,7 +71,7 @@ def _propose(factory, users, settings, path: Path) -> Publication:  # noqa: ANN0
             actor=users["health"],
             entry=entry,
             data_path=entry.source_path(),
-            datasets_dir=settings.datasets_dir,
+            settings=settings,
         )
 
 

@@ -69,7 +69,7 @@ def test_closing_waits_for_a_new_version_over_http(client, factory, signed, sett
     with transaction(factory) as session:
         publish_dataset(
             session=session, actor=signed["health"], entry=entry,
-            data_path=entry.source_path(), datasets_dir=settings.datasets_dir,
+            data_path=entry.source_path(), settings=settings,
         )  # fmt: skip
     r = client.post(
         f"/api/quality-tasks/{task['id']}",

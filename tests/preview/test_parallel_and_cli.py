@@ -18,20 +18,23 @@ from sandbox.errors import PolicyViolation
 from sandbox.preview import ledger
 from sandbox.preview.models import PreviewCharge, SyntheticPreview
 from sandbox.preview.service import make_preview, set_preview_budget
+from sandbox.settings import Settings
 
 NAME = "hospital_visits"
 
 
-def _generate_until_refused(url: str, start, results) -> None:  # noqa: ANN001
+def _generate_until_refused(settings: Settings, start, results) -> None:  # noqa: ANN001
     """One process: three previews of ε 0.25, counting those that were paid for."""
-    sessions = make_sessionmaker(make_engine(url))
+    sessions = make_sessionmaker(make_engine(settings.db_url))
     with transaction(sessions) as session:
         actor = session.scalar(select(User).where(User.username == "health"))
     start.wait()
     granted = 0
     for _ in range(3):
         try:
-            make_preview(factory=sessions, actor=actor, name=NAME, epsilon=0.25, rows=20)
+            make_preview(
+                factory=sessions, settings=settings, actor=actor, name=NAME, epsilon=0.25, rows=20
+            )
             granted += 1
         except PolicyViolation as refused:
             assert refused.rule == ledger.EXHAUSTED
@@ -44,7 +47,7 @@ def test_parallel_processes_never_overspend(settings, factory, users, published)
     ctx = multiprocessing.get_context("spawn")
     start, results = ctx.Barrier(4), ctx.Queue()
     workers = [
-        ctx.Process(target=_generate_until_refused, args=(settings.db_url, start, results))
+        ctx.Process(target=_generate_until_refused, args=(settings, start, results))
         for _ in range(4)
     ]
     for w in workers:

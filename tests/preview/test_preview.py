@@ -43,9 +43,15 @@ def _budget(factory, users, epsilon=1.0, delta=1e-6, k=3, who="health"):  # noqa
         )
 
 
-def _make(factory, users, epsilon, delta=0.0, rows=500, who="health"):  # noqa: ANN001, ANN202
+def _make(factory, settings, users, epsilon, delta=0.0, rows=500, who="health"):  # noqa: ANN001, ANN202
     return make_preview(
-        factory=factory, actor=users[who], name=NAME, epsilon=epsilon, delta=delta, rows=rows
+        factory=factory,
+        settings=settings,
+        actor=users[who],
+        name=NAME,
+        epsilon=epsilon,
+        delta=delta,
+        rows=rows,
     )
 
 
@@ -61,44 +67,44 @@ def _rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-def test_budget_is_charged_and_refused_when_exhausted(factory, users, published):
+def test_budget_is_charged_and_refused_when_exhausted(factory, users, published, settings):
     with pytest.raises(PolicyViolation) as unset:
-        _make(factory, users, 0.5)
+        _make(factory, settings, users, 0.5)
     assert unset.value.rule == ledger.EXHAUSTED and "no preview budget" in unset.value.message
     _budget(factory, users, epsilon=1.0, delta=0.0)
-    preview = _make(factory, users, 0.6)
+    preview = _make(factory, settings, users, 0.6)
     assert preview.epsilon == 600_000 and preview.delta == 0
     with pytest.raises(PolicyViolation) as info:
-        _make(factory, users, 0.6)
+        _make(factory, settings, users, 0.6)
     assert info.value.rule == "preview-budget-exhausted"
     assert "Shanghai Art.18" in (info.value.article or "")
     assert "0.4 of the dataset's preview budget of 1" in info.value.message
     assert _counts(factory) == (1, 1)  # the refusal charged and stored nothing
-    _make(factory, users, 0.4)  # exactly what remains is still paid
+    _make(factory, settings, users, 0.4)  # exactly what remains is still paid
     with transaction(factory) as session:
         state = ledger.state_of(ledger.budget_of(session, NAME))
     assert state.epsilon_remaining == 0.0 and _counts(factory) == (2, 2)
 
 
-def test_months_need_delta_and_delta_is_charged(factory, users, published):
+def test_months_need_delta_and_delta_is_charged(factory, users, published, settings):
     _budget(factory, users, epsilon=2.0, delta=1e-6)
-    without = _make(factory, users, 0.5)
+    without = _make(factory, settings, users, 0.5)
     dated = {c["name"]: c for c in without.marginals["columns"]}["visit_date"]
     assert dated["how"] == "withheld" and without.delta == 0
-    with_delta = _make(factory, users, 0.5, delta=5e-7)
+    with_delta = _make(factory, settings, users, 0.5, delta=5e-7)
     assert {c["name"]: c for c in with_delta.marginals["columns"]}["visit_date"]["how"] == "months"
     assert 0 < with_delta.delta <= 5e-7 * ledger.DELTA_UNIT
     with pytest.raises(PolicyViolation) as info:
-        _make(factory, users, 0.5, delta=9e-7)  # 5e-7 of 1e-6 already spent
+        _make(factory, settings, users, 0.5, delta=9e-7)  # 5e-7 of 1e-6 already spent
     assert info.value.rule == ledger.EXHAUSTED and "delta" in info.value.message
 
 
-def test_large_epsilon_marginals_approximate_the_true_ones(factory, users, published):
+def test_large_epsilon_marginals_approximate_the_true_ones(factory, users, published, settings):
     """With ε = 60 (about 8.6 per column, noise scale 0.35) the noisy counts are within a few
     units of the truth, and a 10 000-row sample's shares within a few points."""
     true = published
     _budget(factory, users, epsilon=60.0, delta=1e-6, k=3)
-    preview = _make(factory, users, 60.0, delta=1e-6, rows=10_000)
+    preview = _make(factory, settings, users, 60.0, delta=1e-6, rows=10_000)
     released = {c["name"]: c for c in preview.marginals["columns"]}
     sample = _rows(preview.sample_csv)
 
@@ -134,9 +140,9 @@ def test_large_epsilon_marginals_approximate_the_true_ones(factory, users, publi
     assert all(0 <= int(r["age"]) <= 100 for r in sample)
 
 
-def test_no_real_identifier_or_free_text_leaves_in_the_preview(factory, users, published):
+def test_no_real_identifier_or_free_text_leaves_in_the_preview(factory, users, published, settings):
     _budget(factory, users, epsilon=5.0)
-    preview = _make(factory, users, 5.0, rows=2000)
+    preview = _make(factory, settings, users, 5.0, rows=2000)
     text = preview.sample_csv + json.dumps(preview.marginals, ensure_ascii=False)
     for row in published:
         assert row["patient_id"] not in text and row["clinic_code"] not in text
@@ -218,13 +224,13 @@ def test_non_open_is_never_previewed_and_only_the_provider_generates(client, use
     assert alice.status_code == 403 and alice.json()["rule"] == "role"
 
 
-def test_every_release_is_in_the_record(factory, users, published):
+def test_every_release_is_in_the_record(factory, users, published, settings):
     _budget(factory, users, epsilon=1.0, delta=0.0)
     with pytest.raises(PermissionDenied):
-        _make(factory, users, 0.5, who="market")
-    preview = _make(factory, users, 0.5)
+        _make(factory, settings, users, 0.5, who="market")
+    preview = _make(factory, settings, users, 0.5)
     with pytest.raises(PolicyViolation):
-        _make(factory, users, 0.6)
+        _make(factory, settings, users, 0.6)
     with transaction(factory) as session:
         events = session.scalars(
             select(AuditEvent).where(AuditEvent.action.like("preview.%")).order_by(AuditEvent.seq)
@@ -237,10 +243,12 @@ def test_every_release_is_in_the_record(factory, users, published):
     assert release["preview"] == preview.id and release["sha256"] == preview.sample_sha256
 
 
-def test_a_suspended_dataset_shows_no_preview_until_restored(client, factory, users, published):
+def test_a_suspended_dataset_shows_no_preview_until_restored(
+    client, factory, users, published, settings
+):
     """A rights complaint suspends the opening at once (Shanghai Art.22): the preview too."""
     _budget(factory, users, epsilon=1.0, delta=0.0)
-    _make(factory, users, 0.5)
+    _make(factory, settings, users, 0.5)
     with transaction(factory) as session:
         complaint = file_complaint(
             session=session,
@@ -261,7 +269,7 @@ def test_a_suspended_dataset_shows_no_preview_until_restored(client, factory, us
     assert refused.status_code == 403 and refused.json()["rule"] == "preview-suspended"
     assert refused.json()["article"] == "Shanghai Art.22"
     with pytest.raises(PolicyViolation):
-        _make(factory, users, 0.1)
+        _make(factory, settings, users, 0.1)
     with transaction(factory) as session:
         handle_complaint(
             session=session,

@@ -39,7 +39,7 @@ def test_the_provider_withdraws_a_proposal_from_its_dataset_list(
     with transaction(factory) as session:
         pub = publish_dataset(
             session=session, actor=platform["health"], entry=entry,
-            data_path=entry.source_path(), datasets_dir=settings.datasets_dir,
+            data_path=entry.source_path(), settings=settings,
         )  # fmt: skip
         review_id, proposed = pub.review.id, Path(pub.version.path)
     assert proposed.is_file()

@@ -260,7 +260,7 @@ def test_a_new_entry_is_approved_in_the_review_queue_and_then_appears_publicly(
     with transaction(factory) as session:
         review_id = publish_dataset(
             session=session, actor=platform["health"], entry=entry,
-            data_path=entry.source_path(), datasets_dir=settings.datasets_dir,
+            data_path=entry.source_path(), settings=settings,
         ).review.id  # fmt: skip
     page.goto(f"{live_server}/catalogue")
     assert "clinic_costs" not in page.inner_text("main")

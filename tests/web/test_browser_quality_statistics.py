@@ -109,7 +109,7 @@ def test_a_quality_task_is_raised_answered_and_closed_only_after_a_new_version(
             actor=platform["health"],
             entry=entry,
             data_path=entry.source_path(),
-            datasets_dir=settings.datasets_dir,
+            settings=settings,
         )
     page.goto(f"{live_server}/oversight")
     _move(page, task.id, "closed", "已修正")

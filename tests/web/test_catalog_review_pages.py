@@ -25,7 +25,7 @@ def _propose(factory, users, settings: Settings, path: Path) -> Publication:  # 
     with transaction(factory) as session:
         return publish_dataset(
             session=session, actor=users["health"], entry=entry,
-            data_path=entry.source_path(), datasets_dir=settings.datasets_dir,
+            data_path=entry.source_path(), settings=settings,
         )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from sandbox.db.base import transaction, utcnow
 from sandbox.identity.models import Membership, Organisation
 from sandbox.notifications.models import Notification
 from sandbox.preview.service import make_preview, set_preview_budget
+from sandbox.settings import Settings
 from tests.web.test_pages import count, csrf_token, sign_in
 
 UNIVERSITY = "91320200MA1N2P3Q4"
@@ -26,7 +27,10 @@ BAD_CODE = UNIVERSITY + ("0" if UNIVERSITY_CODE[-1] != "0" else "1")
 
 
 def test_the_dataset_page_offers_the_synthetic_preview_once_one_exists(
-    client: TestClient, platform: dict[str, User], factory: sessionmaker[Session]
+    client: TestClient,
+    platform: dict[str, User],
+    factory: sessionmaker[Session],
+    settings: Settings,
 ) -> None:
     before = client.get("/datasets/clinic_visits")
     assert before.status_code == 200 and 'id="synthetic-preview"' not in before.text
@@ -34,7 +38,13 @@ def test_the_dataset_page_offers_the_synthetic_preview_once_one_exists(
         set_preview_budget(
             session=session, actor=platform["health"], name="clinic_visits", epsilon=2.0
         )
-    make_preview(factory=factory, actor=platform["health"], name="clinic_visits", epsilon=0.5)
+    make_preview(
+        factory=factory,
+        settings=settings,
+        actor=platform["health"],
+        name="clinic_visits",
+        epsilon=0.5,
+    )
     page = client.get("/datasets/clinic_visits").text
     assert 'id="synthetic-preview"' in page and "合成样本" in page
     assert 'id="preview-budget-left">ε 1.5 / 2.0<' in page

@@ -13,6 +13,7 @@ from sandbox.feedback.complaints import file_complaint, handle_complaint
 from sandbox.feedback.models import ComplaintStatus
 from sandbox.preview.models import PreviewBudget, SyntheticPreview
 from sandbox.preview.service import make_preview, set_preview_budget
+from sandbox.settings import Settings
 from tests.web.test_pages import count, csrf_token, sign_in
 
 PAGE = "/provider/previews"
@@ -78,13 +79,22 @@ def test_only_the_datasets_own_provider_may_act_and_others_are_refused(
 
 
 def test_a_suspended_dataset_shows_why_it_has_no_preview(
-    client: TestClient, platform: dict[str, User], factory: sessionmaker[Session]
+    client: TestClient,
+    platform: dict[str, User],
+    factory: sessionmaker[Session],
+    settings: Settings,
 ) -> None:
     with transaction(factory) as session:
         set_preview_budget(
             session=session, actor=platform["health"], name="clinic_visits", epsilon=2.0
         )
-    make_preview(factory=factory, actor=platform["health"], name="clinic_visits", epsilon=0.5)
+    make_preview(
+        factory=factory,
+        settings=settings,
+        actor=platform["health"],
+        name="clinic_visits",
+        epsilon=0.5,
+    )
     with transaction(factory) as session:
         complaint = file_complaint(
             session=session, dataset="clinic_visits", complainant="Zhao", contact="z@x.invalid",

@@ -106,7 +106,7 @@ def publish(
                 actor=user,
                 entry=parsed,
                 data_path=data_path,
-                datasets_dir=settings.datasets_dir,
+                settings=settings,
                 class_change_basis=class_change_basis,
                 read_options=ReadOptions(encoding, header_row),
             )

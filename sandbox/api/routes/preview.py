@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, FiniteFloat
 
-from sandbox.api.deps import DbDep, ProviderDep
+from sandbox.api.deps import DbDep, ProviderDep, SettingsDep
 from sandbox.input_limits import Count, Epsilon
 from sandbox.preview.files import file_stem, labelled_csv, preview_zip
 from sandbox.preview.service import (
@@ -55,9 +55,13 @@ def set_budget(name: str, body: BudgetIn, db: DbDep, user: ProviderDep) -> dict[
 
 
 @router.post("/{name}/preview", status_code=201)
-def generate(name: str, body: MakeIn, db: DbDep, user: ProviderDep) -> dict[str, Any]:
+def generate(
+    name: str, body: MakeIn, db: DbDep, settings: SettingsDep, user: ProviderDep
+) -> dict[str, Any]:
     """Charge the preview budget and release a new synthetic preview."""
-    preview = make_preview(factory=db.factory, actor=user, name=name, **body.model_dump())
+    preview = make_preview(
+        factory=db.factory, settings=settings, actor=user, name=name, **body.model_dump()
+    )
     return preview_view(preview)
 
 

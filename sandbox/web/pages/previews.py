@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sandbox.accounts.models import User
-from sandbox.api.deps import Db, DbDep, ProviderDep
+from sandbox.api.deps import Db, DbDep, ProviderDep, SettingsDep
 from sandbox.catalog.models import Dataset
 from sandbox.contracts import OpenClass
 from sandbox.errors import SandboxError
@@ -105,11 +105,18 @@ def budget(
 
 @router.post("/{name}", response_model=None)
 def generate(
-    request: Request, name: str, db: DbDep, user: ProviderDep, form: Annotated[MakeForm, Form()]
+    request: Request,
+    name: str,
+    db: DbDep,
+    settings: SettingsDep,
+    user: ProviderDep,
+    form: Annotated[MakeForm, Form()],
 ) -> HTMLResponse | RedirectResponse:
     """Charge the preview budget and release a new synthetic preview of ``name``."""
     try:
-        make_preview(factory=db.factory, actor=user, name=name, **form.model_dump())
+        make_preview(
+            factory=db.factory, settings=settings, actor=user, name=name, **form.model_dump()
+        )
     except SandboxError as exc:
         return _page(request, db, user, failed=name, error=exc)
     return see_other(f"/provider/previews#preview-{name}")

@@ -229,7 +229,7 @@ def publish(
     with db.tx() as session:
         publish_dataset(
             session=session, actor=user, entry=entry, data_path=data,
-            datasets_dir=settings.datasets_dir, class_change_basis=class_change_basis,
+            settings=settings, class_change_basis=class_change_basis,
             read_options=staging.read_options(settings, upload_id),
         )  # fmt: skip
     staging.discard(settings, upload_id)
