@@ -21,6 +21,7 @@ from sandbox.agreements.service import run_lifecycle
 from sandbox.audit.checkpoint import load_signing_key, make_checkpoint
 from sandbox.audit.models import AuditEvent
 from sandbox.backup.stored import backup_if_due
+from sandbox.catalog.encryption import shred_retired_keys
 from sandbox.db.base import transaction
 from sandbox.errors import SandboxError
 from sandbox.notifications.service import run as run_notifications
@@ -60,14 +61,15 @@ class DutiesReport:
 
 
 def run_duties(settings: Settings, factory: sessionmaker[Session], *, today: date) -> DutiesReport:
-    """The lifecycle first (its decisions become notices), then notices, a backup when one
-    is due, then a signed checkpoint of the record's head so later tampering shows
-    against it."""
+    """The lifecycle first (its decisions become notices), then the keys of dataset versions
+    no longer kept, notices, a backup when one is due, then a signed checkpoint of the
+    record's head so later tampering shows against it."""
     tx = partial(transaction, factory)
     duties: dict[str, Callable[[], Any]] = {
         "agreement_lifecycle": lambda: agreement_lifecycle(
             settings, tx, today=today, actor="platform"
         ),
+        "dataset_key_shredding": lambda: shred_retired_keys(settings, factory),
         "notifications": lambda: run_notifications(factory, settings, today),
         "backup": lambda: _backup(settings, factory),
         "audit_checkpoint": lambda: _checkpoint(settings, factory),
