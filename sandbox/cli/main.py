@@ -27,7 +27,9 @@ app.add_typer(catalog_app, name="catalog", help="Publish and list datasets.")
 app.add_typer(agreement_app, name="agreement", help="Import, export and manage agreements.")
 app.add_typer(guard_app, name="guard", help="Check or run a query against an agreement.")
 app.add_typer(export_app, name="export", help="Differentially private releases.")
-app.add_typer(keys_app, name="keys", help="The key store of data at rest: rotation.")
+app.add_typer(
+    keys_app, name="keys", help="The key store of data at rest: rotation, encrypting old datasets."
+)
 app.add_typer(release_app, name="release", help="Verify signed release bundles.")
 app.add_typer(audit_app, name="audit", help="Verify, checkpoint and export the audit record.")
 app.add_typer(org_app, name="org", help="Organisations, members, real-name identity.")

@@ -12,16 +12,21 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from query_guard.at_rest import is_encrypted_parquet, parquet_source, refused_without_key
+from query_guard.compile import source_digest
 from sandbox.agreements.service import import_agreement
+from sandbox.audit.models import AuditEvent
 from sandbox.catalog.encryption import content_digest, version_key, version_key_ref
 from sandbox.catalog.models import DatasetVersion
+from sandbox.cli.main import app
 from sandbox.db.base import transaction
 from sandbox.errors import SandboxError
 from sandbox.keys.store import key_store
 from tests.control_plane.conftest import (  # noqa: F401  (fixtures)
     catalog_dir,
+    cli_env,
     client,
     db_url,
     factory,
@@ -136,3 +141,41 @@ def test_a_plain_version_from_before_still_builds(
         assert con.execute("SELECT count(*) FROM clinic_visits").fetchone() == (
             pq.read_metadata(plain).num_rows,
         )
+
+
+def test_encrypt_datasets_migrates_plain_versions_and_keeps_their_digest(
+    cli_env,  # noqa: F811
+    factory,  # noqa: F811
+    users,  # noqa: F811
+    settings,  # noqa: F811
+    catalog_dir,  # noqa: F811
+) -> None:
+    """A data directory from before: a plain version file, its digest both sha256 and the
+    content's (as migration 0009 leaves it), no key; the command encrypts it in place."""
+    publish_all(factory, users, settings, catalog_dir)
+    source = catalog_dir / "data" / "clinic_visits.parquet"
+    planted = pq.read_table(source).column("patient_id")[0].as_py()
+    plain_digest = source_digest(source)
+    with transaction(factory) as session:
+        version = session.scalars(select(DatasetVersion).order_by(DatasetVersion.id)).first()
+        Path(version.path).write_bytes(source.read_bytes())
+        version.sha256 = version.content_sha256 = plain_digest
+        key_store(settings).destroy_data_key(version_key_ref(version))
+        stored = Path(version.path)
+
+    runner = CliRunner()
+    refused = runner.invoke(app, ["keys", "encrypt-datasets", "--as", "alice"])
+    assert refused.exit_code == 1 and "[role]" in refused.output
+    done = runner.invoke(app, ["keys", "encrypt-datasets", "--as", "ops"])
+    assert done.exit_code == 0, done.output
+    assert "encrypted 1 dataset version(s): clinic_visits v1" in done.output
+
+    assert is_encrypted_parquet(stored) and planted.encode() not in stored.read_bytes()
+    version = _version(factory)
+    assert version.content_sha256 == plain_digest != version.sha256 == source_digest(stored)
+    assert _count(stored, version_key(key_store(settings), version)) == 300
+    with transaction(factory) as session:
+        (event,) = session.scalars(select(AuditEvent).where(AuditEvent.action == "dataset.encrypt"))
+        assert event.actor == "ops" and event.object == "dataset:clinic_visits"
+    again = runner.invoke(app, ["keys", "encrypt-datasets", "--as", "ops"])
+    assert "encrypted 0 dataset version(s): none" in again.output
