@@ -18,7 +18,8 @@ from html.parser import HTMLParser
 SKIPPED = frozenset({"script", "style", "code", "pre", "kbd", "samp", "textarea", "title"})
 VOID = frozenset({"br", "hr", "img", "input", "link", "meta", "wbr", "col", "area", "source"})
 READ_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt")
-#: Latin words a Chinese page writes as they are: names of formats, standards and programs.
+#: Latin words a Chinese page writes as they are: names of formats, standards, programs,
+#: algorithms and protocols, and Kubernetes' kinds of object (Pod, Service ...).
 LATIN_IN_CHINESE = frozenset({
     "CSV", "UTF", "BOM", "GBK", "GB", "GB18030", "Excel", "xlsx", "Parquet", "JSON", "Lines",
     "SQL", "PNG", "SVG", "PDF", "ZIP", "zip", "API", "HTTP", "HTTPS", "OIDC", "PEM", "Ed25519",
@@ -28,6 +29,11 @@ LATIN_IN_CHINESE = frozenset({
     "PostgreSQL", "SQLite", "DuckDB", "Prometheus", "matplotlib", "Alembic", "psycopg",
     "systemd", "cron", "SIGTERM", "SIGINT", "Bearer", "debootstrap", "pip", "age", "root",
     "TLS", "CA", "HSTS", "GET", "HEAD", "nginx", "Caddy", "Firefox", "Chromium", "curl",
+    "AES", "GCM", "AES-GCM", "SM3", "SM4", "SM4-GCM", "PCG", "OpenSSL", "WAL", "KMS", "LUKS",
+    "Python", "pyarrow", "IPv6", "REST", "RBAC", "seccomp", "sysctl", "tmpfs",
+    "Kubernetes", "kubectl", "kubelet", "kubernetes-validate", "KubeSpawner", "DockerSpawner",
+    "Calico", "Cilium", "flannel",
+    "Pod", "Deployment", "Service", "NetworkPolicy", "ConfigMap", "Secret", "Role", "Ingress",
 })  # fmt: skip
 #: A run of ASCII with a dot, slash, underscore, parenthesis, equals sign, colon or at sign
 #: is an identifier, a file name, a path, an address or a call (``.ipynb``, ``/tmp``,
