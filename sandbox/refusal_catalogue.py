@@ -861,4 +861,6 @@ ENTRIES: tuple[tuple[str, ...], ...] = (
     ("dp-unsupported", "output column names must be distinct; give each aggregate an alias", "输出字段名不能重复；请为每个汇总值指定别名"),
     ("dp-unsupported", "the query has no aggregate; a DP release is SELECT of 0-2 group keys and COUNT(*), COUNT(DISTINCT column), SUM(column) or AVG(column) FROM one dataset, with an optional WHERE and GROUP BY", "查询中没有汇总函数；差分隐私发布的查询形式为：从一个数据集 SELECT 0–2 个分组键及 COUNT(*)、COUNT(DISTINCT 字段)、SUM(字段) 或 AVG(字段)，可带 WHERE 和 GROUP BY"),
     ("dp-unsupported", "{kind} is not allowed in WHERE; use comparisons, IN, BETWEEN, LIKE, IS NULL and AND/OR/NOT over allowed columns and literals", "WHERE 中不允许使用 {kind}；请只使用允许字段和常量的比较、IN、BETWEEN、LIKE、IS NULL 及 AND/OR/NOT"),
+    # A provider's upload kept sealed while it waits (sandbox/keys/store.py, sandbox/web/staging.py)
+    ("key-store-unreadable", "the file of {describe} does not open with its data key: it was altered, or sealed under another name", "{describe}的文件无法用其数据密钥打开：文件已被改动，或以其他名称封存"),
 )  # fmt: skip

@@ -13,6 +13,7 @@ data, nor a path on the server.
 from __future__ import annotations
 
 import csv
+import io
 import zipfile
 from dataclasses import dataclass
 from enum import StrEnum
@@ -61,15 +62,28 @@ def upload_name(filename: str) -> str:
     return name
 
 
-def _read_csv(path: Path, options: ReadOptions) -> Sheet:
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded file's name and bytes, read in memory: an upload kept encrypted is
+    decrypted into one of these, never into a file."""
+
+    name: str
+    data: bytes
+
+
+def _upload(source: Path | Upload) -> Upload:
+    return source if isinstance(source, Upload) else Upload(source.name, source.read_bytes())
+
+
+def _read_csv(upload: Upload, options: ReadOptions) -> Sheet:
     """Every value as text, so the declared types, not a type sniffer, decide the cast."""
-    found = csv_rows(path.read_bytes(), options.encoding, options.header_row, path.name)
+    found = csv_rows(upload.data, options.encoding, options.header_row, upload.name)
     return from_rows(found, options.header_row)
 
 
-def _read_xlsx(path: Path, options: ReadOptions) -> Sheet:
+def _read_xlsx(upload: Upload, options: ReadOptions) -> Sheet:
     """The first worksheet, with the cell types Excel stored."""
-    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    book = openpyxl.load_workbook(io.BytesIO(upload.data), read_only=True, data_only=True)
     try:
         sheet = book.worksheets[0]
         sheet.reset_dimensions()  # some writers record wrong dimensions; read every row
@@ -78,16 +92,17 @@ def _read_xlsx(path: Path, options: ReadOptions) -> Sheet:
         book.close()
 
 
-def _read_parquet(path: Path, options: ReadOptions) -> Sheet:
-    table = pq.read_table(path)
+def _read_parquet(upload: Upload, options: ReadOptions) -> Sheet:
+    table = pq.read_table(pa.BufferReader(upload.data))
     return Sheet(table, list(range(1, table.num_rows + 1)))
 
 
 _READERS = {".csv": _read_csv, ".xlsx": _read_xlsx, ".parquet": _read_parquet}
 
 
-def read_sheet(path: Path, options: ReadOptions = ReadOptions()) -> Sheet:
+def read_sheet(source: Path | Upload, options: ReadOptions = ReadOptions()) -> Sheet:
     """The file's table as stored, before any catalogue check, with where each cell is."""
+    path = Path(source.name)
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise ValidationFailed(
@@ -97,7 +112,7 @@ def read_sheet(path: Path, options: ReadOptions = ReadOptions()) -> Sheet:
             article=ARTICLE,
         )
     try:
-        sheet = reader(path, options)
+        sheet = reader(_upload(source), options)
     except (
         OSError, pa.ArrowInvalid, ValueError, KeyError, csv.Error, zipfile.BadZipFile,
         InvalidFileException,
@@ -196,12 +211,12 @@ def cast_to_entry(sheet: Sheet, entry: CatalogEntry, origin: str) -> pa.Table:
 
 
 def read_table(
-    path: str | Path, entry: CatalogEntry, options: ReadOptions = ReadOptions()
+    source: str | Path | Upload, entry: CatalogEntry, options: ReadOptions = ReadOptions()
 ) -> pa.Table:
     """Read an upload and return it with exactly the entry's columns, in order, cast to type."""
-    path = Path(path)
-    sheet = read_sheet(path, options)
-    _check_columns(path.name, sheet.table, entry)
+    source = source if isinstance(source, Upload) else Path(source)
+    sheet = read_sheet(source, options)
+    _check_columns(source.name, sheet.table, entry)
     named = {c.file_header: c.name for c in entry.columns}
     sheet = sheet.renamed([named[header] for header in sheet.table.column_names])
-    return cast_to_entry(sheet, entry, path.name)
+    return cast_to_entry(sheet, entry, source.name)

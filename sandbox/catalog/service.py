@@ -27,7 +27,7 @@ from sandbox.audit.record import record
 from sandbox.catalog.encryption import content_digest, write_version
 from sandbox.catalog.models import CatalogReview, Dataset, DatasetStatus, DatasetVersion, ReviewKind
 from sandbox.catalog.quality import quality_report
-from sandbox.catalog.reading import ReadOptions, read_table
+from sandbox.catalog.reading import ReadOptions, Upload, read_table
 from sandbox.catalog.review import ARTICLE, open_review, refuse_while_pending, review_kind
 from sandbox.contracts import CatalogEntry, OpenClass
 from sandbox.contracts.frequency import due_after
@@ -186,7 +186,7 @@ def publish_dataset(
     session: Session,
     actor: User,
     entry: CatalogEntry,
-    data_path: Path,
+    data_path: Path | Upload,
     settings: Settings,
     class_change_basis: str = "",
     read_options: ReadOptions = ReadOptions(),

@@ -9,6 +9,7 @@ encrypted unreadable, backups included (crypto-shredding; R16, Rizhao Art.31). L
     masters/current             the id of the master key that wraps new and re-wrapped keys
     agreements/<id>.json        an agreement's data key (its DuckDB database)
     datasets/<id>-v<n>.json     a dataset version's data key (its Parquet file)
+    uploads/<id>.json           a provider's upload's data key, while it waits to be published
 
 Wrapping is AES-256-GCM, or SM4-GCM where GB/T 22239 (等保 2.0) expects SM4, both from
 ``cryptography``: no cipher is written here. Each wrapped key is bound to its name and
@@ -43,6 +44,8 @@ MASTER_KEY_BYTES: dict[str, int] = {"aes-256-gcm": 32, "sm4-gcm": 16}
 #: A data key is an AES-256 key: DuckDB encrypts its files with AES-256-GCM.
 DATA_KEY_BYTES = 32
 NONCE_BYTES = 12
+#: What :meth:`KeyStore.seal` encrypts files with: DuckDB's files are AES-256-GCM too.
+DATA_CIPHER = "aes-256-gcm"
 TAG_BYTES = 16
 ARTICLE = "Rizhao Art.29, 31"
 
@@ -96,7 +99,7 @@ def _aad(name: str, master: str, algorithm: str) -> bytes:
 
 
 #: Key kinds: folder in the store -> what its keys open, as refusals name it.
-KINDS = {"agreements": "agreement", "datasets": "dataset version"}
+KINDS = {"agreements": "agreement", "datasets": "dataset version", "uploads": "upload"}
 
 
 @dataclass(frozen=True)
@@ -126,8 +129,17 @@ def dataset_version_key(dataset_id: int, version: int) -> KeyRef:
     return KeyRef("datasets", f"{dataset_id}-v{version}")
 
 
+def upload_key(upload_id: str) -> KeyRef:
+    """The data key of a provider's upload waiting to be published (its id is random hex)."""
+    return KeyRef("uploads", upload_id)
+
+
 def _ref(key: str | KeyRef) -> KeyRef:
     return key if isinstance(key, KeyRef) else agreement_key(key)
+
+
+def _aad_of(key: KeyRef) -> bytes:
+    return f"sandbox sealed file|{key.folder}|{key.name}".encode()
 
 
 def _b64(data: bytes) -> str:
@@ -257,6 +269,24 @@ class KeyStore:
             with contextlib.suppress(FileExistsError):
                 _write_new(path, wrapped, replace=False)
         return self.data_key(ref)
+
+    def seal(self, key: KeyRef, data: bytes) -> bytes:
+        """``data`` encrypted under the data key of ``key`` (made on first use) with
+        AES-256-GCM, bound to its name: the nonce, then the ciphertext and its tag. For a
+        file no encrypting format reads (an upload as the provider's system wrote it)."""
+        nonce, sealed = _encrypt(DATA_CIPHER, self.data_key_or_create(key), data, _aad_of(key))
+        return nonce + sealed
+
+    def unseal(self, key: KeyRef, sealed: bytes) -> bytes:
+        """What :meth:`seal` sealed under ``key``; refused if it was sealed otherwise."""
+        nonce, body = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
+        try:
+            return _decrypt(DATA_CIPHER, self.data_key(key), nonce, body, _aad_of(key))
+        except InvalidTag:
+            raise KeyStoreUnreadable(
+                f"the file of {key.describe()} does not open with its data key: it was "
+                "altered, or sealed under another name"
+            ) from None
 
     def destroy_data_key(self, key: str | KeyRef) -> bool:
         """Overwrite and delete the wrapped data key of ``key``; whether there was one."""

@@ -6,6 +6,10 @@ in a URL or a page, only its id — until it is published or abandoned. The id i
 128 random bits, so one provider cannot guess another's upload; the directory
 is removed after publishing, and any upload left for a day is removed at the
 next upload.
+
+The file is kept sealed under a data key of its own from the key store
+(:meth:`sandbox.keys.store.KeyStore.seal`) and read decrypted in memory, so a copy of
+the data directory shows none of it (Rizhao Art.29); removing the upload destroys the key.
 """
 
 from __future__ import annotations
@@ -18,8 +22,15 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from sandbox.catalog.reading import SUPPORTED_SUFFIXES, Encoding, ReadOptions, upload_name
+from sandbox.catalog.reading import (
+    SUPPORTED_SUFFIXES,
+    Encoding,
+    ReadOptions,
+    Upload,
+    upload_name,
+)
 from sandbox.errors import NotFound, ValidationFailed
+from sandbox.keys.store import key_store, upload_key
 from sandbox.settings import Settings
 
 MAX_AGE_SECONDS = 24 * 3600
@@ -56,15 +67,22 @@ def stage(settings: Settings, filename: str, content: BinaryIO, options: ReadOpt
     upload_id = secrets.token_hex(16)
     folder = _root(settings) / upload_id
     (folder / "file").mkdir(parents=True)
-    with (folder / "file" / name).open("wb") as out:
-        shutil.copyfileobj(content, out)
+    sealed = key_store(settings).seal(upload_key(upload_id), content.read())
+    (folder / "file" / name).write_bytes(sealed)
     chosen = {"encoding": options.encoding.value, "header_row": options.header_row}
     (folder / OPTIONS_FILE).write_text(json.dumps(chosen), encoding="utf-8")
     return upload_id
 
 
 def data_file(settings: Settings, upload_id: str) -> Path:
+    """The upload's file as kept, sealed: its name is the provider's."""
     return next((_folder(settings, upload_id) / "file").iterdir())
+
+
+def upload(settings: Settings, upload_id: str) -> Upload:
+    """The upload's name and bytes, decrypted in memory."""
+    kept = data_file(settings, upload_id)
+    return Upload(kept.name, key_store(settings).unseal(upload_key(upload_id), kept.read_bytes()))
 
 
 def read_options(settings: Settings, upload_id: str) -> ReadOptions:
@@ -79,7 +97,14 @@ def entry_file(settings: Settings, upload_id: str) -> Path:
 
 
 def discard(settings: Settings, upload_id: str) -> None:
-    shutil.rmtree(_folder(settings, upload_id), ignore_errors=True)
+    _remove(settings, _folder(settings, upload_id))
+
+
+def _remove(settings: Settings, folder: Path) -> None:
+    """Destroy the upload's key, then its folder: from then on no copy of the file opens."""
+    if _ID.match(folder.name):
+        key_store(settings).destroy_data_key(upload_key(folder.name))
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def discard_abandoned(settings: Settings) -> None:
@@ -89,4 +114,4 @@ def discard_abandoned(settings: Settings) -> None:
     cutoff = time.time() - MAX_AGE_SECONDS
     for folder in root.iterdir():
         if folder.is_dir() and folder.stat().st_mtime < cutoff:
-            shutil.rmtree(folder, ignore_errors=True)
+            _remove(settings, folder)

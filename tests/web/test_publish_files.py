@@ -9,15 +9,18 @@ import io
 from datetime import date
 from pathlib import Path
 
-import pyarrow.parquet as pq
+import duckdb
 import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from query_guard.at_rest import parquet_source
 from sandbox.accounts.models import User
+from sandbox.catalog.encryption import version_key
 from sandbox.catalog.models import Dataset, DatasetVersion
 from sandbox.db.base import transaction
+from sandbox.keys.store import key_store
 from sandbox.settings import Settings
 from tests.control_plane.conftest import PROVIDER, login
 from tests.web.test_pages import csrf_token, sign_in
@@ -88,8 +91,11 @@ def test_a_gb18030_csv_with_title_rows_is_published_from_the_page(
     with transaction(factory) as session:
         ds = session.scalars(select(Dataset).where(Dataset.name == "march_visits")).one()
         assert ds.provider == PROVIDER
-        path = session.scalars(select(DatasetVersion.path)).all()[-1]
-    stored = pq.read_table(path).to_pydict()
+        version = session.scalars(select(DatasetVersion).order_by(DatasetVersion.id)).all()[-1]
+        key = version_key(key_store(settings), version)  # stored encrypted (operator.md §11)
+        with duckdb.connect() as conn:
+            rows = parquet_source(conn, version.path, key=key, name="version")
+            stored = conn.sql(f"SELECT * FROM {rows}").to_arrow_table().to_pydict()
     assert stored["visit_date"] == [date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 3)]
     assert stored["district"] == ["梁溪区", "滨湖区", "𠮷溪区"]
     assert stored["cost"] == [1234.5, 88.0, 12000.0]

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sandbox.accounts.models import Role
 from sandbox.api.deps import DbDep, MaybeUserDep, ProviderDep, SettingsDep
 from sandbox.api.views import catalog_review_view, dataset_view
-from sandbox.catalog.reading import Encoding, ReadOptions, upload_name
+from sandbox.catalog.reading import Encoding, ReadOptions, Upload, upload_name
 from sandbox.catalog.review import latest_reviews, proposed_version
 from sandbox.catalog.service import (
     change_open_class,
@@ -96,16 +96,15 @@ def publish(
     with tempfile.TemporaryDirectory() as tmp:
         entry_path = Path(tmp) / "entry.yaml"
         entry_path.write_bytes(entry.file.read())
-        (Path(tmp) / "data").mkdir()
-        data_path = Path(tmp) / "data" / upload_name(data.filename or "data.csv")
-        data_path.write_bytes(data.file.read())
         parsed = load_catalog_entry(entry_path, upload_name(entry.filename or "entry.yaml"))
+        # The data is read in memory, never written in clear to a file.
+        rows = Upload(upload_name(data.filename or "data.csv"), data.file.read())
         with db.tx() as session:
             publication = publish_dataset(
                 session=session,
                 actor=user,
                 entry=parsed,
-                data_path=data_path,
+                data_path=rows,
                 settings=settings,
                 class_change_basis=class_change_basis,
                 read_options=ReadOptions(encoding, header_row),

@@ -169,7 +169,7 @@ def upload(
 
 
 def _sheet(settings: Settings, upload_id: str) -> Sheet:
-    data = staging.data_file(settings, upload_id)
+    data = staging.upload(settings, upload_id)
     return read_sheet(data, staging.read_options(settings, upload_id))
 
 
@@ -187,10 +187,10 @@ _DECLARATION = "the declaration"
 
 def _preview(settings: Settings, user: User, upload_id: str, declaration: Declaration) -> dict:
     """Write the declared entry next to the upload, read the file against it, report quality."""
-    data = staging.data_file(settings, upload_id)
+    data = staging.upload(settings, upload_id)
     path = staging.entry_file(settings, upload_id)
     path.unlink(missing_ok=True)  # a failed preview leaves nothing to publish
-    text = yaml.safe_dump(declaration.entry(user.organisation, data), allow_unicode=True)
+    text = yaml.safe_dump(declaration.entry(user.organisation, Path(data.name)), allow_unicode=True)
     draft = path.with_suffix(".draft")
     draft.write_text(text, encoding="utf-8")
     entry = load_catalog_entry(draft, _DECLARATION)
@@ -225,7 +225,7 @@ def publish(
     if not entry_path.is_file():
         raise SandboxError("preview the declaration before publishing", rule="publish-preview")
     entry = load_catalog_entry(entry_path, _DECLARATION)
-    data = staging.data_file(settings, upload_id)
+    data = staging.upload(settings, upload_id)
     with db.tx() as session:
         publish_dataset(
             session=session, actor=user, entry=entry, data_path=data,
