@@ -12,7 +12,6 @@ read sees only published entries and versions.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from query_guard.compile import source_digest
 from sandbox.accounts.models import User
 from sandbox.audit.record import record
 from sandbox.catalog.encryption import content_digest, write_version
@@ -151,14 +151,6 @@ def is_stale(dataset: Dataset, version: DatasetVersion | None, today: date) -> b
     return published.date() + period < today
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 @dataclass(frozen=True)
 class Publication:
     """What publishing did: the stored version, and the review it waits for (if any)."""
@@ -241,7 +233,7 @@ def publish_dataset(
             dataset_id=dataset.id,
             version=number,
             path=str(final.resolve()),
-            sha256=_sha256(tmp),
+            sha256=source_digest(tmp),
             content_sha256=content_digest(table),
             rows=table.num_rows,
             quality=report.to_dict(),
