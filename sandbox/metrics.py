@@ -27,6 +27,7 @@ from query_guard.service.models import QueryLog
 from sandbox.accounts.attempts import SignInAttempt
 from sandbox.audit.models import AuditCheckpoint, AuditEvent, AuditOutbox
 from sandbox.db.base import read_only
+from sandbox.db.committed import PENDING
 from sandbox.provisioning.models import Workspace
 from sandbox.settings import Settings
 
@@ -54,7 +55,6 @@ SIGN_IN_THROTTLED = Counter(
     ["channel", "rule"],
 )
 
-_PENDING = "sandbox_metrics_pending"
 _installed = False
 
 
@@ -94,17 +94,17 @@ def _count(observation: tuple[Any, ...]) -> None:
 def _after_flush(session: Session, _context: object) -> None:
     seen = [o for o in map(_observation, session.new) if o is not None]
     if seen:
-        session.info.setdefault(_PENDING, []).extend(seen)
+        session.info.setdefault(PENDING, []).extend(seen)
 
 
 def _after_commit(session: Session) -> None:
-    for observation in session.info.pop(_PENDING, []):
+    for observation in session.info.pop(PENDING, []):
         _count(observation)
 
 
 def _after_transaction_end(session: Session, transaction: Any) -> None:
     if transaction.parent is None:  # rolled back (a commit has emptied the list already)
-        session.info.pop(_PENDING, None)
+        session.info.pop(PENDING, None)
 
 
 def install_counting() -> None:

@@ -8,15 +8,21 @@ agreement refuses tokens of every other one.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from query_guard.context import GuardContext
-from sandbox.accounts.models import User
-from sandbox.accounts.service import resolve_token
+from sandbox.accounts.models import ApiToken, User
+from sandbox.accounts.service import resolve_token, token_digest
 from sandbox.agreements.models import AgreementRecord, AgreementStatus
 from sandbox.agreements.service import as_contract, get_agreement
+from sandbox.catalog.models import Dataset
 from sandbox.catalog.service import agreement_catalog
 from sandbox.clock import today
 from sandbox.contracts.agreement import Agreement
@@ -85,3 +91,82 @@ def authorise(session: Session, token: str | None, *, only_agreement: str | None
         )
     entries, suspended = agreement_catalog(session, agreement.datasets)
     return Caller(user, rec, agreement, GuardContext(agreement, entries, suspended))
+
+
+_TOKENS = ApiToken.__table__
+_USERS = User.__table__
+_AGREEMENTS = AgreementRecord.__table__
+_DATASETS = Dataset.__table__
+#: Everything :func:`authorise` reads of a token: its row, its user's, its agreement's.
+_TOKEN_ROWS = (
+    select(_TOKENS, _USERS, _AGREEMENTS)
+    .select_from(
+        _TOKENS.join(_USERS, _USERS.c.id == _TOKENS.c.user_id).join(
+            _AGREEMENTS, _AGREEMENTS.c.id == _TOKENS.c.agreement_id
+        )
+    )
+    .where(_TOKENS.c.token_hash == bindparam("digest"))
+)
+_DATASET_ROWS = (
+    select(_DATASETS)
+    .where(_DATASETS.c.name.in_(bindparam("names", expanding=True)))
+    .order_by(_DATASETS.c.name)
+)
+
+
+class Callers:
+    """The callers this process has authorised, each reused while the rows it was made from
+    read the same.
+
+    Every request still reads those rows (the token, its user, its agreement and the
+    agreement's datasets, in two statements), so a revoked token, a suspended agreement or
+    a withdrawn dataset takes effect on the very next request, as before; what is saved is
+    making the agreement's contract and its guard context from them again. Whatever is not
+    simply reused (a first sight, a changed row, an expiry or a period's end) goes through
+    :func:`authorise`, which says what is wrong.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._made: OrderedDict[str, tuple[tuple[Any, ...], Caller]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def authorise(
+        self, session: Session, token: str | None, *, only_agreement: str | None = None
+    ) -> Caller:
+        if not token:
+            return authorise(session, token, only_agreement=only_agreement)
+        digest = token_digest(token)
+        rows = _rows_of(session, digest)
+        with self._lock:
+            made = self._made.get(digest)
+        if made is not None and rows is not None and made[0] == rows:
+            caller = made[1]
+            if _in_time(caller, rows[0]) and only_agreement in (None, caller.agreement_id):
+                return caller
+        caller = authorise(session, token, only_agreement=only_agreement)
+        if rows is not None:
+            with self._lock:
+                self._made[digest] = (rows, caller)
+                self._made.move_to_end(digest)
+                while len(self._made) > self._size:
+                    self._made.popitem(last=False)
+        return caller
+
+
+def _rows_of(session: Session, digest: str) -> tuple[Any, ...] | None:
+    """The rows a caller is made from, as plain tuples; ``None`` for an unknown token."""
+    connection = session.connection()
+    token = connection.execute(_TOKEN_ROWS, {"digest": digest}).first()
+    if token is None:
+        return None
+    names = sorted(token._mapping[_AGREEMENTS.c.spec].get("datasets") or {})
+    datasets = connection.execute(_DATASET_ROWS, {"names": names}).all()
+    return (tuple(token), *(tuple(row) for row in datasets))
+
+
+def _in_time(caller: Caller, token: tuple[Any, ...]) -> bool:
+    """What may change while the rows stay the same: the token's expiry and the period."""
+    expires = token[list(_TOKENS.c.keys()).index("expires_at")]
+    expires = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
+    return expires > datetime.now(UTC) and caller.agreement.is_in_period(today())

@@ -33,6 +33,8 @@ from query_guard.service.fingerprint import redact_sql, redact_text, shape_of
 from query_guard.service.models import QueryLog
 from sandbox.audit.record import record
 from sandbox.contracts.catalog_entry import Sensitivity
+from sandbox.db.base import insert_row, utcnow
+from sandbox.db.committed import count_on_commit
 from sandbox.errors import PolicyViolation, SandboxError
 
 QUERY_TIMEOUT_S = 30.0
@@ -172,9 +174,10 @@ def record_query(
         shape=shape.shape if shape else None,
         where_terms=list(shape.where_terms) if shape else [],
         terms_key=shape.terms_key if shape else None,
+        at=utcnow(),
     )
-    session.add(entry)
-    session.flush()
+    insert_row(session, entry)
+    count_on_commit(session, "query", entry.action, entry.mode, entry.duration_ms)
     details: dict[str, object] = {
         "sql": redact_sql(key, sql, ids),
         "decision": decision.action,

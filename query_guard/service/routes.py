@@ -36,7 +36,7 @@ from query_guard.decisions import Decisions
 from query_guard.engine import open_readonly
 from query_guard.findings import Decision
 from query_guard.keys import noise_secret
-from query_guard.service.access import Caller, authorise
+from query_guard.service.access import Caller, Callers
 from query_guard.service.connections import ConnectionCache
 from query_guard.service.dp import release
 from query_guard.service.fingerprint import nesting_depth, redact_sql, redact_text
@@ -104,6 +104,7 @@ class QueryService:
             )
         )
         self.decisions = Decisions()
+        self.callers = Callers()
 
     @property
     def record_key(self) -> bytes:
@@ -144,7 +145,9 @@ def _token(request: Request) -> str | None:
 def get_caller(request: Request, service: ServiceDep) -> Caller:
     """The caller, read without a write lock (SQLite) so queries do not queue for it."""
     with read_only(service.sessions) as session:
-        caller = authorise(session, _token(request), only_agreement=service.only_agreement)
+        caller = service.callers.authorise(
+            session, _token(request), only_agreement=service.only_agreement
+        )
         session.expunge_all()  # keep what was read: the read-only end rolls back
         return caller
 

@@ -26,7 +26,8 @@ SESSION_HOURS = 12
 MIN_PASSWORD = 10
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """What the database keeps of a token (``api_tokens.token_hash``)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -80,7 +81,7 @@ def issue_token(session: Session, user: User, *, hours: int = SESSION_HOURS) -> 
     token = secrets.token_urlsafe(32)
     session.add(
         ApiToken(
-            token_hash=_digest(token),
+            token_hash=token_digest(token),
             user_id=user.id,
             expires_at=datetime.now(UTC) + timedelta(hours=hours),
         )
@@ -126,7 +127,7 @@ def issue_workspace_token(
     expires = agreement_end(rec)
     session.add(
         ApiToken(
-            token_hash=_digest(token),
+            token_hash=token_digest(token),
             user_id=user.id,
             agreement_id=rec.id,
             purpose="workspace",
@@ -145,7 +146,7 @@ def issue_workspace_token(
 
 def resolve_token(session: Session, token: str) -> tuple[User, ApiToken] | None:
     """The user and token row for a live token; ``None`` for unknown, expired or revoked."""
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
     if row is None or row.revoked:
         return None
     expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
@@ -158,6 +159,6 @@ def resolve_token(session: Session, token: str) -> tuple[User, ApiToken] | None:
 
 
 def revoke_token(session: Session, token: str) -> None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
     if row is not None:
         row.revoked = True

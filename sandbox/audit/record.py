@@ -13,14 +13,16 @@ keep the record is itself a breach). Two ways, one chain:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import bindparam, delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from sandbox.audit.canonical import GENESIS_HASH, canonical_json, event_hash, format_instant
 from sandbox.audit.models import AuditEvent, AuditOutbox
-from sandbox.db.base import utcnow
+from sandbox.db.base import column_values, insert_row, utcnow
+from sandbox.db.committed import count_on_commit
 from sandbox.errors import SandboxError, ValidationFailed
 
 #: Key of the PostgreSQL transaction-level advisory lock that queues appenders
@@ -31,6 +33,13 @@ ADVISORY_LOCK_KEY = 0x4155_4449_5443_484E
 OUTBOX_SESSION = "sandbox_audit_outbox"
 #: Outbox events linked per statement batch.
 LINK_BATCH = 500
+
+_EVENTS = AuditEvent.__table__
+_OUTBOX = AuditOutbox.__table__
+_TO_CHAIN = insert(_EVENTS)
+_OLDEST_WAITING = select(_OUTBOX).order_by(_OUTBOX.c.id).limit(bindparam("limit"))
+_UNWAIT = delete(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+_HEAD = select(_EVENTS.c.seq, _EVENTS.c.hash).order_by(_EVENTS.c.seq.desc()).limit(1)
 
 
 def record(
@@ -68,8 +77,7 @@ def record(
             object=object,
             details=details_text,
         )
-        session.add(entry)
-        session.flush()
+        insert_row(session, entry)
         session.info[OUTBOX_SESSION] += 1
         return entry
     take_turn(session)
@@ -91,7 +99,10 @@ def append_linked(
     """Add one event after the chain's head; the caller holds the turn (:func:`take_turn`)
     and ``details`` is canonical JSON text."""
     entry = AuditOutbox(at=at, actor=actor, action=action, object=object, details=details)
-    return _chain(session, [entry])[0]
+    [event] = _linked(session, [entry])
+    session.add(event)
+    session.flush()
+    return event
 
 
 def link_outbox(session: Session, limit: int) -> int:
@@ -101,26 +112,24 @@ def link_outbox(session: Session, limit: int) -> int:
     The caller holds the turn (:func:`take_turn`), so no other appender runs meanwhile and,
     at READ COMMITTED, every event committed before this statement is seen: an event is
     linked no later than any event that committed after it (within one batch, in the order
-    they were written).
+    they were written). Core statements: this runs after every commit that records.
     """
-    waiting = session.scalars(select(AuditOutbox).order_by(AuditOutbox.id).limit(limit)).all()
+    connection = session.connection()
+    waiting = connection.execute(_OLDEST_WAITING, {"limit": limit}).all()
     if not waiting:
         return 0
-    _chain(session, waiting)
-    session.execute(
-        delete(AuditOutbox).where(AuditOutbox.id.in_([e.id for e in waiting])),
-        execution_options={"synchronize_session": False},
-    )
-    for entry in waiting:
-        session.expunge(entry)
+    linked = _linked(session, waiting)
+    connection.execute(_TO_CHAIN, [column_values(event) for event in linked])
+    connection.execute(_UNWAIT, {"ids": [entry.id for entry in waiting]})
+    for _ in linked:
+        count_on_commit(session, "audit")
     return len(waiting)
 
 
-def _chain(session: Session, entries: list[AuditOutbox]) -> list[AuditEvent]:
-    """The events of ``entries`` after the head, each hash over its predecessor's."""
-    head = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
+def _linked(session: Session, entries: Sequence[Any]) -> list[AuditEvent]:
+    """The events of ``entries`` (outbox rows) after the head, each hash over its
+    predecessor's; not added to ``session``."""
+    head = session.connection().execute(_HEAD).first()
     seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
     events = []
     for entry in entries:
@@ -145,8 +154,6 @@ def _chain(session: Session, entries: list[AuditOutbox]) -> list[AuditEvent]:
         )
         events.append(event)
         prev_hash = event.hash
-    session.add_all(events)
-    session.flush()
     return events
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, Insert, MetaData, Table, create_engine, event, insert
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING = {
@@ -122,3 +124,28 @@ def read_only(factory: sessionmaker[Session]) -> Iterator[Session]:
             yield session
         finally:
             session.rollback()
+
+
+def column_values(row: Base) -> dict[str, Any]:
+    """The values of ``row``'s columns (a model instance not added to any session), its
+    database-made primary key left out: what a Core insert of its table takes."""
+    table = row.__table__
+    return {
+        column.key: getattr(row, column.key)
+        for column in table.columns
+        if column is not table.autoincrement_column
+    }
+
+
+def insert_row(session: Session, row: Base) -> None:
+    """Insert ``row`` with one Core statement in ``session``'s transaction and set its primary
+    key; ``row`` stays out of the session. For the hottest paths (a query's log row and its
+    audit event), where the ORM's flush cost more than the insert."""
+    written = session.connection().execute(_insert_into(row.__table__), column_values(row))
+    [key] = row.__table__.primary_key.columns
+    setattr(row, key.key, written.inserted_primary_key[0])
+
+
+@functools.cache
+def _insert_into(table: Table) -> Insert:
+    return insert(table)

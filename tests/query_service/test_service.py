@@ -14,11 +14,12 @@ from sqlalchemy import select
 
 from query_guard.service.models import QueryLog
 from query_guard.service.worker import create_worker_app
-from sandbox.accounts.models import ApiToken
+from sandbox.accounts.models import ApiToken, User
 from sandbox.agreements.lifecycle import AgreementAction
 from sandbox.agreements.models import AgreementRecord
 from sandbox.agreements.service import change_status, get_agreement
 from sandbox.audit.models import AuditEvent
+from sandbox.catalog.models import Dataset, DatasetStatus
 from sandbox.clock import today
 from sandbox.db.base import transaction
 from sandbox.feedback.complaints import ComplaintStatus, file_complaint, handle_complaint
@@ -201,6 +202,67 @@ def test_agreement_not_active_is_refused_even_with_a_live_token(
     assert r.status_code == 403
     assert r.json()["rule"] == "agreement-not-active"
     assert r.json()["article"] == "Shanghai Art.26, 36"
+
+
+def _expire_token(session, world: World) -> None:
+    for row in session.scalars(select(ApiToken).where(ApiToken.agreement_id == AGGREGATE)):
+        row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+
+
+def _revoke_token(session, world: World) -> None:
+    for row in session.scalars(select(ApiToken).where(ApiToken.agreement_id == AGGREGATE)):
+        row.revoked = True
+
+
+def _deactivate_researcher(session, world: World) -> None:
+    session.get_one(User, world.users["alice"].id).active = False
+
+
+def _suspend_agreement(session, world: World) -> None:
+    session.get_one(AgreementRecord, AGGREGATE).status = "suspended"
+
+
+def _drop_researcher(session, world: World) -> None:
+    rec = session.get_one(AgreementRecord, AGGREGATE)
+    others = [r for r in rec.spec["researchers"] if r != "alice"]
+    rec.spec = {**rec.spec, "researchers": others or ["bob"]}
+
+
+def _end_period(session, world: World) -> None:
+    rec = session.get_one(AgreementRecord, AGGREGATE)
+    ended = (today() - timedelta(days=1)).isoformat()
+    rec.spec = {**rec.spec, "valid_until": ended}
+
+
+def _close_dataset(session, world: World) -> None:
+    session.scalars(
+        select(Dataset).where(Dataset.name == "clinic_visits")
+    ).one().status = DatasetStatus.withdrawn
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "rule"),
+    [
+        (_expire_token, 401, "workspace-token"),
+        (_revoke_token, 401, "workspace-token"),
+        (_deactivate_researcher, 401, "workspace-token"),
+        (_suspend_agreement, 403, "agreement-not-active"),
+        (_drop_researcher, 403, "agreement-researcher"),
+        (_end_period, 403, "agreement-not-in-period"),
+        (_close_dataset, 403, "QG-005"),
+    ],
+)
+def test_a_change_takes_effect_on_the_next_query_after_answered_ones(
+    qs: TestClient, world: World, change, status: int, rule: str
+) -> None:
+    """The service keeps the callers it authorised; none survives a change to the rows it
+    was made from."""
+    for _ in range(2):
+        assert _query(qs, world, AGGREGATE, BY_DISTRICT).status_code == 200
+    with transaction(world.factory) as session:
+        change(session, world)
+    r = _query(qs, world, AGGREGATE, BY_DISTRICT)
+    assert (r.status_code, r.json()["rule"]) == (status, rule), r.text
 
 
 def test_worker_serves_its_own_agreement_only(world: World) -> None:
