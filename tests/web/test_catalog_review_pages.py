@@ -148,7 +148,7 @@ def test_the_provider_withdraws_its_proposal_with_a_reason(
     assert f'id="withdraw-review-{review_id}"' not in done.text
     assert not proposed.exists()
     again = client.post(url, data={"reason": WITHDRAW_REASON, "csrf_token": token})
-    assert again.status_code == 409 and "already withdrawn" in again.text
+    assert again.status_code == 409 and "只有正在进行的审核可以撤回" in again.text
     # The pages that show the dataset and the review still work without the file.
     shown = client.get(f"/authority/catalog-reviews/{review_id}")
     assert shown.status_code == 200 and 'id="review-status">已撤回<' in shown.text

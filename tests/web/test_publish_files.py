@@ -112,7 +112,7 @@ def test_the_page_refuses_at_the_cell_and_shows_no_server_path(
     token = csrf_token(client, declare)
     r = client.post(f"{declare}/preview", data=_declaration(token))
     assert r.status_code == 422
-    assert "门诊就诊.csv: column &#39;visit_date&#39; is declared DATE" in r.text
+    assert "门诊就诊.csv：column &#39;visit_date&#39; is declared DATE" in r.text
     assert "at cells A5 (dates are read as" in r.text
     _no_server_path(r.text, settings)
 
