@@ -77,7 +77,7 @@ def test_unlinked_subject_is_refused_and_no_account_is_created(
     provider.subject = "subject-nobody"
     response = client.get(through_provider(client))
     assert_refused(response, "oidc-unlinked", client)
-    assert "Wuxi Art.6" in response.text and "operator" in response.text
+    assert "Wuxi Art.6" in response.text and "平台运营" in response.text
     with transaction(factory) as session:
         assert len(session.scalars(select(User)).all()) == len(users)
     (event,) = events(factory, "user.oidc_sign_in_refused")

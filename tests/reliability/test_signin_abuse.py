@@ -240,7 +240,7 @@ def test_the_sign_in_page_says_how_long_to_wait_and_why(proxied: TestClient) -> 
     assert page.status_code == 429 and page.headers["Retry-After"] == "1"
     assert "text/html" in page.headers["content-type"]
     assert ACCOUNT.rule in page.text and "Rizhao Art.29" in page.text
-    assert "wait 1 s before trying again" in page.text
+    assert "请等待 1 秒后再试" in page.text
 
 
 def test_forwarded_addresses_are_believed_only_from_trusted_proxies(

@@ -101,7 +101,7 @@ def test_the_provider_sets_a_budget_and_generates_and_others_download_it_labelle
     _generate(page, "5", "200")
     page.wait_for_selector(f"{SECTION} .refusal")
     assert page.inner_text(f"{SECTION} .refusal .rule") == "preview-budget-exhausted"
-    assert "only 1.5" in page.inner_text(f"{SECTION} .refusal .message")
+    assert "仅剩 1.5" in page.inner_text(f"{SECTION} .refusal .message")
     screenshot(page, "provider-preview-budget-exhausted")
     assert len(_previews(factory)) == 1 and _spent(factory) == (2_000_000, 500_000)
     assert [(actor, action) for actor, action, _ in audit_actions(factory, "preview.")] == [
