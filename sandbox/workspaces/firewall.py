@@ -16,6 +16,7 @@ interface) to loopback and the agreement bridges.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import subprocess
 import threading
@@ -27,22 +28,36 @@ from sandbox.workspaces.names import BRIDGE_PREFIX
 P = ParamSpec("P")
 R = TypeVar("R")
 _EDITING = threading.Lock()
+#: Held while editing, across processes: the hub (at a spawn) and the control plane (at a
+#: provisioning or an agreement's end) edit the same bridge's rules. iptables' own lock
+#: (``-w``) covers one command, not a read-then-change sequence.
+LOCK_FILE = "/run/sandbox-firewall.lock"
 
 
 def _one_edit_at_a_time(edit: Callable[P, R]) -> Callable[P, R]:
     """Each edit reads the rules and then changes them: two at once (a revocation and an
-    expiry ending one agreement) would each delete what the other just read."""
+    expiry ending one agreement, or the hub spawning while the control plane provisions)
+    would each delete what the other just read or re-add a jump the other is removing."""
 
     @functools.wraps(edit)
     def serialised(*args: P.args, **kwargs: P.kwargs) -> R:
-        with _EDITING:
+        with _EDITING, open(LOCK_FILE, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
             return edit(*args, **kwargs)
 
     return serialised
 
 
+class FirewallEditFailed(RuntimeError):
+    """An iptables command failed; the message keeps what the tool said."""
+
+
 def _run(tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([tool, "-w", *args], capture_output=True, text=True, check=check)
+    done = subprocess.run([tool, "-w", *args], capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        said = (done.stderr or done.stdout).strip()
+        raise FirewallEditFailed(f"{tool} {' '.join(args)} failed ({done.returncode}): {said}")
+    return done
 
 
 def _has(tool: str, *rule: str) -> bool:

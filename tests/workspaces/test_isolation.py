@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from docker.errors import NotFound
 
 from sandbox.workspaces import firewall, hardening, network
-from sandbox.workspaces.names import LABEL_AGREEMENT, home_volume_name, project_volume_name
+from sandbox.workspaces.names import (
+    LABEL_AGREEMENT,
+    bridge_name,
+    home_volume_name,
+    project_volume_name,
+)
 from tests.workspaces.conftest import (
     Listener,
     new_agreement_id,
@@ -260,6 +267,31 @@ def test_two_teardowns_at_once_both_end_the_agreement(docker_client, workspace_i
     )
     assert left == []
     assert firewall.rules(net.bridge) == []
+
+
+HUB_SPAWNS = """
+import sys
+from sandbox.workspaces import firewall
+for _ in range(int(sys.argv[2])):
+    firewall.confine(sys.argv[1], "10.0.0.1", [8080])
+"""
+
+
+def test_the_hub_and_the_control_plane_edit_one_bridge_in_turn():
+    """The hub (spawning) and the control plane (ending the agreement) are two processes
+    editing one bridge's chains: neither fails on a jump or chain the other changed."""
+    bridge = bridge_name(new_agreement_id())
+    hub = subprocess.Popen(
+        [sys.executable, "-c", HUB_SPAWNS, bridge, "40"], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        while hub.poll() is None:
+            firewall.release(bridge)  # raised, before edits took turns across processes
+    finally:
+        _, said = hub.communicate(timeout=120)
+    assert hub.returncode == 0, said
+    firewall.release(bridge)
+    assert firewall.rules(bridge) == []
 
 
 WRITE = """
