@@ -46,7 +46,7 @@ run: install
 	$(BIN)/sandbox run --tls
 
 test: install
-	$(BIN)/pytest -q -n $(WORKERS) --dist loadgroup
+	$(BIN)/pytest -q -n $(WORKERS) --dist loadgroup --durations=30
 
 bench: install .venv-bench/.installed
 	$(BIN)/python -m benchmarks
