@@ -56,6 +56,7 @@ _CONVERTERS: dict[str, Callable[[str], str]] = {
     "values": lambda text: "、".join(_value(part) for part in text.split(", ")),
     "items": lambda text: _phrases(text, ", "),
     "or": lambda text: text.replace(" or ", " 或 "),
+    "phrase": lambda text: say("phrase", text, "zh") or text,
 }  # fmt: skip
 
 

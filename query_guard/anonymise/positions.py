@@ -56,7 +56,7 @@ POSITIONS: dict[str, Position] = {
         ),
         "these summarise many entities' contributions and are computed with contributor "
         "counts, flattening and noise (medians and continuous percentiles from a window of "
-        "entities around the rank, perturbed); picks and discrete order statistics (min, "
+        "entities around the rank, perturbed), whereas picks and discrete order statistics (min, "
         "max, any_value, arg_max, first, list, string_agg, mode, percentile_disc) return "
         "one entity's value",
         "use count, sum, avg, stddev, variance, median or percentile_cont",
@@ -84,7 +84,7 @@ POSITIONS: dict[str, Position] = {
             {exp.Column, exp.Literal, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Neg, exp.Paren}
         ),
         "an argument linear in one column (a·x + b) cannot single out or amplify one "
-        "entity's value; conditions (CASE, FILTER, IF, NULLIF, boolean casts, greatest, "
+        "entity's value, whereas conditions (CASE, FILTER, IF, NULLIF, boolean casts, greatest, "
         "coalesce, sign, lambdas), powers, logarithms and exponentials can",
         "move the condition to WHERE or GROUP BY and aggregate the column itself, "
         "e.g. sum(x) … WHERE c = 'v', or count(*) … GROUP BY c",
@@ -102,7 +102,7 @@ POSITIONS: dict[str, Position] = {
             }
         ),
         "conditions that keep a whole class of rows (one value, a coarse range, missing) "
-        "get a noise layer of their own; IN lists, negations, OR, <> and expressions can "
+        "get a noise layer of their own, whereas IN lists, negations, OR, <> and expressions can "
         "make two queries differ by exactly one person",
         "write conditions as column = value, column BETWEEN a AND b or column >= a with "
         "round bounds, or column IS NULL, joined by AND; for several values GROUP BY the "

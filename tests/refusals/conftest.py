@@ -19,7 +19,7 @@ from tests.control_plane.conftest import (  # noqa: F401
     users,
 )
 from tests.control_plane.helpers import agreement, publish_all
-from tests.query_guard.conftest import record, world  # noqa: F401
+from tests.query_guard.conftest import aggregate, record, world  # noqa: F401
 from tests.refusals.provoke import Users
 
 
