@@ -1,0 +1,179 @@
+"""Workspaces as Docker Swarm services (``SANDBOX_HUB_BACKEND=swarm``).
+
+SwarmSpawner with the single-host workspace's settings in their service form
+(:mod:`sandbox.workspaces.swarm_services`), on the agreement's encrypted internal overlay,
+where its query worker is, and on its door, the confined bridge through which the hub
+and its proxy reach the server and the server reaches the hub API
+(:mod:`sandbox.workspaces.swarm_network`). The worker is the platform's to start, at
+provisioning (sandbox/provisioning/swarm.py); a spawn waits for it to run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from functools import partial
+
+import docker
+from dockerspawner import SwarmSpawner
+from tornado import web
+
+from hub_config import hooks
+from hub_config.control_plane import ControlPlane
+from hub_config.settings import HubSettings
+from sandbox.provisioning.swarm import BACKEND, this_node
+from sandbox.workspaces import hardening, network, swarm_network, swarm_services
+from sandbox.workspaces.names import network_name
+
+__all__ = ["BACKEND", "SandboxSwarmSpawner", "configure"]
+
+
+def _door_address(task: dict, door: str) -> str | None:
+    for attachment in task.get("NetworksAttachments") or []:
+        if attachment["Network"]["Spec"]["Name"] == door and attachment.get("Addresses"):
+            return attachment["Addresses"][0].split("/")[0]
+    return None
+
+
+class SandboxSwarmSpawner(SwarmSpawner):
+    """SwarmSpawner reached on the door, and without the door's default route."""
+
+    async def start_object(self) -> None:
+        await super().start_object()
+        task = await self.get_task()
+        container = task["Status"].get("ContainerStatus", {}).get("ContainerID")
+        if container:  # on this node: Docker before 26 routes internal networks' traffic
+            info = await self.docker("inspect_container", container)
+            await asyncio.to_thread(network.drop_default_route, info["State"]["Pid"])
+
+    async def get_ip_and_port(self) -> tuple[str, int]:
+        task = await self.get_task()
+        address = _door_address(task or {}, self.network_name)
+        if address is None:
+            raise RuntimeError(f"service {self.service_name} has no address on {self.network_name}")
+        return address, self.port
+
+
+@dataclass(frozen=True)
+class SwarmPolicy:
+    """What every Swarm workspace gets, whoever starts it."""
+
+    hub_api_port: int
+    limits: hardening.WorkspaceLimits
+    #: Seconds to wait for the agreement's worker service to run (0: do not wait).
+    worker_wait: float = 0
+
+
+def worker_running(client: docker.DockerClient, agreement_id: str) -> bool:
+    """Whether the agreement's worker service has a task running (the hub cannot open the
+    overlay to ask the worker itself)."""
+    name = swarm_services.worker_service_name(agreement_id)
+    try:
+        tasks = client.api.tasks(filters={"service": name, "desired-state": "running"})
+    except docker.errors.APIError:
+        return False
+    return any(task["Status"]["State"] == "running" for task in tasks)
+
+
+def _wait_for_worker(client: docker.DockerClient, agreement_id: str, limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while not worker_running(client, agreement_id):
+        if time.monotonic() >= deadline:
+            raise web.HTTPError(
+                503,
+                f"The query worker of agreement {agreement_id} is not running: the operator "
+                "must provision the agreement (its worker service starts then). Try again shortly.",
+            )
+        time.sleep(0.3)
+
+
+async def pre_spawn(spawner, *, control_plane: ControlPlane, policy: SwarmPolicy) -> None:
+    """Refuse unless the control plane authorizes this researcher on this agreement now;
+    then make the service the single-host container would be, on the agreement's overlay
+    and door, with its token and its worker's address."""
+    username = spawner.user.name
+    grant = await hooks.authorize(spawner, control_plane)
+    agreement_id = grant.agreement_id
+    if grant.network_name != network_name(agreement_id):
+        raise web.HTTPError(500, "The control plane answered for another agreement.")
+    client = docker.from_env()
+    nets = await asyncio.to_thread(
+        swarm_network.provision, client, agreement_id, [policy.hub_api_port]
+    )
+    home = await asyncio.to_thread(network.ensure_home_volume, client, username, agreement_id)
+    project = await asyncio.to_thread(network.ensure_project_volume, client, agreement_id)
+    if policy.worker_wait:
+        await asyncio.to_thread(_wait_for_worker, client, agreement_id, policy.worker_wait)
+    node = await asyncio.to_thread(this_node, client)
+    spawner.network_name = nets.door.name
+    spawner.hub_connect_url = f"http://{nets.door.gateway}:{policy.hub_api_port}"
+    spawner.extra_container_spec = swarm_services.workspace_container(
+        agreement_id=agreement_id,
+        researcher=username,
+        door=nets.door,
+        home_volume=home,
+        project_volume=project,
+        limits=policy.limits,
+    )
+    spawner.extra_task_spec = swarm_services.workspace_task(
+        overlay=nets.overlay, door=nets.door, limits=policy.limits, node=node
+    )
+    spawner.extra_create_kwargs = {
+        "labels": swarm_services.workspace_labels(agreement_id, username)
+    }
+    worker = swarm_services.worker_service_name(agreement_id)
+    query_url = f"http://{worker}:{swarm_services.WORKER_PORT}/qs"
+    spawner.environment = {
+        **spawner.environment,
+        **hardening.SERVER_ENVIRONMENT,
+        **hooks.workspace_environment(grant, query_url),
+    }
+
+
+def setuid_files(client: docker.DockerClient, image: str) -> list[str]:
+    """The image's setuid and setgid files: a service cannot set no-new-privileges, so an
+    image with any is refused."""
+    found = client.containers.run(
+        image,
+        ["find", "/", "-xdev", "-type", "f", "-perm", "/6000"],
+        user="0",
+        network_mode="none",
+        remove=True,
+        stderr=False,
+    )
+    return found.decode().split()
+
+
+def configure(c, hub: HubSettings, control_plane: ControlPlane) -> None:  # type: ignore[no-untyped-def]
+    """The hub's settings for Swarm workspaces; the hub runs on a manager node."""
+    client = docker.from_env()
+    if not swarm_network.swarm_active(client):
+        raise RuntimeError(
+            "SANDBOX_HUB_BACKEND=swarm needs this Docker engine to be a manager of an active "
+            "swarm (rule swarm-hardening): run `docker swarm init`, as .ci/setup.sh does"
+        )
+    if found := setuid_files(client, hub.image):
+        raise RuntimeError(
+            f"image {hub.image} has setuid or setgid files ({', '.join(found[:5])}) and a "
+            "Swarm service cannot set no-new-privileges (rule swarm-hardening): rebuild it "
+            "with images/build.sh, which strips them"
+        )
+    c.JupyterHub.spawner_class = SandboxSwarmSpawner
+    c.SwarmSpawner.image = hub.image
+    c.SwarmSpawner.allowed_images = [hub.image]
+    c.SwarmSpawner.pull_policy = "skip"  # every node has the image, built offline
+    c.SwarmSpawner.name_template = "sandbox-{username}--{servername}"
+    c.SwarmSpawner.use_internal_ip = True  # no published port: reached on the door
+    c.SwarmSpawner.cmd = ["python", "-m", "query_guard.workspace_start", "jupyterhub-singleuser"]
+    c.SwarmSpawner.cpu_limit = None  # the task's resources say it all
+    c.SwarmSpawner.mem_limit = None
+    c.Spawner.pre_spawn_hook = partial(
+        pre_spawn,
+        control_plane=control_plane,
+        policy=SwarmPolicy(
+            hub_api_port=hub.api_port,
+            limits=hub.container_limits(),
+            worker_wait=hub.query_service_wait,
+        ),
+    )
