@@ -8,7 +8,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from hub_config import dev_workspace, hooks, kubernetes, oidc_login
+from hub_config import dev_workspace, hooks, kubernetes, oidc_login, swarm
 from hub_config.auth import ControlPlaneAuthenticator
 from hub_config.control_plane import HttpControlPlane
 from hub_config.settings import HubSettings
@@ -82,6 +82,9 @@ if hub.spawner == "development":
 elif hub.backend == kubernetes.BACKEND:
     # KubeSpawner pods, hardened alike; the cluster's own manifests in deploy/kubernetes.
     kubernetes.configure(c, hub, control_plane)
+elif hub.backend == swarm.BACKEND:
+    # Swarm services on the agreement's encrypted overlay, hardened alike (hub_config/swarm.py).
+    swarm.configure(c, hub, control_plane)
 else:
     c.JupyterHub.spawner_class = SandboxSpawner
     c.DockerSpawner.image = hub.image

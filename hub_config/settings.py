@@ -39,9 +39,10 @@ class HubSettings(WorkspaceLimitSettings):
     #: What the hub spawns: a hardened container, or (never in production) a local
     #: JupyterLab process, hub_config/dev_workspace.py.
     spawner: Literal["docker", "development"] = "docker"
-    #: Where isolated workspaces run: Docker containers beside the hub, or pods on a
-    #: Kubernetes cluster through KubeSpawner (hub_config/kubernetes.py, deploy/kubernetes).
-    backend: Literal["docker", "kubernetes"] = "docker"
+    #: Where isolated workspaces run: Docker containers beside the hub, services of a
+    #: Docker Swarm (hub_config/swarm.py), or pods on a Kubernetes cluster through
+    #: KubeSpawner (hub_config/kubernetes.py, deploy/kubernetes).
+    backend: Literal["docker", "swarm", "kubernetes"] = "docker"
     #: The development workspace's query workers: a JSON file of agreement id -> query
     #: service URL, read at every spawn (``sandbox run`` adds an agreement's worker when
     #: the operator provisions it); an agreement without one is refused.

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     #: without Docker) the development workspace, a local JupyterLab process that is not
     #: isolated and is labelled so on every page.
     workspace_kind: Literal["docker", "development"] = "docker"
+    #: Where Docker workspaces run (the hub reads the same ``SANDBOX_HUB_BACKEND``): beside
+    #: the platform, as services of a Docker Swarm (sandbox/provisioning/swarm.py), or as
+    #: pods through KubeSpawner, whose cluster objects the operator applies.
+    hub_backend: Literal["docker", "swarm", "kubernetes"] = "docker"
     #: Why ``sandbox run`` started no hub and what the operator can do; the researcher's
     #: pages show it instead of a link to a workspace that cannot open.
     workspaces_missing: str = ""

@@ -110,9 +110,22 @@ def prepare_network(settings: Settings, agreement_id: str) -> str | None:
     the platform runs no Docker workspaces."""
     if not uses_docker(settings):
         return None
+    if settings.hub_backend == "swarm":
+        from sandbox.provisioning import swarm
+
+        return swarm.prepare(_docker(), settings, agreement_id)
     from sandbox.workspaces import network
 
     return network.provision(_docker(), agreement_id, workspace_ports(settings)).name
+
+
+def deliver_database(settings: Settings, agreement_id: str) -> None:
+    """After a build: on Swarm, (re)start the agreement's query worker on its database;
+    on one host, ``sandbox run`` runs workers itself."""
+    if uses_docker(settings) and settings.hub_backend == "swarm":
+        from sandbox.provisioning import swarm
+
+        swarm.deliver(_docker(), settings, agreement_id)
 
 
 def resource_use(settings: Settings, agreement_id: str) -> list[dict[str, object]] | None:
@@ -157,6 +170,10 @@ def _stop(
     if client is None:
         return stop
     # Whatever the hub did or could not do, nothing of the agreement keeps running.
+    if settings.hub_backend == "swarm":
+        from sandbox.provisioning import swarm
+
+        return swarm.stop(client, stop, ended=ended)
     stop.containers_removed = network.stop_workspaces(client, agreement_id)
     if ended:
         stop.homes_destroyed = network.destroy_home_volumes(client, agreement_id)

@@ -21,7 +21,7 @@ from sandbox.errors import PolicyViolation
 from sandbox.permissions import require_role
 from sandbox.provisioning.database import build_database, destroy_database
 from sandbox.provisioning.models import Workspace, WorkspaceStatus
-from sandbox.provisioning.runtime import prepare_network
+from sandbox.provisioning.runtime import deliver_database, prepare_network
 from sandbox.settings import Settings
 
 
@@ -53,6 +53,7 @@ def _build(
     network: str | None = None,
 ) -> Workspace:
     path, left_out = build_database(session, settings, rec)
+    deliver_database(settings, rec.id)  # on Swarm, the worker restarts on the new file
     versions = dataset_versions(session, [n for n in rec.spec["datasets"] if n not in left_out])
     ws = session.get(Workspace, rec.id) or Workspace(agreement_id=rec.id)
     ws.status = WorkspaceStatus.provisioned
