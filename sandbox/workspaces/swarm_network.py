@@ -137,8 +137,7 @@ def _ensure_door(client: docker.DockerClient, agreement_id: str) -> AgreementNet
                 Driver="bridge",
                 Scope="swarm",
                 Internal=True,
-                ConfigFrom={"Network": config},
-                Labels=_labels(agreement_id, "workspace-network"),
+                ConfigFrom={"Network": config},  # which takes no labels of its own
             )
     return AgreementNetwork(
         agreement_id=agreement_id,

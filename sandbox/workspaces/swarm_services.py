@@ -178,7 +178,7 @@ def worker_service(agreement_id: str, overlay: str, plan: WorkerPlan) -> dict:
         "task_template": task,
         "name": worker_service_name(agreement_id),
         "labels": labels,
-        "endpoint_spec": EndpointSpec(mode="vip"),
+        "endpoint_spec": EndpointSpec(mode="dnsrr"),  # no IPVS needed: one task
     }
 
 
