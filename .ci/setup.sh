@@ -33,6 +33,17 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null || { tail -n 30 var/ci/dockerd.log; exit 1; }
 fi
 
+step "docker swarm (one node)"
+# The Swarm backend's tests run on a real single-node swarm. Overlays (one per agreement)
+# take /24s from 10.128.0.0/12 (4,096 of them), apart from Docker's local pools and from the
+# agreements' door bridges (10.192.0.0/12, sandbox/workspaces/swarm_network.py).
+if [ "$(docker info -f '{{.Swarm.LocalNodeState}}')" != active ]; then
+  pools=(--default-addr-pool 10.128.0.0/12 --default-addr-pool-mask-length 24)
+  # One address to advertise: the engine's choice, or the machine's first when it has several.
+  docker swarm init "${pools[@]}" >/dev/null 2>&1 ||
+    docker swarm init "${pools[@]}" --advertise-addr "$(hostname -I | awk '{print $1}')" >/dev/null
+fi
+
 step "postgresql"
 cluster=$(pg_lsclusters -h | awk 'NR==1 {print $1" "$2}')
 [ -n "$cluster" ] || { pg_createcluster 15 main; cluster="15 main"; }

@@ -64,7 +64,7 @@ def test_services_are_hardened_and_on_their_agreement_only(swarm_client, two_agr
     tmp = next(m for m in info["Mounts"] if m["Destination"] == "/tmp")
     assert tmp["Type"] == "tmpfs"
     code, mounts = run_python(swarm_client, container, "print(open('/proc/mounts').read())")
-    [tmp_line] = [line for line in mounts.splitlines() if line.split()[1] == "/tmp"]
+    [tmp_line] = [line for line in mounts.splitlines() if line.split()[1:2] == ["/tmp"]]
     assert {"nosuid", "nodev", "noexec"} <= set(tmp_line.split()[3].split(","))
     code, found = run_python(
         swarm_client,
