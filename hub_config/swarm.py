@@ -29,30 +29,25 @@ from sandbox.workspaces.names import network_name
 __all__ = ["BACKEND", "SandboxSwarmSpawner", "configure"]
 
 
-def _door_address(task: dict, door: str) -> str | None:
-    for attachment in task.get("NetworksAttachments") or []:
-        if attachment["Network"]["Spec"]["Name"] == door and attachment.get("Addresses"):
-            return attachment["Addresses"][0].split("/")[0]
-    return None
-
-
 class SandboxSwarmSpawner(SwarmSpawner):
     """SwarmSpawner reached on the door, and without the door's default route."""
 
+    async def _container(self) -> dict:
+        """The running task's container (on this node: its door's gateway is this host)."""
+        task = await self.get_task()
+        container = (task or {}).get("Status", {}).get("ContainerStatus", {}).get("ContainerID")
+        if not container:
+            raise RuntimeError(f"service {self.service_name} has no container on this node")
+        return await self.docker("inspect_container", container)
+
     async def start_object(self) -> None:
         await super().start_object()
-        task = await self.get_task()
-        container = task["Status"].get("ContainerStatus", {}).get("ContainerID")
-        if container:  # on this node: Docker before 26 routes internal networks' traffic
-            info = await self.docker("inspect_container", container)
-            await asyncio.to_thread(network.drop_default_route, info["State"]["Pid"])
+        info = await self._container()  # Docker before 26 routes internal networks' traffic
+        await asyncio.to_thread(network.drop_default_route, info["State"]["Pid"])
 
     async def get_ip_and_port(self) -> tuple[str, int]:
-        task = await self.get_task()
-        address = _door_address(task or {}, self.network_name)
-        if address is None:
-            raise RuntimeError(f"service {self.service_name} has no address on {self.network_name}")
-        return address, self.port
+        info = await self._container()
+        return info["NetworkSettings"]["Networks"][self.network_name]["IPAddress"], self.port
 
 
 @dataclass(frozen=True)

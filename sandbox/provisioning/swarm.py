@@ -22,7 +22,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from query_guard.keys import NOISE_SECRET_FILE, key_path
-from sandbox.errors import SandboxError
 from sandbox.provisioning.database import database_path
 from sandbox.provisioning.runtime import WorkspaceStop
 from sandbox.settings import Settings
@@ -34,12 +33,9 @@ BACKEND = "swarm"
 HOST_PYTHON = "/opt/sandbox-python"
 
 
-class SwarmRefused(SandboxError):
-    """A Swarm setting that would run a service less hardened than the rules require."""
-
-    rule = "swarm-hardening"
-    article = "Shanghai Art.36"
-    status_code = 503
+class SwarmRefused(RuntimeError):
+    """A Swarm setting that would run a service less hardened than the rules require, or no
+    swarm to run it on: an operator's configuration error, raised before anything starts."""
 
 
 class SwarmSettings(BaseSettings):
@@ -77,7 +73,8 @@ def _worker_cli(
     if settings.environment == "production":
         raise SwarmRefused(
             "SANDBOX_HUB_SWARM_WORKER_FROM_HOST runs the worker from this host's checkout, a "
-            "development shortcut: in production workers run the platform's image"
+            "development shortcut: in production workers run the platform's image (rule "
+            "swarm-hardening)"
         )
     repo = str(Path(__file__).resolve().parents[2])  # with its .venv
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -102,7 +99,7 @@ def _user(swarm: SwarmSettings, settings: Settings) -> str:
         raise SwarmRefused(
             f"a query worker does not run as root (SANDBOX_HUB_SWARM_WORKER_USER={user!r}, or "
             "the platform's own user): run the platform and its workers as the user that "
-            "owns the data directory"
+            "owns the data directory (rule swarm-hardening)"
         )
     return user
 
@@ -174,7 +171,8 @@ def _refuse_without_swarm(client) -> None:  # type: ignore[no-untyped-def]
     if not swarm_network.swarm_active(client):
         raise SwarmRefused(
             "SANDBOX_HUB_BACKEND=swarm but this Docker engine is not a manager of an active "
-            "swarm: run `docker swarm init` (.ci/setup.sh does) or point DOCKER_HOST at a manager"
+            "swarm: run `docker swarm init` (.ci/setup.sh does) or point DOCKER_HOST at a "
+            "manager (rule swarm-hardening)"
         )
 
 
