@@ -23,12 +23,13 @@ from sandbox.accounts.service import create_user
 from sandbox.accounts.totp import enrol_known_secret
 from sandbox.agreements.service import import_agreement
 from sandbox.applications.service import create_application, submit_application
+from sandbox.catalog.identifiers import credit_code_check_char
 from sandbox.catalog.review import Decision, decide_review
 from sandbox.catalog.service import publish_dataset
 from sandbox.clock import today
 from sandbox.contracts import load_agreement, load_catalog
-from sandbox.demo.generate import DEMO_AGREEMENTS_DIR, DEMO_CATALOG_DIR, generate_demo
-from sandbox.identity.organisations import verify_identity
+from sandbox.demo.generate import DEMO_AGREEMENTS_DIR, DEMO_CATALOG_DIR, FAKE_REGION, generate_demo
+from sandbox.identity.organisations import add_organisation, verify_identity
 from sandbox.provisioning.service import provision
 from sandbox.settings import Settings
 from sandbox.workcalendar import WorkCalendar
@@ -42,6 +43,13 @@ DEMO_LEGALITY_REVIEW = (
     "follow the classification rules."
 )
 DEMO_VERIFIED_HOW = "演示账户，身份为虚构 Demo account: invented identity"
+#: The demo providers' registered full names, which the pages show instead of short names.
+DEMO_PROVIDER_NAMES = {
+    "wuxi-health-commission": "无锡市卫生健康委员会",
+    "wuxi-market-regulation": "无锡市市场监督管理局",
+    "wuxi-statistics-bureau": "无锡市统计局",
+    "wuxi-civil-affairs": "无锡市民政局",
+}
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,20 @@ def demo_accounts(providers: list[str]) -> list[DemoAccount]:
     for provider in providers:
         people.append(DemoAccount(provider, Role.provider, f"数据提供方 {provider}", provider))
     return people
+
+
+def register_demo_provider(session: Session, operator: User, provider: str, i: int) -> None:
+    """Put a demo provider in the register of organisations, as an operator does for a real
+    one, under an invented credit code (state organ, region 99) with a valid check character."""
+    body = f"11{FAKE_REGION}0000{i:09d}"
+    add_organisation(
+        session=session,
+        actor=operator,
+        credit_code=body + credit_code_check_char(body),
+        name=provider,
+        legal_name=DEMO_PROVIDER_NAMES.get(provider, provider),
+        verified_how=DEMO_VERIFIED_HOW,
+    )
 
 
 def is_seeded(session: Session) -> bool:
@@ -89,6 +111,8 @@ def seed_demo(session: Session, settings: Settings, calendar: WorkCalendar) -> l
     for a in accounts:
         if Role(a.role) in STAFF:
             enrol_known_secret(session, users[a.username], settings.keys_dir, DEMO_TOTP_SECRET)
+    for i, provider in enumerate(providers):
+        register_demo_provider(session, users["operator"], provider, i)
     for a in accounts:
         if a.role == Role.researcher:
             verify_identity(

@@ -10,7 +10,7 @@ or, for a form that says so, into its page again, filled in: ``form_refusal.py``
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -25,10 +25,11 @@ from starlette.types import Message
 
 from sandbox.api.deps import DbDep, MaybeUserDep
 from sandbox.clock import today
+from sandbox.db.base import read_only
 from sandbox.errors import SandboxError
 from sandbox.input_limits import input_refusal
 from sandbox.notifications.service import list_notifications
-from sandbox.providers import provider_name
+from sandbox.providers import registered_names
 from sandbox.refusal_text import say, say_article
 from sandbox.settings import Settings
 from sandbox.web.csrf import CSRF_COOKIE, csrf_protect, new_nonce, request_token
@@ -50,12 +51,30 @@ def data(value: object) -> Markup:
     return Markup('<span translate="no">{}</span>').format(value)
 
 
-def organisation(slug: str, lang: str) -> Markup:
-    """A provider by its registered name in ``lang``; an unregistered one by its slug."""
-    name = provider_name(slug, lang)
+def organisation(slug: str, names: Mapping[str, str]) -> Markup:
+    """A provider by its registered full name (a name is data: the page's language does not
+    change it); one the register does not hold by its short name, as an identifier."""
+    name = names.get(slug)
     if name is None:
         return Markup('<code class="provider">{}</code>').format(slug)
-    return Markup('<span class="provider" data-provider="{}">{}</span>').format(slug, name)
+    return Markup(
+        '<span class="provider" data-provider="{}" lang="zh" translate="no">{}</span>'
+    ).format(slug, name)
+
+
+def _organisations(request: Request) -> Callable[[str], Markup]:
+    """``org(slug)`` for a page: the register is read once, when the page first names one,
+    without a write lock (the page's own transaction may hold it)."""
+    names: dict[str, str] | None = None
+
+    def shown(slug: str) -> Markup:
+        nonlocal names
+        if names is None:
+            with read_only(request.app.state.sessionmaker) as session:
+                names = registered_names(session)
+        return organisation(slug, names)
+
+    return shown
 
 
 def backticks(text: str) -> Markup:
@@ -103,7 +122,7 @@ def render(
             "term": terms(lang),
             "say": lambda rule, message: say(rule, message, lang),
             "cite": lambda article: cite(article, lang),
-            "org": lambda slug: organisation(slug, lang),
+            "org": _organisations(request),
             "refill": lambda form, error=None: FormView(refused, form, lang, error),
             "csrf_token": request_token(request, nonce),
             "today": today(),

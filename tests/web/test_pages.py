@@ -16,9 +16,11 @@ from sandbox.api.deps import SESSION_COOKIE
 from sandbox.applications.models import Application
 from sandbox.db.base import transaction
 from sandbox.feedback.models import Objection
+from sandbox.identity.organisations import add_organisation
 from sandbox.settings import Settings
 from tests.control_plane.conftest import PASSWORD
 from tests.control_plane.helpers import agreement
+from tests.identity.test_organisations import HEALTH_CODE
 from tests.second_factor import through_second_step
 from tests.web.conftest import submit_for_review
 
@@ -194,3 +196,26 @@ def test_approval_builds_the_agreement_from_the_prefilled_form(
     assert "AGR-W-1" in r.text and "epsilon: 2.0" in r.text
     assert "patient_id" not in r.text.split('id="agreement-yaml"')[1]  # narrowed
     assert expected.provider in r.text
+
+
+def test_a_provider_is_shown_by_the_name_the_register_of_organisations_holds(
+    client: TestClient, platform: dict[str, User], factory: sessionmaker[Session]
+) -> None:
+    """A department the operator has registered reads by its full name on every page that
+    names it; before that, by its short name as an identifier (no list in the code)."""
+    shown = '<code class="provider">city-health-commission</code>'
+    assert shown in client.get("/datasets/clinic_visits").text
+    with transaction(factory) as session:
+        add_organisation(
+            session=session,
+            actor=session.get(User, platform["ops"].id),
+            credit_code=HEALTH_CODE,
+            name="city-health-commission",
+            legal_name="某市卫生健康委员会",
+            verified_how="registry lookup",
+        )
+    for lang in ("zh", "en"):
+        client.cookies.set("lang", lang)
+        page = client.get("/datasets/clinic_visits").text
+        assert shown not in page
+        assert 'lang="zh" translate="no">某市卫生健康委员会</span>' in page
