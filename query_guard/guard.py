@@ -69,41 +69,49 @@ def _run(rules: tuple, tree: exp.Expression, ctx: GuardContext) -> list[Finding]
     return [f for rule in rules for f in rule.check(tree, ctx)]
 
 
-def _evaluate(sql: str, ctx: GuardContext, checks: tuple = CHECKS) -> Decision:
+def _evaluate(
+    sql: str, ctx: GuardContext, checks: tuple = CHECKS
+) -> tuple[Decision, exp.Expression | None]:
+    """The decision on ``sql`` and, unless it is blocked, the checked and rewritten tree
+    whose text the decision's SQL is."""
     tree = _parse(sql)
     if isinstance(tree, Finding):
-        return _block([tree])
+        return _block([tree]), None
     findings = _run(SYNTAX_RULES, tree, ctx)
     if findings:
-        return _block(findings)
+        return _block(findings), None
     _name_outputs(tree)
     try:
         tree = qualify(
             tree, schema=ctx.schema, dialect=DIALECT, validate_qualify_columns=True, identify=True
         )
     except SqlglotError as exc:
-        return _block([column_finding(ctx, str(exc).splitlines()[0][:200])])
+        return _block([column_finding(ctx, str(exc).splitlines()[0][:200])]), None
     findings = _run(checks, tree, ctx)
     if findings:
-        return _block(findings)
+        return _block(findings), None
     notes: list[Finding] = []
     for rewrite in REWRITES:
         tree, found = rewrite.rewrite(tree, ctx)
         if any(f.action == "block" for f in found):
-            return _block(found)
+            return _block(found), None
         notes.extend(found)
-    # The tree is not used again, so the generator may work on it instead of a copy.
+    # Without a copy: DuckDB's generator changes no node of a checked query (it would only
+    # rewrite CONNECT BY and Snowflake's sequences, which no checked query holds), so the
+    # tree still is what the text says.
     sql = tree.sql(DIALECT, comments=False, copy=False)
-    return Decision("rewrite" if notes else "allow", sql, notes)
+    return Decision("rewrite" if notes else "allow", sql, notes), tree
 
 
 def check_query(sql: str, ctx: GuardContext) -> Decision:
     """Decide whether ``sql`` may run under ``ctx``'s agreement, and as what SQL."""
     try:
-        first = _evaluate(sql, ctx)
+        first, _ = _evaluate(sql, ctx)
         if first.sql is None:
             return first
-        again = _evaluate(first.sql, ctx, RECHECKS)
+        # The text checked again from scratch; its tree is what aggregate mode compiles
+        # (parsing the text a third time cost a tenth of the decision).
+        again, checked = _evaluate(first.sql, ctx, RECHECKS)
     except Exception as exc:  # fail closed on anything the analysis did not foresee
         return _block(
             [
@@ -126,13 +134,16 @@ def check_query(sql: str, ctx: GuardContext) -> Decision:
                 )
             ]
         )
-    return _anonymised(first, ctx) if ctx.mode == "aggregate" else first
+    if ctx.mode != "aggregate" or checked is None:
+        return first
+    return _anonymised(first, checked, ctx)
 
 
-def _anonymised(decision: Decision, ctx: GuardContext) -> Decision:
-    """The checked query compiled so that only anonymised values leave it."""
+def _anonymised(decision: Decision, checked: exp.Expression, ctx: GuardContext) -> Decision:
+    """The checked query (``checked``: the tree whose text ``decision.sql`` is, as the
+    re-check left it) compiled so that only anonymised values leave it."""
     try:
-        sql = emit.anonymise(sqlglot.parse_one(decision.sql or "", read=DIALECT), ctx)
+        sql = emit.anonymise(checked, ctx)
     except Refused as refused:
         return _block([refused.finding])
     except Exception as exc:  # fail closed

@@ -19,7 +19,8 @@ one grouping by (bucket, entity), and with conditions a scan without them and
 one more grouping; the anonymising functions run once per bucket and base
 (:mod:`.noise`). The root block also returns hidden columns saying which
 values and whether any groups were suppressed; :func:`.result.split_suppression`
-takes them off.
+takes them off. Parts of the checked tree are printed without copies: DuckDB's
+generator changes no node of a checked query (see :mod:`query_guard.guard`).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def _argument(block: Block, j: int) -> str | None:
     base = block.bases[j]
     if base.kind in (ROWS, ENTITIES):
         return None
-    column = base.column.sql("duckdb")  # type: ignore[union-attr]
+    column = base.column.sql("duckdb", copy=False)  # type: ignore[union-attr]
     if base.kind == VALUES:
         return column
     return f"TRY_CAST({column} AS DOUBLE)"
@@ -105,11 +106,11 @@ def _from_clause(block: Block) -> str:
     its WHERE is applied condition by condition (:func:`_low_effect_ctes`)."""
     if block.inner:
         [(alias, (inner, entity))] = block.inner.items()
-        return f"FROM {_per_entity_rows(inner, entity, alias).sql('duckdb')}"
+        return f"FROM {_per_entity_rows(inner, entity, alias).sql('duckdb', copy=False)}"
     # The block's tables are read nowhere else: its compiled form replaces the block.
     select = _private(block.select)
-    parts = [select.args["from_"].sql("duckdb")]
-    parts += [j.sql("duckdb") for j in select.args.get("joins") or []]
+    parts = [select.args["from_"].sql("duckdb", copy=False)]
+    parts += [j.sql("duckdb", copy=False) for j in select.args.get("joins") or []]
     return " ".join(parts)
 
 
@@ -401,7 +402,7 @@ def _compile_block(block: Block, ctx: GuardContext, n: int, root: bool) -> tuple
     having = select.args.get("having")
     conditions = [f"{q('__qg_keep')}"]
     if having is not None:
-        conditions.append(f"({_rewrite(having.this, block).sql('duckdb')})")
+        conditions.append(f"({_rewrite(having.this, block).sql('duckdb', copy=False)})")
     flags: list[str] = []
     if root:
         for i, p in enumerate(projections):
@@ -410,7 +411,7 @@ def _compile_block(block: Block, ctx: GuardContext, n: int, root: bool) -> tuple
                 test = " OR ".join(f"{q(r)} IS NULL" for r in refs)
                 flags.append(f"({test}) AS {q(f'{SUPPRESSED_PREFIX}{i}')}")
         flags.append(q(DROPPED))
-    body = ", ".join([*(p.sql("duckdb") for p in projections), *flags])
+    body = ", ".join([*(p.sql("duckdb", copy=False) for p in projections), *flags])
     distinct = "DISTINCT " if select.args.get("distinct") else ""
     source = q(anon)
     if root:  # whether any bucket was left out, over all of them (one pass, not a second)
@@ -419,8 +420,10 @@ def _compile_block(block: Block, ctx: GuardContext, n: int, root: bool) -> tuple
     parts = [f"SELECT {distinct}{body} FROM {source} WHERE {' AND '.join(conditions)}"]
     order = select.args.get("order")
     if order is not None:
-        parts.append(_rewrite(order, block).sql("duckdb"))
-    parts += [select.args[p].sql("duckdb") for p in ("limit", "offset") if select.args.get(p)]
+        parts.append(_rewrite(order, block).sql("duckdb", copy=False))
+    parts += [
+        select.args[p].sql("duckdb", copy=False) for p in ("limit", "offset") if select.args.get(p)
+    ]
     return ctes, " ".join(parts)
 
 

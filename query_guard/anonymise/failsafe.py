@@ -65,7 +65,11 @@ def _safe_value(node: exp.Expression, block: Block, ctx: GuardContext) -> str | 
 def key_sql(key: exp.Expression, block: Block, ctx: GuardContext) -> str:
     """A group key, without ``TRY`` where it cannot fail."""
     plain = bare(key)
-    return plain.sql("duckdb") if _safe_value(plain, block, ctx) else key.sql("duckdb")
+    return (
+        plain.sql("duckdb", copy=False)
+        if _safe_value(plain, block, ctx)
+        else key.sql("duckdb", copy=False)
+    )
 
 
 def _cannot_fail(atom: exp.Expression, block: Block, ctx: GuardContext) -> bool:
@@ -90,7 +94,7 @@ def _cannot_fail(atom: exp.Expression, block: Block, ctx: GuardContext) -> bool:
 def holds_sql(atom: exp.Expression, block: Block, ctx: GuardContext) -> str:
     """A condition as a WHERE keeps its rows (NULL counts as not), without ``TRY`` where it
     cannot fail, so that DuckDB can prune by it."""
-    sql = atom.sql("duckdb")
+    sql = atom.sql("duckdb", copy=False)
     return sql if _cannot_fail(atom, block, ctx) else f"TRY({sql})"
 
 
@@ -106,6 +110,8 @@ def fails_sql(atom: exp.Expression, block: Block, ctx: GuardContext) -> str:
     if not _cannot_fail(atom, block, ctx):
         return f"NOT {condition_sql(atom, block, ctx)}"
     if isinstance(atom, exp.Is):  # IS NULL is never NULL itself
-        return f"NOT ({atom.sql('duckdb')})"
-    columns = dict.fromkeys(c.sql("duckdb") for c in atom.find_all(exp.Column))
-    return " OR ".join([f"NOT ({atom.sql('duckdb')})", *(f"{c} IS NULL" for c in columns)])
+        return f"NOT ({atom.sql('duckdb', copy=False)})"
+    columns = dict.fromkeys(c.sql("duckdb", copy=False) for c in atom.find_all(exp.Column))
+    return " OR ".join(
+        [f"NOT ({atom.sql('duckdb', copy=False)})", *(f"{c} IS NULL" for c in columns)]
+    )

@@ -266,7 +266,9 @@ def ctes(
         settled += [f"{base.bound} <= {SHARE!r} * abs({base.total})", *base.sound]
     settled += [f"({x} = 0 OR {x} >= {bound})" for x in excluded]
     stats_name, fast_name, rest = (f"__qg_{w}{n}" for w in ("fstats", "fast", "rest"))
-    decided = f"coalesce({' AND '.join(settled)}, false)"
+    # Decided once per bucket, each test once (a test written twice, or the decision read
+    # by both ways, cost DuckDB's planner time on every query).
+    decided = f"coalesce({' AND '.join(dict.fromkeys(settled))}, false) AS {q('__qg_ok')}"
     values = f"[{', '.join(f'CAST({c} AS VARCHAR)' for c in g)}]::VARCHAR[]"
     kept = "[" + ", ".join(f"{x} > 0" for x in excluded) + "]::BOOLEAN[]"
     cols = [*g, f"true AS {q('__qg_keep')}"]
@@ -277,7 +279,7 @@ def ctes(
         cols.append(f"{one.total} + {noise} AS {q(value_column(j))}")
     computed = [f"{text} AS {name}" for text, name in stats.columns.items()]
     on = _same(g, "r", "s")
-    left = f"(SELECT {', '.join(g) or '1 AS one'} FROM {q(stats_name)} WHERE NOT {decided})"
+    left = f"(SELECT {', '.join(g) or '1 AS one'} FROM {q(stats_name)} WHERE NOT {q('__qg_ok')})"
     every = f" WHERE {' AND '.join(f'({h})' for h in holds)}" if holds else ""
     kept = q(f"__qg_fkept{n}")
     kept_rows = f"SELECT {', '.join([*g, *computed])} FROM ({rows_select}{every}){grouping}"
@@ -285,9 +287,10 @@ def ctes(
         [
             *scans,
             f"{kept} AS ({kept_rows})",
-            f"{q(stats_name)} AS (SELECT *, {_most_rows(block)} AS {m_rows} "
-            f"FROM {_buckets(g, kept, n, m)})",
-            f"{q(fast_name)} AS (SELECT {', '.join(cols)} FROM {q(stats_name)} WHERE {decided})",
+            f"{q(stats_name)} AS (SELECT *, {decided} FROM (SELECT *, {_most_rows(block)} "
+            f"AS {m_rows} FROM {_buckets(g, kept, n, m)}))",
+            f"{q(fast_name)} AS (SELECT {', '.join(cols)} FROM {q(stats_name)} "
+            f"WHERE {q('__qg_ok')})",
             f"{q(rest)} AS (SELECT r.* FROM {q(source)} AS r SEMI JOIN {left} AS s ON {on})",
         ],
         fast_name,

@@ -1,4 +1,5 @@
-"""Rewrites: each ``rewrite(expr, ctx) -> (new_tree, findings)`` returns a new tree.
+"""Rewrites: each ``rewrite(expr, ctx) -> (tree, findings)`` returns the rewritten tree,
+which may be ``expr`` changed in place: the guard reads only the tree returned.
 
 Findings with ``action="rewrite"`` record what was changed; a finding with
 ``action="block"`` means the query cannot be made safe. Every rewrite is

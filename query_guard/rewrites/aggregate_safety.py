@@ -301,7 +301,9 @@ def _exact_sum_argument(node: exp.Expression, scope: Scope, ctx: GuardContext) -
     return False
 
 
-def _safe_sums(scope: Scope, ctx: GuardContext) -> None:
+def _safe_sums(scope: Scope, ctx: GuardContext) -> bool:
+    """Sums and averages that could overflow computed in DOUBLE; whether any was."""
+    changed = False
     for agg in scope.expression.find_all(exp.Sum, exp.Avg):
         if agg.find_ancestor(exp.Select, exp.SetOperation) is not scope.expression:
             continue
@@ -311,10 +313,12 @@ def _safe_sums(scope: Scope, ctx: GuardContext) -> None:
         if not _exact_sum_argument(argument, scope, ctx):
             replacement = _as_double(argument)
             agg.type = exp.DataType.build("DOUBLE")
+            changed = changed or replacement is not argument
             if key == "this":
                 agg.set("this", replacement)
             else:
                 holder.set("expressions", [replacement])
+    return changed
 
 
 def _window_argument(node: exp.Expression) -> None:
@@ -339,19 +343,27 @@ def _over_opaque(node: exp.Expression) -> bool:
     return not isinstance(node, _CARRIERS) and any(_has_opaque(v) for v in node.iter_expressions())
 
 
+def _unsafe(nodes: list[exp.Expression]) -> set[int]:
+    return {id(n) for n in nodes if not isinstance(n, exp.Ntile | exp.NthValue) and _over_opaque(n)}
+
+
 def rewrite(expr: exp.Expression, ctx: GuardContext) -> tuple[exp.Expression, list[Finding]]:
-    tree = expr.copy()
     # Children before parents, so that a parent sees its operands' safe forms.
-    nodes = list(reversed(list(tree.walk(bfs=False))))
-    unsafe = {
-        id(n) for n in nodes if not isinstance(n, exp.Ntile | exp.NthValue) and _over_opaque(n)
-    }
-    if unsafe:  # only making such a node safe reads types, and typing the tree is costly
-        _annotate(tree, ctx)
+    nodes = list(reversed(list(expr.walk(bfs=False))))
+    unsafe = _unsafe(nodes)
+    tree, changed = expr, False
+    if unsafe:
+        # Whether making them safe changed anything is told by comparing with a copy; else
+        # only a sum can change, which says so itself, and the tree is changed in place (the
+        # guard never reads the tree it handed over again; copying it cost a tenth).
+        tree = expr.copy()
+        nodes = list(reversed(list(tree.walk(bfs=False))))
+        unsafe = _unsafe(nodes)
+        _annotate(tree, ctx)  # only making such a node safe reads types, and typing is costly
     try:
         for scope in scopes(tree):
             if isinstance(scope.expression, exp.Select):
-                _safe_sums(scope, ctx)
+                changed = _safe_sums(scope, ctx) or changed
         for node in nodes:
             if isinstance(node, exp.Ntile | exp.NthValue):
                 _window_argument(node)
@@ -359,7 +371,9 @@ def rewrite(expr: exp.Expression, ctx: GuardContext) -> tuple[exp.Expression, li
                 _make_safe(node)
     except _Refused as refused:
         return expr, [Finding(RULE, str(refused), USE_WITHIN_SCENARIO)]
-    if tree == expr:  # structurally, without generating either tree's SQL
+    # Compared structurally, without generating either tree's SQL.
+    unchanged = tree == expr if tree is not expr else not changed
+    if unchanged:
         return tree, []
     return tree, [
         Finding(

@@ -76,7 +76,9 @@ def _is_parenthesised_leaf(node: exp.Expression) -> bool:
     return isinstance(node, exp.Paren) and isinstance(node.unnest(), _LEAVES)
 
 
-def _protect(node: exp.Expression) -> exp.Expression:
+def _protect(node: exp.Expression, made: list[exp.Expression]) -> exp.Expression:
+    """``node`` with every row-level value that could fail in TRY, each wrapper added to
+    ``made``."""
     if (
         isinstance(node, _LEAVES)
         or _is_literal_cast(node)
@@ -88,22 +90,29 @@ def _protect(node: exp.Expression) -> exp.Expression:
     if conjunction or isinstance(node, _STRUCTURE) or node.find(*_NOT_IN_TRY):
         for key, value in list(node.args.items()):
             if isinstance(value, exp.Expression):
-                node.set(key, _protect(value))
+                node.set(key, _protect(value, made))
             elif isinstance(value, list):
-                node.set(key, [_protect(v) if isinstance(v, exp.Expression) else v for v in value])
+                node.set(
+                    key, [_protect(v, made) if isinstance(v, exp.Expression) else v for v in value]
+                )
         return node
-    return exp.Try(this=node)
-
-
-def _to_try_cast(node: exp.Expression) -> exp.Expression:
-    if type(node) is exp.Cast and not _is_literal_cast(node):
-        return exp.TryCast(this=node.this, to=node.args["to"])
-    return node
+    made.append(exp.Try(this=node))
+    return made[-1]
 
 
 def rewrite(expr: exp.Expression, ctx: GuardContext) -> tuple[exp.Expression, list[Finding]]:
-    tree = _protect(expr.transform(_to_try_cast))  # transform works on a copy
-    if tree == expr:  # structurally, without generating either tree's SQL
+    made: list[exp.Expression] = []
+
+    def try_cast(node: exp.Expression) -> exp.Expression:
+        if type(node) is exp.Cast and not _is_literal_cast(node):
+            made.append(exp.TryCast(this=node.this, to=node.args["to"]))
+            return made[-1]
+        return node
+
+    # In place, counting what changed instead of comparing with a copy: the guard never
+    # reads the tree it handed over again, and copying it cost a tenth of the decision.
+    tree = _protect(expr.transform(try_cast, copy=False), made)
+    if not made:
         return tree, []
     return tree, [
         Finding(

@@ -22,5 +22,6 @@ def rewrite(expr: exp.Expression, ctx: GuardContext) -> tuple[exp.Expression, li
             ]
         if int(value.name) <= cap:
             return expr, []
-    tree = expr.copy().limit(cap, copy=False)
+    # In place: the guard never reads the tree it handed over again.
+    tree = expr.limit(cap, copy=False)
     return tree, [Finding(RULE, f"the result is limited to {cap} rows", article, action="rewrite")]
