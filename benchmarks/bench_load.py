@@ -61,6 +61,7 @@ from sandbox.audit.models import AuditEvent
 from sandbox.audit.verify import verify_chain
 from sandbox.db.base import make_engine, make_sessionmaker, read_only, transaction
 from sandbox.db.schema import ensure_schema
+from sandbox.db.sealed import platform_engine
 from sandbox.demo.seed import seed_demo
 from sandbox.keys.store import key_store
 from sandbox.settings import Settings
@@ -277,7 +278,7 @@ def platform(db_url: str, data_dir: Path) -> tuple[Settings, dict[str, str]]:
 
 def recorded(settings: Settings, agreement: str) -> tuple[int, int, bool]:
     """``query`` events of the agreement, its query-log rows, and whether the chain verifies."""
-    engine = make_engine(settings.db_url)
+    engine = platform_engine(settings)
     with read_only(make_sessionmaker(engine)) as session:
         events = session.scalar(
             select(func.count())

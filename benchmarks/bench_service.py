@@ -46,9 +46,10 @@ from sandbox.accounts.models import Role
 from sandbox.accounts.service import create_user, issue_workspace_token
 from sandbox.agreements.models import AgreementRecord
 from sandbox.catalog.models import Dataset
-from sandbox.db.base import make_engine, make_sessionmaker, transaction
+from sandbox.db.base import make_sessionmaker, transaction
 from sandbox.db.registry import metadata
 from sandbox.db.schema import ensure_schema
+from sandbox.db.sealed import platform_engine
 from sandbox.settings import Settings
 
 
@@ -56,7 +57,7 @@ def _platform(ctx: GuardContext, database: Path, data_dir: Path) -> tuple[Settin
     """A platform holding the bench datasets, an active agreement and its workspace token."""
     settings = Settings(environment="test", data_dir=data_dir)
     ensure_schema(settings.db_url)
-    engine = make_engine(settings.db_url)
+    engine = platform_engine(settings)
     metadata.create_all(engine)
     settings.agreements_dir.mkdir(parents=True)
     os.link(database, settings.agreements_dir / f"{ctx.agreement.id}.duckdb")

@@ -16,7 +16,8 @@ from query_guard.service.routes import QueryService, router
 from sandbox.api.routes.metrics import install_metrics
 from sandbox.audit.faults import trace_commits
 from sandbox.audit.outbox import link_pending
-from sandbox.db.base import make_engine, make_sessionmaker
+from sandbox.db.base import make_sessionmaker
+from sandbox.db.sealed import platform_engine
 from sandbox.errors import SandboxError
 from sandbox.settings import Settings
 
@@ -30,7 +31,7 @@ async def refusal(_request: Request, exc: Exception) -> JSONResponse:
 def create_worker_app(settings: Settings, agreement_id: str) -> FastAPI:
     """The ``/qs`` routes serving ``agreement_id`` only, on the platform's database."""
     app = FastAPI(title=f"Query worker for agreement {agreement_id}", version="0.1.0")
-    engine = make_engine(settings.db_url)
+    engine = platform_engine(settings)
     trace_commits(engine)
     sessions = make_sessionmaker(engine)
     link_pending(sessions)  # what a killed worker committed and did not link

@@ -9,6 +9,7 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sandbox.db.base import Base, utcnow
+from sandbox.db.sealed import Sealed
 
 
 class Role(StrEnum):
@@ -25,12 +26,13 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
-    display_name: Mapped[str] = mapped_column(String(200))
+    #: The person's name and e-mail address are sealed (personal data, operator's guide §11).
+    display_name: Mapped[str] = mapped_column(Sealed("users.display_name"))
     role: Mapped[str] = mapped_column(String(16))
     #: For providers: the provider name datasets and agreements carry.
     #: For researchers: their organisation (Wuxi Art.6 real-name identity).
     organisation: Mapped[str] = mapped_column(String(200), default="")
-    email: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(Sealed("users.email"), default="")
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -34,8 +34,9 @@ from sandbox.api.routes import (
 )
 from sandbox.api.routes.metrics import install_metrics
 from sandbox.audit.outbox import link_pending
-from sandbox.db.base import make_engine, make_sessionmaker
+from sandbox.db.base import make_sessionmaker
 from sandbox.db.schema import ensure_schema
+from sandbox.db.sealed import field_keys, platform_engine
 from sandbox.errors import SandboxError
 from sandbox.metrics import PlatformCollector
 from sandbox.settings import Settings, get_settings
@@ -48,8 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app on a database brought to the current schema; every route runs the
     request checks (ids in range, clean text) first."""
     settings = settings or get_settings()
-    ensure_schema(settings.db_url)
-    engine = make_engine(settings.db_url)
+    ensure_schema(settings.db_url, field_keys(settings))
+    engine = platform_engine(settings)
     app = FastAPI(
         title="Data sandbox for conditional-access public data",
         description="有条件开放公共数据沙箱: catalogue, applications, agreements, audit record.",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, load_only, sessionmaker
 
 from export_review.bundle import verify_bundle
 from export_review.models import ExportFile, ExportRequest
@@ -48,6 +48,7 @@ from sandbox.catalog.discard import discarded_version_ids
 from sandbox.catalog.models import Dataset, DatasetVersion
 from sandbox.db.base import make_engine, make_sessionmaker, transaction
 from sandbox.db.schema import ensure_schema
+from sandbox.db.sealed import bind_field_keys, field_keys
 from sandbox.errors import Conflict, NotFound, PolicyViolation, SandboxError, ValidationFailed
 from sandbox.permissions import require_role
 from sandbox.provisioning.models import Workspace
@@ -433,7 +434,7 @@ def restore_backup(
         dump = staging / "archive" / database.DUMP_NAMES[manifest["dialect"]]
         database.load(dump, staged_url)
         loaded = True
-        ensure_schema(staged_url)
+        ensure_schema(staged_url, field_keys(settings))
         _place_files(staging, settings)
         restore_seq = _relocate_and_record(
             staged_url, settings, manifest, actor, archive, encrypted
@@ -481,10 +482,13 @@ def _relocate_and_record(
     Every export file and bundle path moves, also those left out of the backup:
     a restored platform must never reach into the data directory it came from.
     """
-    engine = make_engine(url)
+    engine = bind_field_keys(make_engine(url), field_keys(settings))
     try:
         with transaction(make_sessionmaker(engine)) as session:
-            user = session.scalar(select(User).where(User.username == actor))
+            # Only what a role check reads: names are sealed, and opening them needs the
+            # key store, which a restore neither holds nor needs.
+            who = load_only(User.username, User.role, User.active)
+            user = session.scalar(select(User).options(who).where(User.username == actor))
             if user is None:
                 raise NotFound(f"no platform user {actor!r} in the backup", rule="user-unknown")
             require_role(user, Role.operator)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
+
+if TYPE_CHECKING:
+    from sandbox.keys.fields import FieldKeys
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -17,8 +21,11 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def ensure_schema(url: str) -> None:
-    """Upgrade to head; an empty database gets the whole schema."""
+def ensure_schema(url: str, field_keys: FieldKeys | None = None) -> None:
+    """Upgrade to head; an empty database gets the whole schema. Migrations that seal
+    existing values use ``field_keys`` (else the configured settings' key store)."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(url), "head")
+    config = alembic_config(url)
+    config.attributes["field_keys"] = field_keys
+    command.upgrade(config, "head")

@@ -16,7 +16,8 @@ from datetime import date
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.clock import today
-from sandbox.db.base import make_engine, make_sessionmaker
+from sandbox.db.base import make_sessionmaker
+from sandbox.db.sealed import platform_engine
 from sandbox.duties.run import DutiesReport, run_duties
 from sandbox.settings import Settings
 
@@ -47,7 +48,7 @@ class DutyTimer:
         self._thread.join()
 
     def _loop(self) -> None:
-        engine = make_engine(self.settings.db_url)
+        engine = platform_engine(self.settings)
         factory = make_sessionmaker(engine)
         try:
             while True:  # at least one run, even when stopped at once

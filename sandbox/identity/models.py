@@ -15,6 +15,7 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sandbox.db.base import Base, utcnow
+from sandbox.db.sealed import BlindIndex, Sealed
 
 
 class Organisation(Base):
@@ -59,12 +60,12 @@ class Membership(Base):
 
 
 class PersonIdentity(Base):
-    """A natural person's real name and how it was verified (Wuxi Art.6 实名注册)."""
+    """A natural person's real name (sealed) and how it was verified (Wuxi Art.6 实名注册)."""
 
     __tablename__ = "person_identities"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
-    legal_name: Mapped[str] = mapped_column(String(200))
+    legal_name: Mapped[str] = mapped_column(Sealed("person_identities.legal_name"))
     #: HMAC-SHA256 of the resident ID number under the platform's secret key.
     resident_id_hmac: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
     verified: Mapped[bool] = mapped_column(default=False)
@@ -74,17 +75,23 @@ class PersonIdentity(Base):
 
 
 class OidcLink(Base):
-    """An external identity (issuer, subject) that may sign in as one platform user."""
+    """An external identity (issuer, subject) that may sign in as one platform user.
+
+    The subject is sealed: an identity provider may know a person by their resident ID
+    number. It is found by its blind index, which is set to the subject itself (the column's
+    type stores the keyed hash) and compared with a subject the same way.
+    """
 
     __tablename__ = "oidc_links"
     __table_args__ = (
-        UniqueConstraint("issuer", "subject", name="uq_oidc_links_issuer_subject"),
+        UniqueConstraint("issuer", "subject_index", name="uq_oidc_links_issuer_subject_index"),
         UniqueConstraint("issuer", "user_id", name="uq_oidc_links_issuer_user"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     issuer: Mapped[str] = mapped_column(String(300))
-    subject: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(Sealed("oidc_links.subject"))
+    subject_index: Mapped[str] = mapped_column(BlindIndex("oidc_links.subject"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -296,7 +296,7 @@ def verify_id_token(
 def linked_user(session: Session, *, issuer: str, subject: str) -> User:
     """The active platform account linked to (issuer, subject), or a refusal saying what to do."""
     link = session.scalar(
-        select(OidcLink).where(OidcLink.issuer == issuer, OidcLink.subject == subject)
+        select(OidcLink).where(OidcLink.issuer == issuer, OidcLink.subject_index == subject)
     )
     user = session.get(User, link.user_id) if link else None
     if user is None or not user.active:
@@ -319,7 +319,7 @@ def link_subject(
     taken = session.scalar(
         select(OidcLink).where(
             OidcLink.issuer == issuer,
-            (OidcLink.subject == subject) | (OidcLink.user_id == user.id),
+            (OidcLink.subject_index == subject) | (OidcLink.user_id == user.id),
         )
     )
     if taken is not None:
@@ -327,7 +327,13 @@ def link_subject(
             "this identity, or this account, is already linked at this provider; unlink it first",
             rule="oidc-link-duplicate",
         )
-    link = OidcLink(issuer=issuer, subject=subject, user_id=user.id, created_by=actor.username)
+    link = OidcLink(
+        issuer=issuer,
+        subject=subject,
+        subject_index=subject,
+        user_id=user.id,
+        created_by=actor.username,
+    )
     session.add(link)
     session.flush()
     record(
@@ -335,9 +341,15 @@ def link_subject(
         actor=actor.username,
         action="user.oidc_link",
         object=f"user:{username}",
-        details={"issuer": issuer, "subject": subject},
+        details={"issuer": issuer, "subject_index": _stored_index(session, link)},
     )
     return link
+
+
+def _stored_index(session: Session, link: OidcLink) -> str:
+    """The subject's blind index as stored: the record names the identity by it, not by the
+    subject, which may be a resident ID number (the subject stays sealed)."""
+    return session.scalar(select(OidcLink.subject_index).where(OidcLink.id == link.id)) or ""
 
 
 def unlink_subject(*, session: Session, actor: User, username: str, issuer: str) -> None:
@@ -348,11 +360,12 @@ def unlink_subject(*, session: Session, actor: User, username: str, issuer: str)
     )
     if link is None:
         raise NotFound(f"{username} has no link at this provider", rule="oidc-link-unknown")
+    index = _stored_index(session, link)
     session.delete(link)
     record(
         session,
         actor=actor.username,
         action="user.oidc_unlink",
         object=f"user:{username}",
-        details={"issuer": issuer, "subject": link.subject},
+        details={"issuer": issuer, "subject_index": index},
     )

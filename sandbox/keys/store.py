@@ -10,6 +10,8 @@ encrypted unreadable, backups included (crypto-shredding; R16, Rizhao Art.31). L
     agreements/<id>.json        an agreement's data key (its DuckDB database)
     datasets/<id>-v<n>.json     a dataset version's data key (its Parquet file)
     uploads/<id>.json           a provider's upload's data key, while it waits to be published
+    fields/<purpose>.json       the key of one kind of sensitive field in the platform's
+                                database (e.g. ``users.email``; sandbox/keys/fields.py)
 
 Wrapping is AES-256-GCM, or SM4-GCM where GB/T 22239 (等保 2.0) expects SM4, both from
 ``cryptography``: no cipher is written here. Each wrapped key is bound to its name and
@@ -99,7 +101,12 @@ def _aad(name: str, master: str, algorithm: str) -> bytes:
 
 
 #: Key kinds: folder in the store -> what its keys open, as refusals name it.
-KINDS = {"agreements": "agreement", "datasets": "dataset version", "uploads": "upload"}
+KINDS = {
+    "agreements": "agreement",
+    "datasets": "dataset version",
+    "uploads": "upload",
+    "fields": "database field",
+}
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,13 @@ def dataset_version_key(dataset_id: int, version: int) -> KeyRef:
 def upload_key(upload_id: str) -> KeyRef:
     """The data key of a provider's upload waiting to be published (its id is random hex)."""
     return KeyRef("uploads", upload_id)
+
+
+def field_key(purpose: str) -> KeyRef:
+    """The key of one kind of sensitive field of the platform's database (``table.column``,
+    or ``table.column.index`` for its blind index): one key per purpose, so a value copied
+    into another column does not open, and an index says nothing about another column."""
+    return KeyRef("fields", purpose)
 
 
 def _ref(key: str | KeyRef) -> KeyRef:

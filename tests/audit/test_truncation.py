@@ -58,6 +58,7 @@ from sandbox.audit.models import AuditCheckpoint, AuditEvent
 from sandbox.cli.audit import audit_app
 from sandbox.db.base import make_engine, make_sessionmaker, transaction
 from sandbox.db.schema import ensure_schema
+from sandbox.db.sealed import platform_engine
 from sandbox.errors import ValidationFailed
 from sandbox.settings import Settings
 from tests.audit.conftest import append, postgres_schema
@@ -241,7 +242,7 @@ def settings(platform_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def platform(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(settings.db_url)
+    engine = platform_engine(settings)
     yield make_sessionmaker(engine)
     engine.dispose()
 

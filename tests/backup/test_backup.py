@@ -31,6 +31,7 @@ from sandbox.backup.crypto import KeyPair
 from sandbox.backup.service import create_backup, restore_backup
 from sandbox.cli.main import app
 from sandbox.db.base import make_engine, make_sessionmaker, transaction
+from sandbox.db.sealed import platform_engine
 from sandbox.errors import Conflict, PermissionDenied, SandboxError, ValidationFailed
 from sandbox.provisioning.service import provision
 from sandbox.settings import Settings
@@ -122,7 +123,7 @@ def test_backup_while_writing_then_restore_verifies_and_answers_alike(
             database_url=url,
             key_store_dir=settings.key_store_path,
         )
-        engine = make_engine(fresh.db_url)
+        engine = platform_engine(fresh)
         try:
             with transaction(make_sessionmaker(engine)) as session:
                 result = verify_chain(session)

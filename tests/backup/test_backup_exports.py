@@ -23,7 +23,8 @@ from sandbox.backup import crypto
 from sandbox.backup.archive import MANIFEST
 from sandbox.backup.service import create_backup, restore_backup
 from sandbox.cli.main import app
-from sandbox.db.base import make_engine, make_sessionmaker, transaction
+from sandbox.db.base import make_sessionmaker, transaction
+from sandbox.db.sealed import platform_engine
 from sandbox.errors import SandboxError
 from sandbox.settings import Settings
 from tests.backup.conftest import Platform, target_url
@@ -72,7 +73,7 @@ def test_exports_and_releases_are_kept_as_r16_allows_and_come_back_working(
         )
         assert (restored.export_files, restored.releases) == (2, 2)
         fresh = Settings(environment="test", data_dir=into, database_url=url)
-        engine = make_engine(fresh.db_url)
+        engine = platform_engine(fresh)
         try:
             with transaction(make_sessionmaker(engine)) as session:
                 files = {f.request_id: f for f in session.scalars(select(ExportFile))}

@@ -22,8 +22,9 @@ from sandbox.accounts.service import create_user
 from sandbox.api.app import create_app
 from sandbox.audit.verify import verify_chain
 from sandbox.catalog.identifiers import resident_id_check_char
-from sandbox.db.base import make_engine, make_sessionmaker, transaction
+from sandbox.db.base import make_sessionmaker, transaction
 from sandbox.db.schema import ensure_schema
+from sandbox.db.sealed import platform_engine
 from sandbox.settings import Settings, get_settings
 from tests.control_plane.helpers import verify_researcher
 from tests.databases import fresh_postgres_database
@@ -51,7 +52,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 def factory(settings: Settings) -> Iterator[sessionmaker[Session]]:
     ensure_schema(settings.db_url)
-    engine = make_engine(settings.db_url)
+    engine = platform_engine(settings)
     yield make_sessionmaker(engine)
     with transaction(make_sessionmaker(engine)) as session:
         result = verify_chain(session)

@@ -101,10 +101,12 @@ def test_rotation_from_the_command_line_rewraps_and_the_data_still_opens(
     with open_agreement_database(settings, AGREEMENT) as con:
         before = con.execute(COUNT).fetchone()
     old = key_store(settings).current_master()
-    # The agreement's key and one per published dataset version.
+    # The agreement's key, one per published dataset version and one per kind of sealed
+    # field of the platform's database.
     wrapped = [
         *settings.key_store_path.glob("agreements/*"),
         *settings.key_store_path.glob("datasets/*"),
+        *settings.key_store_path.glob("fields/*"),
     ]
     runner = CliRunner()
     refused = runner.invoke(app, ["keys", "rotate", "--as", "alice"])

@@ -9,8 +9,9 @@ import pyotp
 from fastapi.testclient import TestClient
 
 from sandbox.api.app import create_app
-from sandbox.db.base import make_engine, make_sessionmaker, transaction
+from sandbox.db.base import make_sessionmaker, transaction
 from sandbox.db.schema import ensure_schema
+from sandbox.db.sealed import platform_engine
 from sandbox.demo.seed import DEMO_PASSWORD, DEMO_TOTP_SECRET, seed_demo
 from sandbox.settings import Settings
 from sandbox.workcalendar import WorkCalendar
@@ -21,7 +22,7 @@ def test_demo_staff_sign_in_with_the_printed_secret(tmp_path: Path) -> None:
         environment="test", data_dir=tmp_path / "var", database_url=f"sqlite:///{tmp_path / 'p.db'}"
     )
     ensure_schema(settings.db_url)
-    engine = make_engine(settings.db_url)
+    engine = platform_engine(settings)
     with transaction(make_sessionmaker(engine)) as session:
         seed_demo(session, settings, WorkCalendar())
     engine.dispose()

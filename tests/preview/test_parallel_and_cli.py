@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from sandbox.accounts.models import User
 from sandbox.cli.main import app
-from sandbox.db.base import make_engine, make_sessionmaker, transaction
+from sandbox.db.base import make_sessionmaker, transaction
+from sandbox.db.sealed import platform_engine
 from sandbox.errors import PolicyViolation
 from sandbox.preview import ledger
 from sandbox.preview.models import PreviewCharge, SyntheticPreview
@@ -25,7 +26,7 @@ NAME = "hospital_visits"
 
 def _generate_until_refused(settings: Settings, start, results) -> None:  # noqa: ANN001
     """One process: three previews of ε 0.25, counting those that were paid for."""
-    sessions = make_sessionmaker(make_engine(settings.db_url))
+    sessions = make_sessionmaker(platform_engine(settings))
     with transaction(sessions) as session:
         actor = session.scalar(select(User).where(User.username == "health"))
     start.wait()

@@ -31,8 +31,9 @@ from sandbox.agreements.service import import_agreement
 from sandbox.api.app import create_app
 from sandbox.applications.service import create_application, submit_application
 from sandbox.audit.verify import verify_chain
-from sandbox.db.base import make_engine, make_sessionmaker, transaction
+from sandbox.db.base import make_sessionmaker, transaction
 from sandbox.db.schema import ensure_schema
+from sandbox.db.sealed import platform_engine
 from sandbox.provisioning.service import provision
 from sandbox.settings import Settings
 from sandbox.workcalendar import WorkCalendar
@@ -63,7 +64,7 @@ def settings(tmp_path: Path) -> Settings:
 def factory(settings: Settings) -> Iterator[sessionmaker[Session]]:
     """The platform's database; after every test the audit chain must still verify."""
     ensure_schema(settings.db_url)
-    engine = make_engine(settings.db_url)
+    engine = platform_engine(settings)
     yield make_sessionmaker(engine)
     with transaction(make_sessionmaker(engine)) as session:
         result = verify_chain(session)

@@ -24,8 +24,9 @@ from fastapi.testclient import TestClient
 from starlette.routing import Match
 
 from sandbox.api.app import create_app
-from sandbox.db.base import make_engine, make_sessionmaker, transaction
+from sandbox.db.base import make_sessionmaker, transaction
 from sandbox.db.schema import ensure_schema
+from sandbox.db.sealed import platform_engine
 from sandbox.demo.seed import DEMO_PASSWORD, seed_demo
 from sandbox.settings import Settings
 from sandbox.web import pages as page_modules
@@ -54,7 +55,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient,
         environment="test", data_dir=root / "var", database_url=f"sqlite:///{root / 'p.db'}"
     )
     ensure_schema(settings.db_url)
-    engine = make_engine(settings.db_url)
+    engine = platform_engine(settings)
     factory = make_sessionmaker(engine)
     with transaction(factory) as session:
         seed_demo(session, settings, WorkCalendar())
