@@ -215,7 +215,6 @@ RULES: dict[str, Rule] = {
     "export-reviewer": Rule(("Shanghai Art.15; agreement clause review",), ("export_review.workflow",)),
     "export-transition": Rule((), ("export_review.workflow",)),
     "export-unknown": Rule((), ("export_review.requests",)),
-    "field-unreadable": Rule(("Rizhao Art.29, 31",), ("sandbox.keys.fields",)),
     "fields": Rule((), ("sandbox.identity.organisations",)),
     "guide-unknown": Rule((), ("sandbox.web.pages.guide",)),
     "http": Rule((), ("query_guard.client",)),
@@ -445,6 +444,26 @@ ENTRIES: tuple[tuple[str, ...], ...] = (
     ("usage-report-duplicate", "the report for the period ending {date} was already submitted", "截止于 {date} 的报告期的报告已经提交"),
     # Forms shown again (sandbox/web/form_refusal.py): a field's problem beside it
     ("phrase", "required", "必填"),
+    # A declaration's problems beside their fields (sandbox/contracts/catalog_entry.py, names.py, sandbox/web/pages/publish.py)
+    ("phrase", "must be a SQL name of lower-case letters a-z, Chinese characters, digits and underscores: {problem}", "须为由小写字母 a-z、汉字、数字和下划线组成的 SQL 名称：{problem:phrase}"),
+    ("phrase", "must not be empty", "不能为空"),
+    ("phrase", "has {n} characters; at most {max}", "有 {n} 个字符；最多 {max} 个"),
+    ("phrase", "{name} has full-width or compatibility characters, which look like other characters but are not them{instead}", "{name} 含全角或兼容字符，看似其他字符，实则不同{instead:phrase}"),
+    ("phrase", "{name} must be lower case (SQL does not tell cases apart){instead}", "{name} 须为小写（SQL 不区分大小写）{instead:phrase}"),
+    ("phrase", "{name} may hold only lower-case letters a-z, Chinese characters, digits and underscores, not starting with a digit{instead}", "{name} 只能包含小写字母 a-z、汉字、数字和下划线，且不能以数字开头{instead:phrase}"),
+    ("phrase", "{name}: names starting with __qg are reserved for the platform", "{name}：以 __qg 开头的名称由平台保留"),
+    ("phrase", "; write {name}", "；可写作 {name}"),
+    ("phrase", "{name} has full-width or compatibility characters, which look like other characters but are not them", "{name} 含全角或兼容字符，看似其他字符，实则不同"),
+    ("phrase", "{name} must be lower case (SQL does not tell cases apart)", "{name} 须为小写（SQL 不区分大小写）"),
+    ("phrase", "{name} may hold only lower-case letters a-z, Chinese characters, digits and underscores, not starting with a digit", "{name} 只能包含小写字母 a-z、汉字、数字和下划线，且不能以数字开头"),
+    ("phrase", "must be one of {values}", "须为以下之一：{values}"),
+    ("phrase", "conditional datasets must publish their access conditions (Shanghai Art.15)", "有条件开放的数据集须公布其开放条件（上海条例第15条）"),
+    ("phrase", "column names must be unique and must not look alike; repeated or alike: {names}", "各列名称须互不相同且不能形似；重复或形似的有：{names}"),
+    ("phrase", "column headers must be unique; repeated: {names}", "各列表头须互不相同；重复的有：{names}"),
+    ("phrase", "entity {entity} must be one of the columns: {names}", "主体列 {entity} 须为以下各列之一：{names}"),
+    ("phrase", "bounds must be [lower, upper] with lower <= upper", "取值范围须写作 [下限, 上限]，且下限不大于上限"),
+    ("phrase", "unknown field (unknown fields are an error, not ignored)", "未知字段（未知字段视为错误，不会被忽略）"),
+    ("phrase", "required field is missing", "缺少必填字段"),
     ("phrase", "at most {n} characters (got {got})", "最多 {n} 个字符（实际 {got} 个）"),
     ("phrase", "at most {n} characters", "最多 {n} 个字符"),
     ("phrase", "must be a finite number (not infinity or NaN)", "须为有限数值（不能是无穷大或 NaN）"),
@@ -896,6 +915,3 @@ ENTRIES: tuple[tuple[str, ...], ...] = (
     # A provider's upload kept sealed while it waits (sandbox/keys/store.py, sandbox/web/staging.py)
     ("key-store-unreadable", "the file of {describe} does not open with its data key: it was altered, or sealed under another name", "{describe}的文件无法用其数据密钥打开：文件已被改动，或以其他名称封存"),
 )  # fmt: skip
-    # Sensitive fields of the platform's database, sealed (sandbox/keys/fields.py)
-    ("field-unreadable", "a value of {purpose} is not sealed: the database was not upgraded to migration 0011, or the value was written around the platform", "{purpose} 的值未加密：数据库未经迁移 0011 升级，或该值绕过平台写入"),
-    ("field-unreadable", "a value of {purpose} does not open with this key store's key: it was altered or copied from another column, or the key store is another one", "{purpose} 的值无法用本密钥库的密钥打开：该值已被改动或从其他字段复制而来，或密钥库不是原来的"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date
 from pathlib import Path
 
@@ -50,6 +51,17 @@ def _declaration(token: str, name: str = "march_visits") -> dict[str, str | list
         "column_name": [n for n, _ in COLUMNS], "column_type": [t for _, t in COLUMNS],
         "column_sensitivity": ["none"] * 4, "column_description": [""] * 4,
     }  # fmt: skip
+
+
+def _beside(page: str, field: str) -> str:
+    """The problem the declaration page shows beside ``field``, linked from its input."""
+    found = re.search(
+        rf'aria-describedby="declaration-{re.escape(field)}-problem">'
+        rf'<span class="field-error" id="declaration-{re.escape(field)}-problem">([^<]*)</span>',
+        page,
+    )
+    assert found, f"no problem beside {field}"
+    return found.group(1)
 
 
 def _upload(client: TestClient, data: bytes, **form: str) -> str:
@@ -116,8 +128,16 @@ def test_the_page_refuses_at_the_cell_and_shows_no_server_path(
     assert "at cells A5 (dates are read as" in r.text
     _no_server_path(r.text, settings)
 
-    r = client.post(f"{declare}/preview", data=_declaration(token, name="Visits 2024"))
-    assert r.status_code == 422 and "the declaration: name:" in r.text
+    declared = _declaration(token, name="Visits 2024")
+    declared["column_name"] = ["visit_date", "ＣＯＳＴ", "cost", "visits"]  # full-width, alike
+    r = client.post(f"{declare}/preview", data=declared)
+    assert r.status_code == 422
+    assert _beside(r.text, "name") == (
+        "须为由小写字母 a-z、汉字、数字和下划线组成的 SQL 名称：&#39;Visits 2024&#39; "
+        "须为小写（SQL 不区分大小写）；可写作 &#39;visits_2024&#39;"
+    )
+    assert "含全角或兼容字符" in _beside(r.text, "columns[1].name")
+    assert 'value="Visits 2024"' in r.text and 'value="ＣＯＳＴ"' in r.text  # entered, kept
     _no_server_path(r.text, settings)
 
     # GBK chosen, but the file holds a character only GB18030 has.

@@ -21,7 +21,7 @@ import pyarrow as pa
 import yaml
 from fastapi import File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, ValidationError, model_validator
 
 from sandbox.accounts.models import User
 from sandbox.api.deps import DbDep, ProviderDep, SettingsDep
@@ -32,11 +32,13 @@ from sandbox.catalog.sheets import Sheet
 from sandbox.contracts import OpenClass, Sensitivity, load_catalog_entry
 from sandbox.contracts.catalog_entry import COLUMN_TYPES
 from sandbox.contracts.frequency import FREQUENCIES
+from sandbox.contracts.loading import field_path
 from sandbox.contracts.names import proposed_name
 from sandbox.errors import SandboxError
-from sandbox.input_limits import LongText, Name, Title
+from sandbox.input_limits import LongText, Name, Title, problem_text
 from sandbox.settings import Settings
 from sandbox.web import staging
+from sandbox.web.form_refusal import STATE_KEY, FormSpec, Problem, Refusal
 from sandbox.web.rendering import page_router, render, see_other
 
 router = page_router("/provider/publish")
@@ -127,10 +129,36 @@ def _first_declaration(table: pa.Table) -> Declaration:
     )
 
 
+#: The declaration form: the entry's fields by the page's labels for them.
+_DECLARATION_FORM = FormSpec(
+    page="",
+    form="declaration",
+    labels={"name": "dataset_name", "conditions": "access_conditions", "columns": "data_items"},
+)
+
+
+def _beside_fields(error: SandboxError) -> Refusal | None:
+    """A declaration the catalogue contract refuses, as a problem beside each field it
+    concerns (``columns[2].name`` is the third row's SQL name); ``None`` for any other
+    refusal (the file against the declaration), which the page shows at its top."""
+    cause = error.__cause__
+    if not isinstance(cause, ValidationError):
+        return None
+    problems = tuple(
+        Problem(field_path(e["loc"]), error.rule, problem_text(e)) for e in cause.errors()
+    )
+    return Refusal(
+        spec=_DECLARATION_FORM, form="declaration", error=error, problems=problems,
+        entered={}, path="", query="", invalid_input=True,
+    )  # fmt: skip
+
+
 def _declare_page(
     request: Request, settings: Settings, upload_id: str, sheet: Sheet, declaration: Declaration,
     report: dict | None = None, error: SandboxError | None = None,
 ) -> HTMLResponse:  # fmt: skip
+    if error is not None:
+        setattr(request.state, STATE_KEY, _beside_fields(error))
     return render(
         request,
         "provider/publish_declare.html",
