@@ -215,6 +215,7 @@ RULES: dict[str, Rule] = {
     "export-reviewer": Rule(("Shanghai Art.15; agreement clause review",), ("export_review.workflow",)),
     "export-transition": Rule((), ("export_review.workflow",)),
     "export-unknown": Rule((), ("export_review.requests",)),
+    "field-unreadable": Rule(("Rizhao Art.29, 31",), ("sandbox.keys.fields",)),
     "fields": Rule((), ("sandbox.identity.organisations",)),
     "guide-unknown": Rule((), ("sandbox.web.pages.guide",)),
     "http": Rule((), ("query_guard.client",)),
@@ -914,4 +915,7 @@ ENTRIES: tuple[tuple[str, ...], ...] = (
     ("dp-unsupported", "{kind} is not allowed in WHERE; use comparisons, IN, BETWEEN, LIKE, IS NULL and AND/OR/NOT over allowed columns and literals", "WHERE 中不允许使用 {kind}；请只使用允许字段和常量的比较、IN、BETWEEN、LIKE、IS NULL 及 AND/OR/NOT"),
     # A provider's upload kept sealed while it waits (sandbox/keys/store.py, sandbox/web/staging.py)
     ("key-store-unreadable", "the file of {describe} does not open with its data key: it was altered, or sealed under another name", "{describe}的文件无法用其数据密钥打开：文件已被改动，或以其他名称封存"),
+    # Sensitive fields of the platform's database, sealed (sandbox/keys/fields.py)
+    ("field-unreadable", "a value of {purpose} is not sealed: the database was not upgraded to migration 0011, or the value was written around the platform", "{purpose} 的值未加密：数据库未经迁移 0011 升级，或该值绕过平台写入"),
+    ("field-unreadable", "a value of {purpose} does not open with this key store's key: it was altered or copied from another column, or the key store is another one", "{purpose} 的值无法用本密钥库的密钥打开：该值已被改动或从其他字段复制而来，或密钥库不是原来的"),
 )  # fmt: skip
