@@ -6,6 +6,7 @@ redeems the code at the provider's token endpoint and checks the ID token.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -30,9 +31,9 @@ def link(factory: sessionmaker[Session], username: str, subject: str, issuer: st
         link_subject(session=session, actor=ops, username=username, issuer=issuer, subject=subject)
 
 
-def through_provider(client: TestClient) -> str:
+def through_provider(client: TestClient, start_at: str = "/auth/oidc/login") -> str:
     """Start a sign-in and let the provider answer; return the callback path and query."""
-    start = client.get("/auth/oidc/login", follow_redirects=False)
+    start = client.get(start_at, follow_redirects=False)
     assert start.status_code == 302, start.text
     with httpx.Client() as browser:
         answer = browser.get(start.headers["location"], follow_redirects=False)
@@ -137,6 +138,25 @@ def test_a_subject_linked_to_a_provider_account_lands_on_the_provider_desk(
     response = client.get(through_provider(client), follow_redirects=False)
     assert response.headers["location"] == "/provider"
     assert client.get("/api/me").json()["organisation"] == "city-health-commission"
+
+
+def test_the_sign_in_returns_to_the_page_that_asked_for_it(client, linked):  # noqa: ANN001
+    """An anonymous visit to a page sends the visitor to sign in; signing in through the
+    provider brings them back there, as the password form does, and never off the site."""
+    asked = client.get("/researcher/applications/new", follow_redirects=False)
+    assert asked.status_code == 303
+    offered = re.search(
+        r'href="(/auth/oidc/login[^"]*)"', client.get(asked.headers["location"]).text
+    )
+    assert (
+        offered and offered.group(1) == "/auth/oidc/login?next=%2Fresearcher%2Fapplications%2Fnew"
+    )
+    back = client.get(through_provider(client, offered.group(1)), follow_redirects=False)
+    assert back.status_code == 303 and back.headers["location"] == "/researcher/applications/new"
+    client.cookies.clear()
+    elsewhere = "/auth/oidc/login?next=//elsewhere.example/x"
+    back = client.get(through_provider(client, elsewhere), follow_redirects=False)
+    assert back.headers["location"] == "/researcher"
 
 
 def test_the_hub_maps_a_linked_researcher_and_refuses_others(client, factory, users, provider):  # noqa: ANN001

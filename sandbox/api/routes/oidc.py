@@ -47,8 +47,11 @@ from sandbox.input_limits import Name
 from sandbox.settings import Settings
 from sandbox.web.pages.account import HOME
 from sandbox.web.rendering import page_router, see_other, set_cookie
+from sandbox.web.return_to import NEXT, same_site_path
 
 STATE_COOKIE = "sandbox_oidc_state"
+#: Where the sign-in returns to (``/signin?next=``), kept while the provider is visited.
+NEXT_COOKIE = "sandbox_oidc_next"
 HTTP_TIMEOUT = 10.0
 
 pages = page_router()
@@ -56,7 +59,11 @@ router = APIRouter(prefix="/api", tags=["identity"])
 
 
 @pages.get("/auth/oidc/login")
-def oidc_login(db: DbDep, settings: SettingsDep) -> RedirectResponse:
+def oidc_login(
+    db: DbDep, settings: SettingsDep, next_page: Annotated[str, Query(alias=NEXT)] = ""
+) -> RedirectResponse:
+    """Send the browser to the provider; the page to return to waits in a cookie of this
+    attempt's lifetime (a same-site path only, checked again on return)."""
     config = OidcConfig.from_settings(settings)
     with httpx.Client(timeout=HTTP_TIMEOUT) as http:
         metadata = discover(config, http)
@@ -64,6 +71,8 @@ def oidc_login(db: DbDep, settings: SettingsDep) -> RedirectResponse:
         url, state = start_login(session=session, config=config, metadata=metadata)
     response = RedirectResponse(url, status_code=302)
     set_cookie(response, settings, STATE_COOKIE, state, max_age=LOGIN_MINUTES * 60)
+    if return_to := same_site_path(next_page):
+        set_cookie(response, settings, NEXT_COOKIE, return_to, max_age=LOGIN_MINUTES * 60)
     return response
 
 
@@ -105,9 +114,10 @@ def oidc_callback(
                 details={"rule": exc.rule, "subject": subject},
             )
         raise
-    response = see_other(home)
+    response = see_other(same_site_path(request.cookies.get(NEXT_COOKIE, "")) or home)
     set_cookie(response, settings, SESSION_COOKIE, token, max_age=SESSION_HOURS * 3600)
     response.delete_cookie(STATE_COOKIE, path="/")
+    response.delete_cookie(NEXT_COOKIE, path="/")
     return response
 
 
