@@ -22,7 +22,14 @@ from tornado import web
 from hub_config import hooks
 from hub_config.control_plane import ControlPlane
 from hub_config.settings import HubSettings
-from sandbox.provisioning.swarm import BACKEND, this_node
+from sandbox.provisioning.swarm import (
+    BACKEND,
+    SwarmRefused,
+    refuse_without_swarm,
+    this_node,
+    worker_tls,
+)
+from sandbox.settings import get_settings
 from sandbox.workspaces import hardening, network, swarm_network, swarm_services
 from sandbox.workspaces.names import network_name
 
@@ -58,6 +65,11 @@ class SwarmPolicy:
     limits: hardening.WorkspaceLimits
     #: Seconds to wait for the agreement's worker service to run (0: do not wait).
     worker_wait: float = 0
+    #: Whether workers serve TLS (:func:`sandbox.provisioning.swarm.worker_tls`).
+    tls: bool = False
+    #: The CA file (on the host) the worker's certificate is verified against, mounted
+    #: read-only into the workspace.
+    tls_ca: str | None = None
 
 
 def worker_running(client: docker.DockerClient, agreement_id: str) -> bool:
@@ -110,6 +122,7 @@ async def pre_spawn(spawner, *, control_plane: ControlPlane, policy: SwarmPolicy
         home_volume=home,
         project_volume=project,
         limits=policy.limits,
+        ca_file=policy.tls_ca,
     )
     spawner.extra_task_spec = swarm_services.workspace_task(
         overlay=nets.overlay, door=nets.door, limits=policy.limits, node=node
@@ -117,18 +130,24 @@ async def pre_spawn(spawner, *, control_plane: ControlPlane, policy: SwarmPolicy
     spawner.extra_create_kwargs = {
         "labels": swarm_services.workspace_labels(agreement_id, username)
     }
-    worker = swarm_services.worker_service_name(agreement_id)
-    query_url = f"http://{worker}:{swarm_services.WORKER_PORT}/qs"
+    ca = hardening.CA_PATH if policy.tls_ca else None  # the mounted file, as inside sees it
     spawner.environment = {
         **spawner.environment,
         **hardening.SERVER_ENVIRONMENT,
-        **hooks.workspace_environment(grant, query_url),
+        **hooks.workspace_environment(grant, worker_url(agreement_id, tls=policy.tls), ca),
     }
 
 
+def worker_url(agreement_id: str, *, tls: bool) -> str:
+    """The agreement's query service as its workspaces reach it: the worker's service name
+    on their overlay, which its certificate names."""
+    scheme = "https" if tls else "http"
+    worker = swarm_services.worker_service_name(agreement_id)
+    return f"{scheme}://{worker}:{swarm_services.WORKER_PORT}/qs"
+
+
 def setuid_files(client: docker.DockerClient, image: str) -> list[str]:
-    """The image's setuid and setgid files: a service cannot set no-new-privileges, so an
-    image with any is refused."""
+    """The image's setuid and setgid files."""
     found = client.containers.run(
         image,
         ["find", "/", "-xdev", "-type", "f", "-perm", "/6000"],
@@ -140,20 +159,24 @@ def setuid_files(client: docker.DockerClient, image: str) -> list[str]:
     return found.decode().split()
 
 
+def refuse_setuid_image(client: docker.DockerClient, image: str) -> None:
+    """A service cannot set no-new-privileges (API < 1.46), so an image with a setuid or
+    setgid file would let a workspace gain privileges: refused before the hub starts."""
+    if found := setuid_files(client, image):
+        raise SwarmRefused(
+            f"image {image} has setuid or setgid files ({', '.join(found[:5])}) and a Swarm "
+            "service cannot set no-new-privileges: rebuild it with images/build.sh, which "
+            "strips them",
+            rule="swarm-setuid",
+        )
+
+
 def configure(c, hub: HubSettings, control_plane: ControlPlane) -> None:  # type: ignore[no-untyped-def]
     """The hub's settings for Swarm workspaces; the hub runs on a manager node."""
+    settings = get_settings()
     client = docker.from_env()
-    if not swarm_network.swarm_active(client):
-        raise RuntimeError(
-            "SANDBOX_HUB_BACKEND=swarm needs this Docker engine to be a manager of an active "
-            "swarm (rule swarm-hardening): run `docker swarm init`, as .ci/setup.sh does"
-        )
-    if found := setuid_files(client, hub.image):
-        raise RuntimeError(
-            f"image {hub.image} has setuid or setgid files ({', '.join(found[:5])}) and a "
-            "Swarm service cannot set no-new-privileges (rule swarm-hardening): rebuild it "
-            "with images/build.sh, which strips them"
-        )
+    refuse_without_swarm(client)
+    refuse_setuid_image(client, hub.image)
     c.JupyterHub.spawner_class = SandboxSwarmSpawner
     c.SwarmSpawner.image = hub.image
     c.SwarmSpawner.allowed_images = [hub.image]
@@ -170,5 +193,7 @@ def configure(c, hub: HubSettings, control_plane: ControlPlane) -> None:  # type
             hub_api_port=hub.api_port,
             limits=hub.container_limits(),
             worker_wait=hub.query_service_wait,
+            tls=worker_tls(settings),
+            tls_ca=str(settings.tls_ca.resolve()) if settings.tls_ca else None,  # bind source
         ),
     )

@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from query_guard.keys import NOISE_SECRET_FILE, key_path
+from sandbox.errors import SandboxError
 from sandbox.provisioning.database import database_path
 from sandbox.provisioning.runtime import WorkspaceStop
 from sandbox.settings import Settings
@@ -33,9 +34,13 @@ BACKEND = "swarm"
 HOST_PYTHON = "/opt/sandbox-python"
 
 
-class SwarmRefused(RuntimeError):
+class SwarmRefused(SandboxError):
     """A Swarm setting that would run a service less hardened than the rules require, or no
-    swarm to run it on: an operator's configuration error, raised before anything starts."""
+    swarm to run it on: an operator's configuration error, raised before the service starts
+    (a provisioning refused so rolls back)."""
+
+    rule = "swarm-inactive"
+    status_code = 503
 
 
 class SwarmSettings(BaseSettings):
@@ -57,6 +62,10 @@ class SwarmSettings(BaseSettings):
     worker_user: str = ""
     worker_memory: str = "1536m"
     worker_cpus: float = 1.0
+    #: The workers' certificates: ``<service>.pem`` and ``<service>-key.pem`` for the
+    #: service named ``<service>`` (:func:`swarm_services.worker_service_name`), issued
+    #: for that name by the CA workspaces trust (``SANDBOX_TLS_CA``).
+    worker_tls_dir: Path | None = None
 
 
 def this_node(client) -> str:  # type: ignore[no-untyped-def]
@@ -73,8 +82,8 @@ def _worker_cli(
     if settings.environment == "production":
         raise SwarmRefused(
             "SANDBOX_HUB_SWARM_WORKER_FROM_HOST runs the worker from this host's checkout, a "
-            "development shortcut: in production workers run the platform's image (rule "
-            "swarm-hardening)"
+            "development shortcut: in production workers run the platform's image",
+            rule="swarm-worker-from-host",
         )
     repo = str(Path(__file__).resolve().parents[2])  # with its .venv
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -97,20 +106,53 @@ def _user(swarm: SwarmSettings, settings: Settings) -> str:
     user = swarm.worker_user or f"{os.getuid()}:{os.getgid()}"
     if user.split(":")[0] in {"0", "root"} and settings.environment == "production":
         raise SwarmRefused(
-            f"a query worker does not run as root (SANDBOX_HUB_SWARM_WORKER_USER={user!r}, or "
+            f"a query worker does not run as root (SANDBOX_HUB_SWARM_WORKER_USER={user}, or "
             "the platform's own user): run the platform and its workers as the user that "
-            "owns the data directory (rule swarm-hardening)"
+            "owns the data directory",
+            rule="swarm-worker-root",
         )
     return user
+
+
+def worker_tls(settings: Settings) -> bool:
+    """Whether workers serve TLS, and workspaces reach them over ``https``: in production
+    (a worker refuses to serve without, rule ``tls-worker``) or with an ``https`` query
+    service (``SANDBOX_QUERY_SERVICE_URL``, which the hub and the platform both read)."""
+    return settings.environment == "production" or settings.query_service_url.startswith("https:")
+
+
+def worker_certificate(
+    swarm: SwarmSettings, settings: Settings, agreement_id: str
+) -> tuple[str, str] | None:
+    """The worker's certificate and key, as the operator issued them into
+    ``worker_tls_dir``; refused when there are none and workers serve TLS: better not
+    provisioned than unreachable."""
+    name = swarm_services.worker_service_name(agreement_id)
+    if swarm.worker_tls_dir is not None:
+        cert = (swarm.worker_tls_dir / f"{name}.pem").resolve()
+        key = (swarm.worker_tls_dir / f"{name}-key.pem").resolve()
+        if cert.is_file() and key.is_file():
+            return str(cert), str(key)
+    if worker_tls(settings):
+        raise SwarmRefused(
+            f"the query worker {name} has no certificate: workspaces reach it over TLS "
+            f"(production, or an https query service), so issue one for the name {name} "
+            f"from the CA workspaces trust into SANDBOX_HUB_SWARM_WORKER_TLS_DIR as {name}.pem "
+            f"and {name}-key.pem",
+            rule="swarm-worker-tls",
+        )
+    return None
 
 
 def worker_plan(
     settings: Settings, swarm: SwarmSettings, agreement_id: str, node: str
 ) -> swarm_services.WorkerPlan:
-    """The agreement's worker: its database, data key and master keys read-only, the noise
-    secret and its pseudonym key read-only, the exports folder writable, and the platform's
-    database (its folder, for SQLite; PostgreSQL is reached over the network)."""
+    """The agreement's worker: read-only, its database, data key and master keys, the keys
+    of the platform database's sealed fields, the noise secret and its pseudonym key, its
+    certificate and key; the exports folder writable, and the platform's database (its
+    folder, for SQLite; PostgreSQL is reached over the network)."""
     command, code, code_environment = _worker_cli(swarm, settings)
+    tls = worker_certificate(swarm, settings, agreement_id)
     store = settings.key_store_path.resolve()
     keys = settings.keys_dir.resolve()
     exports = (settings.data_dir / "exports").resolve()
@@ -123,6 +165,9 @@ def worker_plan(
     ]
     if key_path(keys, agreement_id).exists():
         files.append(key_path(keys, agreement_id))
+    if (store / "fields").is_dir():  # the keys of the platform database's sealed columns
+        files.append(store / "fields")
+    files += [Path(path) for path in tls or ()]
     read_only = {str(path.resolve()): str(path.resolve()) for path in files} | code
     writable = [str(exports)]
     url = make_url(settings.db_url)
@@ -149,30 +194,33 @@ def worker_plan(
         writable=writable,
         memory=swarm.worker_memory,
         cpus=swarm.worker_cpus,
+        tls=tls,
     )
 
 
 def prepare(client, settings: Settings, agreement_id: str) -> str:  # type: ignore[no-untyped-def]
     """At provisioning: the agreement's overlay and its door, whose firewall lets a
     workspace reach the hub API on the host and nothing else. Returns the overlay's name."""
-    _refuse_without_swarm(client)
+    refuse_without_swarm(client)
     return swarm_network.provision(client, agreement_id, [settings.hub_api_port]).overlay
 
 
 def deliver(client, settings: Settings, agreement_id: str) -> str:  # type: ignore[no-untyped-def]
     """After a build: (re)start the agreement's worker on a node that holds its files."""
-    _refuse_without_swarm(client)
+    refuse_without_swarm(client)
     plan = worker_plan(settings, SwarmSettings(), agreement_id, this_node(client))
     overlay = swarm_network.provision(client, agreement_id, [settings.hub_api_port]).overlay
     return swarm_services.ensure_worker(client, agreement_id, overlay, plan)
 
 
-def _refuse_without_swarm(client) -> None:  # type: ignore[no-untyped-def]
+def refuse_without_swarm(client) -> None:  # type: ignore[no-untyped-def]
+    """Services need a manager of an active swarm (the hub's and the platform's engine)."""
     if not swarm_network.swarm_active(client):
         raise SwarmRefused(
             "SANDBOX_HUB_BACKEND=swarm but this Docker engine is not a manager of an active "
             "swarm: run `docker swarm init` (.ci/setup.sh does) or point DOCKER_HOST at a "
-            "manager (rule swarm-hardening)"
+            "manager",
+            rule="swarm-inactive",
         )
 
 

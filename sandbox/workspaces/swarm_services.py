@@ -126,7 +126,8 @@ def workspace_labels(agreement_id: str, researcher: str) -> dict[str, str]:
 class WorkerPlan:
     """How the agreement's worker runs: its image and the command that is the platform's
     CLI in it, where it may be placed, and the host paths it mounts (each read-only but the
-    exports folder and, for SQLite, the database's folder, mounted at their own paths)."""
+    exports folder and, for SQLite, the database's folder, mounted at their own paths);
+    ``tls``: its certificate and key (host paths, among ``read_only``), served on its port."""
 
     image: str
     cli: list[str]
@@ -138,11 +139,14 @@ class WorkerPlan:
     memory: str = "1536m"
     cpus: float = 1.0
     pids: int = 256
+    tls: tuple[str, str] | None = None
 
 
 def worker_service(agreement_id: str, overlay: str, plan: WorkerPlan) -> dict:
     """``create_service`` keywords for the agreement's worker: ``sandbox query-worker`` on
-    its overlay only, hardened as a workspace, its host paths mounted at the same paths."""
+    its overlay only, hardened as a workspace, its host paths mounted at the same paths,
+    serving TLS when the plan has a certificate."""
+    tls = ["--tls-cert", plan.tls[0], "--tls-key", plan.tls[1]] if plan.tls else []
     mounts = [Mount(t, s, type="bind", read_only=True) for s, t in plan.read_only.items()]
     mounts += [Mount(p, p, type="bind") for p in plan.writable]
     mounts.append(_tmp("1g"))
@@ -156,6 +160,7 @@ def worker_service(agreement_id: str, overlay: str, plan: WorkerPlan) -> dict:
             agreement_id,
             "--host=0.0.0.0",
             f"--port={WORKER_PORT}",
+            *tls,
         ],
         env=plan.environment,
         user=plan.user,

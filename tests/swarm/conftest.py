@@ -40,10 +40,16 @@ def task_container(client, service: str) -> str:
 
 
 def start_workspace_service(
-    client, image: str, nets: swarm_network.SwarmNetworks, researcher: str, command: list[str]
+    client,
+    image: str,
+    nets: swarm_network.SwarmNetworks,
+    researcher: str,
+    command: list[str],
+    ca_file: str | None = None,
 ) -> str:
     """A workspace service as the hub's pre_spawn hook specifies it (same dicts, same
-    route removal); returns its container's id."""
+    route removal), with ``ca_file`` mounted as the hub mounts the platform's CA; returns
+    its container's id."""
     agreement_id = nets.door.agreement_id
     limits = hardening.WorkspaceLimits()
     container = ContainerSpec(
@@ -57,6 +63,7 @@ def start_workspace_service(
             home_volume=network.ensure_home_volume(client, researcher, agreement_id),
             project_volume=network.ensure_project_volume(client, agreement_id),
             limits=limits,
+            ca_file=ca_file,
         ),
     )
     name = f"sandbox-{researcher}--{agreement_id.lower()}"
