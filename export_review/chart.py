@@ -320,7 +320,9 @@ def render_chart(spec: ChartSpec, table: ChartTable, folder: Path) -> list[Path]
     check_chart(spec, table)
     folder.mkdir(parents=True, exist_ok=True)
     fonts = chart_fonts(spec, table)
-    style = {"font.family": "sans-serif", "font.sans-serif": fonts, "svg.fonttype": "path",
+    # The fonts as the family list itself: matplotlib then takes each glyph from the first
+    # font that has it (a "sans-serif" list would draw everything in its first font alone).
+    style = {"font.family": fonts, "svg.fonttype": "path",
              "svg.hashsalt": "sandbox-figure", "axes.unicode_minus": False}  # fmt: skip
     with matplotlib.rc_context(style):
         fig = Figure(figsize=(7, 4), dpi=100, layout="constrained")

@@ -266,6 +266,20 @@ def test_chinese_text_is_drawn_in_a_cjk_font(tmp_path: Path) -> None:
     assert not {d for d in drawn if d.startswith("DejaVuSans-")}  # one font for every text
 
 
+@needs_cjk_font
+def test_text_no_one_font_has_is_drawn_glyph_by_glyph_from_several(tmp_path: Path) -> None:
+    """Chinese beside a letter the CJK fonts lack (Ą): each glyph comes from the first font
+    that has it, never an empty box (before, only the first font drew and CJK became boxes)."""
+    spec = parse_chart({"kind": "bar", "x": "district", "y": "n", "title": "门诊量 Ą"})
+    table = table_from_rows(["district", "n"], [["梁溪区", 12], ["锡山区", 15]])
+    fonts = chart_fonts(spec, table)
+    assert fonts[0] == "DejaVu Sans" and len(fonts) > 1, fonts
+    _, svg = render_chart(spec, table, tmp_path)
+    drawn = set(re.findall(r'<path id="([^"]+)"', svg.read_text(encoding="utf-8")))
+    assert _glyph_ids("DejaVu Sans", "Ą") <= drawn
+    assert _glyph_ids(fonts[1], "门诊量梁溪区锡山") <= drawn
+
+
 def test_latin_text_is_drawn_in_matplotlibs_own_font() -> None:
     """The same drawing on every host: no host font is chosen for text DejaVu Sans has."""
     spec = parse_chart({"kind": "bar", "x": "district", "y": "n", "title": "Visits, 2025"})
