@@ -309,6 +309,11 @@ RULES: dict[str, Rule] = {
     "sign-in-backoff-address": Rule((), ("sandbox.accounts.backoff",)),
     "signing-key": Rule((), ("export_review.signing",)),
     "sql-nesting": Rule((), ("query_guard.service.routes",)),
+    "swarm-inactive": Rule((), ("sandbox.provisioning.swarm",)),
+    "swarm-setuid": Rule((), ("hub_config.swarm",)),
+    "swarm-worker-from-host": Rule((), ("sandbox.provisioning.swarm",)),
+    "swarm-worker-root": Rule((), ("sandbox.provisioning.swarm",)),
+    "swarm-worker-tls": Rule((), ("sandbox.provisioning.swarm",)),
     "text-length": Rule((), ("sandbox.input_limits",)),
     "text-nul": Rule((), ("sandbox.input_limits",)),
     "text-unicode": Rule((), ("sandbox.input_limits",)),
@@ -931,4 +936,10 @@ ENTRIES: tuple[tuple[str, ...], ...] = (
     # Sensitive fields of the platform's database, sealed (sandbox/keys/fields.py)
     ("field-unreadable", "a value of {purpose} is not sealed: the database was not upgraded to migration 0011, or the value was written around the platform", "{purpose} 的值未加密：数据库未经迁移 0011 升级，或该值绕过平台写入"),
     ("field-unreadable", "a value of {purpose} does not open with this key store's key: it was altered or copied from another column, or the key store is another one", "{purpose} 的值无法用本密钥库的密钥打开：该值已被改动或从其他字段复制而来，或密钥库不是原来的"),
+    # Docker Swarm's configuration, refused before a service starts (sandbox/provisioning/swarm.py, hub_config/swarm.py)
+    ("swarm-inactive", "SANDBOX_HUB_BACKEND=swarm but this Docker engine is not a manager of an active swarm: run `docker swarm init` (.ci/setup.sh does) or point DOCKER_HOST at a manager", "已设置 SANDBOX_HUB_BACKEND=swarm，但此 Docker 引擎不是运行中的 swarm 的管理节点：请运行 `docker swarm init`（.ci/setup.sh 即如此），或将 DOCKER_HOST 指向一个管理节点"),
+    ("swarm-setuid", "image {image} has setuid or setgid files ({found}) and a Swarm service cannot set no-new-privileges: rebuild it with images/build.sh, which strips them", "镜像 {image} 含有 setuid 或 setgid 文件（{found}），而 Swarm 服务无法设置 no-new-privileges：请用 images/build.sh 重新构建该镜像，它会去除这些标志"),
+    ("swarm-worker-from-host", "SANDBOX_HUB_SWARM_WORKER_FROM_HOST runs the worker from this host's checkout, a development shortcut: in production workers run the platform's image", "SANDBOX_HUB_SWARM_WORKER_FROM_HOST 让查询服务进程直接运行本机检出的代码，仅是开发用的捷径：生产环境中查询服务进程须运行平台的镜像"),
+    ("swarm-worker-root", "a query worker does not run as root (SANDBOX_HUB_SWARM_WORKER_USER={user}, or the platform's own user): run the platform and its workers as the user that owns the data directory", "查询服务进程不得以 root 身份运行（SANDBOX_HUB_SWARM_WORKER_USER={user}，或平台自身的用户）：请以数据目录所有者的用户身份运行平台及其查询服务进程"),
+    ("swarm-worker-tls", "the query worker {name} has no certificate: workspaces reach it over TLS (production, or an https query service), so issue one for that name from the CA workspaces trust into {cert}, and its key into {key}", "查询服务进程 {name} 没有证书：工作空间通过 TLS 访问它（生产环境，或查询服务地址为 https），请由工作空间信任的 CA 为该名称签发证书，存入 {cert}，其私钥存入 {key}"),
 )  # fmt: skip

@@ -128,17 +128,15 @@ def worker_certificate(
     ``worker_tls_dir``; refused when there are none and workers serve TLS: better not
     provisioned than unreachable."""
     name = swarm_services.worker_service_name(agreement_id)
-    if swarm.worker_tls_dir is not None:
-        cert = (swarm.worker_tls_dir / f"{name}.pem").resolve()
-        key = (swarm.worker_tls_dir / f"{name}-key.pem").resolve()
-        if cert.is_file() and key.is_file():
-            return str(cert), str(key)
+    folder = (swarm.worker_tls_dir or Path("$SANDBOX_HUB_SWARM_WORKER_TLS_DIR")).resolve()
+    cert, key = folder / f"{name}.pem", folder / f"{name}-key.pem"
+    if swarm.worker_tls_dir is not None and cert.is_file() and key.is_file():
+        return str(cert), str(key)
     if worker_tls(settings):
         raise SwarmRefused(
             f"the query worker {name} has no certificate: workspaces reach it over TLS "
-            f"(production, or an https query service), so issue one for the name {name} "
-            f"from the CA workspaces trust into SANDBOX_HUB_SWARM_WORKER_TLS_DIR as {name}.pem "
-            f"and {name}-key.pem",
+            "(production, or an https query service), so issue one for that name from the "
+            f"CA workspaces trust into {cert}, and its key into {key}",
             rule="swarm-worker-tls",
         )
     return None

@@ -28,7 +28,7 @@ UNTESTED = frozenset({
     "export-bundle", "export-content", "export-dp-interrupted", "export-dp-source",
     "export-figure", "export-file", "export-file-name", "import-author", "import-file",
     "import-independent-reviewers", "oidc-issuer", "oidc-token", "publish-preview",
-    "restore-dialect", "tipoff-routing",
+    "restore-dialect", "swarm-inactive", "tipoff-routing",
 })  # fmt: skip
 
 
