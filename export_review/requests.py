@@ -40,7 +40,7 @@ from export_review.chart import (
 from export_review.file_gate import EXTENSIONS, check_files, has_identifier_value
 from export_review.forms import CLAUSE, FORMS, check_form_allowed, form_of_files, known_form
 from export_review.models import ExportDecision, ExportFile, ExportRequest
-from export_review.rerun import CursorSource, own_connection, rerun_files
+from export_review.rerun import CursorSource, rerun_files
 from export_review.signing import load_or_create_signing_key, signing_key_path
 from export_review.workflow import (
     AUTHOR_ACTIONS,
@@ -213,7 +213,7 @@ def automatic_checks(
     chart: dict[str, Any] | None = None,
     dp_result: dict[str, Any] | None = None,
     queries: Sequence[str] = (),
-    cursors: CursorSource = own_connection,
+    cursors: CursorSource,
 ) -> dict[str, Any]:
     """Output form, file gate, table checks and the figure's specification; raises
     PolicyViolation on the first mechanical problem.
@@ -288,7 +288,7 @@ def table_checks(
     agreement: Agreement,
     queries: Sequence[str],
     paths: Sequence[Path],
-    cursors: CursorSource = own_connection,
+    cursors: CursorSource,
 ) -> list[dict[str, Any]]:
     """Disclosure checks of each CSV table computed from the rows behind it (ACRO's rules,
     the agreement's thresholds); a table with cells that must be suppressed is refused, so
@@ -372,7 +372,7 @@ def submit_request(
     session: Session,
     actor: User,
     request_id: int,
-    cursors: CursorSource = own_connection,
+    cursors: CursorSource,
 ) -> ExportRequest:
     """Hand in a draft (or a returned request); the automatic checks decide at once (tables
     re-checked through ``cursors``, see :func:`automatic_checks`)."""
@@ -393,7 +393,12 @@ def submit_request(
 
 
 def submit_dp_result(
-    *, session: Session, actor: User, request_id: int, result: dict[str, Any]
+    *,
+    session: Session,
+    actor: User,
+    request_id: int,
+    result: dict[str, Any],
+    cursors: CursorSource,
 ) -> ExportRequest:
     """Attach the computed result to a DP release's draft and hand it in."""
     req = _get(session, actor, request_id)
@@ -403,7 +408,7 @@ def submit_dp_result(
             rule="export-content",
         )
     req.dp_result = result
-    return submit_request(session=session, actor=actor, request_id=req.id)
+    return submit_request(session=session, actor=actor, request_id=req.id, cursors=cursors)
 
 
 def withdraw_request(*, session: Session, actor: User, request_id: int) -> ExportRequest:

@@ -19,7 +19,8 @@ The rows are read through a :data:`CursorSource`. A process serving queries (a q
 or the platform with its ``/qs`` routes) lends a cursor of its query service's open
 connection: DuckDB keeps one instance per file in a process and refuses a second connection
 to it with other settings, so opening the file again there fails as soon as a query has
-run. :func:`own_connection` is for a process that holds none.
+run. :func:`own_connection` is for a process that holds none, and needs the agreement's data
+key: every agreement's database is encrypted (:func:`own_cursors` finds the key).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from sandbox.catalog.service import catalog_entries
 from sandbox.contracts.agreement import Agreement
 from sandbox.contracts.catalog_entry import CatalogEntry
 from sandbox.errors import SandboxError
+from sandbox.keys.store import KeyStore
 from sandbox.provisioning.models import Workspace, WorkspaceStatus
 
 QUERY_TIMEOUT_S = 30.0
@@ -105,14 +107,25 @@ def _rows_sql(plan: DpPlan) -> str:
 
 
 @contextmanager
-def own_connection(database: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A hardened read-only connection of its own, for a process that holds none."""
+def own_connection(database: Path, key: bytes) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A hardened read-only connection of its own, for a process that holds none, opened
+    with the agreement's data ``key`` (what it spills is encrypted too)."""
     with tempfile.TemporaryDirectory(prefix="rerun-") as tmp:
-        conn = open_readonly(database, temp_dir=tmp)
+        conn = open_readonly(database, temp_dir=tmp, encryption_key=key)
         try:
             yield conn
         finally:
             conn.close()
+
+
+def own_cursors(store: KeyStore) -> CursorSource:
+    """Connections of their own, each opened with its agreement's key from ``store`` (the
+    file is ``<agreement id>.duckdb``)."""
+
+    def cursors(database: Path) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        return own_connection(database, store.data_key(database.stem))
+
+    return cursors
 
 
 def _read_rows(cursors: CursorSource, database: Path, sql: str) -> pd.DataFrame:
@@ -153,7 +166,7 @@ def rerun_tables(
     session: Session,
     req: ExportRequest,
     files: list[ExportFile],
-    cursors: CursorSource = own_connection,
+    cursors: CursorSource,
 ) -> list[TableRerun]:
     """Every CSV file of the request, checked from its underlying rows where they can be had."""
     kept = [Path(f.path) for f in files if Path(f.path).is_file()]  # gone when it ended (R16)
@@ -165,7 +178,7 @@ def rerun_files(
     agreement_id: str,
     queries: list[str],
     paths: list[Path],
-    cursors: CursorSource = own_connection,
+    cursors: CursorSource,
 ) -> list[TableRerun]:
     """Every CSV among ``paths``, checked from its underlying rows where they can be had
     (also before anything is submitted: the workspace's pre-check runs the same code),

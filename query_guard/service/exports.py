@@ -159,7 +159,11 @@ def dp_export(body: DpExportIn, caller: CallerDep, service: ServiceDep) -> dict[
 
     def hand_in(session: Session) -> dict[str, Any]:
         req = submit_dp_result(
-            session=session, actor=caller.user, request_id=export_id, result=result
+            session=session,
+            actor=caller.user,
+            request_id=export_id,
+            result=result,
+            cursors=service.cache.cursor,
         )
         return {"release": result, "export": export_view(req, [])}
 

@@ -14,12 +14,14 @@ from sqlalchemy import create_engine, inspect
 from sqlalchemy.orm import Session
 
 from export_review.requests import create_request, review_request, submit_request
+from export_review.rerun import own_cursors
 from export_review.workflow import ExportAction, ExportStatus
 from sandbox.accounts.models import User
 from sandbox.agreements.lifecycle import AgreementAction
 from sandbox.agreements.service import change_status, import_agreement
 from sandbox.backup.crypto import KeyPair, generate_key_pair
 from sandbox.db.base import transaction
+from sandbox.keys.store import key_store
 from sandbox.provisioning.service import provision
 from sandbox.settings import Settings
 from tests.control_plane.conftest import (  # noqa: F401
@@ -103,7 +105,12 @@ def _export(
     )
     if review is None:
         return req.id
-    submit_request(session=session, actor=users["alice"], request_id=req.id)
+    submit_request(
+        session=session,
+        actor=users["alice"],
+        request_id=req.id,
+        cursors=own_cursors(key_store(settings)),
+    )
     for action in review:
         review_request(
             session=session,

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from export_review.requests import create_request, submit_request
+from export_review.rerun import own_cursors
 from sandbox.accounts.models import User
 from sandbox.agreements.service import import_agreement
 from sandbox.applications.service import (
@@ -21,6 +22,7 @@ from sandbox.catalog.review import Decision, decide_review
 from sandbox.catalog.service import change_open_class
 from sandbox.contracts import OpenClass
 from sandbox.db.base import transaction
+from sandbox.keys.store import key_store
 from sandbox.notifications.models import Notification
 from sandbox.notifications.service import run
 from sandbox.oversight.quality import raise_task
@@ -130,7 +132,12 @@ def test_decisions_are_derived_from_the_record(factory, settings, users, scene, 
             purpose="district table",
             files=[("table.csv", b"district,n\nA,3\n")],
         )
-        submit_request(session=session, actor=users["alice"], request_id=req.id)
+        submit_request(
+            session=session,
+            actor=users["alice"],
+            request_id=req.id,
+            cursors=own_cursors(key_store(settings)),
+        )
     mailing = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": smtp.port})
     run(factory, mailing, scene)
     alice = kinds(factory, "alice")

@@ -9,16 +9,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from export_review.imports import create_import, withdraw_import
 from export_review.requests import submit_request
+from export_review.rerun import own_cursors
 from sandbox.audit.checkpoint import make_checkpoint
 from sandbox.catalog.review import get_review
+from sandbox.keys.store import key_store
 from sandbox.preview.service import latest_preview, set_preview_budget
-from sandbox.settings import Settings
+from sandbox.settings import Settings, get_settings
 from tests.refusals.provoke import Provoke, Users, assert_refused_by, refusal_test, refused
 
 CASES: dict[str, tuple[str, Provoke]] = {
     "an export request that does not exist": (
         "export-unknown", lambda session, users: submit_request(
-            session=session, actor=users["alice"], request_id=999)),
+            session=session, actor=users["alice"], request_id=999,
+            cursors=own_cursors(key_store(get_settings())))),
     "an import request that does not exist": (
         "import-unknown", lambda session, users: withdraw_import(
             session=session, actor=users["alice"], request_id=999)),
