@@ -3,11 +3,14 @@ rule the register lists, in Chinese."""
 
 from __future__ import annotations
 
+import pytest
+
 from query_guard.anonymise.positions import POSITIONS
 from query_guard.guard import check_query
 from sandbox.refusal_text import say
 from tests.query_guard.cases import load_cases
 from tests.query_guard.conftest import Built
+from tests.web.page_text import IDENTIFIER, LATIN_WORD
 
 
 def test_a_cast_that_could_fail_is_made_safe_and_said_so(record: Built) -> None:
@@ -35,3 +38,27 @@ def test_every_position_refusal_reads_in_chinese_through_and_through(aggregate: 
             assert not [text for text in english if text in shown], shown
             positions_seen.add(reason.message.split(" is not allowed as ")[1].split(" in ")[0])
     assert positions_seen == set(POSITIONS) - {"per-entity aggregate"}
+
+
+#: Queries each of the guard's syntax rules refuses, with what it names in its message.
+SYNTAX_REFUSALS = {
+    "QG-001": "DELETE FROM visits",
+    "QG-002": "WITH RECURSIVE r AS (SELECT 1) SELECT count(*) FROM visits, r",
+    "QG-008": "SELECT count(*) FROM visits a JOIN visits b ON a.cost = b.cost",
+    "QG-015": "SELECT count(*) FROM visits ORDER BY *",
+}
+
+
+@pytest.mark.parametrize("rule", sorted(SYNTAX_REFUSALS))
+def test_syntax_refusals_read_in_chinese_but_for_sql(record: Built, rule: str) -> None:
+    """What the syntax rules found and what they allow reads in Chinese; only SQL, its
+    keywords and DuckDB's name stay in Latin letters."""
+    sql = SYNTAX_REFUSALS[rule]
+    reasons = [r for r in check_query(sql, record.ctx).reasons if r.rule == rule]
+    assert reasons, f"{rule} did not refuse {sql}"
+    for reason in reasons:
+        shown = say(rule, reason.message, "zh")
+        assert shown, reason.message
+        prose = IDENTIFIER.sub("", shown)  # names, calls and paths (visits.patient_id, t.*)
+        words = {w for w in LATIN_WORD.findall(prose) if not w.isupper() and w not in sql}
+        assert words <= {"DuckDB", "district", "cost"}, shown
