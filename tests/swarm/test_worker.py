@@ -28,7 +28,7 @@ from tests.control_plane.conftest import catalog_dir, factory, users  # noqa: F4
 from tests.control_plane.helpers import agreement, publish_all
 from tests.swarm.conftest import end, running_task, start_workspace_service
 from tests.waiting import eventually
-from tests.workspaces.conftest import new_agreement_id
+from tests.workspaces.conftest import new_agreement_id, run_python
 from tests.workspaces.hub import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("host-firewall")]
@@ -150,11 +150,8 @@ def test_a_workspace_queries_the_real_worker_over_verified_tls_until_its_token_i
     }
 
     def inside() -> dict:
-        run = swarm_client.api.exec_create(
-            container, ["python", "-c", INSIDE], environment=environment
-        )
-        output = swarm_client.api.exec_start(run["Id"]).decode()
-        assert swarm_client.api.exec_inspect(run["Id"])["ExitCode"] == 0, output
+        code, output = run_python(swarm_client, container, INSIDE, environment)
+        assert code == 0, output
         return json.loads(output.strip().splitlines()[-1])
 
     seen: dict = {}

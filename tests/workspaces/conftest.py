@@ -112,9 +112,12 @@ def start_workspace(
     return created["Id"]
 
 
-def run_python(client, container_id: str, code: str) -> tuple[int, str]:
-    """Run Python inside the container as its user; return (exit code, output)."""
-    result = client.api.exec_create(container_id, ["python", "-c", code])
+def run_python(
+    client, container_id: str, code: str, environment: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """Run Python inside the container as its user, with ``environment`` added to its own;
+    return (exit code, output)."""
+    result = client.api.exec_create(container_id, ["python", "-c", code], environment=environment)
     output = client.api.exec_start(result["Id"]).decode()
     return client.api.exec_inspect(result["Id"])["ExitCode"], output
 
