@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from sqlglot import exp
+from sqlglot.schema import MappingSchema
 
 from query_guard.compile import column_types, stored_entity
 from sandbox.contracts.agreement import Agreement
@@ -52,6 +53,12 @@ class GuardContext:
             for name in self.agreement.datasets
             if name not in self.suspended
         }
+
+    @cached_property
+    def sqlglot_schema(self) -> MappingSchema:
+        """:attr:`schema` as sqlglot's own object, built once per agreement: given the plain
+        mapping, qualifying and typing normalised every name of it again on each query."""
+        return MappingSchema(self.schema, dialect="duckdb")
 
     @cached_property
     def fingerprint(self) -> str:

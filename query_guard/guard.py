@@ -23,6 +23,7 @@ from query_guard.findings import Decision, Finding, Reason
 from query_guard.rewrites import REWRITES
 from query_guard.rules import SCOPE_RULES, SYNTAX_RULES, statement
 from query_guard.rules.columns import finding as column_finding
+from query_guard.rules.shared_scopes import sharing
 
 __all__ = ["Decision", "Finding", "GuardContext", "Reason", "check_query"]
 
@@ -58,11 +59,13 @@ def _name_outputs(tree: exp.Expression) -> None:
     while isinstance(tree, exp.SetOperation):
         tree = tree.this
     if isinstance(tree, exp.Select):
-        for projection in tree.expressions:
-            if not projection.output_name and not isinstance(projection, exp.Star):
-                projection.replace(
-                    exp.alias_(projection.copy(), projection.sql(DIALECT), quoted=True)
-                )
+        named = [
+            p
+            if p.output_name or isinstance(p, exp.Star)
+            else exp.alias_(p, p.sql(DIALECT, copy=False), quoted=True, copy=False)
+            for p in tree.expressions
+        ]
+        tree.set("expressions", named)
 
 
 def _run(rules: tuple, tree: exp.Expression, ctx: GuardContext) -> list[Finding]:
@@ -83,11 +86,16 @@ def _evaluate(
     _name_outputs(tree)
     try:
         tree = qualify(
-            tree, schema=ctx.schema, dialect=DIALECT, validate_qualify_columns=True, identify=True
+            tree,
+            schema=ctx.sqlglot_schema,
+            dialect=DIALECT,
+            validate_qualify_columns=True,
+            identify=True,
         )
     except SqlglotError as exc:
         return _block([column_finding(ctx, str(exc).splitlines()[0][:200])]), None
-    findings = _run(checks, tree, ctx)
+    with sharing(tree):  # the rules are pure: one set of scopes serves them all
+        findings = _run(checks, tree, ctx)
     if findings:
         return _block(findings), None
     notes: list[Finding] = []

@@ -35,8 +35,8 @@ from query_guard.lineage import (
     is_aggregating,
     is_output,
     own_aggregates,
-    scopes,
 )
+from query_guard.rules.shared_scopes import scopes
 
 
 def _kinds(

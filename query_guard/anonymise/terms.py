@@ -92,6 +92,8 @@ def canonical(
             return exp.Anonymous(this="defined", expressions=[source, exp.Literal.string(text)])
         return exp.column(n.name, table=datasets.get(n.table, n.table))
 
+    if isinstance(node, exp.Column):  # most terms: the text without copying the tree
+        return dataset_column(node).sql("duckdb", copy=False)
     # transform, not replace: a bare column is the root, which replace() cannot swap, and
     # it kept its alias (a table alias must not give a cell fresh noise)
     tree = node.copy().transform(_strip, copy=False).transform(dataset_column, copy=False)

@@ -334,17 +334,22 @@ def _window_argument(node: exp.Expression) -> None:
 def _annotate(tree: exp.Expression, ctx: GuardContext) -> None:
     """Types for deciding kinds; where sqlglot cannot type a node its kind stays unknown."""
     with contextlib.suppress(SqlglotError):
-        annotate_types(tree, schema=ctx.schema, dialect="duckdb")
-
-
-def _over_opaque(node: exp.Expression) -> bool:
-    """Whether ``node`` computes with aggregate, window or subquery values (and so must be
-    made safe); the carriers only pass them on."""
-    return not isinstance(node, _CARRIERS) and any(_has_opaque(v) for v in node.iter_expressions())
+        annotate_types(tree, schema=ctx.sqlglot_schema, dialect="duckdb")
 
 
 def _unsafe(nodes: list[exp.Expression]) -> set[int]:
-    return {id(n) for n in nodes if not isinstance(n, exp.Ntile | exp.NthValue) and _over_opaque(n)}
+    """The nodes (``nodes`` children first) that compute with aggregate, window or
+    subquery values, and so must be made safe; the carriers only pass them on. One pass,
+    children first, instead of searching below every node."""
+    opaque: set[int] = set()  # nodes holding such a value, themselves or below
+    unsafe: set[int] = set()
+    for node in nodes:
+        over = any(id(v) in opaque for v in node.iter_expressions())
+        if over or isinstance(node, OPAQUE):
+            opaque.add(id(node))
+        if over and not isinstance(node, (*_CARRIERS, exp.Ntile, exp.NthValue)):
+            unsafe.add(id(node))
+    return unsafe
 
 
 def rewrite(expr: exp.Expression, ctx: GuardContext) -> tuple[exp.Expression, list[Finding]]:

@@ -13,7 +13,8 @@ from sqlglot.optimizer.scope import Scope
 
 from query_guard.context import GuardContext
 from query_guard.findings import Finding
-from query_guard.lineage import groups_by_entity, is_aggregating, is_output, scopes
+from query_guard.lineage import groups_by_entity, is_aggregating, is_output
+from query_guard.rules.shared_scopes import scopes
 
 RULE = "QG-009"
 

@@ -11,7 +11,8 @@ from sqlglot import exp
 
 from query_guard.context import USE_WITHIN_SCENARIO, GuardContext
 from query_guard.findings import Finding
-from query_guard.lineage import own_columns, scopes
+from query_guard.lineage import own_columns
+from query_guard.rules.shared_scopes import scopes
 
 RULE = "QG-006"
 

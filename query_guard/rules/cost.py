@@ -28,7 +28,7 @@ from sqlglot.optimizer.scope import Scope
 
 from query_guard.context import USE_WITHIN_SCENARIO, GuardContext
 from query_guard.findings import Finding
-from query_guard.lineage import scopes
+from query_guard.rules.shared_scopes import scopes
 
 RULE = "QG-016"
 

@@ -14,8 +14,9 @@ from sqlglot import exp
 
 from query_guard.context import GuardContext
 from query_guard.findings import Finding
-from query_guard.lineage import groups_by_entity, scopes
+from query_guard.lineage import groups_by_entity
 from query_guard.policy import COLLECTING_AGGREGATES, ORDER_STATISTICS, function_name
+from query_guard.rules.shared_scopes import scopes
 
 RULE = "QG-010"
 #: Computed in aggregate mode from a window of entities and perturbed

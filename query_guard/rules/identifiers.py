@@ -23,8 +23,8 @@ from query_guard.lineage import (
     is_inner_relation,
     is_output,
     own_columns,
-    scopes,
 )
+from query_guard.rules.shared_scopes import scopes
 
 RULE = "QG-007"
 ALLOWED = (

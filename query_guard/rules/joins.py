@@ -16,7 +16,8 @@ from sqlglot.optimizer.scope import Scope
 
 from query_guard.context import USE_WITHIN_SCENARIO, GuardContext
 from query_guard.findings import Finding
-from query_guard.lineage import column_origins, passthrough_origin, select_scopes
+from query_guard.lineage import column_origins, passthrough_origin
+from query_guard.rules.shared_scopes import select_scopes
 
 RULE = "QG-008"
 REFUSED_KINDS = ("CROSS", "POSITIONAL", "ASOF", "SEMI", "ANTI")

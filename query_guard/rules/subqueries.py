@@ -13,7 +13,8 @@ from sqlglot.optimizer.scope import ScopeType
 
 from query_guard.context import GuardContext
 from query_guard.findings import Finding
-from query_guard.lineage import is_aggregating, relation_kind, scopes
+from query_guard.lineage import is_aggregating, relation_kind
+from query_guard.rules.shared_scopes import scopes
 
 RULE = "QG-011"
 
