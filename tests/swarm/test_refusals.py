@@ -34,7 +34,7 @@ def _settings(tmp_path: Path, environment: str, url: str = "http://127.0.0.1:800
 def _refused(settings: Settings, **swarm: object) -> str:
     with pytest.raises(SwarmRefused) as refused:
         worker_plan(settings, SwarmSettings(**swarm), AGREEMENT, "node-1")
-    assert refused.value.status_code == 503 and refused.value.rule in str(refused.value)
+    assert refused.value.rule in str(refused.value)  # the message names its rule
     return refused.value.rule
 
 
