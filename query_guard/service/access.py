@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from query_guard.context import GuardContext
 from sandbox.accounts.models import ApiToken, User
@@ -26,7 +26,8 @@ from sandbox.catalog.models import Dataset
 from sandbox.catalog.service import agreement_catalog
 from sandbox.clock import today
 from sandbox.contracts.agreement import Agreement
-from sandbox.errors import PermissionDenied, PolicyViolation
+from sandbox.db.base import read_only, read_only_connection
+from sandbox.errors import Kind, PermissionDenied, PolicyViolation
 
 ART_RECTIFY = "Shanghai Art.26, 36"
 
@@ -35,7 +36,7 @@ class Unauthenticated(PermissionDenied):
     """No live workspace token: the caller is not known to be anyone."""
 
     rule = "workspace-token"
-    status_code = 401
+    kind = Kind.unauthenticated
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,9 @@ class Callers:
     a withdrawn dataset takes effect on the very next request, as before; what is saved is
     making the agreement's contract and its guard context from them again. Whatever is not
     simply reused (a first sight, a changed row, an expiry or a period's end) goes through
-    :func:`authorise`, which says what is wrong.
+    :func:`authorise`, which says what is wrong, in a read of its own: the rows it made the
+    caller from are then those compared or newer, so a change in between only makes the
+    next request authorise again.
     """
 
     def __init__(self, size: int = 256) -> None:
@@ -132,19 +135,22 @@ class Callers:
         self._lock = threading.Lock()
 
     def authorise(
-        self, session: Session, token: str | None, *, only_agreement: str | None = None
+        self, sessions: sessionmaker[Session], token: str | None, *, only_agreement: str | None
     ) -> Caller:
-        if not token:
-            return authorise(session, token, only_agreement=only_agreement)
-        digest = token_digest(token)
-        rows = _rows_of(session, digest)
-        with self._lock:
-            made = self._made.get(digest)
-        if made is not None and rows is not None and made[0] == rows:
-            caller = made[1]
-            if _in_time(caller, rows[0]) and only_agreement in (None, caller.agreement_id):
-                return caller
-        caller = authorise(session, token, only_agreement=only_agreement)
+        rows = None
+        if token:
+            digest = token_digest(token)
+            with read_only_connection(sessions) as connection:
+                rows = _rows_of(connection, digest)
+            with self._lock:
+                made = self._made.get(digest)
+            if made is not None and rows is not None and made[0] == rows:
+                caller = made[1]
+                if _in_time(caller, rows[0]) and only_agreement in (None, caller.agreement_id):
+                    return caller
+        with read_only(sessions) as session:
+            caller = authorise(session, token, only_agreement=only_agreement)
+            session.expunge_all()  # keep what was read: the read-only end rolls back
         if rows is not None:
             with self._lock:
                 self._made[digest] = (rows, caller)
@@ -154,9 +160,8 @@ class Callers:
         return caller
 
 
-def _rows_of(session: Session, digest: str) -> tuple[Any, ...] | None:
+def _rows_of(connection: Connection, digest: str) -> tuple[Any, ...] | None:
     """The rows a caller is made from, as plain tuples; ``None`` for an unknown token."""
-    connection = session.connection()
     token = connection.execute(_TOKEN_ROWS, {"digest": digest}).first()
     if token is None:
         return None

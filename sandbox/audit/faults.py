@@ -26,8 +26,9 @@ FAULT_POINT_ENV = "SANDBOX_FAULT_POINT"
 FAULT_TRACE_ENV = "SANDBOX_FAULT_TRACE"
 
 #: Every fault point, in the order a step passes them. ``STEP.commit`` comes just before
-#: the step's change and events commit; ``STEP.committed`` after that commit, before the
-#: events are linked into the chain; ``audit.link.commit`` before the appender commits a batch.
+#: the step's change and events commit; ``STEP.committed`` after that commit (on PostgreSQL
+#: before the events are linked into the chain); ``audit.link.commit`` before a commit that
+#: links events: the appender's batch, or on SQLite the step's own commit.
 FAULT_POINTS: tuple[str, ...] = (
     "query.commit",  # a query's log row, its early warnings and its event
     "query.committed",

@@ -6,8 +6,8 @@ advance`). This module moves those events into the hash chain, in order, one app
 time: the chain's lock (PostgreSQL advisory lock; SQLite's write lock) is held for the
 append alone. It runs
 
-* just after each commit of ``advance()``, so the event is normally in the chain before the
-  answer leaves;
+* on PostgreSQL, just after each commit of ``advance()``, so the event is in the chain
+  before the answer leaves (on SQLite that commit has linked its events itself);
 * when a process starts, for what a process killed between its commit and the link left;
 * from the platform's checkpoint timer every second, for what a dead worker left.
 

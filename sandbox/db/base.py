@@ -9,7 +9,17 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, Insert, MetaData, Table, create_engine, event, insert
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    Insert,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+    insert,
+)
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING = {
@@ -42,7 +52,12 @@ def make_engine(url: str) -> Engine:
     concurrent writers queue instead of failing.
     """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=20,  # a file handle each: enough for every thread of a loaded worker
+            max_overflow=20,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -124,6 +139,19 @@ def read_only(factory: sessionmaker[Session]) -> Iterator[Session]:
             yield session
         finally:
             session.rollback()
+
+
+@contextmanager
+def read_only_connection(factory: sessionmaker[Session]) -> Iterator[Connection]:
+    """:func:`read_only` on a Core connection, with no session: for reads made on every
+    request, where making and ending a session cost more than the statements."""
+    engine: Engine = factory.kw["bind"]
+    with engine.connect() as connection:
+        transaction = connection.execution_options(**{READ_ONLY: True}).begin()
+        try:
+            yield connection
+        finally:
+            transaction.rollback()
 
 
 def column_values(row: Base) -> dict[str, Any]:
