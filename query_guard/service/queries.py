@@ -35,7 +35,7 @@ from sandbox.audit.record import record
 from sandbox.contracts.catalog_entry import Sensitivity
 from sandbox.db.base import insert_row, utcnow
 from sandbox.db.committed import count_on_commit
-from sandbox.errors import PolicyViolation, SandboxError
+from sandbox.errors import Kind, PolicyViolation, SandboxError
 
 QUERY_TIMEOUT_S = 30.0
 
@@ -71,7 +71,7 @@ class QueryFailed(SandboxError):
 
     rule = QUERY_ERROR_RULE
     article = DESENSITISATION
-    status_code = 422
+    kind = Kind.invalid
 
     def __init__(self) -> None:
         super().__init__(

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from query_guard.service import exports
 from query_guard.service.routes import QueryService, router
+from sandbox.api.http_errors import http_status
 from sandbox.api.routes.metrics import install_metrics
 from sandbox.audit.faults import trace_commits
 from sandbox.audit.outbox import link_pending
@@ -25,7 +26,7 @@ from sandbox.settings import Settings
 async def refusal(_request: Request, exc: Exception) -> JSONResponse:
     """Every refusal as ``{"error", "rule", "article", ...}`` with its status code."""
     assert isinstance(exc, SandboxError)
-    return JSONResponse(status_code=exc.status_code, content=exc.to_dict())
+    return JSONResponse(status_code=http_status(exc), content=exc.to_dict())
 
 
 def create_worker_app(settings: Settings, agreement_id: str) -> FastAPI:

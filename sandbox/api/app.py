@@ -12,6 +12,7 @@ from query_guard.service import alerts_api
 from query_guard.service import exports as qs_exports
 from query_guard.service import routes as query_service
 from sandbox.api.docs_pages import install_docs
+from sandbox.api.http_errors import http_headers, http_status
 from sandbox.api.request_checks import check_request, refuse_invalid_input
 from sandbox.api.routes import (
     agreements,
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(SandboxError)
     async def _refusal(_request: Request, exc: SandboxError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), exc.status_code, headers=exc.headers)
+        return JSONResponse(exc.to_dict(), http_status(exc), headers=http_headers(exc))
 
     app.add_exception_handler(RequestValidationError, refuse_invalid_input)
 

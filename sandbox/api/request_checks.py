@@ -20,6 +20,7 @@ from fastapi.params import Form
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
+from sandbox.api.http_errors import http_status
 from sandbox.errors import NotFound
 from sandbox.input_limits import DOCUMENT_CHARS, MAX_ID, MAX_PARAMETER, input_refusal, text_problem
 
@@ -150,4 +151,4 @@ async def refuse_invalid_input(_request: Request, exc: Exception) -> JSONRespons
     """FastAPI's 422 without echoing the input (which may not even be encodable)."""
     assert isinstance(exc, RequestValidationError)
     refusal = input_refusal(exc.errors())
-    return JSONResponse(status_code=refusal.status_code, content=refusal.to_dict())
+    return JSONResponse(status_code=http_status(refusal), content=refusal.to_dict())

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from sandbox.accounts.models import Role, User
 from sandbox.audit.record import record
 from sandbox.db.base import utcnow
-from sandbox.errors import Conflict, NotFound, PolicyViolation, SandboxError
+from sandbox.errors import Conflict, Kind, NotFound, PolicyViolation, SandboxError
 from sandbox.identity.models import OidcLink, OidcLoginAttempt
 from sandbox.identity.organisations import find_user
 from sandbox.permissions import require_role
@@ -65,7 +65,7 @@ class ProviderUnavailable(SandboxError):
 
     rule = "oidc-provider"
     article = AUTH_ARTICLE
-    status_code = 502
+    kind = Kind.upstream
 
 
 def refuse(rule: str, message: str, article: str = AUTH_ARTICLE) -> PolicyViolation:

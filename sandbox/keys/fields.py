@@ -23,7 +23,7 @@ import threading
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from sandbox.errors import SandboxError
+from sandbox.errors import Kind, SandboxError
 from sandbox.keys.store import ARTICLE, NONCE_BYTES, KeyStore, field_key
 
 #: What every sealed value starts with: the scheme (AES-256-GCM, one key per purpose).
@@ -37,7 +37,7 @@ class FieldUnreadable(SandboxError):
 
     rule = "field-unreadable"
     article = ARTICLE
-    status_code = 500
+    kind = Kind.internal
 
 
 def is_sealed(stored: str) -> bool:

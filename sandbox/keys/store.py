@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sandbox.contracts.agreement import AGREEMENT_ID
-from sandbox.errors import ContractError, NotFound, SandboxError
+from sandbox.errors import ContractError, Kind, NotFound, SandboxError
 from sandbox.settings import Settings
 
 WrapAlgorithm = Literal["aes-256-gcm", "sm4-gcm"]
@@ -64,7 +64,7 @@ class KeyStoreUnreadable(SandboxError):
 
     rule = "key-store-unreadable"
     article = ARTICLE
-    status_code = 500
+    kind = Kind.internal
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from sandbox.agreements.lifecycle import ENDED
 from sandbox.agreements.models import AgreementStatus
 from sandbox.agreements.service import get_agreement
 from sandbox.audit.record import record
-from sandbox.errors import SandboxError
+from sandbox.errors import Kind, SandboxError
 from sandbox.settings import Settings
 from sandbox.workspaces.names import LABEL_AGREEMENT, LABEL_RESEARCHER, server_name
 
@@ -46,7 +46,7 @@ class WorkspaceRuntimeUnavailable(SandboxError):
 
     rule = "workspace-runtime"
     article = "Shanghai Art.26, 36"
-    status_code = 503
+    kind = Kind.unavailable
 
 
 @dataclass

@@ -22,7 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from query_guard.keys import NOISE_SECRET_FILE, key_path
-from sandbox.errors import SandboxError
+from sandbox.errors import Kind, SandboxError
 from sandbox.provisioning.database import database_path
 from sandbox.provisioning.runtime import WorkspaceStop
 from sandbox.settings import Settings
@@ -40,7 +40,7 @@ class SwarmRefused(SandboxError):
     (a provisioning refused so rolls back)."""
 
     rule = "swarm-inactive"
-    status_code = 503
+    kind = Kind.unavailable
 
 
 class SwarmSettings(BaseSettings):

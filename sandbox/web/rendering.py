@@ -24,6 +24,7 @@ from markupsafe import Markup
 from starlette.types import Message
 
 from sandbox.api.deps import DbDep, MaybeUserDep
+from sandbox.api.http_errors import http_headers, http_status
 from sandbox.clock import today
 from sandbox.db.base import read_only
 from sandbox.errors import SandboxError
@@ -164,9 +165,9 @@ def back_url(request: Request) -> str:
 def error_page(request: Request, exc: SandboxError) -> HTMLResponse:
     """A refusal: what was wrong, the rule and the article; never a data value."""
     response = render(
-        request, "error.html", {"error": exc, "back": back_url(request)}, exc.status_code
+        request, "error.html", {"error": exc, "back": back_url(request)}, http_status(exc)
     )
-    response.headers.update(exc.headers)
+    response.headers.update(http_headers(exc))
     return response
 
 
@@ -223,8 +224,8 @@ async def _form_again(request: Request, refusal: Refusal) -> Response:
     response = Response(b"".join(m.get("body", b"") for m in sent[1:]), start["status"])
     response.raw_headers = list(start["headers"])
     if start["status"] == 200:
-        response.status_code = refusal.error.status_code
-        response.headers.update(refusal.error.headers)
+        response.status_code = http_status(refusal.error)
+        response.headers.update(http_headers(refusal.error))
     return response
 
 

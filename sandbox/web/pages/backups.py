@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from sandbox.accounts.models import User
 from sandbox.api.deps import DbDep, OperatorDep, OversightDep, SettingsDep
+from sandbox.api.http_errors import http_status
 from sandbox.backup.service import BackupResult
 from sandbox.backup.stored import backup_now, list_backups
 from sandbox.errors import SandboxError
@@ -34,7 +35,7 @@ def _page(
         "error": error,
         "recipient_configured": bool(settings.backup_recipient.strip()),
     }
-    return render(request, "operator/backups.html", context, error.status_code if error else 200)
+    return render(request, "operator/backups.html", context, http_status(error) if error else 200)
 
 
 @router.get("/backups")

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from sandbox.accounts.models import User
 from sandbox.api.deps import Db, DbDep, ProviderDep, SettingsDep
+from sandbox.api.http_errors import http_status
 from sandbox.catalog.models import Dataset
 from sandbox.contracts import OpenClass
 from sandbox.errors import SandboxError
@@ -80,7 +81,7 @@ def _page(
             "default_rows": DEFAULT_ROWS,
             "max_rows": MAX_ROWS,
         },
-        status_code=error.status_code if error else 200,
+        status_code=http_status(error) if error else 200,
     )
 
 

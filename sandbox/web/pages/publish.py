@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError, model_validator
 
 from sandbox.accounts.models import User
 from sandbox.api.deps import DbDep, ProviderDep, SettingsDep
+from sandbox.api.http_errors import http_status
 from sandbox.catalog.quality import quality_report, suggest_sensitivity
 from sandbox.catalog.reading import Encoding, ReadOptions, read_sheet, read_table
 from sandbox.catalog.service import publish_dataset
@@ -176,7 +177,7 @@ def _declare_page(
             "open_classes": [c.value for c in OpenClass],
             "frequencies": list(FREQUENCIES),
         },
-        status_code=error.status_code if error else 200,
+        status_code=http_status(error) if error else 200,
     )
 
 

@@ -21,6 +21,7 @@ from export_review.requests import list_requests
 from sandbox.accounts.models import User
 from sandbox.agreements.service import list_agreements, visible_agreement
 from sandbox.api.deps import CalendarDep, DbDep, ResearcherDep, SettingsDep
+from sandbox.api.http_errors import http_status
 from sandbox.applications.models import Application
 from sandbox.applications.service import (
     create_application,
@@ -97,7 +98,7 @@ def _application_page(
             "real_name_article": REAL_NAME_ARTICLE,
             "limits": shown_limits(),
         },
-        status_code=error.status_code if error else 200,
+        status_code=http_status(error) if error else 200,
     )
 
 
