@@ -17,6 +17,7 @@ from hub_config.kubernetes import KubernetesSettings
 from hub_config.settings import HubSettings
 from sandbox.accounts.models import User
 from sandbox.cli.main import app as cli_app
+from sandbox.provisioning.swarm import SwarmSettings
 from sandbox.settings import Settings
 from sandbox.web import pages as pages_package
 from sandbox.web.i18n import LANGUAGES
@@ -27,6 +28,8 @@ from tests.web.test_pages import sign_in
 ROLES = {"alice": "researcher", "health": "provider", "ops": "operator", "auth": "authority"}
 #: Paths the guides name that the platform app does not serve (the hub serves its own).
 ELSEWHERE = {"/hub/metrics"}
+#: Where a path names a file or folder on the host, not a page (``/var/lib/docker``).
+HOST_PATHS = ("/etc/", "/var/", "/dev/", "/run/", "/usr/", "/mnt", "/tmp")
 
 
 def _guides() -> list[Path]:
@@ -78,10 +81,11 @@ def test_every_page_and_setting_the_guides_name_exists(client: TestClient) -> No
     settings = {f"SANDBOX_{f.upper()}" for f in Settings.model_fields}
     settings |= {f"SANDBOX_HUB_{f.upper()}" for f in HubSettings.model_fields}
     settings |= {f"SANDBOX_HUB_K8S_{f.upper()}" for f in KubernetesSettings.model_fields}
+    settings |= {f"SANDBOX_HUB_SWARM_{f.upper()}" for f in SwarmSettings.model_fields}
     for path in _guides():
         text = path.read_text(encoding="utf-8")
         for url in re.findall(r"`(/[a-z][^`\s]*)`", text):
-            if url not in ELSEWHERE and "…" not in url:
+            if url not in ELSEWHERE and "…" not in url and not url.startswith(HOST_PATHS):
                 assert _is_route(client, url.split("?")[0]), f"{path}: no page {url}"
         for name in re.findall(r"\bSANDBOX_[A-Z_]*[A-Z]\b", text):
             assert name in settings, f"{path}: no setting {name}"
