@@ -25,13 +25,15 @@ Each is sent to:
 
 All run on the platform database of SQLite, and again on a fresh PostgreSQL database
 when ``SANDBOX_TEST_POSTGRES_URL`` names a server. Reported for each: throughput, p50 and
-p99 latency and errors, the ratios against bare, and whether the record holds exactly one
+p99 latency and errors, the machine's load average as each side ended (the bench's own
+processes included), the ratios against bare, and whether the record holds exactly one
 ``query`` event and one query-log row per answered query with the chain verifying.
 Targets: 0 errors, guarded throughput >= 50 % of bare, guarded p99 <= 3x bare p99.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import subprocess
@@ -59,9 +61,9 @@ from sandbox.accounts.service import issue_workspace_token
 from sandbox.agreements.service import get_agreement
 from sandbox.audit.models import AuditEvent
 from sandbox.audit.verify import verify_chain
-from sandbox.db.base import make_engine, make_sessionmaker, read_only, transaction
+from sandbox.db.base import make_sessionmaker, read_only, transaction
 from sandbox.db.schema import ensure_schema
-from sandbox.db.sealed import platform_engine
+from sandbox.db.sealed import field_keys, platform_engine
 from sandbox.demo.seed import seed_demo
 from sandbox.keys.store import key_store
 from sandbox.settings import Settings
@@ -204,6 +206,8 @@ class Run:
     """One side's figures: every answered query's latency, and what was not answered."""
 
     elapsed: float = 0.0
+    #: The machine's 1-minute load average when the run ended (other work shares the cores).
+    load_average: float = 0.0
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -213,8 +217,9 @@ class Run:
         return len(self.latencies) / self.elapsed
 
     def quantile(self, q: float) -> float:
+        """The ``q`` quantile of the answered queries' latencies (NaN when none was)."""
         ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else math.nan
 
 
 def _client(
@@ -253,6 +258,7 @@ def load(url: str, headers: dict[str, str], queries: tuple[str, ...]) -> Run:
     for t in threads:
         t.join()
     run.elapsed = time.perf_counter() - start
+    run.load_average = os.getloadavg()[0]
     return run
 
 
@@ -262,8 +268,8 @@ def load(url: str, headers: dict[str, str], queries: tuple[str, ...]) -> Run:
 def platform(db_url: str, data_dir: Path) -> tuple[Settings, dict[str, str]]:
     """The seeded demo platform and a workspace token for each scenario, by agreement."""
     settings = Settings(environment="test", data_dir=data_dir, database_url=db_url)
-    ensure_schema(db_url)
-    engine = make_engine(db_url)
+    ensure_schema(db_url, field_keys(settings))
+    engine = platform_engine(settings)  # sealed fields under the key store the worker reads
     with transaction(make_sessionmaker(engine)) as session:
         seed_demo(session, settings, calendar_from_settings(settings))
     tokens = {}
@@ -304,7 +310,7 @@ def _line(name: str, run: Run) -> str:
     return (
         f"  {name:<8} {len(run.latencies):>6} answered {sum(run.errors.values()):>5} errors "
         f"{run.elapsed:8.1f} s {run.throughput:8.1f} q/s  p50 {run.quantile(0.5) * 1e3:8.1f} ms  "
-        f"p99 {run.quantile(0.99) * 1e3:8.1f} ms"
+        f"p99 {run.quantile(0.99) * 1e3:8.1f} ms  load {run.load_average:.2f}"
     )
 
 
