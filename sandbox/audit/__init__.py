@@ -2,8 +2,9 @@
 
 Every change the platform makes is appended, in the same transaction, as one
 event of a hash chain (:mod:`.record`); :func:`.advance.advance` commits a change
-with its events in an outbox and links them into the chain just after the commit
-(:mod:`.outbox`), with fault points a test kills the process at (:mod:`.faults`).
+with its events and links them into the chain before answering: on PostgreSQL through an
+outbox, just after the commit (:mod:`.outbox`), on SQLite in the commit itself, with fault
+points a test kills the process at (:mod:`.faults`).
 :mod:`.verify` re-walks the chain and
 names each event that was edited, deleted, reordered or inserted; signed
 checkpoints (:mod:`.checkpoint`) that the authority keeps catch an operator who
