@@ -30,6 +30,7 @@ from export_review.chart import (
     table_from_rows,
 )
 from sandbox.errors import PolicyViolation, SandboxError, ValidationFailed
+from sandbox.refusal_text import say
 from tests.export_review.conftest import World
 
 #: The queries behind each kind's table, on the agreement's database.
@@ -308,3 +309,36 @@ def test_text_no_installed_font_has_is_refused_in_the_checks(tmp_path: Path) -> 
     assert caught.value.rule == "export-chart-font"
     assert "y_label" in caught.value.message and "fonts-noto-cjk" not in caught.value.message
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"kind": "pie", "x": "a", "y": ["b"]},
+        {"x": "a"},
+        {"kind": "bar", "x": "a", "y": [], "extra": 1},
+        {"kind": "bar", "x": "a" * 70, "y": ["b"]},
+        "a bar chart",
+    ],
+)
+def test_a_specification_refused_reads_in_chinese(raw: object) -> None:
+    """What is wrong with each field reads in Chinese on the researcher's pages, field
+    names and allowed values aside."""
+    with pytest.raises(ValidationFailed) as caught:
+        parse_chart(raw)
+    shown = say(caught.value.rule, caught.value.message, "zh")
+    assert shown and shown.startswith("图表说明无效（"), caught.value.message
+    words = {w for w in re.findall(r"[A-Za-z]{3,}", shown) if w not in str(raw)}
+    assert not words - {"bar", "line", "scatter", "histogram", "kind", "JSON"}, shown
+
+
+def test_a_font_refusal_reads_in_chinese() -> None:
+    spec = parse_chart({"kind": "bar", "x": "district", "y": "n", "title": "门诊量"})
+    table = table_from_rows(["district", "n"], [["梁溪区", 12], ["B", 15]])
+    with pytest.raises(PolicyViolation) as caught:
+        chart_fonts(spec, table, fonts=("DejaVu Sans",))
+    assert say(caught.value.rule, caught.value.message, "zh") == (
+        "平台已安装的字体无法显示图表标题、x 字段 'district' 的取值中的字符，"
+        "平台不会以空白方框代替；中文、日文或韩文文字需要平台主机安装 CJK 字体："
+        "请平台运营方安装（Debian 软件包 fonts-noto-cjk）"
+    )
