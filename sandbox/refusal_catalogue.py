@@ -684,8 +684,8 @@ ENTRIES: tuple[tuple[str, ...], ...] = (
     # Keys (sandbox/keys/*, query_guard/keys.py, query_guard/at_rest.py)
     ("agreement", "agreement id {id} is not a valid agreement id", "{id} 不是有效的协议编号"),
     ("key-store-unreadable", "master key {master} is not in the key store at {root}", "密钥库 {root} 中没有主密钥 {master}"),
-    ("at-rest-key-missing", "{what} has no data key in the key store: it was never made, or it was destroyed when the agreement ended or the data was withdrawn or discarded; what it encrypted cannot be opened (provision an active agreement again)", "密钥库中没有{what}的数据密钥：该密钥从未生成，或已在协议结束、数据撤回或丢弃时销毁；其加密的内容无法打开（如协议仍有效，请重新开通）"),
-    ("key-store-unreadable", "the data key of {what} does not open with master key {master}: the wrapped key was altered or belongs to another name", "{what}的数据密钥无法用主密钥 {master} 解开：封装的密钥已被改动，或属于其他名称"),
+    ("at-rest-key-missing", "{what} has no data key in the key store: it was never made, or it was destroyed when the agreement ended or the data was withdrawn or discarded; what it encrypted cannot be opened (provision an active agreement again)", "密钥库中没有{what:phrase}的数据密钥：该密钥从未生成，或已在协议结束、数据撤回或丢弃时销毁；其加密的内容无法打开（如协议仍有效，请重新开通）"),
+    ("key-store-unreadable", "the data key of {what} does not open with master key {master}: the wrapped key was altered or belongs to another name", "{what:phrase}的数据密钥无法用主密钥 {master} 解开：封装的密钥已被改动，或属于其他名称"),
     ("notification-unknown", "you have no notification {id}", "您没有编号为 {id} 的通知"),
     # Oversight: data requests, quality tasks, tip-offs, violations (sandbox/oversight/*)
     ("demand-title", "the title has {n} characters; at most {limit} are allowed (say more in the description)", "标题有 {n} 个字符，最多 {limit} 个（更多内容请写在说明中）"),
@@ -772,8 +772,21 @@ ENTRIES: tuple[tuple[str, ...], ...] = (
     ("phrase", "aggregate the datasets (joined on declared keys) in one block; WITH queries and subqueries may aggregate and be aggregated again", "请在一个查询块中汇总数据集（按已声明的键连接）；WITH 查询和子查询可以先汇总，再被汇总"),
     ("QG-021", "the range bound {bound} is not round: range bounds must have one significant digit (e.g. 30, 500, 0.2) or be the first day of a month, so that ranges cannot be shifted to include or leave out one person", "范围边界 {bound} 不是整值：范围边界须只有一位有效数字（如 30、500、0.2）或为某月第一天，以免通过移动范围纳入或排除某一个人"),
     ("QG-021", "the bin width in {expression} must be a round literal with one significant digit (e.g. floor(age / 10) * 10)", "{expression} 中的分组宽度须为只有一位有效数字的整值常量（如 floor(age / 10) * 10）"),
-    ("at-rest-key", "the database {name} does not open {state}: it is encrypted under another key, or not encrypted as expected; rebuild it by provisioning again", "数据库 {name} 无法以{state}方式打开：它由另一密钥加密，或加密状态与预期不符；请重新开通以重建数据库"),
-    ("at-rest-key", "{what} does not open {state}: it is encrypted under another key, or not encrypted as expected; {remedy}", "{what}无法以{state}方式打开：它由另一密钥加密，或加密状态与预期不符；{remedy}"),
+    ("at-rest-key", "the database {name} does not open {state}: it is encrypted under another key, or not encrypted as expected; rebuild it by provisioning again", "数据库 {name} {state:phrase}无法打开：它由另一密钥加密，或加密状态与预期不符；请重新开通以重建数据库"),
+    ("at-rest-key", "{what} does not open {state}: it is encrypted under another key, or not encrypted as expected; {remedy}", "{what:phrase}{state:phrase}无法打开：它由另一密钥加密，或加密状态与预期不符；{remedy:phrase}"),
+    # What the key store and encrypted files name, and what to do (sandbox/keys/store.py, query_guard/at_rest.py, compile.py, sandbox/preview/marginals.py)
+    ("phrase", "with the key given", "用所给密钥"),
+    ("phrase", "without a key", "不用密钥"),
+    ("phrase", "the database {name}", "数据库 {name} "),
+    ("phrase", "the dataset version {name}", "数据集版本 {name} "),
+    ("phrase", "dataset {name}'s file {file}", "数据集 {name} 的文件 {file} "),
+    ("phrase", "agreement {name}", "协议 {name} "),
+    ("phrase", "dataset version {name}", "数据集版本 {name} "),
+    ("phrase", "upload {name}", "上传文件 {name} "),
+    ("phrase", "database field {name}", "数据库字段 {name} "),
+    ("phrase", "publish the dataset again", "请重新发布该数据集"),
+    ("phrase", "rebuild it by provisioning again", "请重新开通以重建数据库"),
+    ("phrase", "its key was destroyed or the file replaced; publish it again", "其密钥已销毁或文件已被替换；请重新发布"),
     ("http", "the query service answered HTTP {status}", "查询服务返回 HTTP {status}"),
     ("client-tls", "the query service must be reached over https when a CA is given, not {url}", "指定 CA 时须通过 https 访问查询服务，不能使用 {url}"),
     ("client-config", "no query service configured: pass url= and token=, or set SANDBOX_QUERY_URL and SANDBOX_TOKEN", "未配置查询服务：请传入 url= 和 token=，或设置 SANDBOX_QUERY_URL 和 SANDBOX_TOKEN"),
@@ -968,7 +981,7 @@ ENTRIES: tuple[tuple[str, ...], ...] = (
     ("dp-unsupported", "the query has no aggregate; a DP release is SELECT of 0-2 group keys and COUNT(*), COUNT(DISTINCT column), SUM(column) or AVG(column) FROM one dataset, with an optional WHERE and GROUP BY", "查询中没有汇总函数；差分隐私发布的查询形式为：从一个数据集 SELECT 0–2 个分组键及 COUNT(*)、COUNT(DISTINCT 字段)、SUM(字段) 或 AVG(字段)，可带 WHERE 和 GROUP BY"),
     ("dp-unsupported", "{kind} is not allowed in WHERE; use comparisons, IN, BETWEEN, LIKE, IS NULL and AND/OR/NOT over allowed columns and literals", "WHERE 中不允许使用 {kind}；请只使用允许字段和常量的比较、IN、BETWEEN、LIKE、IS NULL 及 AND/OR/NOT"),
     # A provider's upload kept sealed while it waits (sandbox/keys/store.py, sandbox/web/staging.py)
-    ("key-store-unreadable", "the file of {describe} does not open with its data key: it was altered, or sealed under another name", "{describe}的文件无法用其数据密钥打开：文件已被改动，或以其他名称封存"),
+    ("key-store-unreadable", "the file of {describe} does not open with its data key: it was altered, or sealed under another name", "{describe:phrase}的文件无法用其数据密钥打开：文件已被改动，或以其他名称封存"),
     # Sensitive fields of the platform's database, sealed (sandbox/keys/fields.py)
     ("field-unreadable", "a value of {purpose} is not sealed: the database was not upgraded to migration 0011, or the value was written around the platform", "{purpose} 的值未加密：数据库未经迁移 0011 升级，或该值绕过平台写入"),
     ("field-unreadable", "a value of {purpose} does not open with this key store's key: it was altered or copied from another column, or the key store is another one", "{purpose} 的值无法用本密钥库的密钥打开：该值已被改动或从其他字段复制而来，或密钥库不是原来的"),

@@ -16,6 +16,7 @@ from query_guard.compile import build_agreement_database
 from query_guard.engine import open_readonly, run_query
 from sandbox.contracts import Agreement, CatalogEntry
 from sandbox.errors import SandboxError
+from sandbox.refusal_text import say
 
 #: A value no DuckDB file holds unless it stores this dataset in clear.
 PLANTED = "ZQX-planted-distinctive-value"
@@ -85,6 +86,11 @@ def test_encrypted_file_holds_no_stored_value_and_opens_only_with_its_key(tmp_pa
         with pytest.raises(SandboxError) as refused:
             open_readonly(encrypted, temp_dir=tmp_path / "tmp", encryption_key=wrong)
         assert refused.value.rule == "at-rest-key"
+        said = say(refused.value.rule, refused.value.message, "zh")  # the operator's page
+        assert said and said.startswith(f"数据库 {encrypted.name} "), said
+        assert said.endswith(
+            "无法打开：它由另一密钥加密，或加密状态与预期不符；请重新开通以重建数据库"
+        )
 
     conn = open_readonly(encrypted, temp_dir=tmp_path / "tmp", encryption_key=key)
     try:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.keys.store import DataKeyMissing, KeyStore, KeyStoreUnreadable
+from sandbox.refusal_text import say
 from sandbox.settings import Settings
 
 
@@ -31,6 +32,9 @@ def test_a_wrapped_key_copied_under_another_agreement_does_not_open(tmp_path: Pa
     with pytest.raises(KeyStoreUnreadable) as refused:
         store.data_key("AGR-2")
     assert refused.value.rule == "key-store-unreadable"
+    assert say(refused.value.rule, refused.value.message, "zh").startswith(
+        "协议 AGR-2 的数据密钥无法用主密钥"
+    )
 
 
 def test_destroyed_key_is_gone_and_says_so(tmp_path: Path) -> None:
@@ -41,6 +45,9 @@ def test_destroyed_key_is_gone_and_says_so(tmp_path: Path) -> None:
         store.data_key("AGR-1")
     assert refused.value.rule == "at-rest-key-missing"
     assert refused.value.article == "Rizhao Art.29, 31"
+    assert say(refused.value.rule, refused.value.message, "zh").startswith(
+        "密钥库中没有协议 AGR-1 的数据密钥："
+    )
 
 
 def test_rotation_rewraps_under_a_new_master_and_can_move_to_sm4(tmp_path: Path) -> None:
