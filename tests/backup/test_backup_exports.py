@@ -26,6 +26,7 @@ from sandbox.cli.main import app
 from sandbox.db.base import make_sessionmaker, transaction
 from sandbox.db.sealed import platform_engine
 from sandbox.errors import SandboxError
+from sandbox.refusal_text import say
 from sandbox.settings import Settings
 from tests.backup.conftest import Platform, target_url
 
@@ -131,4 +132,7 @@ def test_a_changed_export_or_bundle_stops_the_backup(
         _backup(platform, factory, settings, out, backup_key.recipient)
     assert refused.value.rule == rule and refused.value.article
     assert str(ids["pending"] if damage == "export" else ids["released"]) in refused.value.message
+    if damage == "bundle":  # the operator's page says what changed, in Chinese
+        said = say(refused.value.rule, refused.value.message, "zh")
+        assert said and said.endswith("（文件被改动：CITATION.txt）"), said
     assert list(out.parent.iterdir()) == []
