@@ -300,14 +300,15 @@ def test_an_infinite_or_nan_budget_is_refused_on_import(
     line = re.compile(rf"^  {key}: .*$", re.M)
     text, n = line.subn(f"  {key}: {value}", dump_agreement(agreement()), count=1)
     assert n == 1
+    health = login(client, "health")  # once: each sign-in spends an authenticator code
     r = client.post(
         "/api/agreements",
-        headers={**login(client, "health"), "content-type": "application/yaml"},
+        headers={**health, "content-type": "application/yaml"},
         content=text.encode(),
     )
     body = _refused(r, 422, "agreement")
     assert f"privacy.{key}: {says}" in body["error"]
-    assert client.get("/api/agreements", headers=login(client, "health")).json() == []
+    assert client.get("/api/agreements", headers=health).json() == []
 
 
 def test_a_row_filter_with_a_second_statement_is_refused_on_import(
@@ -323,9 +324,10 @@ def test_a_row_filter_with_a_second_statement_is_refused_on_import(
     bad = agreement(
         datasets={"clinic_visits": {"columns": ["district"], "row_filter": "1=1; DROP TABLE t"}}
     )
+    health = login(client, "health")  # once: each sign-in spends an authenticator code
     r = client.post(
         "/api/agreements",
-        headers={**login(client, "health"), "content-type": "application/yaml"},
+        headers={**health, "content-type": "application/yaml"},
         content=dump_agreement(bad).encode(),
     )
     body = _refused(r, 422, "row-filter")
@@ -334,7 +336,7 @@ def test_a_row_filter_with_a_second_statement_is_refused_on_import(
     path.write_text(dump_agreement(bad), encoding="utf-8")
     result = CliRunner().invoke(cli, ["agreement", "import", str(path), "--as", "health"])
     assert result.exit_code != 0 and "row-filter" in result.stderr
-    assert client.get("/api/agreements", headers=login(client, "health")).json() == []
+    assert client.get("/api/agreements", headers=health).json() == []
 
 
 def test_a_contract_file_that_is_not_utf8_gives_a_message_not_a_traceback(

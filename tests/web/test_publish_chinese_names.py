@@ -47,7 +47,7 @@ def test_headers_become_names_and_look_alikes_are_refused_together(
         f"{declare}/preview", data=_declaration(token, ["区县", "gdp增速", "gdp增速"])
     )
     assert clash.status_code == 422
-    assert "must not look alike" in clash.text and "catalog-entry" in clash.text
+    assert "各列名称须互不相同且不能形似" in clash.text and "catalog-entry" in clash.text
     fine = client.post(
         f"{declare}/preview", data=_declaration(token, ["区县", "gdp增速", "gdp增速_2"])
     )
