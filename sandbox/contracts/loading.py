@@ -16,8 +16,7 @@ from sandbox.errors import ContractError
 M = TypeVar("M", bound=BaseModel)
 
 
-def field_path(loc: tuple[Any, ...]) -> str:
-    """Where in a contract a problem is, as people write it: ``columns[2].name``."""
+def _field_path(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -27,7 +26,7 @@ def field_path(loc: tuple[Any, ...]) -> str:
 def _explain(err: ValidationError, origin: str) -> str:
     lines = []
     for e in err.errors():
-        field = field_path(e["loc"])
+        field = _field_path(e["loc"])
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown field (unknown fields are an error, not ignored)"

@@ -33,10 +33,9 @@ from sandbox.catalog.sheets import Sheet
 from sandbox.contracts import OpenClass, Sensitivity, load_catalog_entry
 from sandbox.contracts.catalog_entry import COLUMN_TYPES
 from sandbox.contracts.frequency import FREQUENCIES
-from sandbox.contracts.loading import field_path
 from sandbox.contracts.names import proposed_name
 from sandbox.errors import SandboxError
-from sandbox.input_limits import LongText, Name, Title, problem_text
+from sandbox.input_limits import LongText, Name, Title, field_name, problem_text
 from sandbox.settings import Settings
 from sandbox.web import staging
 from sandbox.web.form_refusal import STATE_KEY, FormSpec, Problem, Refusal
@@ -146,7 +145,7 @@ def _beside_fields(error: SandboxError) -> Refusal | None:
     if not isinstance(cause, ValidationError):
         return None
     problems = tuple(
-        Problem(field_path(e["loc"]), error.rule, problem_text(e)) for e in cause.errors()
+        Problem(field_name(e["loc"]), error.rule, problem_text(e)) for e in cause.errors()
     )
     return Refusal(
         spec=_DECLARATION_FORM, form="declaration", error=error, problems=problems,
