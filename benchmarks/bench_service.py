@@ -41,10 +41,10 @@ from query_guard.client import Connection, connect
 from query_guard.engine import open_readonly
 from query_guard.guard import GuardContext
 from query_guard.keys import NOISE_SECRET_FILE
-from query_guard.service.worker import create_worker_app
 from sandbox.accounts.models import Role
 from sandbox.accounts.service import create_user, issue_workspace_token
 from sandbox.agreements.models import AgreementRecord
+from sandbox.apps.worker import create_worker_app
 from sandbox.catalog.models import Dataset
 from sandbox.db.base import make_sessionmaker, transaction
 from sandbox.db.registry import metadata

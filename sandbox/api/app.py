@@ -6,23 +6,23 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from export_review import api as export_api
-from export_review import imports_api
-from query_guard.service import alerts_api
-from query_guard.service import exports as qs_exports
-from query_guard.service import routes as query_service
 from sandbox.api.docs_pages import install_docs
 from sandbox.api.http_errors import http_headers, http_status
+from sandbox.api.query_service import exports as qs_exports
+from sandbox.api.query_service import routes as query_service
 from sandbox.api.request_checks import check_request, refuse_invalid_input
 from sandbox.api.routes import (
     agreements,
+    alerts,
     applications,
     audit,
     auth,
     backups,
     catalog,
     catalog_reviews,
+    exports,
     hub,
+    imports,
     notifications,
     oidc,
     organisations,
@@ -90,9 +90,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         organisations,
         oidc,
         query_service,
-        alerts_api,
-        export_api,
-        imports_api,
+        alerts,
+        exports,
+        imports,
         qs_exports,
     ):
         app.include_router(module.router)

@@ -35,7 +35,7 @@ def query_worker(
     """Serve /qs for one agreement only, on its per-agreement DuckDB file."""
     import uvicorn
 
-    from query_guard.service.worker import create_worker_app
+    from sandbox.apps.worker import create_worker_app
 
     settings = get_settings()
     if (tls_cert is None) != (tls_key is None):

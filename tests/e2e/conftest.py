@@ -23,9 +23,9 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from query_guard.service.worker import create_worker_app
 from sandbox.accounts.models import User
 from sandbox.api.app import create_app
+from sandbox.apps.worker import create_worker_app
 from sandbox.contracts import dump_agreement
 from sandbox.settings import Settings
 from sandbox.workspaces import network

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from query_guard.client import connect
-from query_guard.service.worker import create_worker_app
 from sandbox.accounts.service import issue_workspace_token
 from sandbox.agreements.service import get_agreement, import_agreement
+from sandbox.apps.worker import create_worker_app
 from sandbox.db.base import transaction
 from sandbox.provisioning.service import provision
 from tests.control_plane.helpers import agreement

@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from query_guard.service.models import QueryLog
-from query_guard.service.worker import create_worker_app
 from sandbox.accounts.models import ApiToken, User
 from sandbox.agreements.lifecycle import AgreementAction
 from sandbox.agreements.models import AgreementRecord
 from sandbox.agreements.service import change_status, get_agreement
+from sandbox.apps.worker import create_worker_app
 from sandbox.audit.models import AuditEvent
 from sandbox.catalog.models import Dataset, DatasetStatus
 from sandbox.clock import today

@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from typer.testing import CliRunner
 
-from export_review.api import json_field
 from export_review.disclosure import check_table
 from export_review.imports import check_import
 from export_review.signing import load_or_create_signing_key, load_public_key
@@ -22,6 +21,7 @@ from export_review.workflow import check_user_can_review
 from query_guard.client import QueryRefused, connect
 from query_guard.workspace_ingress import check_save, check_served
 from sandbox.accounts.models import Role, User
+from sandbox.api.routes.exports import json_field
 from sandbox.backup.archive import member
 from sandbox.backup.database import dialect_of
 from sandbox.backup.service import restore_backup

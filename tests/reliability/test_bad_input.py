@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from export_review.ledger import PrivacyCharge
-from query_guard.service.worker import create_worker_app
 from sandbox.accounts.models import User
 from sandbox.applications.models import Application
+from sandbox.apps.worker import create_worker_app
 from sandbox.audit.models import AuditEvent
 from sandbox.cli.main import app as cli
 from sandbox.contracts import dump_agreement

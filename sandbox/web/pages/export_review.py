@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 from export_review.requests import files_of, get_request, list_requests, review_request
 from export_review.rerun import rerun_tables
 from export_review.workflow import NEEDS_REASON, ExportAction, user_can_review
-from query_guard.service.routes import get_service
 from sandbox.accounts.models import User
 from sandbox.agreements.service import as_contract, get_agreement
 from sandbox.api.deps import DbDep, ProviderDep, SettingsDep
+from sandbox.api.query_service.routes import get_service
 from sandbox.input_limits import LongText
 from sandbox.web.export_views import decisions_of, rerun_view, reviewer_moves, shown_file
 from sandbox.web.form_refusal import ANY_RULE, shows_again
@@ -39,7 +39,7 @@ def _review_page(request: Request, session: Session, user: User, request_id: int
     context = {
         "req": req,
         "rec": rec,
-        "files": [shown_file(f) for f in files],
+        "files": [shown_file(session, req, f) for f in files],
         "reruns": [  # through this process's own connections to the agreement's file
             rerun_view(r)
             for r in rerun_tables(session, req, files, get_service(request).cache.cursor)

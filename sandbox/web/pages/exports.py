@@ -28,9 +28,9 @@ from export_review.requests import (
     withdraw_request,
 )
 from export_review.workflow import TRANSITIONS, ExportAction
-from query_guard.service.routes import ServiceDep
 from sandbox.agreements.service import as_contract, visible_agreement
 from sandbox.api.deps import DbDep, ResearcherDep, SettingsDep
+from sandbox.api.query_service.routes import ServiceDep
 from sandbox.input_limits import LongText, Sql
 from sandbox.web.export_views import shown_file
 from sandbox.web.form_refusal import shows_again
@@ -117,7 +117,7 @@ def show(request: Request, request_id: int, db: DbDep, user: ResearcherDep) -> H
         req = get_request(session, user, request_id)
         context = {
             "req": req,
-            "files": [shown_file(f) for f in files_of(session, req)],
+            "files": [shown_file(session, req, f) for f in files_of(session, req)],
             "can_submit": (req.status, ExportAction.submit) in TRANSITIONS,
             "can_withdraw": (req.status, ExportAction.withdraw) in TRANSITIONS,
         }

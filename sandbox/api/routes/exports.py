@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-import shutil
+import mimetypes
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, BackgroundTasks, Form, UploadFile
-from fastapi.responses import FileResponse, Response
+from fastapi import APIRouter, Form, UploadFile
+from fastapi.responses import Response
 from pydantic import BaseModel
 
+from export_review.at_rest import bundle_zip, plain_copies, read_export_file
 from export_review.chart import PNG_FILE, SVG_FILE
 from export_review.models import ExportRequest
 from export_review.requests import (
@@ -25,8 +27,9 @@ from export_review.requests import (
     withdraw_request,
 )
 from export_review.workflow import ExportAction, ExportStatus
-from query_guard.service.routes import ServiceDep
 from sandbox.api.deps import DbDep, ProviderDep, ResearcherDep, SettingsDep, UserDep
+from sandbox.api.query_service.routes import ServiceDep
+from sandbox.db.sealed import session_key_store
 from sandbox.errors import NotFound, ValidationFailed
 
 router = APIRouter(prefix="/api/exports", tags=["exports"])
@@ -158,21 +161,32 @@ def decide(
 
 
 @router.get("/{request_id}/files/{name}")
-def file(request_id: int, name: str, db: DbDep, user: UserDep) -> FileResponse:
-    """One submitted file, for the reviewer's side-by-side view (and its author)."""
+def file(request_id: int, name: str, db: DbDep, user: UserDep) -> Response:
+    """One submitted file, for the reviewer's side-by-side view (and its author), decrypted
+    in memory (export_review/at_rest.py)."""
     with db.tx() as session:
         req = get_request(session, user, request_id)
         match = [f for f in files_of(session, req) if f.name == name]
-    if not match:
-        raise NotFound(f"export request {request_id} has no file {name!r}", rule="export-file")
-    if not Path(match[0].path).is_file():
-        raise NotFound(
-            f"{name!r} was destroyed with the workspace files when agreement "
-            f"{req.agreement_id} ended",
-            rule="export-file-destroyed",
-            article="Rizhao Art.31",
-        )
-    return FileResponse(match[0].path, filename=name)
+        if not match:
+            raise NotFound(f"export request {request_id} has no file {name!r}", rule="export-file")
+        if not Path(match[0].path).is_file():
+            raise NotFound(
+                f"{name!r} was destroyed with the workspace files when agreement "
+                f"{req.agreement_id} ended",
+                rule="export-file-destroyed",
+                article="Rizhao Art.31",
+            )
+        content = read_export_file(session_key_store(session), req.agreement_id, match[0])
+    media = mimetypes.guess_type(name)[0] or "text/plain"
+    return Response(content, media_type=media, headers=_attachment(name))
+
+
+def _attachment(name: str) -> dict[str, str]:
+    """The download's file name, as FastAPI's FileResponse gives it."""
+    quoted = quote(name)
+    if quoted == name:
+        return {"Content-Disposition": f'attachment; filename="{name}"'}
+    return {"Content-Disposition": f"attachment; filename*=utf-8''{quoted}"}
 
 
 @router.get("/{request_id}/figure/{name}")
@@ -181,17 +195,21 @@ def figure(request_id: int, name: str, db: DbDep, user: UserDep) -> Response:
     reviewer sees it beside its table, drawn from the specification and the table alone."""
     with db.tx() as session:
         req = get_request(session, user, request_id)
-        paths = [Path(f.path) for f in files_of(session, req)]
+        files = files_of(session, req)
+        store = session_key_store(session)
     if req.form != "figure" or name not in (PNG_FILE, SVG_FILE):
         raise NotFound(f"export request {request_id} has no figure {name!r}", rule="export-figure")
-    if not all(p.is_file() for p in paths):
+    if not all(Path(f.path).is_file() for f in files):
         raise NotFound(
             f"the table behind this figure was destroyed with the workspace files when "
             f"agreement {req.agreement_id} ended",
             rule="export-file-destroyed",
             article="Rizhao Art.31",
         )
-    with tempfile.TemporaryDirectory(prefix="figure-") as tmp:
+    with (
+        plain_copies(store, req.agreement_id, files) as paths,
+        tempfile.TemporaryDirectory(prefix="figure-") as tmp,
+    ):
         drawn = {p.name: p.read_bytes() for p in figure_files(req, paths, Path(tmp))}
     media = "image/png" if name == PNG_FILE else "image/svg+xml"
     headers = {"Cache-Control": "no-store", "Content-Security-Policy": CSP}
@@ -199,13 +217,14 @@ def figure(request_id: int, name: str, db: DbDep, user: UserDep) -> Response:
 
 
 @router.get("/{request_id}/bundle")
-def bundle(request_id: int, db: DbDep, user: UserDep, background: BackgroundTasks) -> FileResponse:
-    """The released, signed bundle as a zip; nothing else ever leaves the platform."""
+def bundle(request_id: int, db: DbDep, user: UserDep) -> Response:
+    """The released, signed bundle as a zip, its files decrypted; nothing else ever leaves
+    the platform."""
     with db.tx() as session:
         req = get_request(session, user, request_id)
+        store = session_key_store(session)
     if req.status != ExportStatus.released or not req.bundle_path:
         raise NotFound(f"export request {request_id} has no released bundle", rule="export-bundle")
-    folder = Path(tempfile.mkdtemp())
-    archive = shutil.make_archive(str(folder / Path(req.bundle_path).name), "zip", req.bundle_path)
-    background.add_task(shutil.rmtree, folder, ignore_errors=True)
-    return FileResponse(archive, media_type="application/zip", filename=Path(archive).name)
+    path = Path(req.bundle_path)
+    headers = _attachment(f"{path.name}.zip")
+    return Response(bundle_zip(store, path), media_type="application/zip", headers=headers)

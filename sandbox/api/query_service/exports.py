@@ -18,7 +18,6 @@ from fastapi import APIRouter, Form, UploadFile
 from pydantic import BaseModel, Field, JsonValue
 from sqlalchemy.orm import Session
 
-from export_review.api import export_view, json_field
 from export_review.chart import ChartSpec, check_columns, parse_chart
 from export_review.dp_plan import plan_query
 from export_review.requests import (
@@ -31,13 +30,14 @@ from export_review.requests import (
 )
 from query_guard.service.access import Caller
 from query_guard.service.dp import charge, compute
-from query_guard.service.routes import (
+from sandbox.api.query_service.routes import (
     CallerDep,
     Epsilon,
     QuerySql,
     RecordedRefusals,
     ServiceDep,
 )
+from sandbox.api.routes.exports import export_view, json_field
 from sandbox.audit.advance import advance
 from sandbox.db.base import transaction
 from sandbox.errors import SandboxError, ValidationFailed

@@ -3,7 +3,7 @@
 Every route authenticates a workspace token bound to one (researcher,
 agreement) pair; nothing here ever serves another agreement's data. Mounted
 in the platform app it serves every agreement (single-process mode, for
-development and tests); in deployment :mod:`query_guard.service.worker` serves
+development and tests); in deployment :mod:`sandbox.apps.worker` serves
 one agreement per process.
 """
 

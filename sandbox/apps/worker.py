@@ -11,9 +11,9 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from query_guard.service import exports
-from query_guard.service.routes import QueryService, router
 from sandbox.api.http_errors import http_status
+from sandbox.api.query_service import exports
+from sandbox.api.query_service.routes import QueryService, router
 from sandbox.api.routes.metrics import install_metrics
 from sandbox.audit.faults import trace_commits
 from sandbox.audit.outbox import link_pending

@@ -1,0 +1,1 @@
+"""Composition roots: each process's FastAPI application is put together here, once."""
