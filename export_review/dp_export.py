@@ -133,7 +133,7 @@ def release_dp(
     datasets). Raises :class:`PolicyViolation` (nothing charged when decided
     from the text; ``dp-budget-exhausted`` when the budget cannot pay) or
     :class:`ValidationFailed` for a malformed ε. The ledger alone, with no record:
-    the platform releases through ``query_guard.service.dp``, which commits the
+    the platform releases through ``export_review.dp_service``, which commits the
     charge together with its audit event.
     """
     planned = plan_dp_release(

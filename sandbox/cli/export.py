@@ -28,12 +28,12 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from export_review.dp_service import release
 from query_guard.compile import build_agreement_database
 from query_guard.engine import open_readonly
 from query_guard.guard import GuardContext
 from query_guard.service.access import Caller
 from query_guard.service.connections import ConnectionCache
-from query_guard.service.dp import release
 from sandbox.accounts.models import User
 from sandbox.agreements.models import AgreementRecord, AgreementStatus
 from sandbox.agreements.service import as_contract

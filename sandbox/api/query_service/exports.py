@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from export_review.chart import ChartSpec, check_columns, parse_chart
 from export_review.dp_plan import plan_query
+from export_review.dp_service import charge, compute
 from export_review.requests import (
     automatic_checks,
     create_request,
@@ -29,7 +30,6 @@ from export_review.requests import (
     submit_request,
 )
 from query_guard.service.access import Caller
-from query_guard.service.dp import charge, compute
 from sandbox.api.query_service.routes import (
     CallerDep,
     Epsilon,

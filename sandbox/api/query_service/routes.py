@@ -29,6 +29,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session, sessionmaker
 
+from export_review.dp_service import release
 from export_review.forms import allowed_forms
 from query_guard.anonymise.result import METADATA_KEY as DISCLOSURE_KEY
 from query_guard.compile import column_types
@@ -38,7 +39,6 @@ from query_guard.findings import Decision
 from query_guard.keys import noise_secret
 from query_guard.service.access import Caller, Callers
 from query_guard.service.connections import ConnectionCache
-from query_guard.service.dp import release
 from query_guard.service.fingerprint import nesting_depth, redact_sql, redact_text
 from query_guard.service.queries import (
     QueryBlocked,
