@@ -8,7 +8,8 @@ and queries as :mod:`benchmarks.bench_guard` (``BENCH_GUARD_ROWS`` visits, cache
 (``check_query`` then the hardened ``run_query``) on each, in the same run:
 
 - warm: best of :data:`REPEATS` on a connection kept open, as the query worker keeps it
-  (the buffer pool holds decrypted blocks, so this is mostly the engine's own work);
+  with its decisions and prepared plans (the buffer pool holds decrypted blocks, so this
+  is mostly the engine's own work);
 - cold: the first run on a freshly opened connection, so every block read is decrypted
   (the file itself is in the OS page cache either way: this times decryption, not disk).
 
@@ -30,6 +31,7 @@ from benchmarks.bench_guard import (
     PSEUDONYM_KEY,
     ROWS,
     THREADS,
+    Worker,
     guarded_path,
     prepare,
 )
@@ -70,18 +72,18 @@ def _open(path: Path, key: bytes | None) -> duckdb.DuckDBPyConnection:
     )
 
 
-def _seconds(sql: str, ctx: GuardContext, conn: duckdb.DuckDBPyConnection) -> float:
+def _seconds(sql: str, ctx: GuardContext, worker: Worker) -> float:
     started = time.perf_counter()
-    guarded_path(sql, ctx, conn)
+    guarded_path(sql, ctx, worker)
     return time.perf_counter() - started
 
 
 def cold(sql: str, ctx: GuardContext, path: Path, key: bytes | None) -> float:
-    conn = _open(path, key)
+    worker = Worker(_open(path, key))
     try:
-        return _seconds(sql, ctx, conn)
+        return _seconds(sql, ctx, worker)
     finally:
-        conn.close()
+        worker.conn.close()
 
 
 def main() -> None:
@@ -95,7 +97,7 @@ def main() -> None:
         f"run_query); warm = best of {REPEATS} on an open connection, cold = first run on a "
         "new one"
     )
-    open_conns = {name: _open(path, key) for name, (path, key) in sides.items()}
+    workers = {name: Worker(_open(path, key)) for name, (path, key) in sides.items()}
     totals = {f"{side} {kind}": 0.0 for side in sides for kind in ("warm", "cold")}
     ratios: list[float] = []
     print(f"\n{'#':>3} {'plain s':>8} {'enc s':>8} {'ratio':>6} {'cold pl':>8} {'cold enc':>8}")
@@ -104,7 +106,7 @@ def main() -> None:
             row = {f"{name} cold": cold(q.sql, ctx, *side) for name, side in sides.items()}
             # The sides take turns, so a neighbour's load on this shared machine falls on both.
             runs = [
-                {name: _seconds(q.sql, ctx, conn) for name, conn in open_conns.items()}
+                {name: _seconds(q.sql, ctx, worker) for name, worker in workers.items()}
                 for _ in range(REPEATS)
             ]
             row |= {f"{name} warm": min(run[name] for run in runs) for name in sides}
@@ -116,8 +118,8 @@ def main() -> None:
                 f"{ratios[-1]:>6.2f} {row['plain cold']:>8.3f} {row['encrypted cold']:>8.3f}"
             )
     finally:
-        for conn in open_conns.values():
-            conn.close()
+        for worker in workers.values():
+            worker.conn.close()
     warm = totals["encrypted warm"] / totals["plain warm"]
     first = totals["encrypted cold"] / totals["plain cold"]
     print(f"\nmedian per-query ratio, warm: {statistics.median(ratios):.2f}")

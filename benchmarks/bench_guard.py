@@ -53,8 +53,10 @@ from query_guard import engine
 from query_guard.anonymise.noise import ADJUST_FUNCTION, TRUNCATE
 from query_guard.anonymise.result import METADATA_KEY
 from query_guard.compile import build_agreement_database
-from query_guard.engine import DEFAULT_THREADS, open_readonly, run_query
+from query_guard.decisions import Decisions
+from query_guard.engine import DEFAULT_THREADS, Plans, open_readonly, run_query
 from query_guard.guard import GuardContext, check_query
+from query_guard.remembered import Remembered
 from sandbox.contracts import load_agreement_text
 from sandbox.contracts.catalog_entry import CatalogEntry
 from sandbox.errors import SandboxError
@@ -354,13 +356,35 @@ def _best(*fns: Callable[[], object]) -> list[float]:
     return [min(column) for column in zip(*rounds, strict=True)]
 
 
-def guarded_path(sql: str, ctx: GuardContext, conn: duckdb.DuckDBPyConnection) -> pa.Table:
+@dataclass
+class Worker:
+    """What the query worker keeps between queries, and nothing more: its decisions (by
+    context and text), and for the open file each plan's row estimate and the compiled
+    statements its cursors prepared (``query_guard.service``). Never a result."""
+
+    conn: duckdb.DuckDBPyConnection
+    decisions: Decisions = field(default_factory=Decisions)
+    estimates: Remembered[str, int | None] = field(default_factory=lambda: Remembered(512))
+    plans: Plans = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.plans = Plans(self.conn)
+
+
+def guarded_path(sql: str, ctx: GuardContext, worker: Worker) -> pa.Table:
     """What a researcher's query costs end to end in the worker (without the HTTP hop, which
     ``benchmarks.bench_service`` measures): decision, compiled SQL on the hardened engine."""
-    decision = check_query(sql, ctx)
+    decision = worker.decisions.decide(sql, ctx)
     if decision.sql is None:
         raise SystemExit(f"benchmark query blocked: {sql}\n{decision.to_dict()}")
-    return run_query(conn, decision.sql, timeout_s=QUERY_TIMEOUT_S, planned=decision.checked)
+    return run_query(
+        worker.conn,
+        decision.sql,
+        timeout_s=QUERY_TIMEOUT_S,
+        planned=decision.checked,
+        estimates=worker.estimates,
+        plans=worker.plans,
+    )
 
 
 def _cold_pass(catalog: dict[str, dict]) -> tuple[float, dict[str, float]]:
@@ -498,6 +522,7 @@ class Measured:
 
     raw_s: float
     guarded_s: float
+    first_s: float  # the worker's first asking of the text: nothing kept for it yet
     cold_share: float
     warm_share: float
     bound: float
@@ -521,29 +546,31 @@ def measure(
     q: Query,
     ctx: GuardContext,
     raw: duckdb.DuckDBPyConnection,
-    hardened: duckdb.DuckDBPyConnection,
+    worker: Worker,
     cold_s: float,
     max_rows_per_entity: int,
 ) -> Measured:
     """Time one query both ways, then compare one guarded result with the raw one."""
+    first_s, _ = _timed(lambda: guarded_path(q.sql, ctx, Worker(worker.conn)))
     raw_s, guarded_s, warm_s = _best(
         lambda: raw.sql(q.sql).to_arrow_table(),
-        lambda: guarded_path(q.sql, ctx, hardened),
+        lambda: guarded_path(q.sql, ctx, worker),
         lambda: check_query(q.sql, ctx),
     )
     bound = count_bound(check_query(q.sql, ctx).sql or "", max_rows_per_entity)
-    guarded = guarded_path(q.sql, ctx, hardened)
+    guarded = guarded_path(q.sql, ctx, worker)
     user_raw = raw.sql(q.sql).to_arrow_table()
     reference = raw.sql(q.reference).to_arrow_table() if q.reference else user_raw
     result = compare(q, reference, guarded, bound)
     gap = compare(q, user_raw, guarded, bound).worst_relative if q.reference else 0.0
-    return Measured(raw_s, guarded_s, cold_s / raw_s, warm_s / raw_s, bound, result, gap)
+    return Measured(raw_s, guarded_s, first_s, cold_s / raw_s, warm_s / raw_s, bound, result, gap)
 
 
 def print_row(i: int, m: Measured) -> None:
     r = m.result
     print(
-        f"{i:>3} {m.raw_s:7.3f} {m.guarded_s:7.3f} {m.ratio:6.2f} {m.cold_share:7.1%} "
+        f"{i:>3} {m.raw_s:7.3f} {m.guarded_s:7.3f} {m.ratio:6.2f} {m.first_s / m.raw_s:6.2f} "
+        f"{m.cold_share:7.1%} "
         f"{m.warm_share:7.1%} {r.suppressed_groups:>4}/{r.suppressed_cells:<3} "
         f"{r.worst_count:8.1f} {m.bound or float('nan'):6.0f} {r.worst_relative:8.3%}  "
         f"{'yes' if not r.mismatches else 'NO'}",
@@ -590,6 +617,11 @@ def print_summary(measured: list[Measured], first_call_s: float, overshoot: dict
         f"(target <= {TARGET_RATIO}x: {_verdict(median <= TARGET_RATIO)}; "
         f"range {min(ratios):.2f}-{max(ratios):.2f}x)"
     )
+    first = statistics.median(m.first_s / m.raw_s for m in measured)
+    print(
+        f"first asking of a text (no decision or plan kept; one sample, not a best): "
+        f"median {first:.2f}x"
+    )
     print(
         f"cold decision / raw query: median {cold_median:.1%}, worst {max(cold):.1%} "
         f"(target <= {TARGET_COLD_SHARE:.0%}: median {_verdict(cold_median <= TARGET_COLD_SHARE)}"
@@ -622,6 +654,7 @@ def main() -> None:
     hardened = open_readonly(
         guarded_db, threads=THREADS, temp_dir=BENCH_DIR / "tmp", noise_secret=NOISE_SECRET
     )
+    worker = Worker(hardened)
     first_call, cold = cold_decisions(ctx)
     per_entity = _scalar(
         raw, "SELECT max(n) FROM (SELECT count(*) AS n FROM visits GROUP BY patient_id)"
@@ -630,16 +663,18 @@ def main() -> None:
     entities = _scalar(raw, "SELECT count(DISTINCT patient_id) FROM visits")
     print(
         f"{rows:,} visits of {entities:,} patients ({rows / entities:.2f} per patient, at most "
-        f"{per_entity}); {THREADS} threads both sides; best of {REPEATS}; guarded = decision + "
-        "hardened run_query; cold/warm = decision time as a share of the raw query's"
+        f"{per_entity}); {THREADS} threads both sides; best of {REPEATS}; guarded = the "
+        "worker's path (its kept decision, estimate and prepared plan, then the hardened "
+        "run_query); first = the worker's first asking of the text / raw; cold/warm = "
+        "decision time as a share of the raw query's"
     )
     print(
-        f"\n{'#':>3} {'raw s':>7} {'guard s':>7} {'ratio':>6} {'cold':>7} {'warm':>7} "
+        f"\n{'#':>3} {'raw s':>7} {'guard s':>7} {'ratio':>6} {'first':>6} {'cold':>7} {'warm':>7} "
         f"{'supp g/c':>8} {'|dcount|':>8} {'bound':>6} {'max rel':>8}  agree"
     )
     measured = []
     for i, q in enumerate(BENCH_QUERIES, 1):
-        measured.append(measure(q, ctx, raw, hardened, cold[q.sql], per_entity))
+        measured.append(measure(q, ctx, raw, worker, cold[q.sql], per_entity))
         print_row(i, measured[-1])
     print_notes(ctx, measured, per_entity)
     slow = {**SLOW_QUERIES, f"compiled Q{len(QUERIES)}": check_query(QUERIES[-1], ctx).sql or ""}

@@ -33,6 +33,7 @@ from benchmarks.bench_guard import (
     NOISE_SECRET,
     QUERIES,
     THREADS,
+    Worker,
     _best,
     guarded_path,
     prepare,
@@ -120,8 +121,10 @@ def service_path(sql: str, db: Connection) -> object:
 
 def main() -> None:
     ctx, guarded_db, _ = prepare()
-    hardened = open_readonly(
-        guarded_db, threads=THREADS, temp_dir=BENCH_DIR / "tmp", noise_secret=NOISE_SECRET
+    worker = Worker(
+        open_readonly(
+            guarded_db, threads=THREADS, temp_dir=BENCH_DIR / "tmp", noise_secret=NOISE_SECRET
+        )
     )
     with tempfile.TemporaryDirectory(prefix="bench-qs-", dir=guarded_db.parent) as tmp:
         settings, token = _platform(ctx, guarded_db.resolve(), Path(tmp))
@@ -130,7 +133,7 @@ def main() -> None:
         print(f"{'query':<60} {'guard s':>7} {'svc s':>7} {'svc/guard':>9}")
         ratios = []
         for sql in QUERIES:
-            guard = _best(lambda s=sql: guarded_path(s, ctx, hardened))
+            guard = _best(lambda s=sql: guarded_path(s, ctx, worker))
             svc = _best(lambda s=sql: service_path(s, db))
             ratios.append(svc / guard)
             print(f"{sql[:60]:<60} {guard:7.3f} {svc:7.3f} {ratios[-1]:9.2f}")

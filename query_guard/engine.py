@@ -21,6 +21,7 @@ import secrets
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,6 +49,11 @@ RESOURCES_ARTICLE = "Shanghai Art.26"
 #: 50 million is five times the 10-million-row benchmark tables: a declared join of one
 #: row per key passes, a join whose estimate multiplies the data does not.
 DEFAULT_MAX_ESTIMATED_ROWS = 50_000_000
+
+#: Prepared statements one pooled cursor keeps, the least recently used going first.
+PLANS_KEPT = 64
+#: Idle cursors a pool keeps; one more than this closes when its query ends.
+IDLE_CURSORS = 8
 
 #: How often the watchdog repeats its interrupt once the time is up. DuckDB forgets an
 #: interrupt that arrives before a statement starts executing (while it is planned, or
@@ -262,6 +268,71 @@ class _Watchdog:
                 self._changed.wait(None if soonest is None else soonest - now)
 
 
+class PlannedCursor:
+    """A cursor and the statements it has prepared, by their text.
+
+    DuckDB plans a compiled aggregate-mode statement (dozens of WITH entries) in about as
+    long as it runs a small query over ten million rows; the worker answers the same
+    notebook cells again and again, and the file never changes while it is open, so a
+    plan made once (``PREPARE``) is run again with ``EXECUTE``.
+    """
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, keeps: int = PLANS_KEPT) -> None:
+        self.cursor = cursor
+        self._keeps = keeps
+        self._names: OrderedDict[str, str] = OrderedDict()
+        self._numbers = itertools.count()
+
+    def relation(self, sql: str) -> duckdb.DuckDBPyRelation:
+        """``sql`` run from its prepared plan, prepared first if this cursor has none (or
+        planned for this once on a cursor that keeps none)."""
+        if not self._keeps:
+            return self.cursor.sql(sql)
+        name = self._names.get(sql)
+        if name is None:
+            name = f"__qg_plan{next(self._numbers)}"
+            self.cursor.execute(f"PREPARE {name} AS {sql}")
+            self._names[sql] = name
+            while len(self._names) > self._keeps:
+                self.cursor.execute(f"DEALLOCATE PREPARE {self._names.popitem(last=False)[1]}")
+        self._names.move_to_end(sql)
+        return self.cursor.sql(f"EXECUTE {name}")
+
+
+class Plans:
+    """Cursors on one open database that keep their prepared statements between queries.
+
+    A cursor runs one query at a time, so each query takes an idle one (or a new one) and
+    gives it back. Kept with the open file, and closed before it, as the row estimates are.
+    """
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self._conn = conn
+        self._idle: list[PlannedCursor] = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def cursor(self) -> Iterator[PlannedCursor]:
+        with self._lock:
+            planned = self._idle.pop() if self._idle else None
+        planned = planned or PlannedCursor(self._conn.cursor())
+        try:
+            yield planned
+        finally:
+            with self._lock:
+                spare = len(self._idle) >= IDLE_CURSORS
+                if not spare:
+                    self._idle.append(planned)
+            if spare:
+                planned.cursor.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for planned in self._idle:
+                planned.cursor.close()
+            self._idle.clear()
+
+
 _WATCHDOG = _Watchdog()
 os.register_at_fork(after_in_child=_WATCHDOG.reset)
 
@@ -274,6 +345,7 @@ def run_query(
     max_estimated_rows: int | None = DEFAULT_MAX_ESTIMATED_ROWS,
     planned: str | None = None,
     estimates: Remembered[str, int | None] | None = None,
+    plans: Plans | None = None,
 ) -> pa.Table:
     """Run ``sql`` and fetch the result as Arrow, interrupting it after ``timeout_s`` seconds.
 
@@ -284,14 +356,37 @@ def run_query(
     ``planned`` where ``sql`` was compiled from it (aggregate mode's checked query, whose
     joins are the only ones of the compiled statement that can multiply rows, and whose
     plan costs DuckDB a fraction of the compiled statement's), else of ``sql``; ``estimates``
-    keeps the estimates of ``conn``'s file (:class:`~query_guard.service.connections.Opened`).
+    keeps the estimates of ``conn``'s file (:class:`~query_guard.service.connections.Opened`)
+    and ``plans`` its prepared statements, on whose cursors the query then runs.
     """
+    with plans.cursor() if plans is not None else _fresh(conn) as running:
+        return _run(running, sql, timeout_s, max_estimated_rows, planned, estimates)
+
+
+@contextlib.contextmanager
+def _fresh(conn: duckdb.DuckDBPyConnection) -> Iterator[PlannedCursor]:
+    """A cursor of its own for one query, closed after it (nothing kept)."""
     cursor = conn.cursor()
+    try:
+        yield PlannedCursor(cursor, keeps=0)
+    finally:
+        cursor.close()
+
+
+def _run(
+    running: PlannedCursor,
+    sql: str,
+    timeout_s: float,
+    max_estimated_rows: int | None,
+    planned: str | None,
+    estimates: Remembered[str, int | None] | None,
+) -> pa.Table:
+    cursor = running.cursor
     ticket = _WATCHDOG.watch(cursor, timeout_s)
     try:
         if max_estimated_rows is not None:
             check_cardinality(cursor, planned or sql, max_estimated_rows, estimates)
-        return split_suppression(cursor.sql(sql).to_arrow_table())
+        return split_suppression(running.relation(sql).to_arrow_table())
     except duckdb.InterruptException as exc:
         raise PolicyViolation(
             TIMEOUT_RULE,
@@ -317,7 +412,6 @@ def run_query(
         ) from exc
     finally:
         _WATCHDOG.stop(ticket)
-        cursor.close()
 
 
 def measure_timeout_overshoot(conn: duckdb.DuckDBPyConnection, sql: str, timeout_s: float) -> float:

@@ -8,8 +8,8 @@ file's instance while any connection to it lives — so the old connection is
 closed, once no query is using it, before the new file is opened.
 
 What depends only on a query's text and the file (the row estimate of its plan, which
-:func:`query_guard.engine.check_cardinality` reads) is remembered with the open file, and
-forgotten with it.
+:func:`query_guard.engine.check_cardinality` reads, and the prepared plan itself, kept by
+the file's pooled cursors) is remembered with the open file, and forgotten with it.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 
+from query_guard.engine import Plans
 from query_guard.remembered import Remembered
 from sandbox.errors import NotFound
 
@@ -45,14 +46,24 @@ class _Open:
     estimates: Remembered[str, int | None] = field(
         default_factory=lambda: Remembered(ESTIMATES_KEPT)
     )
+    plans: Plans = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.plans = Plans(self.conn)
+
+    def close(self) -> None:
+        self.plans.close()
+        self.conn.close()
 
 
 @dataclass(frozen=True)
 class Opened:
-    """A cursor on an agreement's current file, and the row estimates kept for that file."""
+    """A cursor on an agreement's current file, and the row estimates and prepared plans
+    kept for that file."""
 
     cursor: duckdb.DuckDBPyConnection
     estimates: Remembered[str, int | None]
+    plans: Plans
 
 
 class ConnectionCache:
@@ -80,7 +91,7 @@ class ConnectionCache:
                 if entry.users:
                     self._changed.wait()
                     continue
-                entry.conn.close()
+                entry.close()
                 del self._open[path]
             entry = _Open(self._open_database(path), identity)
             self._open[path] = entry
@@ -101,7 +112,7 @@ class ConnectionCache:
             entry.users += 1
         cursor = entry.conn.cursor()
         try:
-            yield Opened(cursor, entry.estimates)
+            yield Opened(cursor, entry.estimates, entry.plans)
         finally:
             cursor.close()
             with self._changed:
@@ -111,5 +122,5 @@ class ConnectionCache:
     def close(self) -> None:
         with self._changed:
             for entry in self._open.values():
-                entry.conn.close()
+                entry.close()
             self._open.clear()

@@ -107,7 +107,12 @@ def execute(
     with cache.open(path) as opened:
         try:
             return run_query(
-                opened.cursor, sql, timeout_s, planned=planned, estimates=opened.estimates
+                opened.cursor,
+                sql,
+                timeout_s,
+                planned=planned,
+                estimates=opened.estimates,
+                plans=opened.plans,
             )
         except PolicyViolation as exc:
             if exc.rule in (TIMEOUT_RULE, CARDINALITY_RULE):

@@ -21,6 +21,8 @@ from query_guard.engine import (
     CARDINALITY_RULE,
     QUERY_ERROR_RULE,
     TIMEOUT_RULE,
+    PlannedCursor,
+    Plans,
     check_cardinality,
     measure_timeout_overshoot,
     open_readonly,
@@ -270,3 +272,44 @@ def test_overshoot_is_measured_for_the_benchmark(small_engine) -> None:
     # At least 1 by construction: the engine interrupts only once the limit has passed.
     assert measure_timeout_overshoot(small_engine, runaway, 0.2) >= 1.0
     assert _works(small_engine)
+
+
+def _prepared(cursor: duckdb.DuckDBPyConnection) -> list[str]:
+    return sorted(
+        r[0] for r in cursor.execute("SELECT name FROM duckdb_prepared_statements()").fetchall()
+    )
+
+
+def test_a_pooled_cursor_plans_a_text_once_and_answers_as_a_fresh_one(small_engine) -> None:
+    """The worker's cursors keep what they prepared: a text asked again runs its kept plan
+    (one prepared statement, not two) with the same answer as on a cursor of its own, and
+    a timed-out query leaves the cursor answering the next one."""
+    plans = Plans(small_engine)
+    sql = "SELECT patient_id % 3 AS k, count(*) AS n, sum(cost) AS s FROM visits GROUP BY 1"
+    sql += " ORDER BY 1"
+    fresh = run_query(small_engine, sql, timeout_s=60)
+    assert [run_query(small_engine, sql, 60, plans=plans) for _ in range(2)] == [fresh, fresh]
+    with plans.cursor() as pooled:
+        assert len(_prepared(pooled.cursor)) == 1
+    runaway = (
+        "SELECT count(*) FROM visits a JOIN visits b ON a.patient_id = b.patient_id "
+        "JOIN visits c ON a.patient_id = c.patient_id WHERE (a.cost + b.cost + c.cost) < 0"
+    )
+    with pytest.raises(PolicyViolation) as err:
+        run_query(small_engine, runaway, 0.5, max_estimated_rows=None, plans=plans)
+    assert err.value.rule == TIMEOUT_RULE
+    assert run_query(small_engine, sql, 60, plans=plans) == fresh
+    plans.close()
+
+
+def test_a_cursor_keeps_its_most_recent_plans_only(small_engine) -> None:
+    cursor = PlannedCursor(small_engine.cursor(), keeps=2)
+    for sql in ("SELECT 1 AS a", "SELECT 2 AS a", "SELECT 1 AS a", "SELECT 3 AS a"):
+        cursor.relation(sql).fetchall()
+    kept = [
+        r[0]
+        for r in cursor.cursor.execute(
+            "SELECT statement FROM duckdb_prepared_statements()"
+        ).fetchall()
+    ]
+    assert sorted(kept) == ["SELECT 1 AS a", "SELECT 3 AS a"]
