@@ -5,7 +5,10 @@ A bundle is a directory holding the released files under ``files/``,
 citation, DP parameters and budget left, check results, reviewers, times and
 the SHA-256 of every file) and ``manifest.sig``, an Ed25519 signature over the
 manifest's canonical JSON. It is written into a temporary directory and
-renamed into place, so a half-written bundle never exists. Every product
+renamed into place, so a half-written bundle never exists. On the platform every file but
+the manifest and its signature is kept sealed (export_review/at_rest.py): ``seal`` seals
+each file as it is written, and the manifest holds the digests of the content, which
+:func:`verify_bundle` checks after ``open_file`` opens each file. Every product
 built on the data names its source (R8: Shanghai Art.25); provenance is part
 of the full-process record (R7: Shanghai Art.19-20).
 """
@@ -18,7 +21,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,13 +32,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from sandbox.contracts.agreement import Agreement
 from sandbox.contracts.catalog_entry import CatalogEntry
-from sandbox.errors import Conflict, ValidationFailed
+from sandbox.errors import Conflict, SandboxError, ValidationFailed
+from sandbox.keys.files import is_sealed
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 CITATION = "CITATION.txt"
 FILES = "files"
 FORMAT = "sandbox-release/1"
+#: Seals or opens one file of a bundle, named by its path in the bundle.
+FileCipher = Callable[[str, bytes], bytes]
 
 
 def citation_text(agreement: Agreement, catalog: Mapping[str, CatalogEntry]) -> str:
@@ -58,14 +64,6 @@ def canonical(manifest: Mapping[str, Any]) -> bytes:
     )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
 class BundleContent:
     """What the manifest records besides the files themselves."""
@@ -86,8 +84,10 @@ def write_bundle(
     catalog: Mapping[str, CatalogEntry],
     content: BundleContent,
     key: Ed25519PrivateKey,
+    seal: FileCipher = lambda _, data: data,
 ) -> Path:
-    """Write a signed bundle at ``destination`` (which must not exist yet) and return it."""
+    """Write a signed bundle at ``destination`` (which must not exist yet) and return it,
+    each file but the manifest and its signature written as ``seal`` makes it."""
     destination = Path(destination)
     if destination.exists():
         raise Conflict(f"{destination}: a bundle of that name already exists", rule="bundle-exists")
@@ -96,11 +96,17 @@ def write_bundle(
         raise ValidationFailed("released files must have distinct names", rule="bundle-files")
     destination.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    digests: dict[str, str] = {}
+
+    def put(name: str, data: bytes) -> None:
+        digests[name] = hashlib.sha256(data).hexdigest()
+        (tmp / name).write_bytes(seal(name, data))
+
     try:
         (tmp / FILES).mkdir()
         for f in files:
-            shutil.copyfile(f, tmp / FILES / Path(f).name)
-        (tmp / CITATION).write_text(citation_text(agreement, catalog), encoding="utf-8")
+            put(f"{FILES}/{Path(f).name}", Path(f).read_bytes())
+        put(CITATION, citation_text(agreement, catalog).encode("utf-8"))
         manifest = {
             "format": FORMAT,
             "agreement": {
@@ -122,11 +128,7 @@ def write_bundle(
             "reviewers": [dict(r) for r in content.reviewers],
             "submitted_at": content.submitted_at.isoformat() if content.submitted_at else None,
             "released_at": datetime.now(UTC).isoformat(),
-            "files": {
-                p.relative_to(tmp).as_posix(): _sha256(p)
-                for p in sorted(tmp.rglob("*"))
-                if p.is_file()
-            },
+            "files": dict(sorted(digests.items())),
             **content.extra,
         }
         (tmp / MANIFEST).write_text(
@@ -140,8 +142,12 @@ def write_bundle(
     return destination
 
 
-def verify_bundle(path: Path, public_key: Ed25519PublicKey) -> list[str]:
-    """Every problem found: bad signature, changed, added or removed files. Empty means intact."""
+def verify_bundle(
+    path: Path, public_key: Ed25519PublicKey, open_file: FileCipher | None = None
+) -> list[str]:
+    """Every problem found: bad signature, changed, added or removed files, and files that
+    are sealed (on the platform, opened with ``open_file``) but do not open. Empty means
+    intact."""
     path = Path(path)
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
@@ -160,9 +166,17 @@ def verify_bundle(path: Path, public_key: Ed25519PublicKey) -> list[str]:
     present -= {MANIFEST, SIGNATURE}
     problems = [f"file removed: {name}" for name in sorted(set(listed) - present)]
     problems += [f"file added: {name}" for name in sorted(present - set(listed))]
-    problems += [
-        f"file changed: {name}"
-        for name in sorted(set(listed) & present)
-        if _sha256(path / name) != listed[name]
-    ]
+    for name in sorted(set(listed) & present):
+        data = (path / name).read_bytes()
+        if is_sealed(data):
+            if open_file is None:
+                problems.append(f"file sealed at rest, verify it on the platform: {name}")
+                continue
+            try:
+                data = open_file(name, data)
+            except SandboxError:
+                problems.append(f"file does not open with its key: {name}")
+                continue
+        if hashlib.sha256(data).hexdigest() != listed[name]:
+            problems.append(f"file changed: {name}")
     return problems

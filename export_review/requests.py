@@ -17,6 +17,7 @@ import codecs
 import csv
 import hashlib
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from export_review import ledger
+from export_review.at_rest import bundle_key, bundle_sealer, plain_copies, write_export_file
 from export_review.bundle import BundleContent, write_bundle
 from export_review.chart import (
     CHART_FILE,
@@ -62,6 +64,7 @@ from sandbox.audit.record import record
 from sandbox.catalog.service import catalog_entries
 from sandbox.contracts import Agreement
 from sandbox.db.base import utcnow
+from sandbox.db.sealed import session_key_store
 from sandbox.errors import (
     NotFound,
     PermissionDenied,
@@ -69,18 +72,23 @@ from sandbox.errors import (
     SandboxError,
     ValidationFailed,
 )
+from sandbox.keys.store import key_store
 from sandbox.settings import Settings
 
 #: Outputs are the researcher's own, under the agreement that names them (Shanghai Art.15).
 ART_AUTHOR = "Shanghai Art.15; agreement clause researchers"
 
 
-def _store(settings: Settings, request_id: int, files: Sequence[tuple[str, bytes]]) -> list[Path]:
-    """Keep the submitted files; a CSV file is kept with the UTF-8 byte-order mark, so the
-    file reviewed is the file released and Excel opens it as UTF-8, not as GBK."""
-    folder = settings.data_dir / "exports" / str(request_id)
+def _store(
+    settings: Settings, req: ExportRequest, files: Sequence[tuple[str, bytes]]
+) -> list[tuple[Path, bytes]]:
+    """Keep the submitted files, sealed (export_review/at_rest.py); each path and content.
+    A CSV file is kept with the UTF-8 byte-order mark, so the file reviewed is the file
+    released and Excel opens it as UTF-8, not as GBK."""
+    folder = settings.data_dir / "exports" / str(req.id)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
+    store = key_store(settings)
+    kept = []
     for name, data in files:
         clean = Path(name).name
         if not clean or clean.startswith(".") or clean != name:
@@ -90,9 +98,9 @@ def _store(settings: Settings, request_id: int, files: Sequence[tuple[str, bytes
         path = folder / clean
         if path.suffix.lower() == ".csv" and not data.startswith(codecs.BOM_UTF8):
             data = codecs.BOM_UTF8 + data
-        path.write_bytes(data)
-        paths.append(path)
-    return paths
+        write_export_file(store, req.agreement_id, req.id, path, data)
+        kept.append((path, data))
+    return kept
 
 
 def create_request(
@@ -152,9 +160,8 @@ def create_request(
     )
     session.add(req)
     session.flush()
-    stored = _store(settings, req.id, files)
-    for path in stored:
-        data = path.read_bytes()
+    stored = _store(settings, req, files)
+    for path, data in stored:
         session.add(
             ExportFile(
                 request_id=req.id,
@@ -173,7 +180,7 @@ def create_request(
             "agreement": rec.id,
             "kind": req.kind,
             "form": form,
-            "files": [p.name for p in stored],
+            "files": [p.name for p, _ in stored],
             **({"dp_source": dp_source} if dp_source is not None else {}),
         },
     )
@@ -325,17 +332,18 @@ def _automatic_checks(
             "shown); release again to export",
         )
     agreement = as_contract(get_agreement(session, req.agreement_id))
-    paths = [Path(f.path) for f in files_of(session, req)]
-    return automatic_checks(
-        session,
-        agreement,
-        form=req.form,
-        paths=paths,
-        chart=req.chart,
-        dp_result=req.dp_result,
-        queries=req.queries,
-        cursors=cursors,
-    )
+    files = files_of(session, req)
+    with plain_copies(session_key_store(session), req.agreement_id, files) as paths:
+        return automatic_checks(
+            session,
+            agreement,
+            form=req.form,
+            paths=paths,
+            chart=req.chart,
+            dp_result=req.dp_result,
+            queries=req.queries,
+            cursors=cursors,
+        )
 
 
 def _move(
@@ -459,7 +467,7 @@ def review_request(
     if action != ExportAction.approve:
         _move(session, req, action, actor.username, reason)
         if action == ExportAction.revoke:
-            discard_bundle(req)
+            discard_bundle(session, settings, req)
         return req
     next_status(req.status, action)  # refuse early when not in review
     earlier = session.scalar(
@@ -526,39 +534,41 @@ def _release(
             AgreementVersion.agreement_id == rec.id, AgreementVersion.version == rec.version
         )
     )
-    paths = [Path(f.path) for f in files_of(session, req)]
-    staging = settings.data_dir / "exports" / str(req.id)
-    staging.mkdir(parents=True, exist_ok=True)
-    dp = None
-    if req.dp_result is not None:
-        paths = [_dp_csv(staging, req.dp_result)]
-        budget = ledger.budget_state(session, rec.id)
-        dp = {
-            **{k: v for k, v in req.dp_result.items() if k not in ("columns", "rows")},
-            "epsilon_remaining": budget.epsilon_remaining,
-        }
-    if req.form == "figure":
-        paths += figure_files(req, paths, staging / "figure")
-    destination = settings.data_dir / "releases" / f"{rec.id}-export-{req.id}"
-    key = load_or_create_signing_key(signing_key_path(settings.keys_dir))
-    content = BundleContent(
-        dataset_versions={
-            k: str(v) for k, v in (version.dataset_versions if version else {}).items()
-        },
-        checks=req.checks,
-        reviewers=[{"reviewer": a.reviewer, "at": a.at.isoformat()} for a in approvals],
-        dp=dp,
-        submitted_at=req.created_at,
-        extra={"export_request": req.id, "purpose": req.purpose, "queries": req.queries},
-    )
-    bundle = write_bundle(
-        destination,
-        paths,
-        agreement=agreement,
-        catalog=catalog_entries(session),
-        content=content,
-        key=key,
-    )
+    store = key_store(settings)
+    name = f"{rec.id}-export-{req.id}"
+    with (
+        plain_copies(store, rec.id, files_of(session, req)) as paths,
+        tempfile.TemporaryDirectory(prefix="release-") as made,
+    ):
+        dp = None
+        if req.dp_result is not None:
+            paths = [_dp_csv(Path(made), req.dp_result)]
+            budget = ledger.budget_state(session, rec.id)
+            dp = {
+                **{k: v for k, v in req.dp_result.items() if k not in ("columns", "rows")},
+                "epsilon_remaining": budget.epsilon_remaining,
+            }
+        if req.form == "figure":
+            paths += figure_files(req, paths, Path(made) / "figure")
+        content = BundleContent(
+            dataset_versions={
+                k: str(v) for k, v in (version.dataset_versions if version else {}).items()
+            },
+            checks=req.checks,
+            reviewers=[{"reviewer": a.reviewer, "at": a.at.isoformat()} for a in approvals],
+            dp=dp,
+            submitted_at=req.created_at,
+            extra={"export_request": req.id, "purpose": req.purpose, "queries": req.queries},
+        )
+        bundle = write_bundle(
+            settings.data_dir / "releases" / name,
+            paths,
+            agreement=agreement,
+            catalog=catalog_entries(session),
+            content=content,
+            key=load_or_create_signing_key(signing_key_path(settings.keys_dir)),
+            seal=bundle_sealer(store, name),
+        )
     req.bundle_path = str(bundle)
     _move(session, req, ExportAction.release, "platform", details={"bundle": bundle.name})
 
@@ -573,10 +583,20 @@ def figure_files(req: ExportRequest, paths: Sequence[Path], folder: Path) -> lis
     return [spec_path, *render_chart(spec, figure_table(paths, req.dp_result), folder)]
 
 
-def discard_bundle(req: ExportRequest) -> None:
-    """Remove a revoked bundle's files so it can no longer be handed out."""
-    if req.bundle_path:
-        shutil.rmtree(req.bundle_path, ignore_errors=True)
+def discard_bundle(session: Session, settings: Settings, req: ExportRequest) -> None:
+    """Remove a revoked bundle's files so it can no longer be handed out, and destroy its
+    key (``key.destroy`` in the record), so no copy of it opens, a backup's neither."""
+    if not req.bundle_path:
+        return
+    shutil.rmtree(req.bundle_path, ignore_errors=True)
+    if key_store(settings).destroy_data_key(bundle_key(Path(req.bundle_path).name)):
+        record(
+            session,
+            actor="platform",
+            action="key.destroy",
+            object=f"export:{req.id}",
+            details={"key": "release bundle key", "reason": "release revoked"},
+        )
 
 
 def list_requests(

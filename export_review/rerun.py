@@ -38,6 +38,7 @@ import sqlglot
 from sqlalchemy.orm import Session
 from sqlglot import exp
 
+from export_review.at_rest import plain_copies
 from export_review.disclosure import TableCheck, check_table
 from export_review.dp_export import guard_scope
 from export_review.dp_plan import Aggregate, DpPlan, plan_query
@@ -48,6 +49,7 @@ from sandbox.agreements.service import as_contract, get_agreement
 from sandbox.catalog.service import catalog_entries
 from sandbox.contracts.agreement import Agreement
 from sandbox.contracts.catalog_entry import CatalogEntry
+from sandbox.db.sealed import session_key_store
 from sandbox.errors import SandboxError
 from sandbox.keys.store import KeyStore
 from sandbox.provisioning.models import Workspace, WorkspaceStatus
@@ -169,8 +171,9 @@ def rerun_tables(
     cursors: CursorSource,
 ) -> list[TableRerun]:
     """Every CSV file of the request, checked from its underlying rows where they can be had."""
-    kept = [Path(f.path) for f in files if Path(f.path).is_file()]  # gone when it ended (R16)
-    return rerun_files(session, req.agreement_id, list(req.queries), kept, cursors)
+    # Decrypted copies of the files still kept (gone when the agreement ended, R16).
+    with plain_copies(session_key_store(session), req.agreement_id, files) as kept:
+        return rerun_files(session, req.agreement_id, list(req.queries), kept, cursors)
 
 
 def rerun_files(

@@ -14,6 +14,7 @@ stays possible, since refusing it protects nothing.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, load_only, sessionmaker
 
+from export_review.at_rest import bundle_opener, read_export_file
 from export_review.bundle import verify_bundle
 from export_review.models import ExportFile, ExportRequest
 from export_review.signing import load_public_key, signing_key_path
@@ -50,6 +52,7 @@ from sandbox.db.base import make_engine, make_sessionmaker, transaction
 from sandbox.db.schema import ensure_schema
 from sandbox.db.sealed import bind_field_keys, field_keys
 from sandbox.errors import Conflict, NotFound, PolicyViolation, SandboxError, ValidationFailed
+from sandbox.keys.store import KeyStore, key_store
 from sandbox.permissions import require_role
 from sandbox.provisioning.models import Workspace
 from sandbox.settings import Settings
@@ -142,8 +145,9 @@ def write_backup(
             status = {r.id: r.status for r in rows}
             datasets = _dataset_members(snap)
             key_files, left_out = _key_members(settings.keys_dir, status)
-            exports, left_out_exports = _export_members(snap, status)
-            releases = _release_members(snap, settings.keys_dir)
+            store = key_store(settings)
+            exports, left_out_exports = _export_members(snap, status, store)
+            releases = _release_members(snap, settings.keys_dir, store)
         members = [
             member(dump, dump.name),
             *(m for m, _ in datasets),
@@ -279,49 +283,49 @@ def _recorded(
 
 
 def _export_members(
-    snap: Session, status: dict[str, str]
+    snap: Session, status: dict[str, str], store: KeyStore
 ) -> tuple[list[tuple[Member, int]], list[int]]:
     """The files of export requests whose agreement has not ended, with their file ids.
 
     Unreleased outputs (drafts, requests in review, returned, rejected or withdrawn
     ones) are workspace files that never passed review: when the agreement ends
     they are data that must not be kept (R16; Rizhao Art.31), so a backup leaves
-    them out and lists the requests. Each file must still match the SHA-256
+    them out and lists the requests. Each file is copied as it is kept, sealed under
+    its agreement's key (export_review/at_rest.py), and must still open to the SHA-256
     stored when it was submitted.
     """
     rows = snap.execute(
-        select(
-            ExportFile.id,
-            ExportFile.request_id,
-            ExportFile.name,
-            ExportFile.path,
-            ExportFile.sha256,
-            ExportRequest.agreement_id,
-        )
+        select(ExportFile, ExportRequest.agreement_id)
         .join(ExportRequest, ExportRequest.id == ExportFile.request_id)
         .order_by(ExportFile.id)
     )
     members, left_out = [], set()
-    for r in rows:
-        if status.get(r.agreement_id) in ENDED:
-            left_out.add(r.request_id)
+    for f, agreement_id in rows:
+        if status.get(agreement_id) in ENDED:
+            left_out.add(f.request_id)
             continue
-        name = f"{EXPORTS}/{r.request_id}/{r.name}"
-        what = f"export request {r.request_id} ({r.name})"
-        recorded = _recorded(
-            Path(r.path),
-            name,
-            r.sha256,
-            what=what,
-            missing="backup-export-missing",
-            changed="backup-export-changed",
-        )
-        members.append((recorded, r.id))
+        what = f"export request {f.request_id} ({f.name})"
+        path = _existing(Path(f.path), f"{what}: its file", "backup-export-missing")
+        try:
+            content = read_export_file(store, agreement_id, f)
+        except SandboxError:
+            content = b""  # altered, or sealed for another place: refused just below
+        if hashlib.sha256(content).hexdigest() != f.sha256:
+            raise SandboxError(
+                f"export request {f.request_id} ({f.name}): its file no longer matches the "
+                "SHA-256 recorded when it was stored",
+                rule="backup-export-changed",
+                article=ARTICLE,
+            )
+        members.append((member(path, f"{EXPORTS}/{f.request_id}/{f.name}"), f.id))
     return members, sorted(left_out)
 
 
-def _release_members(snap: Session, keys_dir: Path) -> list[tuple[list[Member], int]]:
-    """Every released bundle's files, each bundle checked against its signature first.
+def _release_members(
+    snap: Session, keys_dir: Path, store: KeyStore
+) -> list[tuple[list[Member], int]]:
+    """Every released bundle's files as they are kept (sealed, export_review/at_rest.py),
+    each bundle checked against its signature first, its files opened with its key.
 
     Bundles are kept whether or not their agreement has ended: what they hold
     passed the disclosure checks, DP and the provider's review and has left the
@@ -349,7 +353,7 @@ def _release_members(snap: Session, keys_dir: Path) -> list[tuple[list[Member], 
             f"export request {r.id}: its release bundle",
             "backup-release-missing",
         )
-        problems = verify_bundle(bundle, public_key)
+        problems = verify_bundle(bundle, public_key, bundle_opener(store, bundle.name))
         if problems:
             raise SandboxError(
                 f"export request {r.id}: its release bundle no longer verifies ({problems[0]})",

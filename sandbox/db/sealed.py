@@ -17,11 +17,12 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Dialect, Engine, String, Text
+from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 from sandbox.db.base import make_engine
 from sandbox.keys.fields import FieldKeys
-from sandbox.keys.store import key_store
+from sandbox.keys.store import KeyStore, key_store
 from sandbox.settings import Settings, get_settings
 
 _BOUND: WeakKeyDictionary[Dialect, FieldKeys] = WeakKeyDictionary()
@@ -49,6 +50,12 @@ def platform_engine(settings: Settings) -> Engine:
 
 def _keys(dialect: Dialect) -> FieldKeys:
     return _BOUND.get(dialect) or field_keys(get_settings())
+
+
+def session_key_store(session: Session) -> KeyStore:
+    """The key store of the engine ``session`` works on: what opens the files the rows it
+    reads point at (export files, release bundles), as its sealed columns."""
+    return _keys(session.get_bind().dialect).store
 
 
 class Sealed(TypeDecorator[str]):

@@ -12,6 +12,7 @@ encrypted unreadable, backups included (crypto-shredding; R16, Rizhao Art.31). L
     uploads/<id>.json           a provider's upload's data key, while it waits to be published
     fields/<purpose>.json       the key of one kind of sensitive field in the platform's
                                 database (e.g. ``users.email``; sandbox/keys/fields.py)
+    releases/<bundle>.json      a release bundle's data key (its files; sandbox/keys/files.py)
 
 Wrapping is AES-256-GCM, or SM4-GCM where GB/T 22239 (等保 2.0) expects SM4, both from
 ``cryptography``: no cipher is written here. Each wrapped key is bound to its name and
@@ -77,7 +78,8 @@ class Rotation:
     rewrapped: int
 
 
-def _encrypt(algorithm: str, key: bytes, plaintext: bytes, aad: bytes) -> tuple[bytes, bytes]:
+def encrypt(algorithm: str, key: bytes, plaintext: bytes, aad: bytes) -> tuple[bytes, bytes]:
+    """A random nonce, and ``plaintext`` sealed under ``key`` (AES-256-GCM or SM4-GCM)."""
     nonce = secrets.token_bytes(NONCE_BYTES)
     if algorithm == "aes-256-gcm":
         return nonce, AESGCM(key).encrypt(nonce, plaintext, aad)
@@ -86,8 +88,8 @@ def _encrypt(algorithm: str, key: bytes, plaintext: bytes, aad: bytes) -> tuple[
     return nonce, encryptor.update(plaintext) + encryptor.finalize() + encryptor.tag
 
 
-def _decrypt(algorithm: str, key: bytes, nonce: bytes, sealed: bytes, aad: bytes) -> bytes:
-    """Raises :class:`InvalidTag` when ``sealed`` was not made with this key and ``aad``."""
+def decrypt(algorithm: str, key: bytes, nonce: bytes, sealed: bytes, aad: bytes) -> bytes:
+    """``sealed`` (ciphertext, tag) opened; raises :class:`InvalidTag` if made otherwise."""
     if algorithm == "aes-256-gcm":
         return AESGCM(key).decrypt(nonce, sealed, aad)
     body, tag = sealed[:-TAG_BYTES], sealed[-TAG_BYTES:]
@@ -106,6 +108,7 @@ KINDS = {
     "datasets": "dataset version",
     "uploads": "upload",
     "fields": "database field",
+    "releases": "release bundle",
 }
 
 
@@ -235,7 +238,7 @@ class KeyStore:
 
     def _wrap(self, key: KeyRef, data_key: bytes, master: str) -> str:
         algorithm, sealing = self._master(master)
-        nonce, sealed = _encrypt(algorithm, sealing, data_key, _aad(key.name, master, algorithm))
+        nonce, sealed = encrypt(algorithm, sealing, data_key, _aad(key.name, master, algorithm))
         wrapped = {"master": master, "algorithm": algorithm, "nonce": _b64(nonce)}
         return json.dumps(wrapped | {"sealed": _b64(sealed)})
 
@@ -255,7 +258,7 @@ class KeyStore:
         master = wrapped["master"]
         algorithm, sealing = self._master(master)
         try:
-            return _decrypt(
+            return decrypt(
                 algorithm,
                 sealing,
                 base64.b64decode(wrapped["nonce"]),
@@ -288,14 +291,14 @@ class KeyStore:
         """``data`` encrypted under the data key of ``key`` (made on first use) with
         AES-256-GCM, bound to its name: the nonce, then the ciphertext and its tag. For a
         file no encrypting format reads (an upload as the provider's system wrote it)."""
-        nonce, sealed = _encrypt(DATA_CIPHER, self.data_key_or_create(key), data, _aad_of(key))
+        nonce, sealed = encrypt(DATA_CIPHER, self.data_key_or_create(key), data, _aad_of(key))
         return nonce + sealed
 
     def unseal(self, key: KeyRef, sealed: bytes) -> bytes:
         """What :meth:`seal` sealed under ``key``; refused if it was sealed otherwise."""
         nonce, body = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
         try:
-            return _decrypt(DATA_CIPHER, self.data_key(key), nonce, body, _aad_of(key))
+            return decrypt(DATA_CIPHER, self.data_key(key), nonce, body, _aad_of(key))
         except InvalidTag:
             raise KeyStoreUnreadable(
                 f"the file of {key.describe()} does not open with its data key: it was "

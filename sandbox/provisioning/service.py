@@ -109,7 +109,6 @@ def rebuild_for_dataset(session: Session, settings: Settings, dataset: str) -> l
 def destroy_ended(session: Session, settings: Settings) -> list[str]:
     """Destroy the database and key of every workspace whose agreement has ended, and the
     files submitted for export under it (R16); the agreements whose workspace went."""
-    destroy_ended_exports(session, settings)
     destroyed = []
     for ws in session.scalars(
         select(Workspace).where(Workspace.status != WorkspaceStatus.destroyed)
@@ -132,9 +131,14 @@ def destroy_ended(session: Session, settings: Settings) -> list[str]:
                     actor="platform",
                     action="key.destroy",
                     object=f"agreement:{rec.id}",
-                    details={"key": "data key at rest", "article": "Rizhao Art.31"},
+                    details={
+                        "key": "data key at rest",
+                        "opens": "database and export files",
+                        "article": "Rizhao Art.31",
+                    },
                 )
             destroyed.append(rec.id)
+    destroy_ended_exports(session, settings)
     return destroyed
 
 

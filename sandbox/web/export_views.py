@@ -20,11 +20,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from export_review.at_rest import read_export_file
 from export_review.disclosure import TableCheck
 from export_review.file_gate import EXTENSIONS
 from export_review.models import ExportDecision, ExportFile, ExportRequest
 from export_review.rerun import TableRerun
 from export_review.workflow import REVIEWER_ACTIONS, TRANSITIONS, ExportAction
+from sandbox.db.sealed import session_key_store
 
 #: At most this many rows of a CSV table are rendered (the file itself is the whole table).
 MAX_SHOWN_ROWS = 200
@@ -43,14 +45,16 @@ class ShownFile:
     text: str = ""
 
 
-def shown_file(f: ExportFile) -> ShownFile:
-    """A submitted file as the page shows it: a table, or text (notebooks and scripts too)."""
+def shown_file(session: Session, req: ExportRequest, f: ExportFile) -> ShownFile:
+    """A submitted file as the page shows it: a table, or text (notebooks and scripts too),
+    decrypted in memory."""
     kind = EXTENSIONS.get(Path(f.name).suffix.lower(), "other")
     if not Path(f.path).is_file():
         return ShownFile(f.name, "destroyed", f.size)  # its agreement ended (R16)
     if kind == "other":
         return ShownFile(f.name, kind, f.size)
-    text = Path(f.path).read_text(encoding="utf-8-sig", errors="replace")
+    data = read_export_file(session_key_store(session), req.agreement_id, f)
+    text = data.decode("utf-8-sig", errors="replace")
     if kind == "csv":
         rows = list(csv.reader(io.StringIO(text)))
         header, body = (rows[0], rows[1:]) if rows else ([], [])

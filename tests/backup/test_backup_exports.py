@@ -2,7 +2,9 @@
 
 The files of requests whose agreement goes on are kept, those of an ended
 agreement are not (R16); released bundles are kept either way and still verify
-after a restore, with the restored signing key, through the CLI too.
+after a restore, with the restored signing key and the key store, through the CLI too.
+Both are held sealed, as they are kept (export_review/at_rest.py): the archive shows
+none of their content.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from export_review.at_rest import bundle_opener, read_export_file
 from export_review.bundle import verify_bundle
 from export_review.models import ExportFile, ExportRequest
 from export_review.signing import load_public_key, signing_key_path
@@ -26,9 +29,10 @@ from sandbox.cli.main import app
 from sandbox.db.base import make_sessionmaker, transaction
 from sandbox.db.sealed import platform_engine
 from sandbox.errors import SandboxError
+from sandbox.keys.store import key_store
 from sandbox.refusal_text import say
-from sandbox.settings import Settings
-from tests.backup.conftest import Platform, target_url
+from sandbox.settings import Settings, get_settings
+from tests.backup.conftest import TABLE, Platform, target_url
 
 
 def _backup(platform: Platform, factory, settings: Settings, out: Path, recipient: str):  # noqa: ANN001, ANN202
@@ -42,7 +46,7 @@ def _backup(platform: Platform, factory, settings: Settings, out: Path, recipien
 
 
 def test_exports_and_releases_are_kept_as_r16_allows_and_come_back_working(
-    platform: Platform, factory, settings, db_url, tmp_path, backup_key
+    platform: Platform, factory, settings, db_url, tmp_path, backup_key, monkeypatch
 ):
     ids = platform.requests
     out = tmp_path / "platform.tar.gz.age"
@@ -54,6 +58,11 @@ def test_exports_and_releases_are_kept_as_r16_allows_and_come_back_working(
     with tarfile.open(plain) as tar:
         names = set(tar.getnames())
         manifest = json.loads(tar.extractfile(MANIFEST).read())
+        held = tar.extractfile(f"exports/{ids['pending']}/table.csv").read()
+        released = f"releases/AGR-T-0001-export-{ids['released']}/files/visits.csv"
+        held_release = tar.extractfile(released).read()
+    for kept in (held, held_release):  # sealed: nothing of the table in the archive
+        assert "梁溪区".encode() not in kept and b"visits" not in kept
     assert len(manifest["exports"]) == 2 and len(manifest["releases"]) == 2
     assert f"exports/{ids['pending']}/table.csv" in names
     assert f"exports/{ids['released']}/visits.csv" in names
@@ -73,7 +82,12 @@ def test_exports_and_releases_are_kept_as_r16_allows_and_come_back_working(
             archive=out, into=into, actor="ops", db_url=url, key=backup_key.private_key
         )
         assert (restored.export_files, restored.releases) == (2, 2)
-        fresh = Settings(environment="test", data_dir=into, database_url=url)
+        fresh = Settings(
+            environment="test",
+            data_dir=into,
+            database_url=url,
+            key_store_dir=settings.key_store_path,
+        )
         engine = platform_engine(fresh)
         try:
             with transaction(make_sessionmaker(engine)) as session:
@@ -88,16 +102,22 @@ def test_exports_and_releases_are_kept_as_r16_allows_and_come_back_working(
 
     pending = Path(files[ids["pending"]].path)
     assert pending.parent == into.resolve() / "exports" / str(ids["pending"])
-    assert hashlib.sha256(pending.read_bytes()).hexdigest() == files[ids["pending"]].sha256
+    content = read_export_file(key_store(fresh), "AGR-T-0001", files[ids["pending"]])
+    assert content.endswith(TABLE) and TABLE not in pending.read_bytes()
+    assert hashlib.sha256(content).hexdigest() == files[ids["pending"]].sha256
     left_out = Path(files[ids["ended_draft"]].path)
     assert left_out.is_relative_to(into.resolve()) and not left_out.exists()
 
     public = load_public_key(signing_key_path(fresh.keys_dir))
     runner = CliRunner()
+    monkeypatch.setenv("SANDBOX_DATA_DIR", str(into))  # the CLI opens with the key store
+    monkeypatch.setenv("SANDBOX_KEY_STORE_DIR", str(settings.key_store_path))
+    get_settings.cache_clear()
     for rid in (ids["released"], ids["ended_release"]):
         bundle = bundles[rid]
         assert bundle.parent == into.resolve() / "releases"
-        assert verify_bundle(bundle, public) == []
+        assert verify_bundle(bundle, public) != []  # sealed: not verified without its key
+        assert verify_bundle(bundle, public, bundle_opener(key_store(fresh), bundle.name)) == []
         args = [
             "release",
             "verify",
@@ -107,8 +127,10 @@ def test_exports_and_releases_are_kept_as_r16_allows_and_come_back_working(
         ]
         done = runner.invoke(app, args)
         assert done.exit_code == 0 and "ok:" in done.output, done.output
+    get_settings.cache_clear()
     (bundles[ids["released"]] / "files" / "visits.csv").write_bytes(b"district,visits\n")
-    assert verify_bundle(bundles[ids["released"]], public)  # the check can fail
+    opener = bundle_opener(key_store(fresh), bundles[ids["released"]].name)
+    assert verify_bundle(bundles[ids["released"]], public, opener)  # the check can fail
 
 
 @pytest.mark.parametrize(
@@ -134,5 +156,5 @@ def test_a_changed_export_or_bundle_stops_the_backup(
     assert str(ids["pending"] if damage == "export" else ids["released"]) in refused.value.message
     if damage == "bundle":  # the operator's page says what changed, in Chinese
         said = say(refused.value.rule, refused.value.message, "zh")
-        assert said and said.endswith("（文件被改动：CITATION.txt）"), said
+        assert said and said.endswith("（文件无法用其密钥打开：CITATION.txt）"), said
     assert list(out.parent.iterdir()) == []
