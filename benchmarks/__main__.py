@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, each printing ratios against a baseline measured in the
 same run. Peers that pin clashing libraries (SmartNoise SQL, ACRO) run from
-``.venv-bench``, which the Makefile creates; the spawn benchmark needs Docker."""
+``.venv-bench``, which the Makefile creates; the spawn and capacity benchmarks need Docker."""
 
 from __future__ import annotations
 
@@ -16,14 +16,17 @@ BENCHMARKS = [
     ("DP release vs SmartNoise SQL", ["benchmarks/bench_dp.py"]),
     ("table checks vs ACRO", ["benchmarks/bench_disclosure.py"]),
     ("spawn through our hub vs a bare DockerSpawner hub", ["-m", "benchmarks.bench_spawn"]),
+    ("capacity: workspaces, workers, provisioning on Swarm", ["-m", "benchmarks.bench_capacity"]),
 ]
+#: Those that need a Docker engine (the capacity model also its swarm and PostgreSQL).
+NEEDS_DOCKER = {"benchmarks.bench_spawn", "benchmarks.bench_capacity"}
 
 
 def main() -> int:
     failed = []
     for title, args in BENCHMARKS:
         print(f"\n=== {title} ===", flush=True)
-        if "bench_spawn" in args[-1] and not shutil.which("docker"):
+        if args[-1] in NEEDS_DOCKER and not shutil.which("docker"):
             print("skipped: no Docker engine here")
             continue
         if subprocess.run([sys.executable, *args]).returncode != 0:

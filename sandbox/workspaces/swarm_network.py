@@ -81,7 +81,8 @@ def _ensure_overlay(client: docker.DockerClient, agreement_id: str) -> str:
     return name
 
 
-def _used_subnets(client: docker.DockerClient) -> set[ipaddress.IPv4Network]:
+def used_subnets(client: docker.DockerClient) -> set[ipaddress.IPv4Network]:
+    """Every subnet a network of this engine holds (local and swarm scope alike)."""
     used = set()
     for net in client.api.networks():
         for config in (net.get("IPAM") or {}).get("Config") or []:
@@ -91,7 +92,7 @@ def _used_subnets(client: docker.DockerClient) -> set[ipaddress.IPv4Network]:
 
 
 def _free_door_subnet(client: docker.DockerClient) -> ipaddress.IPv4Network:
-    used = _used_subnets(client)
+    used = used_subnets(client)
     for subnet in DOOR_POOL.subnets(new_prefix=24):
         if not any(subnet.overlaps(other) for other in used):
             return subnet

@@ -47,6 +47,8 @@ STOP_GRACE_NS = 5 * 10**9
 #: The port the worker listens on, on its overlay (reached by the service's name).
 WORKER_PORT = 8000
 _SYSCTLS = {"net.ipv6.conf.all.disable_ipv6": "1"}
+#: The label the engine puts on a task's container: its service's id.
+_SERVICE_LABEL = "com.docker.swarm.service.id"
 
 
 def worker_service_name(agreement_id: str) -> str:
@@ -211,32 +213,42 @@ def agreement_services(client: docker.DockerClient, agreement_id: str) -> list[d
 
 
 def remove_services(
-    client: docker.DockerClient, services: Iterable[dict], limit: float = 120
+    client: docker.DockerClient,
+    services: Iterable[dict],
+    limit: float = 120,
+    *,
+    labels: list[str] | None = None,
 ) -> list[str]:
     """Remove the services and return once no task of theirs is left on any node (the
-    swarm deletes a task when its node reports its container shut down) and no container of
-    theirs is left on this one. Returns their names."""
+    swarm deletes a task when its node reports its container shut down) and no container
+    of theirs is left on this one, nor one with ``labels`` (those of services another
+    removed just before, such as the hub stopping a server). Returns their names."""
     ids = {service["ID"]: service["Spec"]["Name"] for service in services}
     for service_id in ids:
         with contextlib.suppress(NotFound):  # a second revocation, or the hub, removed it
             client.api.remove_service(service_id)
     deadline = time.monotonic() + limit
-    while ids and _left(client, ids):
+    while _left(client, ids, labels):
         if time.monotonic() >= deadline:
             raise TimeoutError(
-                f"services still have tasks after {limit:g} s: {sorted(ids.values())}"
+                f"services still have tasks or containers after {limit:g} s: "
+                f"{sorted(ids.values()) or labels}"
             )
         time.sleep(0.3)
     return sorted(ids.values())
 
 
-def _left(client: docker.DockerClient, ids: dict[str, str]) -> bool:
-    if any(task["ServiceID"] in ids for task in client.api.tasks()):
+def _left(client: docker.DockerClient, ids: dict[str, str], labels: list[str] | None) -> bool:
+    if ids and any(task["ServiceID"] in ids for task in client.api.tasks()):
         return True
-    return any(
-        client.api.containers(all=True, filters={"label": f"com.docker.swarm.service.id={sid}"})
-        for sid in ids
-    )
+    filters = [[f"{_SERVICE_LABEL}={sid}"] for sid in ids] + ([labels] if labels else [])
+    return any(client.api.containers(all=True, filters={"label": f}) for f in filters)
+
+
+def _task_labels(agreement_id: str, *more: str) -> list[str]:
+    """The labels of the agreement's task containers (a service's task carries the
+    service's id; the single-host backend's containers do not)."""
+    return [f"{LABEL_AGREEMENT}={agreement_id}", _SERVICE_LABEL, *more]
 
 
 def stop_workspaces(client: docker.DockerClient, agreement_id: str) -> list[str]:
@@ -246,9 +258,12 @@ def stop_workspaces(client: docker.DockerClient, agreement_id: str) -> list[str]
         for s in agreement_services(client, agreement_id)
         if s["Spec"].get("Labels", {}).get(LABEL_ROLE) == "workspace"
     ]
-    return remove_services(client, services)
+    return remove_services(
+        client, services, labels=_task_labels(agreement_id, f"{LABEL_ROLE}=workspace")
+    )
 
 
 def end_agreement(client: docker.DockerClient, agreement_id: str) -> list[str]:
     """Remove every service of the agreement, its worker's too (the agreement has ended)."""
-    return remove_services(client, agreement_services(client, agreement_id))
+    services = agreement_services(client, agreement_id)
+    return remove_services(client, services, labels=_task_labels(agreement_id))

@@ -145,9 +145,16 @@ def test_ending_an_agreement_removes_its_services_everywhere_then_its_networks(
     start_worker_stand_in(swarm_client, workspace_image, nets)
     for researcher in ("carol", "dave"):
         start_workspace_service(swarm_client, workspace_image, nets, researcher, SLEEP)
+    # The hub has just removed both workspaces' services (their servers stopped) and their
+    # containers are still shutting down: the suspension, finding no service of theirs
+    # left to remove, still returns only once the containers are gone.
+    for researcher in ("carol", "dave"):
+        swarm_client.api.remove_service(f"sandbox-{researcher}--{agreement_id.lower()}")
     suspended = stop(swarm_client, WorkspaceStop(agreement_id, "suspended"), ended=False)
-    assert suspended.containers_removed == 2  # the workspaces; the worker stays
+    assert suspended.containers_removed == 0  # the hub removed them; the worker stays
     label = {"label": f"{LABEL_AGREEMENT}={agreement_id}"}
+    workspaces = {"label": [f"{LABEL_AGREEMENT}={agreement_id}", "sandbox.role=workspace"]}
+    assert swarm_client.containers.list(all=True, filters=workspaces) == []
     assert [
         s["Spec"]["Labels"]["sandbox.role"] for s in swarm_client.api.services(filters=label)
     ] == ["query-worker"]
