@@ -9,6 +9,7 @@ from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sandbox.db.base import Base, utcnow
+from sandbox.db.sealed import Sealed
 
 
 class ObjectionStatus(StrEnum):
@@ -36,7 +37,7 @@ class Objection(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
     submitter: Mapped[str] = mapped_column(String(200))
-    contact: Mapped[str] = mapped_column(String(200))
+    contact: Mapped[str] = mapped_column(Sealed("objections.contact"))
     description: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default=ObjectionStatus.received)
     answer: Mapped[str] = mapped_column(Text, default="")
@@ -50,7 +51,7 @@ class Complaint(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
     complainant: Mapped[str] = mapped_column(String(200))
-    contact: Mapped[str] = mapped_column(String(200))
+    contact: Mapped[str] = mapped_column(Sealed("complaints.contact"))
     #: privacy | trade_secret | other lawful rights
     kind: Mapped[str] = mapped_column(String(32))
     description: Mapped[str] = mapped_column(Text)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sandbox.catalog.models import Dataset
 from sandbox.db.base import Base, utcnow
+from sandbox.db.sealed import Sealed
 
 
 class Handled:
@@ -76,7 +77,7 @@ class TipOff(Handled, Base):
     #: misuse | security_problem
     kind: Mapped[str] = mapped_column(String(24))
     reporter: Mapped[str] = mapped_column(String(200), default="")
-    contact: Mapped[str] = mapped_column(String(200), default="")
+    contact: Mapped[str] = mapped_column(Sealed("tipoffs.contact"), default="")
     description: Mapped[str] = mapped_column(Text)
     dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"), default=None)
     agreement_id: Mapped[str | None] = mapped_column(ForeignKey("agreements.id"), default=None)
@@ -128,7 +129,7 @@ class Demand(Handled, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     requester: Mapped[str] = mapped_column(String(200))
-    contact: Mapped[str] = mapped_column(String(200))
+    contact: Mapped[str] = mapped_column(Sealed("demands.contact"))
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text)
     domain: Mapped[str] = mapped_column(String(64), default="")
