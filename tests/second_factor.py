@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import User
 from sandbox.accounts.second_factor import requires_second_factor
-from sandbox.accounts.secret_box import unseal
+from sandbox.accounts.secret_box import account_key, unseal
 from sandbox.accounts.totp import (
     DRIFT_STEPS,
     TotpFactor,
@@ -33,6 +33,7 @@ from sandbox.accounts.totp import (
     start_enrolment,
 )
 from sandbox.db.base import transaction
+from sandbox.db.sealed import session_key_store
 from sandbox.demo.seed import DEMO_TOTP_SECRET
 
 
@@ -64,7 +65,8 @@ def secret_of(factory: sessionmaker[Session], keys_dir: Path, username: str) -> 
         user = session.scalar(select(User).where(User.username == username))
         factor = session.get(TotpFactor, user.id) if user else None
         assert factor is not None, f"{username} has no authenticator"
-        return unseal(keys_dir, factor.secret_sealed, context=f"totp:{user.id}").decode()
+        key = account_key(session_key_store(session), keys_dir)
+        return unseal(key, factor.secret_sealed, context=f"totp:{user.id}").decode()
 
 
 def next_code(

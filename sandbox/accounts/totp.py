@@ -26,9 +26,10 @@ from sqlalchemy import ForeignKey, LargeBinary, String, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from sandbox.accounts.models import ApiToken, Role, User
-from sandbox.accounts.secret_box import seal, unseal
+from sandbox.accounts.secret_box import account_key, seal, unseal
 from sandbox.audit.record import record
 from sandbox.db.base import Base, utcnow
+from sandbox.db.sealed import session_key_store
 from sandbox.errors import Conflict, NotFound
 from sandbox.permissions import require_role
 
@@ -101,7 +102,7 @@ def start_enrolment(session: Session, user: User, keys_dir: Path) -> Enrolment:
     session.merge(
         TotpFactor(
             user_id=user.id,
-            secret_sealed=seal(keys_dir, secret.encode(), context=_context(user)),
+            secret_sealed=seal(_key(session, keys_dir), secret.encode(), context=_context(user)),
             confirmed_at=None,
             last_step=0,
         )
@@ -116,7 +117,7 @@ def pending_enrolment(session: Session, user: User, keys_dir: Path) -> Enrolment
     factor = session.get(TotpFactor, user.id)
     if factor is None or factor.confirmed_at is not None:
         return None
-    secret = _secret(factor, user, keys_dir)
+    secret = _secret(factor, user, _key(session, keys_dir))
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=ISSUER)
     return Enrolment(secret, uri)
 
@@ -128,7 +129,7 @@ def confirm_enrolment(
     factor = session.get(TotpFactor, user.id, with_for_update=True, populate_existing=True)
     if factor is None or factor.confirmed_at is not None:
         return None
-    step = _accepted_step(factor, user, keys_dir, code, now)
+    step = _accepted_step(factor, user, _key(session, keys_dir), code, now)
     if step is None:
         return None
     factor.confirmed_at, factor.last_step = now, step
@@ -150,7 +151,7 @@ def enrol_known_secret(session: Session, user: User, keys_dir: Path, secret: str
     session.merge(
         TotpFactor(
             user_id=user.id,
-            secret_sealed=seal(keys_dir, secret.encode(), context=_context(user)),
+            secret_sealed=seal(_key(session, keys_dir), secret.encode(), context=_context(user)),
             confirmed_at=utcnow(),
             last_step=0,
         )
@@ -171,7 +172,7 @@ def verify_second_factor(
     factor = factor_of(session, user, lock=True)
     if factor is None or not code.strip():
         return None
-    step = _accepted_step(factor, user, keys_dir, code, now)
+    step = _accepted_step(factor, user, _key(session, keys_dir), code, now)
     if step is not None:
         factor.last_step = step
         return "totp"
@@ -238,18 +239,24 @@ def _object(user: User) -> str:
     return f"user:{user.username}"
 
 
-def _secret(factor: TotpFactor, user: User, keys_dir: Path) -> str:
-    return unseal(keys_dir, factor.secret_sealed, context=_context(user)).decode()
+def _key(session: Session, keys_dir: Path) -> bytes:
+    """The key secrets are sealed with: the key store's that ``session`` works with (an
+    earlier version's file in ``keys_dir`` is moved in at the first use)."""
+    return account_key(session_key_store(session), keys_dir)
+
+
+def _secret(factor: TotpFactor, user: User, key: bytes) -> str:
+    return unseal(key, factor.secret_sealed, context=_context(user)).decode()
 
 
 def _accepted_step(
-    factor: TotpFactor, user: User, keys_dir: Path, code: str, now: datetime
+    factor: TotpFactor, user: User, key: bytes, code: str, now: datetime
 ) -> int | None:
     """The time step whose code ``code`` is, within the drift and after the last one used."""
     code = _normalised(code)
     if not (code.isdigit() and len(code) == 6):
         return None
-    totp = pyotp.TOTP(_secret(factor, user, keys_dir))
+    totp = pyotp.TOTP(_secret(factor, user, key))
     current = totp.timecode(now)
     for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
         if step > factor.last_step and hmac.compare_digest(totp.generate_otp(step), code):

@@ -287,6 +287,21 @@ class KeyStore:
                 _write_new(path, wrapped, replace=False)
         return self.data_key(ref)
 
+    def adopt_data_key(self, key: KeyRef, old: Path) -> None:
+        """Wrap the key an earlier version kept in clear in the file ``old``, if it is
+        there, as the data key of ``key`` (unless it has one), then overwrite and delete
+        the file. Run once, at the first use after an upgrade."""
+        try:
+            data_key = old.read_bytes()
+        except FileNotFoundError:
+            return
+        # Adopted at the same moment by another process: the same key.
+        with contextlib.suppress(FileExistsError):
+            wrapped = self._wrap(key, data_key, self.current_master())
+            _write_new(self._wrapped_path(key), wrapped, replace=False)
+        with contextlib.suppress(FileNotFoundError):  # or it shreds the file too
+            _shred(old)
+
     def seal(self, key: KeyRef, data: bytes) -> bytes:
         """``data`` encrypted under the data key of ``key`` (made on first use) with
         AES-256-GCM, bound to its name: the nonce, then the ciphertext and its tag. For a

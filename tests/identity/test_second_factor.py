@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,13 +19,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.attempts import SignInAttempt
 from sandbox.accounts.models import Role, User
-from sandbox.accounts.secret_box import SecretUnreadable, unseal
+from sandbox.accounts.secret_box import KEY as SECRET_KEY
+from sandbox.accounts.secret_box import (
+    KEY_FILE,
+    SecretUnreadable,
+    account_key,
+    seal,
+    unseal,
+)
 from sandbox.accounts.service import create_user
 from sandbox.accounts.totp import TotpFactor
 from sandbox.api.app import create_app
 from sandbox.api.deps import SESSION_COOKIE
 from sandbox.audit.models import AuditEvent
 from sandbox.db.base import transaction
+from sandbox.keys.store import KeyStore, key_store
 from sandbox.settings import Settings
 from sandbox.web.pages.second_factor import PENDING_COOKIE
 from tests.control_plane.conftest import PASSWORD, login
@@ -152,12 +161,33 @@ def test_the_secret_is_sealed_with_the_key_store_and_bound_to_its_account(
         ops = session.scalar(select(User).where(User.username == "ops"))
         auth = session.scalar(select(User).where(User.username == "auth"))
         sealed = session.get(TotpFactor, ops.id).secret_sealed
-    assert secret.encode() not in sealed
-    assert unseal(settings.keys_dir, sealed, context=f"totp:{ops.id}").decode() == secret
+    store = key_store(settings)
+    key = account_key(store, settings.keys_dir)
+    assert secret.encode() not in sealed and not (settings.keys_dir / KEY_FILE).exists()
+    assert unseal(key, sealed, context=f"totp:{ops.id}").decode() == secret
     with pytest.raises(SecretUnreadable):  # another platform's key store
-        unseal(tmp_path / "other-keys", sealed, context=f"totp:{ops.id}")
+        other = account_key(KeyStore(tmp_path / "other-store"), tmp_path / "other-keys")
+        unseal(other, sealed, context=f"totp:{ops.id}")
     with pytest.raises(SecretUnreadable):  # copied into another account's row
-        unseal(settings.keys_dir, sealed, context=f"totp:{auth.id}")
+        unseal(key, sealed, context=f"totp:{auth.id}")
+    store.rotate()  # re-wraps the key: the secret opens as before
+    assert secret_of(factory, settings.keys_dir, "ops") == secret
+
+
+def test_an_earlier_key_file_moves_into_the_key_store(tmp_path: Path) -> None:
+    """A deployment from before kept the key in keys_dir: its first use wraps it into the
+    key store and destroys the file, and what it sealed still opens."""
+    keys_dir = tmp_path / "keys"
+    keys_dir.mkdir()
+    old = secrets.token_bytes(32)
+    (keys_dir / KEY_FILE).write_bytes(old)
+    sealed = seal(old, b"JBSWY3DPEHPK3PXP", context="totp:1")  # as it was sealed before
+    store = KeyStore(tmp_path / "store")
+    key = account_key(store, keys_dir)
+    assert not (keys_dir / KEY_FILE).exists() and store.has_data_key(SECRET_KEY)
+    assert old not in (tmp_path / "store" / "fields" / f"{SECRET_KEY.name}.json").read_bytes()
+    assert unseal(key, sealed, context="totp:1") == b"JBSWY3DPEHPK3PXP"
+    assert account_key(store, keys_dir) == old  # read once: from now on, the key store's
 
 
 def _form_token(page: str) -> str:
