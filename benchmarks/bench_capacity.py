@@ -497,7 +497,8 @@ def report(
     usable = host_mib - HOST_RESERVE_MIB
     need = RESEARCHERS * workspace + AGREEMENTS * worker
     at_limit = RESEARCHERS * WORKSPACE_LIMIT_MIB + AGREEMENTS * worker
-    alpha = math.log(provision_ratio) / math.log(high / low)  # t(n) ~ n ** alpha
+    # t(n) ~ n ** alpha, as from low to high; a measured fall is taken as no growth
+    alpha = max(0.0, math.log(provision_ratio) / math.log(high / low))
     total_s = sum(built.at(high) * (n / high) ** alpha for n in range(1, AGREEMENTS + 1))
     rate = appends[max(appends)]
     print(f"\n--- {AGREEMENTS:,} agreements and {RESEARCHERS:,} researchers, from these ---")

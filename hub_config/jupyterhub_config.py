@@ -31,7 +31,7 @@ control_plane = HttpControlPlane(
 # because each agreement's workspaces reach it on their own network's gateway.
 c.JupyterHub.bind_url = hub.public_url
 c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{hub.api_port}"
-c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+c.JupyterHub.db_url = hub.db_url or f"sqlite:///{state / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
 c.ConfigurableHTTPProxy.api_url = hub.proxy_api_url
 # HTTPS on the public URL (the proxy's --ssl-cert/--ssl-key) when a certificate is set,

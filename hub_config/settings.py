@@ -53,6 +53,11 @@ class HubSettings(WorkspaceLimitSettings):
     query_service_wait: float = 0
     #: Where the hub keeps its state (SQLite database, cookie secret).
     state_dir: str = "var/hub"
+    #: The hub's own database (SQLAlchemy URL): "" is SQLite in ``state_dir``, for one
+    #: host; beyond one host, PostgreSQL (``postgresql+psycopg://…``, a database of its
+    #: own), so that a hub started again, on this node or another, finds the servers still
+    #: running and their routes.
+    db_url: str = ""
     #: Researchers sign in through this OpenID Connect provider instead of with platform
     #: passwords when set (the platform's SANDBOX_OIDC_ISSUER; the hub is a second client).
     oidc_issuer: str = ""

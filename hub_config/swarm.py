@@ -178,6 +178,9 @@ def configure(c, hub: HubSettings, control_plane: ControlPlane) -> None:  # type
     refuse_without_swarm(client)
     refuse_setuid_image(client, hub.image)
     c.JupyterHub.spawner_class = SandboxSwarmSpawner
+    # A hub that stops (an upgrade, a move to another manager) leaves workspaces running;
+    # the next one finds them again from its database (SANDBOX_HUB_DB_URL).
+    c.JupyterHub.cleanup_servers = False
     c.SwarmSpawner.image = hub.image
     c.SwarmSpawner.allowed_images = [hub.image]
     c.SwarmSpawner.pull_policy = "skip"  # every node has the image, built offline

@@ -43,7 +43,8 @@ def free_port() -> int:
 
 class Hub:
     """A running hub; ``api`` is an HTTP client holding the given API token. With ``ca``,
-    the hub serves HTTPS (``SANDBOX_HUB_SSL_*`` in ``env``) and ``api`` verifies it."""
+    the hub serves HTTPS (``SANDBOX_HUB_SSL_*`` in ``env``) and ``api`` verifies it.
+    ``port``: the public one (a hub started again where another was), else a free one."""
 
     def __init__(
         self,
@@ -52,10 +53,11 @@ class Hub:
         config: Path = CONFIG,
         token: str = CONTROL_PLANE_TOKEN,
         ca: Path | None = None,
+        port: int | None = None,
     ):
         if shutil.which("configurable-http-proxy") is None:
             raise RuntimeError("configurable-http-proxy is not installed (.ci/setup.sh)")
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"{'https' if ca else 'http'}://127.0.0.1:{self.port}"
         full_env = {
             **os.environ,
