@@ -6,7 +6,7 @@ refused knows what was wrong and what is allowed. Messages never echo protected
 data values.
 
 An error says what *kind* of refusal or failure it is, never how a protocol answers it:
-the delivery layer (``sandbox.api.http_errors``) turns kinds into HTTP answers, in one
+the delivery layer (``sandbox.http.http_errors``) turns kinds into HTTP answers, in one
 place, so the services below it know nothing of HTTP.
 """
 

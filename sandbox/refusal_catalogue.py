@@ -123,7 +123,7 @@ RULES: dict[str, Rule] = {
     "audit-empty": Rule((), ("sandbox.audit.checkpoint",)),
     "audit-key": Rule((), ("sandbox.audit.authority_copy", "sandbox.audit.checkpoint", "sandbox.cli.audit")),
     "audit-unrecorded": Rule(("Shanghai Art.44",), ("sandbox.audit.advance",)),
-    "auth": Rule((), ("sandbox.api.deps", "sandbox.api.routes.auth", "sandbox.web.pages.account", "sandbox.web.pages.second_factor")),
+    "auth": Rule((), ("sandbox.api.routes.auth", "sandbox.http.deps", "sandbox.web.pages.account", "sandbox.web.pages.second_factor")),
     "backup-dataset-changed": Rule(("Rizhao Art.29; Putuo Art.32",), ("sandbox.backup.service",)),
     "backup-dataset-missing": Rule(("Rizhao Art.29; Putuo Art.32",), ("sandbox.backup.service",)),
     "backup-db": Rule((), ("sandbox.backup.database",)),
@@ -203,7 +203,7 @@ RULES: dict[str, Rule] = {
     "export-file-destroyed": Rule(("Rizhao Art.31",), ("sandbox.api.routes.exports",)),
     "export-file-form": Rule(("agreement clause outputs",), ("export_review.requests",)),
     "export-file-identifier": Rule(("Rizhao Art.29; Putuo Art.32",), ("export_review.file_gate", "export_review.requests")),
-    "export-file-name": Rule((), ("export_review.requests", "sandbox.api.query_service.exports")),
+    "export-file-name": Rule((), ("export_review.requests", "sandbox.api.routes.query_exports")),
     "export-file-rows": Rule(("agreement clause disclosure.max_result_rows",), ("export_review.file_gate",)),
     "export-file-size": Rule((), ("export_review.file_gate",)),
     "export-file-type": Rule((), ("export_review.file_gate",)),
@@ -221,7 +221,7 @@ RULES: dict[str, Rule] = {
     "http": Rule((), ("query_guard.client",)),
     "hub-researchers-only": Rule(("Rizhao Art.31",), ("sandbox.api.routes.oidc",)),
     "hub-token": Rule((), ("sandbox.api.routes.hub",)),
-    "id-range": Rule((), ("sandbox.api.request_checks",)),
+    "id-range": Rule((), ("sandbox.http.request_checks",)),
     "import-answer": Rule(("Shanghai Art.15, 20; agreement clause imports",), ("export_review.imports",)),
     "import-author": Rule(("Shanghai Art.15, 20; agreement clause imports",), ("export_review.imports",)),
     "import-author-reviews": Rule(("Shanghai Art.15; agreement clause review",), ("export_review.workflow",)),
@@ -253,7 +253,7 @@ RULES: dict[str, Rule] = {
     "not-found": Rule((), ("query_guard.keys",)),
     "notification-unknown": Rule((), ("sandbox.notifications.service",)),
     "number-finite": Rule((), ("sandbox.input_limits",)),
-    "number-range": Rule((), ("sandbox.api.request_checks",)),
+    "number-range": Rule((), ("sandbox.http.request_checks",)),
     "objection-answer": Rule(("Shanghai Art.21; Wuxi Art.17",), ("sandbox.feedback.objections",)),
     "objection-incomplete": Rule(("Shanghai Art.21; Wuxi Art.17",), ("sandbox.feedback.objections",)),
     "objection-transition": Rule((), ("sandbox.feedback.objections",)),
@@ -261,7 +261,7 @@ RULES: dict[str, Rule] = {
     "oidc-acr": Rule(("Rizhao Art.29 (R13)",), ("sandbox.identity.oidc_mfa",)),
     "oidc-audience": Rule((), ("sandbox.identity.oidc",)),
     "oidc-code": Rule((), ("sandbox.identity.oidc",)),
-    "oidc-denied": Rule((), ("sandbox.api.routes.oidc",)),
+    "oidc-denied": Rule((), ("sandbox.web.oidc",)),
     "oidc-disabled": Rule((), ("sandbox.identity.oidc",)),
     "oidc-expired": Rule((), ("sandbox.identity.oidc",)),
     "oidc-issuer": Rule((), ("sandbox.identity.oidc",)),
@@ -308,7 +308,7 @@ RULES: dict[str, Rule] = {
     "sign-in-backoff-account": Rule((), ("sandbox.accounts.backoff",)),
     "sign-in-backoff-address": Rule((), ("sandbox.accounts.backoff",)),
     "signing-key": Rule((), ("export_review.signing",)),
-    "sql-nesting": Rule((), ("sandbox.api.query_service.routes",)),
+    "sql-nesting": Rule((), ("sandbox.api.routes.query_service",)),
     "swarm-inactive": Rule((), ("sandbox.provisioning.swarm",)),
     "swarm-setuid": Rule((), ("hub_config.swarm",)),
     "swarm-worker-from-host": Rule((), ("sandbox.provisioning.swarm",)),
@@ -368,7 +368,7 @@ RULES: dict[str, Rule] = {
 }  # fmt: skip
 
 ENTRIES: tuple[tuple[str, ...], ...] = (
-    # Who may do what (sandbox/permissions.py, sandbox/api/deps.py, sandbox/web/csrf.py)
+    # Who may do what (sandbox/permissions.py, sandbox/http/deps.py, sandbox/web/csrf.py)
     ("role", "this action needs the role {roles}; you are signed in as {role}", "此操作需要{roles:roles}角色；您当前的角色是{role:roles}"),
     ("provider-owns", "only the provider {provider} may do this; you act for {actor}", "只有开放主体 {provider} 可以执行此操作；您代表 {actor}"),
     ("provider-owns", "dataset {name} belongs to {provider}", "数据集 {name} 属于 {provider}"),

@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     checkpoint_every_seconds: int = Field(default=300, ge=0)
     #: Reverse proxies (addresses or networks, e.g. ``["10.0.0.2", "fd00::/8"]``) whose
     #: ``X-Forwarded-For`` names the client; empty: the client is the socket peer, and the
-    #: header is ignored (sign-in backoff keys on this address, sandbox/api/client_address.py).
+    #: header is ignored (sign-in backoff keys on this address, sandbox/http/client_address.py).
     trusted_proxies: list[str] = []
     #: The bearer token Prometheus presents to ``/metrics`` (platform and query workers).
     #: Empty: ``/metrics`` answers loopback peers only.

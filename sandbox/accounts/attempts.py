@@ -37,7 +37,7 @@ class SignInAttempt(Base):
     at: Mapped[datetime]
     #: The account name as typed (it need not exist), cut to the longest a name may be.
     username: Mapped[str] = mapped_column(String(NAME_CHARS))
-    #: The client address (sandbox/api/client_address.py); empty when the channel does not
+    #: The client address (sandbox/http/client_address.py); empty when the channel does not
     #: know it (the hub did not say).
     address: Mapped[str] = mapped_column(String(ADDRESS_CHARS))
     channel: Mapped[str] = mapped_column(String(8))

@@ -11,15 +11,15 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from sandbox.api.http_errors import http_status
-from sandbox.api.query_service import exports
-from sandbox.api.query_service.routes import QueryService, router
+from sandbox.api.routes import query_exports
 from sandbox.api.routes.metrics import install_metrics
+from sandbox.api.routes.query_service import QueryService, router
 from sandbox.audit.faults import trace_commits
 from sandbox.audit.outbox import link_pending
 from sandbox.db.base import make_sessionmaker
 from sandbox.db.sealed import platform_engine
 from sandbox.errors import SandboxError
+from sandbox.http.http_errors import http_status
 from sandbox.settings import Settings
 
 
@@ -41,6 +41,6 @@ def create_worker_app(settings: Settings, agreement_id: str) -> FastAPI:
     app.state.query_service = QueryService(settings, sessions, only_agreement=agreement_id)
     app.add_exception_handler(SandboxError, refusal)
     app.include_router(router)
-    app.include_router(exports.router)
+    app.include_router(query_exports.router)
     install_metrics(app)
     return app

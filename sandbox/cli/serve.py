@@ -35,7 +35,7 @@ def _serve(settings: Settings, *, host: str | None = None, port: int | None = No
     production refuses plain HTTP except on loopback behind a trusted proxy."""
     import uvicorn
 
-    from sandbox.api.app import create_app
+    from sandbox.apps.platform import create_app
 
     host, port = host or settings.host, port or settings.port
     if why := plain_http_refused(settings, host):
@@ -56,7 +56,7 @@ def _serve(settings: Settings, *, host: str | None = None, port: int | None = No
             redirect.start()
             typer.echo(f"HTTP:      port {settings.http_redirect_port} redirects to HTTPS")
         # proxy_headers off: the client address is the socket peer unless the operator
-        # names trusted proxies (SANDBOX_TRUSTED_PROXIES, sandbox/api/client_address.py).
+        # names trusted proxies (SANDBOX_TRUSTED_PROXIES, sandbox/http/client_address.py).
         uvicorn.run(
             create_app(settings),
             host=host,

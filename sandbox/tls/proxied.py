@@ -3,10 +3,10 @@ client the proxy saw, believed only from a peer in ``SANDBOX_TRUSTED_PROXIES``.
 
 uvicorn's own header handling stays off (``sandbox serve``): it would take an entry that is
 not an address for the client, where the sign-in backoff stops at the proxy that passed it
-on (:mod:`sandbox.api.client_address`). Here a trusted peer's
+on (:mod:`sandbox.http.client_address`). Here a trusted peer's
 ``X-Forwarded-Proto`` sets the request's scheme, so the URLs the platform builds (a
 redirect's ``Location``) say ``https``, and its ``X-Forwarded-For`` sets the client as
-:func:`~sandbox.api.client_address.client_address` reads it, so every check of the
+:func:`~sandbox.http.client_address.client_address` reads it, so every check of the
 client's address (the sign-in backoff, ``/metrics`` for loopback only) sees the client,
 not the proxy on loopback. Reading it again later gives the same address. From any other
 peer both headers are ignored: anyone can write them.
@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from sandbox.api.client_address import client_address, trusted
+from sandbox.http.client_address import client_address, trusted
 
 Scope = dict[str, Any]
 #: The schemes of a request the proxy received over TLS, and over plain HTTP.

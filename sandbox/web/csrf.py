@@ -16,8 +16,8 @@ import secrets
 
 from fastapi import Request
 
-from sandbox.api.deps import SESSION_COOKIE
 from sandbox.errors import PermissionDenied
+from sandbox.http.deps import SESSION_COOKIE
 
 CSRF_COOKIE = "sandbox_csrf"
 CSRF_FIELD = "csrf_token"

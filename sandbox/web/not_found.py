@@ -8,7 +8,7 @@ from fastapi.exception_handlers import http_exception_handler
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from sandbox.api.deps import get_db, optional_user
+from sandbox.http.deps import get_db, optional_user
 from sandbox.web.rendering import back_url, remember_user, render
 
 

@@ -23,11 +23,11 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.types import Message
 
-from sandbox.api.deps import DbDep, MaybeUserDep
-from sandbox.api.http_errors import http_headers, http_status
 from sandbox.clock import today
 from sandbox.db.base import read_only
 from sandbox.errors import SandboxError
+from sandbox.http.deps import DbDep, MaybeUserDep
+from sandbox.http.http_errors import http_headers, http_status
 from sandbox.input_limits import input_refusal
 from sandbox.notifications.service import list_notifications
 from sandbox.providers import registered_names

@@ -13,6 +13,16 @@ from urllib.parse import urlencode, urlsplit
 
 from fastapi import Request
 
+from sandbox.accounts.models import Role
+
+#: Where each role starts after signing in (also the password step's).
+HOME = {
+    Role.researcher: "/researcher",
+    Role.provider: "/provider",
+    Role.operator: "/operator",
+    Role.authority: "/authority",
+}
+
 NEXT = "next"
 MAX_LENGTH = 2000
 

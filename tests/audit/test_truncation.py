@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner, Result
 
 from sandbox.accounts.models import User
-from sandbox.api.app import create_app
+from sandbox.apps.platform import create_app
 from sandbox.audit.anchor_timer import CheckpointTimer
 from sandbox.audit.anchoring import (
     Uncovered,

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from sandbox.api.app import create_app
+from sandbox.apps.platform import create_app
 from sandbox.audit.models import AuditEvent
 from sandbox.audit.verify import verify_chain
 from sandbox.backup import crypto

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import Role, User
 from sandbox.accounts.service import create_user
-from sandbox.api.app import create_app
+from sandbox.apps.platform import create_app
 from sandbox.audit.verify import verify_chain
 from sandbox.catalog.identifiers import resident_id_check_char
 from sandbox.db.base import make_sessionmaker, transaction

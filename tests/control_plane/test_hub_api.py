@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from sandbox.agreements.lifecycle import AgreementAction
 from sandbox.agreements.service import change_status, import_agreement
-from sandbox.api.app import create_app
+from sandbox.apps.platform import create_app
 from sandbox.audit.models import AuditEvent
 from sandbox.clock import today
 from sandbox.db.base import transaction

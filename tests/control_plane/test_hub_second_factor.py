@@ -15,7 +15,7 @@ from tornado import web
 
 from hub_config.auth import ControlPlaneAuthenticator
 from hub_config.control_plane import HttpControlPlane
-from sandbox.api.app import create_app
+from sandbox.apps.platform import create_app
 from sandbox.audit.models import AuditEvent
 from sandbox.db.base import transaction
 from sandbox.settings import Settings

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import User
-from sandbox.api.app import create_app
+from sandbox.apps.platform import create_app
 from sandbox.apps.worker import create_worker_app
 from sandbox.contracts import dump_agreement
 from sandbox.settings import Settings

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import User
 from sandbox.agreements.service import import_agreement
-from sandbox.api.app import create_app
+from sandbox.apps.platform import create_app
 from sandbox.audit.models import AuditEvent
 from sandbox.db.base import transaction
 from sandbox.settings import Settings

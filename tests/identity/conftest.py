@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from sandbox.api.app import create_app
+from sandbox.apps.platform import create_app
 from sandbox.settings import Settings
 from tests.control_plane.conftest import db_url, factory, users  # noqa: F401
 from tests.identity.provider import CLIENT_ID, CLIENT_SECRET, LocalProvider, running_provider

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyotp
 from fastapi.testclient import TestClient
 
-from sandbox.api.app import create_app
+from sandbox.apps.platform import create_app
 from sandbox.db.base import make_sessionmaker, transaction
 from sandbox.db.schema import ensure_schema
 from sandbox.db.sealed import platform_engine

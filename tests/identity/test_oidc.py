@@ -16,12 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import User
-from sandbox.api.app import create_app
-from sandbox.api.deps import SESSION_COOKIE
-from sandbox.api.routes.oidc import STATE_COOKIE
+from sandbox.apps.platform import create_app
 from sandbox.audit.models import AuditEvent
 from sandbox.db.base import transaction
+from sandbox.http.deps import SESSION_COOKIE
 from sandbox.identity.oidc import link_subject
+from sandbox.web.oidc import STATE_COOKIE
 from tests.identity.provider import LocalProvider, serving
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import User
-from sandbox.api.app import create_app
+from sandbox.apps.platform import create_app
 from sandbox.identity.oidc import link_subject, unlink_subject
 from sandbox.refusal_text import say
 from sandbox.settings import Settings

@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub_config.oidc_login import platform_account_hook
 from sandbox.accounts.attempts import SignInAttempt
-from sandbox.api.app import create_app
-from sandbox.api.deps import SESSION_COOKIE
+from sandbox.apps.platform import create_app
 from sandbox.audit.models import AuditEvent
 from sandbox.db.base import transaction
+from sandbox.http.deps import SESSION_COOKIE
 from sandbox.settings import Settings
 from tests.identity.conftest import PLATFORM
 from tests.identity.provider import HUB_CLIENT_ID, Grant, LocalProvider, serving

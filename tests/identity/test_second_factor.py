@@ -29,10 +29,10 @@ from sandbox.accounts.secret_box import (
 )
 from sandbox.accounts.service import create_user
 from sandbox.accounts.totp import TotpFactor
-from sandbox.api.app import create_app
-from sandbox.api.deps import SESSION_COOKIE
+from sandbox.apps.platform import create_app
 from sandbox.audit.models import AuditEvent
 from sandbox.db.base import transaction
+from sandbox.http.deps import SESSION_COOKIE
 from sandbox.keys.store import KeyStore, key_store
 from sandbox.settings import Settings
 from sandbox.web.pages.second_factor import PENDING_COOKIE

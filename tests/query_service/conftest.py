@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sandbox.accounts.models import User
 from sandbox.accounts.service import issue_workspace_token
 from sandbox.agreements.service import get_agreement, import_agreement
-from sandbox.api.app import create_app
+from sandbox.apps.platform import create_app
 from sandbox.db.base import transaction
 from sandbox.provisioning.service import provision
 from sandbox.settings import Settings

@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from traitlets.config.loader import PyFileConfigLoader
 
-from sandbox.api.app import create_app
+from sandbox.apps.platform import create_app
 from sandbox.settings import get_settings
 from sandbox.workspaces import hardening, network
 from sandbox.workspaces.limits import shown_limits

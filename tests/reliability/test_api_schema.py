@@ -25,7 +25,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 
-from sandbox.api.app import create_app
+from sandbox.apps.platform import create_app
 from tests.control_plane.conftest import PASSWORD
 from tests.query_service.conftest import AGGREGATE, World, bearer, serve
 from tests.second_factor import next_code

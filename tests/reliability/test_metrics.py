@@ -25,7 +25,7 @@ from traitlets.config import PyFileConfigLoader
 
 from sandbox.accounts.backoff import ACCOUNT
 from sandbox.accounts.models import User
-from sandbox.api.app import create_app
+from sandbox.apps.platform import create_app
 from sandbox.audit.models import AuditEvent
 from sandbox.db.base import transaction
 from sandbox.settings import Settings, get_settings

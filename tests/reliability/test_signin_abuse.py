@@ -28,7 +28,7 @@ from hub_config.control_plane import HttpControlPlane, SignInThrottled
 from sandbox.accounts.attempts import SignInAttempt
 from sandbox.accounts.backoff import ACCOUNT, ADDRESS, CAP_SECONDS
 from sandbox.accounts.models import User
-from sandbox.api.app import create_app
+from sandbox.apps.platform import create_app
 from sandbox.audit.models import AuditEvent
 from sandbox.db.base import transaction
 from sandbox.settings import Settings

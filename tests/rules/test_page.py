@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from sandbox.api.app import create_app
+from sandbox.apps.platform import create_app
 from sandbox.db.schema import ensure_schema
 from sandbox.refusal_catalogue import RULES
 from sandbox.settings import Settings

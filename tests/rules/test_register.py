@@ -59,7 +59,7 @@ def test_the_reader_finds_refusals_however_their_id_is_spelled() -> None:
         ("sandbox.tls.web", "tls-required"),  # {"error": ..., "rule": rule}
         ("sandbox.oversight.tipoffs", "tipoff-transition"),  # a Workflow record
         ("sandbox.accounts.backoff", "sign-in-backoff-account"),  # a Backoff record
-        ("sandbox.api.deps", "auth"),  # a keyword argument
+        ("sandbox.http.deps", "auth"),  # a keyword argument
         ("export_review.dp_plan", "dp-unsupported"),  # a helper's default: _refuse(message)
     } <= found
     cited = {(s.rule, s.article) for s in sites()}

@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sandbox.accounts.models import Role, User
 from sandbox.accounts.service import create_user
 from sandbox.agreements.service import import_agreement
-from sandbox.api.app import create_app
 from sandbox.applications.service import create_application, submit_application
+from sandbox.apps.platform import create_app
 from sandbox.audit.verify import verify_chain
 from sandbox.db.base import make_sessionmaker, transaction
 from sandbox.db.schema import ensure_schema

@@ -11,11 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import User
-from sandbox.api.app import create_app
-from sandbox.api.deps import SESSION_COOKIE
 from sandbox.applications.models import Application
+from sandbox.apps.platform import create_app
 from sandbox.db.base import transaction
 from sandbox.feedback.models import Objection
+from sandbox.http.deps import SESSION_COOKIE
 from sandbox.identity.organisations import add_organisation
 from sandbox.settings import Settings
 from tests.control_plane.conftest import PASSWORD

@@ -20,13 +20,13 @@ from sandbox.agreements.service import (
     list_agreements,
     visible_agreement,
 )
-from sandbox.api.deps import DbDep, OperatorDep, ResearcherDep, SettingsDep, UserDep
 from sandbox.api.views import agreement_view
 from sandbox.clock import today
 from sandbox.contracts import load_agreement_text
 from sandbox.duties.run import agreement_lifecycle
 from sandbox.errors import ValidationFailed
 from sandbox.feedback.usage import report_schedule, submit_usage_report
+from sandbox.http.deps import DbDep, OperatorDep, ResearcherDep, SettingsDep, UserDep
 from sandbox.input_limits import Days, Document, LongText
 from sandbox.provisioning.runtime import enforce_agreement_status
 from sandbox.provisioning.service import rebuild_if_provisioned

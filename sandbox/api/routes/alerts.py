@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from query_guard.early_warning.models import Alert, AlertStatus
 from query_guard.early_warning.service import acknowledge, list_alerts
-from sandbox.api.deps import DbDep, UserDep
+from sandbox.http.deps import DbDep, UserDep
 
 router = APIRouter(prefix="/api/alerts", tags=["early warning"])
 

@@ -9,7 +9,6 @@ from fastapi import APIRouter
 from pydantic import BaseModel, model_validator
 from pydantic_core import PydanticCustomError
 
-from sandbox.api.deps import CalendarDep, DbDep, ProviderDep, ResearcherDep, UserDep
 from sandbox.api.views import agreement_view, application_view
 from sandbox.applications.service import (
     approve_application,
@@ -23,6 +22,7 @@ from sandbox.applications.service import (
 )
 from sandbox.clock import today
 from sandbox.contracts import load_agreement_text
+from sandbox.http.deps import CalendarDep, DbDep, ProviderDep, ResearcherDep, UserDep
 from sandbox.input_limits import Document, LongText, Name, Title
 
 router = APIRouter(prefix="/api/applications", tags=["applications"])

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Form, Request
 
 from sandbox.accounts.service import open_session
 from sandbox.accounts.totp import reset_factor
-from sandbox.api.deps import DbDep, OperatorDep, UserDep
-from sandbox.api.sign_in import second_step, sign_in
 from sandbox.errors import PermissionDenied
+from sandbox.http.deps import DbDep, OperatorDep, UserDep
+from sandbox.http.sign_in import second_step, sign_in
 from sandbox.identity.organisations import find_user, has_real_name
 
 router = APIRouter(prefix="/api", tags=["auth"])

@@ -10,9 +10,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from sandbox.api.deps import DbDep, OperatorDep, OversightDep, SettingsDep
 from sandbox.backup.service import BackupResult
 from sandbox.backup.stored import StoredBackup, backup_now, list_backups
+from sandbox.http.deps import DbDep, OperatorDep, OversightDep, SettingsDep
 
 router = APIRouter(prefix="/api/operator", tags=["operator"])
 

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Form, UploadFile
 from pydantic import BaseModel
 
 from sandbox.accounts.models import Role
-from sandbox.api.deps import DbDep, MaybeUserDep, ProviderDep, SettingsDep
 from sandbox.api.views import catalog_review_view, dataset_view
 from sandbox.catalog.reading import Encoding, ReadOptions, Upload, upload_name
 from sandbox.catalog.review import latest_reviews, proposed_version
@@ -27,6 +26,7 @@ from sandbox.contracts.loading import load_catalog_entry
 from sandbox.errors import NotFound
 from sandbox.feedback.complaints import file_complaint
 from sandbox.feedback.objections import raise_objection
+from sandbox.http.deps import DbDep, MaybeUserDep, ProviderDep, SettingsDep
 from sandbox.input_limits import LongText, Name
 
 router = APIRouter(prefix="/api/catalog", tags=["catalogue"])

@@ -14,7 +14,6 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from sandbox.api.deps import DbDep, UserDep
 from sandbox.api.views import catalog_review_view
 from sandbox.catalog.models import CatalogReview, Dataset
 from sandbox.catalog.review import (
@@ -26,6 +25,7 @@ from sandbox.catalog.review import (
     withdraw_review,
     withdrawal_reason,
 )
+from sandbox.http.deps import DbDep, UserDep
 from sandbox.input_limits import LongText
 
 router = APIRouter(prefix="/api/catalog-reviews", tags=["catalogue review"])

@@ -27,10 +27,10 @@ from export_review.requests import (
     withdraw_request,
 )
 from export_review.workflow import ExportAction, ExportStatus
-from sandbox.api.deps import DbDep, ProviderDep, ResearcherDep, SettingsDep, UserDep
-from sandbox.api.query_service.routes import ServiceDep
+from sandbox.api.routes.query_service import ServiceDep
 from sandbox.db.sealed import session_key_store
 from sandbox.errors import NotFound, ValidationFailed
+from sandbox.http.deps import DbDep, ProviderDep, ResearcherDep, SettingsDep, UserDep
 
 router = APIRouter(prefix="/api/exports", tags=["exports"])
 #: A drawn figure opened on its own runs nothing and loads nothing (its styles are inline).

@@ -23,10 +23,10 @@ from sandbox.accounts.second_factor import (
 )
 from sandbox.accounts.service import issue_workspace_token
 from sandbox.agreements.models import AgreementRecord
-from sandbox.api.deps import DbDep, SettingsDep, bearer_token
-from sandbox.api.sign_in import second_step, sign_in
 from sandbox.audit.record import record
 from sandbox.errors import NotFound, PermissionDenied, SandboxError
+from sandbox.http.deps import DbDep, SettingsDep, bearer_token
+from sandbox.http.sign_in import second_step, sign_in
 from sandbox.input_limits import Name
 from sandbox.workspaces.names import network_name
 

@@ -20,8 +20,8 @@ from export_review.imports import (
     withdraw_import,
 )
 from export_review.models import ImportRequest
-from sandbox.api.deps import DbDep, ProviderDep, ResearcherDep, SettingsDep, UserDep
 from sandbox.errors import NotFound
+from sandbox.http.deps import DbDep, ProviderDep, ResearcherDep, SettingsDep, UserDep
 
 router = APIRouter(prefix="/api/imports", tags=["imports"])
 

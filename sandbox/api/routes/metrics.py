@@ -14,8 +14,8 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from sandbox import metrics
-from sandbox.api.deps import bearer_token
 from sandbox.errors import PermissionDenied
+from sandbox.http.deps import bearer_token
 
 RULE = "metrics-token"
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from sandbox.api.deps import DbDep, OperatorDep, SettingsDep, UserDep
 from sandbox.clock import today
+from sandbox.http.deps import DbDep, OperatorDep, SettingsDep, UserDep
 from sandbox.notifications.models import Notification
 from sandbox.notifications.service import list_notifications, mark_read
 from sandbox.notifications.service import run as run_job

@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from sandbox.api.deps import DbDep, OperatorDep, OversightDep, SettingsDep
+from sandbox.http.deps import DbDep, OperatorDep, OversightDep, SettingsDep
 from sandbox.identity.models import Organisation, OrgRole
 from sandbox.identity.organisations import (
     add_member,

@@ -9,7 +9,6 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from sandbox.accounts.models import Role
-from sandbox.api.deps import DbDep, OversightDep, ProviderDep, SettingsDep, UserDep
 from sandbox.api.views import application_view, complaint_view, objection_view
 from sandbox.applications.models import Application, ApplicationStatus
 from sandbox.applications.service import is_overdue
@@ -20,6 +19,7 @@ from sandbox.feedback.models import ComplaintStatus, ObjectionStatus
 from sandbox.feedback.objections import handle_objection, list_objections
 from sandbox.feedback.usage import overdue_reports
 from sandbox.filings import list_filings
+from sandbox.http.deps import DbDep, OversightDep, ProviderDep, SettingsDep, UserDep
 from sandbox.input_limits import LongText
 from sandbox.permissions import require_role
 from sandbox.provisioning.service import rebuild_for_dataset

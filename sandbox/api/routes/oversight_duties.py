@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from sandbox.api.deps import (
+from sandbox.clock import today
+from sandbox.http.deps import (
     CalendarDep,
     DbDep,
     MaybeUserDep,
@@ -16,7 +17,6 @@ from sandbox.api.deps import (
     SettingsDep,
     UserDep,
 )
-from sandbox.clock import today
 from sandbox.input_limits import Days, LongText, Name, RowId, Title
 from sandbox.oversight import demand, quality, tipoffs, violations
 from sandbox.oversight.models import Demand, TipOff

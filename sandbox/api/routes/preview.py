@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, FiniteFloat
 
-from sandbox.api.deps import DbDep, ProviderDep, SettingsDep
+from sandbox.http.deps import DbDep, ProviderDep, SettingsDep
 from sandbox.input_limits import Count, Epsilon
 from sandbox.preview.files import file_stem, labelled_csv, preview_zip
 from sandbox.preview.service import (

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from sandbox.accounts.sign_in_report import MAX_HOURS, FailureReport, Row, failure_report
-from sandbox.api.deps import DbDep, OperatorDep
-from sandbox.api.sign_in import request_time
+from sandbox.http.deps import DbDep, OperatorDep
+from sandbox.http.sign_in import request_time
 
 router = APIRouter(prefix="/api/operator", tags=["operator"])
 

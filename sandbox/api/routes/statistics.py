@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from sandbox.api.deps import CalendarDep, DbDep, OversightDep, SettingsDep
 from sandbox.clock import today
+from sandbox.http.deps import CalendarDep, DbDep, OversightDep, SettingsDep
 from sandbox.statistics.service import Statistics, as_csv, compute
 
 router = APIRouter(prefix="/api", tags=["statistics"])

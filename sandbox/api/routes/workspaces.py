@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from sandbox.api.deps import DbDep, OperatorDep, OversightDep, SettingsDep
+from sandbox.http.deps import DbDep, OperatorDep, OversightDep, SettingsDep
 from sandbox.provisioning.models import Workspace
 from sandbox.provisioning.runtime import WorkspaceRuntimeUnavailable, resource_use
 from sandbox.provisioning.service import destroy_ended, list_workspaces, provision

@@ -1,7 +1,7 @@
 """Sign in and out, one's own account (with its real-name status), and the language switch.
 
 Signing in exchanges a password for the same bearer token the API issues, kept
-in an httponly session cookie that ``sandbox.api.deps.optional_user`` reads.
+in an httponly session cookie that ``sandbox.http.deps.optional_user`` reads.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from sandbox.accounts.models import Role
 from sandbox.accounts.second_factor import requires_second_factor
 from sandbox.accounts.service import SESSION_HOURS, open_session, revoke_token
 from sandbox.accounts.totp import factor_of
-from sandbox.api.deps import SESSION_COOKIE, DbDep, SettingsDep, UserDep
-from sandbox.api.sign_in import sign_in
 from sandbox.errors import PermissionDenied
+from sandbox.http.deps import SESSION_COOKIE, DbDep, SettingsDep, UserDep
+from sandbox.http.sign_in import sign_in
 from sandbox.identity.organisations import REAL_NAME_ARTICLE, identity_of
 from sandbox.web.form_refusal import shows_again
 from sandbox.web.i18n import LANG_COOKIE, LANGUAGES
-from sandbox.web.pages.second_factor import HOME, to_second_step
+from sandbox.web.pages.second_factor import to_second_step
 from sandbox.web.rendering import back_url, page_router, render, see_other, set_cookie
-from sandbox.web.return_to import NEXT, same_site_path
+from sandbox.web.return_to import HOME, NEXT, same_site_path
 
 router = page_router()
 

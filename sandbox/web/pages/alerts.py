@@ -7,7 +7,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 
 from query_guard.early_warning.service import acknowledge
-from sandbox.api.deps import DbDep, UserDep
+from sandbox.http.deps import DbDep, UserDep
 from sandbox.web.rendering import back_url, page_router, see_other
 
 router = page_router()

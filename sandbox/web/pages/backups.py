@@ -11,11 +11,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from sandbox.accounts.models import User
-from sandbox.api.deps import DbDep, OperatorDep, OversightDep, SettingsDep
-from sandbox.api.http_errors import http_status
 from sandbox.backup.service import BackupResult
 from sandbox.backup.stored import backup_now, list_backups
 from sandbox.errors import SandboxError
+from sandbox.http.deps import DbDep, OperatorDep, OversightDep, SettingsDep
+from sandbox.http.http_errors import http_status
 from sandbox.settings import Settings
 from sandbox.web.rendering import page_router, render
 

@@ -14,7 +14,6 @@ from typing import Annotated
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from sandbox.api.deps import DbDep, OversightDep, UserDep
 from sandbox.catalog.models import Dataset
 from sandbox.catalog.review import (
     Decision,
@@ -26,6 +25,7 @@ from sandbox.catalog.review import (
     visible_review,
     withdrawal_reason,
 )
+from sandbox.http.deps import DbDep, OversightDep, UserDep
 from sandbox.input_limits import LongText
 from sandbox.web.rendering import page_router, render, see_other
 

@@ -15,7 +15,6 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from sandbox.accounts.models import Role, User
-from sandbox.api.deps import DbDep, SettingsDep, role
 from sandbox.audit.anchoring import read_uncovered
 from sandbox.audit.authority_copy import checkpoints_after, checkpoints_jsonl
 from sandbox.audit.checkpoint import (
@@ -25,6 +24,7 @@ from sandbox.audit.checkpoint import (
     public_key_hex,
 )
 from sandbox.audit.record import record
+from sandbox.http.deps import DbDep, SettingsDep, role
 from sandbox.web.rendering import page_router, render, see_other
 
 router = page_router("/authority")

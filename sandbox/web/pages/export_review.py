@@ -21,8 +21,8 @@ from export_review.rerun import rerun_tables
 from export_review.workflow import NEEDS_REASON, ExportAction, user_can_review
 from sandbox.accounts.models import User
 from sandbox.agreements.service import as_contract, get_agreement
-from sandbox.api.deps import DbDep, ProviderDep, SettingsDep
-from sandbox.api.query_service.routes import get_service
+from sandbox.api.routes.query_service import get_service
+from sandbox.http.deps import DbDep, ProviderDep, SettingsDep
 from sandbox.input_limits import LongText
 from sandbox.web.export_views import decisions_of, rerun_view, reviewer_moves, shown_file
 from sandbox.web.form_refusal import ANY_RULE, shows_again

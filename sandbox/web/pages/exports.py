@@ -29,8 +29,8 @@ from export_review.requests import (
 )
 from export_review.workflow import TRANSITIONS, ExportAction
 from sandbox.agreements.service import as_contract, visible_agreement
-from sandbox.api.deps import DbDep, ResearcherDep, SettingsDep
-from sandbox.api.query_service.routes import ServiceDep
+from sandbox.api.routes.query_service import ServiceDep
+from sandbox.http.deps import DbDep, ResearcherDep, SettingsDep
 from sandbox.input_limits import LongText, Sql
 from sandbox.web.export_views import shown_file
 from sandbox.web.form_refusal import shows_again

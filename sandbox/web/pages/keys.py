@@ -13,8 +13,8 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
-from sandbox.api.deps import SettingsDep
 from sandbox.errors import NotFound
+from sandbox.http.deps import SettingsDep
 from sandbox.web.rendering import page_router, render
 from sandbox.web.views import published_keys
 

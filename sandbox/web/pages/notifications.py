@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from sandbox.api.deps import DbDep, UserDep
+from sandbox.http.deps import DbDep, UserDep
 from sandbox.notifications.service import list_notifications, mark_read
 from sandbox.web.rendering import page_router, render, see_other
 

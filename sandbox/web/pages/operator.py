@@ -14,9 +14,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from query_guard.early_warning.service import list_alerts
 from sandbox.agreements.lifecycle import AgreementAction
 from sandbox.agreements.service import change_status, list_agreements
-from sandbox.api.deps import DbDep, OperatorDep, SettingsDep
 from sandbox.clock import today
 from sandbox.duties.run import agreement_lifecycle
+from sandbox.http.deps import DbDep, OperatorDep, SettingsDep
 from sandbox.input_limits import Days, LongText
 from sandbox.provisioning.runtime import (
     WorkspaceRuntimeUnavailable,

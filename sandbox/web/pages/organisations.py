@@ -14,8 +14,8 @@ from typing import Annotated
 from fastapi import Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from sandbox.api.deps import DbDep, OperatorDep, OversightDep, SettingsDep
 from sandbox.api.routes.organisations import organisation_view
+from sandbox.http.deps import DbDep, OperatorDep, OversightDep, SettingsDep
 from sandbox.identity.models import OrgRole
 from sandbox.identity.organisations import (
     add_member,

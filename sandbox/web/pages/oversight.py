@@ -18,8 +18,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
 
 from sandbox.accounts.models import Role
-from sandbox.api.deps import CalendarDep, DbDep, MaybeUserDep, SettingsDep, UserDep
 from sandbox.clock import today
+from sandbox.http.deps import CalendarDep, DbDep, MaybeUserDep, SettingsDep, UserDep
 from sandbox.input_limits import Days, LongText, Name, RowId, Title
 from sandbox.oversight import demand, quality, tipoffs, violations
 from sandbox.oversight.models import Demand, TipOff

@@ -18,11 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sandbox.accounts.models import User
-from sandbox.api.deps import Db, DbDep, ProviderDep, SettingsDep
-from sandbox.api.http_errors import http_status
 from sandbox.catalog.models import Dataset
 from sandbox.contracts import OpenClass
 from sandbox.errors import SandboxError
+from sandbox.http.deps import Db, DbDep, ProviderDep, SettingsDep
+from sandbox.http.http_errors import http_status
 from sandbox.input_limits import Count, Epsilon
 from sandbox.preview.service import (
     DEFAULT_ROWS,

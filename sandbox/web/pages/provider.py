@@ -22,7 +22,6 @@ from export_review.requests import list_requests
 from query_guard.early_warning.service import list_alerts
 from sandbox.accounts.models import User
 from sandbox.agreements.service import export_agreement, list_agreements, visible_agreement
-from sandbox.api.deps import CalendarDep, DbDep, ProviderDep, UserDep
 from sandbox.applications.models import Application
 from sandbox.applications.service import (
     approve_application,
@@ -42,6 +41,7 @@ from sandbox.contracts.agreement import OUTPUT_FORMS, REPORT_FREQUENCIES
 from sandbox.feedback.complaints import handle_complaint, list_complaints
 from sandbox.feedback.models import ComplaintStatus, ObjectionStatus
 from sandbox.feedback.objections import handle_objection, list_objections
+from sandbox.http.deps import CalendarDep, DbDep, ProviderDep, UserDep
 from sandbox.input_limits import LongText, Name
 from sandbox.web.form_refusal import required, shows_again
 from sandbox.web.forms import ApprovalForm, agreement_from_form

@@ -12,7 +12,6 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
-from sandbox.api.deps import DbDep
 from sandbox.api.views import dataset_view
 from sandbox.catalog.service import get_public_dataset, latest_version, public_datasets
 from sandbox.clock import today
@@ -20,6 +19,7 @@ from sandbox.contracts import OpenClass
 from sandbox.errors import PolicyViolation
 from sandbox.feedback.complaints import KINDS, file_complaint
 from sandbox.feedback.objections import raise_objection
+from sandbox.http.deps import DbDep
 from sandbox.input_limits import LongText, Name
 from sandbox.preview.service import preview_status
 from sandbox.web.form_refusal import required, shows_again

@@ -24,8 +24,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ValidationError, model_validator
 
 from sandbox.accounts.models import User
-from sandbox.api.deps import DbDep, ProviderDep, SettingsDep
-from sandbox.api.http_errors import http_status
 from sandbox.catalog.quality import quality_report, suggest_sensitivity
 from sandbox.catalog.reading import Encoding, ReadOptions, read_sheet, read_table
 from sandbox.catalog.service import publish_dataset
@@ -35,6 +33,8 @@ from sandbox.contracts.catalog_entry import COLUMN_TYPES
 from sandbox.contracts.frequency import FREQUENCIES
 from sandbox.contracts.names import proposed_name
 from sandbox.errors import SandboxError
+from sandbox.http.deps import DbDep, ProviderDep, SettingsDep
+from sandbox.http.http_errors import http_status
 from sandbox.input_limits import LongText, Name, Title, field_name, problem_text
 from sandbox.settings import Settings
 from sandbox.web import staging

@@ -20,8 +20,6 @@ from sqlalchemy.orm import Session
 from export_review.requests import list_requests
 from sandbox.accounts.models import User
 from sandbox.agreements.service import list_agreements, visible_agreement
-from sandbox.api.deps import CalendarDep, DbDep, ResearcherDep, SettingsDep
-from sandbox.api.http_errors import http_status
 from sandbox.applications.models import Application
 from sandbox.applications.service import (
     create_application,
@@ -35,6 +33,8 @@ from sandbox.clock import today
 from sandbox.contracts.agreement import OUTPUT_FORMS
 from sandbox.errors import SandboxError
 from sandbox.feedback.usage import report_schedule, submit_usage_report
+from sandbox.http.deps import CalendarDep, DbDep, ResearcherDep, SettingsDep
+from sandbox.http.http_errors import http_status
 from sandbox.identity.organisations import REAL_NAME_ARTICLE, has_real_name
 from sandbox.input_limits import LongText
 from sandbox.web.form_refusal import shows_again

@@ -33,27 +33,19 @@ from sandbox.accounts.totp import (
     pending_enrolment,
     start_enrolment,
 )
-from sandbox.api.client_address import client_address
-from sandbox.api.deps import SESSION_COOKIE, DbDep, MaybeUserDep, SettingsDep
-from sandbox.api.sign_in import request_time, second_step
 from sandbox.errors import PermissionDenied
+from sandbox.http.client_address import client_address
+from sandbox.http.deps import SESSION_COOKIE, DbDep, MaybeUserDep, SettingsDep
+from sandbox.http.sign_in import request_time, second_step
 from sandbox.settings import Settings
 from sandbox.web.rendering import page_router, render, see_other, set_cookie
-from sandbox.web.return_to import NEXT, same_site_path
+from sandbox.web.return_to import HOME, NEXT, same_site_path
 
 router = page_router()
 
 PENDING_COOKIE = "sandbox_signin_pending"
 CODE_PAGE = "/signin/code"
 ENROL_PAGE = "/signin/enrol"
-
-#: Where each role starts after signing in (also the password step's).
-HOME = {
-    Role.researcher: "/researcher",
-    Role.provider: "/provider",
-    Role.operator: "/operator",
-    Role.authority: "/authority",
-}
 
 
 def to_second_step(

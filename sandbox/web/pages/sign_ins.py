@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sandbox.accounts.backoff import ACCOUNT, ADDRESS, CAP_SECONDS
 from sandbox.accounts.sign_in_report import MAX_HOURS, failure_report
 from sandbox.accounts.totp import reset_factor
-from sandbox.api.deps import DbDep, OperatorDep
-from sandbox.api.sign_in import request_time
+from sandbox.http.deps import DbDep, OperatorDep
+from sandbox.http.sign_in import request_time
 from sandbox.identity.organisations import find_user
 from sandbox.input_limits import Name
 from sandbox.web.rendering import page_router, render, see_other

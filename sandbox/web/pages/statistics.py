@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from sandbox.api.deps import CalendarDep, DbDep, OversightDep, SettingsDep
 from sandbox.clock import today
+from sandbox.http.deps import CalendarDep, DbDep, OversightDep, SettingsDep
 from sandbox.statistics.chart import bar_chart
 from sandbox.statistics.service import compute
 from sandbox.web.rendering import page_router, render

@@ -17,8 +17,8 @@ from sandbox import metrics
 from sandbox.accounts.backoff import authenticate_with_backoff
 from sandbox.accounts.models import User
 from sandbox.accounts.second_factor import present_second_factor, requires_second_factor
-from sandbox.api.client_address import client_address
 from sandbox.errors import PolicyViolation, TooManyAttempts
+from sandbox.http.client_address import client_address
 
 
 def request_time(request: Request) -> datetime:

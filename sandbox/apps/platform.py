@@ -7,10 +7,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from sandbox.api.docs_pages import install_docs
-from sandbox.api.http_errors import http_headers, http_status
-from sandbox.api.query_service import exports as qs_exports
-from sandbox.api.query_service import routes as query_service
-from sandbox.api.request_checks import check_request, refuse_invalid_input
 from sandbox.api.routes import (
     agreements,
     alerts,
@@ -29,20 +25,24 @@ from sandbox.api.routes import (
     oversight,
     oversight_duties,
     preview,
+    query_exports,
+    query_service,
     sign_ins,
     statistics,
     workspaces,
 )
 from sandbox.api.routes.metrics import install_metrics
+from sandbox.apps.pages import install_pages
 from sandbox.audit.outbox import link_pending
 from sandbox.db.base import make_sessionmaker
 from sandbox.db.schema import ensure_schema
 from sandbox.db.sealed import field_keys, platform_engine
 from sandbox.errors import SandboxError
+from sandbox.http.http_errors import http_headers, http_status
+from sandbox.http.request_checks import check_request, refuse_invalid_input
 from sandbox.metrics import PlatformCollector
 from sandbox.settings import Settings, get_settings
 from sandbox.tls.web import install_https
-from sandbox.web import install_pages
 from sandbox.workcalendar import calendar_from_settings
 
 
@@ -93,12 +93,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         alerts,
         exports,
         imports,
-        qs_exports,
+        query_exports,
     ):
         app.include_router(module.router)
     app.include_router(agreements.lifecycle_router)
     app.include_router(preview.router)
-    app.include_router(oidc.pages)
     install_pages(app)
     install_docs(app)
     install_metrics(app, PlatformCollector(app.state.sessionmaker, settings))

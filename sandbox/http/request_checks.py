@@ -20,8 +20,8 @@ from fastapi.params import Form
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from sandbox.api.http_errors import http_status
 from sandbox.errors import NotFound
+from sandbox.http.http_errors import http_status
 from sandbox.input_limits import DOCUMENT_CHARS, MAX_ID, MAX_PARAMETER, input_refusal, text_problem
 
 Loc = tuple[str | int, ...]

@@ -30,14 +30,14 @@ from export_review.requests import (
     submit_request,
 )
 from query_guard.service.access import Caller
-from sandbox.api.query_service.routes import (
+from sandbox.api.routes.exports import export_view, json_field
+from sandbox.api.routes.query_service import (
     CallerDep,
     Epsilon,
     QuerySql,
     RecordedRefusals,
     ServiceDep,
 )
-from sandbox.api.routes.exports import export_view, json_field
 from sandbox.audit.advance import advance
 from sandbox.db.base import transaction
 from sandbox.errors import SandboxError, ValidationFailed
