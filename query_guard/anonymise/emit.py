@@ -25,6 +25,8 @@ generator changes no node of a checked query (see :mod:`query_guard.guard`).
 
 from __future__ import annotations
 
+from functools import partial
+
 import sqlglot
 from sqlglot import exp
 
@@ -94,24 +96,46 @@ def _private(select: exp.Select) -> exp.Select:
     return select
 
 
-def _per_entity_rows(inner: exp.Select, entity: str, alias: str) -> exp.Expression:
+def _gated(node: exp.Expression, gate: str | None) -> exp.Expression:
+    """``node`` (a FROM, a JOIN or a query) with each of its own private tables read only
+    where ``gate`` holds: a condition on no row, true when any bucket goes the exact way.
+
+    DuckDB builds a join's hash table before it knows that the rows it feeds are not
+    needed: ungated, the exact way's rows of a join cost the whole join (and more, when it
+    made the joined rows the build side of the bucket filter) even where every bucket was
+    settled by the fast path (:mod:`.fast`). A gated table yields no row instead."""
+    if gate is None:
+        return node
+    for table in list(node.find_all(exp.Table)):
+        if table.find_ancestor(exp.Select) in (None, node):  # not a nested query's
+            rows = exp.select("*").from_(exp.table_(table.name, db=PRIVATE_SCHEMA, quoted=True))
+            rows = rows.where(gate, dialect="duckdb", copy=False)
+            table.replace(exp.alias_(exp.Subquery(this=rows), table.alias_or_name, quoted=True))
+    return node
+
+
+def _per_entity_rows(
+    inner: exp.Select, entity: str, alias: str, gate: str | None = None
+) -> exp.Expression:
     """A per-entity block as the rows of an anonymising block, naming each row's entity."""
     rows = _private(inner.copy())  # the researcher's WITH query keeps its own
     rows.select(exp.alias_(sqlglot.parse_one(entity, read="duckdb"), PER_ENTITY), copy=False)
-    return exp.alias_(exp.Subquery(this=rows), alias, quoted=True)
+    return exp.alias_(exp.Subquery(this=_gated(rows, gate)), alias, quoted=True)
 
 
-def _from_clause(block: Block) -> str:
-    """The block's FROM and JOINs over the private tables, or over its per-entity rows;
-    its WHERE is applied condition by condition (:func:`_low_effect_ctes`)."""
+def _from_clause(block: Block, gate: str | None = None) -> str:
+    """The block's FROM and JOINs over the private tables, or over its per-entity rows,
+    read where ``gate`` holds (:func:`_gated`); its WHERE is applied condition by
+    condition (:func:`_low_effect_ctes`)."""
     if block.inner:
         [(alias, (inner, entity))] = block.inner.items()
-        return f"FROM {_per_entity_rows(inner, entity, alias).sql('duckdb', copy=False)}"
+        return f"FROM {_per_entity_rows(inner, entity, alias, gate).sql('duckdb', copy=False)}"
     # The block's tables are read nowhere else: its compiled form replaces the block.
     select = _private(block.select)
-    parts = [select.args["from_"].sql("duckdb", copy=False)]
-    parts += [j.sql("duckdb", copy=False) for j in select.args.get("joins") or []]
-    return " ".join(parts)
+    parts = [select.args["from_"], *(select.args.get("joins") or [])]
+    if gate is not None:
+        parts = [_gated(part.copy(), gate) for part in parts]
+    return " ".join(part.sql("duckdb", copy=False) for part in parts)
 
 
 def _entity(block: Block, kind: list[tuple[str, str]], ctx: GuardContext) -> str:
@@ -125,8 +149,8 @@ def _entity(block: Block, kind: list[tuple[str, str]], ctx: GuardContext) -> str
     return f"{q(alias)}.{q(column)}"
 
 
-def _rows_select(block: Block, ctx: GuardContext) -> str:
-    """All rows of the block's datasets: bucket keys, one entity per kind, the base
+def _row_columns(block: Block, ctx: GuardContext) -> str:
+    """The columns of the block's rows: bucket keys, one entity per kind, the base
     aggregates' arguments, and whether each condition holds (NULL counts as not)."""
     cols = [f"{key_sql(k, block, ctx)} AS {q(f'__qg_g{i}')}" for i, k in enumerate(block.keys)]
     for k, kind in enumerate(block.kinds or [[]]):
@@ -139,7 +163,12 @@ def _rows_select(block: Block, ctx: GuardContext) -> str:
             cols.append(f"{arg} AS {q(f'__qg_a{j}')}")
     for i, atom in enumerate(block.atoms):
         cols.append(f"{condition_sql(atom, block, ctx)} AS {flag(i)}")
-    return f"SELECT {', '.join(cols)} {_from_clause(block)}"
+    return ", ".join(cols)
+
+
+def _gated_rows(block: Block, columns: str, gate: str) -> str:
+    """The block's rows read where ``gate`` holds (:func:`_gated`)."""
+    return f"SELECT {columns} {_from_clause(block, gate)}"
 
 
 def _low_effect_ctes(block: Block, ctx: GuardContext, source: str, n: int) -> tuple[list[str], str]:
@@ -339,12 +368,15 @@ def _centred_cte(block: Block, rows: str, centred: str) -> str:
 def _ctes(block: Block, ctx: GuardContext, n: int) -> tuple[list[str], str]:
     """The WITH entries computing the block's anonymised buckets, and their name."""
     source, anon = f"__qg_src{n}", f"__qg_anon{n}"
-    rows_select = _rows_select(block, ctx)
+    columns = _row_columns(block, ctx)
+    rows_select = f"SELECT {columns} {_from_clause(block)}"
     # Read by the fast path and the exact way alike: inlined, never stored.
     ctes = [f"{q(source)} AS NOT MATERIALIZED ({rows_select})"]
     settled = None
     if fast.eligible(block):
-        quick, settled, source = fast.ctes(block, ctx, (source, rows_select), n)
+        joined = block.inner or block.select.args.get("joins")
+        gated = partial(_gated_rows, block, columns) if joined else None
+        quick, settled, source = fast.ctes(block, ctx, (source, rows_select), n, gated)
         ctes += quick
         anon = f"__qg_exact{n}"
     if block.atoms:

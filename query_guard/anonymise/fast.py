@@ -27,6 +27,7 @@ contributions from above (``tests/query_guard/test_anonymise.py`` checks both).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -231,11 +232,17 @@ def _buckets(g: list[str], kept: str, n: int, m: int) -> str:
 
 
 def ctes(
-    block: Block, ctx: GuardContext, rows: tuple[str, str], n: int
+    block: Block,
+    ctx: GuardContext,
+    rows: tuple[str, str],
+    n: int,
+    gated: Callable[[str], str] | None = None,
 ) -> tuple[list[str], str, str]:
     """The WITH entries of the fast path over ``rows`` (the name of the block's rows and
     the SELECT that makes them): (entries, its anonymised buckets, the rows of the buckets
-    left to the exact way)."""
+    left to the exact way). ``gated`` makes the block's rows read only where a condition
+    holds: for a join, the exact way reads those, gated on any bucket's going that way
+    (``emit._gated``)."""
     g = [q(f"__qg_g{i}") for i in range(len(block.keys))]
     m = len(block.atoms)
     source, rows_select = rows
@@ -283,15 +290,19 @@ def ctes(
     every = f" WHERE {' AND '.join(f'({h})' for h in holds)}" if holds else ""
     kept = q(f"__qg_fkept{n}")
     kept_rows = f"SELECT {', '.join([*g, *computed])} FROM ({rows_select}{every}){grouping}"
+    unsettled = f"(SELECT bool_or(NOT {q('__qg_ok')}) FROM {q(stats_name)})"
+    rest_rows = f"({gated(unsettled)})" if gated else q(source)
+    # Both stored: each is read several times, and inlined DuckDB computed a count of
+    # distinct entities once per reader.
     return (
         [
             *scans,
-            f"{kept} AS ({kept_rows})",
-            f"{q(stats_name)} AS (SELECT *, {decided} FROM (SELECT *, {_most_rows(block)} "
-            f"AS {m_rows} FROM {_buckets(g, kept, n, m)}))",
+            f"{kept} AS MATERIALIZED ({kept_rows})",
+            f"{q(stats_name)} AS MATERIALIZED (SELECT *, {decided} FROM (SELECT *, "
+            f"{_most_rows(block)} AS {m_rows} FROM {_buckets(g, kept, n, m)}))",
             f"{q(fast_name)} AS (SELECT {', '.join(cols)} FROM {q(stats_name)} "
             f"WHERE {q('__qg_ok')})",
-            f"{q(rest)} AS (SELECT r.* FROM {q(source)} AS r SEMI JOIN {left} AS s ON {on})",
+            f"{q(rest)} AS (SELECT r.* FROM {rest_rows} AS r SEMI JOIN {left} AS s ON {on})",
         ],
         fast_name,
         rest,
