@@ -10,15 +10,17 @@ from typing import Any
 
 import docker
 
-from sandbox.workspaces.names import LABEL_AGREEMENT, LABEL_RESEARCHER
+from sandbox.workspaces.names import LABEL_AGREEMENT, LABEL_RESEARCHER, LABEL_ROLE
 
 MIB = 2**20
 
 
 def workspace_usage(client: docker.DockerClient, agreement_id: str) -> list[dict[str, Any]]:
-    """One entry per running workspace container of the agreement."""
+    """One entry per running workspace container of the agreement (on Swarm its query
+    worker's container carries the agreement's label too, and is not a workspace)."""
     out = []
-    containers = client.containers.list(filters={"label": f"{LABEL_AGREEMENT}={agreement_id}"})
+    labels = [f"{LABEL_AGREEMENT}={agreement_id}", f"{LABEL_ROLE}=workspace"]
+    containers = client.containers.list(filters={"label": labels})
     for container in containers:
         stats = container.stats(stream=False)
         memory = stats.get("memory_stats", {})

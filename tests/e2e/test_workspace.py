@@ -63,30 +63,41 @@ except OSError as exc:
 """
 
 
-def hardening_problems(
-    info: dict, net_name: str, home_volume: str, project_volume: str
-) -> list[str]:
-    """Every hardening setting `docker inspect` must show, as a list of what is missing."""
+def hardening_problems(info: dict, stack: Stack) -> list[str]:
+    """Every hardening setting `docker inspect` must show, as a list of what is missing; on
+    Swarm those a service's container has (what a service cannot say is stood in for as
+    sandbox/workspaces/swarm_services.py says, and tested in tests/swarm)."""
     host, config = info["HostConfig"], info["Config"]
+    volumes = sorted((m["Name"], m["Destination"]) for m in info["Mounts"] if m["Type"] == "volume")
+    tmpfs = [m["Destination"] for m in info["Mounts"] if m["Type"] == "tmpfs"]
     expected = {
         "CapDrop is ALL": host["CapDrop"] == ["ALL"] and not host["CapAdd"],
-        "no-new-privileges": "no-new-privileges:true" in (host["SecurityOpt"] or []),
         "read-only root": host["ReadonlyRootfs"] is True,
         "not privileged": host["Privileged"] is False,
-        "tmpfs /tmp noexec": "noexec" in (host["Tmpfs"] or {}).get("/tmp", ""),
-        "memory limit, no swap": host["Memory"] > 0 and host["MemorySwap"] == host["Memory"],
+        "memory limit": host["Memory"] > 0,
         "cpu limit": host["NanoCpus"] > 0,
         "pids limit": (host["PidsLimit"] or 0) > 0,
-        "removed on stop": host["AutoRemove"] is True,
         "no published ports": not host["PortBindings"] and not info["NetworkSettings"]["Ports"],
-        "on the agreement network only": host["NetworkMode"] == net_name
-        and list(info["NetworkSettings"]["Networks"]) == [net_name],
+        "on the agreement's networks only": sorted(info["NetworkSettings"]["Networks"])
+        == sorted(stack.networks),
         "non-root user": config["User"] == WORKSPACE_USER,
-        "only the home and project volumes mounted": sorted(
-            (m["Type"], m["Name"], m["Destination"]) for m in info["Mounts"]
-        )
-        == [("volume", home_volume, HOME_DIR), ("volume", project_volume, PROJECT_DIR)],
+        "only the home and project volumes mounted": volumes
+        == [
+            (home_volume_name("alice", stack.agreement_id), HOME_DIR),
+            (project_volume_name(stack.agreement_id), PROJECT_DIR),
+        ]
+        and len(info["Mounts"]) == 2 + len(tmpfs),
     }
+    if stack.backend == "swarm":  # a service's tmpfs is always nosuid,nodev,noexec
+        expected["tmpfs /tmp"] = tmpfs == ["/tmp"]
+    else:
+        expected |= {
+            "no-new-privileges": "no-new-privileges:true" in (host["SecurityOpt"] or []),
+            "tmpfs /tmp noexec": "noexec" in (host["Tmpfs"] or {}).get("/tmp", ""),
+            "no swap": host["MemorySwap"] == host["Memory"],
+            "removed on stop": host["AutoRemove"] is True,
+            "network mode": host["NetworkMode"] == stack.net.name,
+        }
     return [name for name, ok in expected.items() if not ok]
 
 
@@ -118,9 +129,7 @@ def open_workspace(stack: Stack, docker_client: DockerClient) -> RunningWorkspac
     spawned = hub.post(f"/users/alice/servers/{stack.server_name}")
     assert spawned.status_code in (201, 202), stack.hub.log_tail()
     stack.hub.wait_server("alice", stack.server_name, ready=True)
-    [container] = docker_client.containers.list(
-        filters={"label": f"{LABEL_AGREEMENT}={stack.agreement_id}"}
-    )
+    [container] = docker_client.containers.list(filters={"label": stack.workspace_labels})
     return RunningWorkspace(hub, token, container)
 
 
@@ -143,11 +152,12 @@ def test_researcher_queries_in_her_workspace_until_the_operator_revokes(
     container = workspace.container
     home = home_volume_name("alice", stack.agreement_id)
     project = project_volume_name(stack.agreement_id)
-    assert hardening_problems(container.attrs, stack.net.name, home, project) == []
-    assert docker_client.api.inspect_network(stack.net.name)["Internal"] is True
+    assert hardening_problems(container.attrs, stack) == []
+    for name in stack.networks:
+        assert docker_client.api.inspect_network(name)["Internal"] is True
     env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
     workspace_token = env["SANDBOX_TOKEN"]
-    assert env["SANDBOX_QUERY_URL"] == f"{stack.worker.url}/qs"  # the worker, on the gateway
+    assert env["SANDBOX_QUERY_URL"] == stack.query_url  # the worker: gateway, or overlay
     # The operator's list shows the running workspace's resource use (never its contents).
     listed = httpx.get(f"{stack.platform.url}/api/workspaces", headers=stack.sign_in("ops"))
     [usage] = [w for w in listed.json() if w["agreement_id"] == stack.agreement_id]
@@ -179,14 +189,14 @@ def test_researcher_queries_in_her_workspace_until_the_operator_revokes(
         routes = kernel.run(ROUTES).stdout.strip().splitlines()[1:]
         destinations = [line.split()[1] for line in routes]
         assert destinations and "00000000" not in destinations
-        # ... the firewall lets through the query worker's and the hub API's ports only ...
+        # ... the firewall lets through the hub API's port only, and on one host the query
+        # worker's (on Swarm the worker is on the overlay, not behind the gateway) ...
         accepted = {
-            rule.split("--dport ")[1].split()[0]
+            int(rule.split("--dport ")[1].split()[0])
             for rule in firewall.rules(stack.net.bridge)
             if "-j ACCEPT" in rule and "--dport" in rule
         }
-        worker_port = stack.worker.url.rsplit(":", 1)[1]
-        assert accepted == {worker_port, str(stack.settings.hub_api_port)}
+        assert accepted == stack.gateway_ports
         # ... and another host port on the same gateway is refused at once, never reached.
         refused = kernel.run(CONNECT.format(host=stack.net.gateway, port=forbidden.port))
         assert refused.stdout.strip() == "ConnectionRefusedError", refused
@@ -205,7 +215,7 @@ def test_researcher_queries_in_her_workspace_until_the_operator_revokes(
         container.reload()
     assert not docker_client.containers.list(
         all=True, filters={"label": f"{LABEL_AGREEMENT}={stack.agreement_id}"}
-    )
+    )  # on Swarm the worker's too
     assert stack.server_name not in workspace.hub.get("/users/alice").json()["servers"]
     # The worker's address went with the agreement's network; the platform's own query
     # service (same token table) refuses the token.
@@ -240,6 +250,4 @@ def test_suspension_stops_the_workspace_keeps_its_home_and_refuses_a_new_one(
     again = workspace.hub.post(f"/users/alice/servers/{stack.server_name}")
     assert again.status_code >= 400
     assert "agreement-not-active; Shanghai Art.26, 36" in again.text, again.text
-    assert not docker_client.containers.list(
-        all=True, filters={"label": f"{LABEL_AGREEMENT}={stack.agreement_id}"}
-    )
+    assert not docker_client.containers.list(all=True, filters={"label": stack.workspace_labels})
