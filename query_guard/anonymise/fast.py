@@ -17,12 +17,15 @@ column DuckDB adds up without overflow checks). Such a bucket needs one pass ove
 its rows, where the exact
 way (:mod:`.emit`) groups them by entity.
 
-A condition of the WHERE that leaves out no row of a bucket is dropped there,
-as low-effect detection does; one that leaves out at least M·T rows is kept.
-Anything between, and every bucket the bound does not settle, goes the exact
-way. Which way a bucket goes depends only on its own rows, so it answers alike
-on every asking; the approximation only ever counts fewer entities and bounds
-contributions from above (``tests/query_guard/test_anonymise.py`` checks both).
+A condition of the WHERE that leaves out at least M·T rows of a bucket is kept
+there. A bucket where a condition leaves out fewer, none included, goes the exact
+way (which drops a low-effect condition by counting entities), as does every
+bucket the bound does not settle: were a condition that leaves out no one
+settled here and one that leaves out a single entity not, the time a query took
+would tell whether that entity meets the condition. Which way a bucket goes
+depends only on its own rows, so it answers alike on every asking; the
+approximation only ever counts fewer entities and bounds contributions from
+above (``tests/query_guard/test_anonymise.py`` checks both).
 """
 
 from __future__ import annotations
@@ -271,13 +274,13 @@ def ctes(
     for base in bases:
         settled += [base.enough] if base.enough else []
         settled += [f"{base.bound} <= {SHARE!r} * abs({base.total})", *base.sound]
-    settled += [f"({x} = 0 OR {x} >= {bound})" for x in excluded]
+    settled += [f"{x} >= {bound}" for x in excluded]
     stats_name, fast_name, rest = (f"__qg_{w}{n}" for w in ("fstats", "fast", "rest"))
     # Decided once per bucket, each test once (a test written twice, or the decision read
     # by both ways, cost DuckDB's planner time on every query).
     decided = f"coalesce({' AND '.join(dict.fromkeys(settled))}, false) AS {q('__qg_ok')}"
     values = f"[{', '.join(f'CAST({c} AS VARCHAR)' for c in g)}]::VARCHAR[]"
-    kept = "[" + ", ".join(f"{x} > 0" for x in excluded) + "]::BOOLEAN[]"
+    kept = "[" + ", ".join("true" for _ in excluded) + "]::BOOLEAN[]"  # every condition
     cols = [*g, f"true AS {q('__qg_keep')}"]
     for j, (base, one) in enumerate(zip(block.bases, bases, strict=True)):
         described = literal(static(block, ctx, base.canonical))

@@ -300,8 +300,9 @@ def _big_payments(people: int = 6000) -> dict[str, list]:
 
 def test_large_groups_take_the_fast_path_within_the_bound(tmp_path: Path) -> None:
     """Groups of thousands of rows, where no one entity can bring 1% of a value, are
-    settled by the bound (one pass over their rows): right within the noise bound, sticky,
-    and the same whether or not a condition that leaves out no one is written."""
+    settled by the bound (one pass over their rows): right within the noise bound and
+    sticky. A condition that leaves out no one sends them the exact way, which drops it:
+    every such condition gives one and the same answer, never fresh noise."""
     import duckdb
 
     ctx = _world(tmp_path, _big_payments(), COLUMNS)
@@ -317,8 +318,28 @@ def test_large_groups_take_the_fast_path_within_the_bound(tmp_path: Path) -> Non
         assert district == exact[0] and abs(n - exact[1]) <= 2 * 3 * 3 + 0.5
         assert abs(total - exact[2]) <= 2 * 3 * 300 and total != exact[2]
     assert _values(_run(ctx, db, sql)) == got
-    no_effect = sql.replace("GROUP BY", "WHERE amount >= 1 GROUP BY")  # leaves out no one
-    assert _values(_run(ctx, db, no_effect)) == got
+    no_effect = [sql.replace("GROUP BY", f"WHERE amount >= {a} GROUP BY") for a in (1, 2)]
+    assert _settled_by_the_bound(ctx, db, no_effect[0]) == 0
+    answers = [_values(_run(ctx, db, text)) for text in no_effect]
+    assert answers[0] == answers[1] and [r[0] for r in answers[0]] == [r[0] for r in got]
+
+
+def test_the_way_a_bucket_goes_does_not_tell_whether_one_entity_meets_a_condition(
+    tmp_path: Path,
+) -> None:
+    """The fast path answers in one pass, the exact way groups by entity: slower, and the
+    time shows. A condition that leaves out only a planted entity's rows, or no row at all,
+    sends the buckets the same way."""
+    settled = []
+    for amount in (5.0, 90.0):  # left out by the condition (alone of everyone), or kept
+        rows = _big_payments()
+        for column, value in (("person_id", "LONE"), ("district", "D0"), ("amount", amount)):
+            rows[column].append(value)
+        ctx = _world(tmp_path / str(amount), rows, COLUMNS)
+        db = _build(ctx, tmp_path, f"{amount}.duckdb", b"k" * 32)
+        sql = "SELECT district, count(*) FROM pay WHERE amount >= 8 GROUP BY 1 ORDER BY 1"
+        settled.append(_settled_by_the_bound(ctx, db, sql))
+    assert settled[0] == settled[1]
 
 
 def test_whether_a_lone_entity_meets_the_condition_does_not_show(tmp_path: Path) -> None:
