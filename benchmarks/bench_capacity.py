@@ -10,9 +10,10 @@ then ``. var/ci/env``): ``.venv/bin/python -m benchmarks.bench_capacity``. Measu
   (each agreement's networks made first, as provisioning makes them);
 - **provisioning per agreement on Swarm**: the platform's own ``provision()`` (overlay,
   door and its firewall, the agreement's encrypted database, its worker's service) until
-  the worker's task runs; first for five agreements with the real ``sandbox query-worker``,
+  the worker's task runs, which is once its port answers (the service's health check);
+  first for five agreements with the real ``sandbox query-worker``,
   whose **idle memory** is measured, then as agreements accumulate to 10, 50 and 100, all
-  kept running, their workers' services each running a waiting process instead (100 real
+  kept running, their workers' services each running a bare HTTP server instead (100 real
   workers need more memory than this machine has beside its other work); the figure at a
   count is the median over the last five agreements up to it;
 - **agreement networks**: the overlays and doors made, and how many their pools hold
@@ -184,9 +185,10 @@ def spawns(client: docker.DockerClient, root: Path) -> tuple[Backend, Backend]:
 
 # --- provisioning on Swarm, as agreements accumulate -------------------------------------
 
-#: The worker's service with a process that only waits in place of ``sandbox query-worker``
-#: (which follows it as arguments): same image, mounts, networks, limits and placement.
-STAND_IN_CLI = '["sh", "-c", "exec sleep infinity"]'
+#: The worker's service with a process that only answers on its port (its health check)
+#: in place of ``sandbox query-worker`` (whose arguments follow, unused): same image,
+#: mounts, networks, limits, placement and health check.
+STAND_IN_CLI = f'["sh", "-c", "exec python -m http.server {swarm_services.WORKER_PORT}"]'
 
 
 @dataclass
@@ -461,7 +463,7 @@ def report(
     )
     print(f"idle query worker: {_spread(real.worker_mib, 'MiB')}")
     print("provisioning per agreement as they accumulate, until its worker's task runs (the")
-    print("call alone), a waiting process in each worker's service:")
+    print("call alone), a bare HTTP server in each worker's service:")
     for count in COUNTS:
         print(
             f"  at {count:>3} agreements: {built.at(count):.2f} s "

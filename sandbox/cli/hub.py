@@ -6,7 +6,10 @@ Development only (``sandbox run`` refuses production settings). What it starts:
 * a query worker per active, provisioned agreement, listening on that agreement's network
   gateway (``sandbox query-worker``), on the port of ``SANDBOX_QUERY_SERVICE_URL`` if set —
   otherwise, or when it names the platform's own port, :data:`WORKER_PORT`: workspaces
-  reach the query service on a port of its own, never the platform's API. An agreement
+  reach the query service on a port of its own, never the platform's API. On Swarm
+  (``SANDBOX_HUB_BACKEND=swarm``) the worker is the agreement's service on its overlay,
+  started by provisioning (here for agreements provisioned before), removed at the end
+  with the workspaces' services. An agreement
   the operator provisions while it runs gets its worker within seconds (a watcher looks
   every :data:`WATCH_INTERVAL_S`), and the hub waits for it before starting a workspace;
 * JupyterHub from ``hub_config/jupyterhub_config.py``, told the platform's address and two
@@ -176,8 +179,11 @@ class WorkspaceRuntime:
         for agreement_id in _provisioned_agreements(self.settings):
             if agreement_id in self.workers:
                 continue
-            host, port = self._worker_address(agreement_id)
-            _worker(self, self.env, self.state, agreement_id, host, port)
+            if self.settings.hub_backend == "swarm":
+                self.workers[agreement_id] = _swarm_worker(self.settings, agreement_id)
+            else:
+                host, port = self._worker_address(agreement_id)
+                _worker(self, self.env, self.state, agreement_id, host, port)
             started.append(agreement_id)
         if started and self.settings.workspace_kind == "development":
             _write_dev_workers(self.state, self.workers)
@@ -236,9 +242,41 @@ class WorkspaceRuntime:
                     process.kill()
                     process.wait()
             processes.end(tree)
+            if self.settings.hub_backend == "swarm" and self.workers:
+                _end_swarm_services(list(self.workers))
         finally:
             if self.firewall:
                 firewall.release_hub_api()
+
+
+def _swarm_worker(settings: Settings, agreement_id: str) -> str:
+    """On Swarm (``SANDBOX_HUB_BACKEND=swarm``) an agreement's worker is its service, which
+    provisioning starts; one provisioned before (the demo's, seeded without a hub) gets it
+    now. Returns where its workspaces reach it."""
+    import docker
+
+    from hub_config.swarm import worker_url
+    from sandbox.provisioning import swarm
+    from sandbox.workspaces.swarm_services import worker_service_name
+
+    client = docker.from_env()
+    try:
+        client.api.inspect_service(worker_service_name(agreement_id))
+    except docker.errors.NotFound:
+        swarm.deliver(client, settings, agreement_id)
+    return worker_url(agreement_id, tls=swarm.worker_tls(settings))
+
+
+def _end_swarm_services(agreement_ids: list[str]) -> None:
+    """Remove the agreements' services, workers and workspaces: on one host the workers'
+    processes end with ``sandbox run`` and the hub stops every server, while a hub on Swarm
+    leaves them running for the next one (the agreements' networks stay, as there)."""
+    import docker
+
+    from sandbox.workspaces.swarm_services import agreement_services, remove_services
+
+    client = docker.from_env()
+    remove_services(client, [s for a in agreement_ids for s in agreement_services(client, a)])
 
 
 def _write_dev_workers(state: Path, workers: dict[str, str]) -> None:

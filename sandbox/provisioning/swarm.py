@@ -32,6 +32,8 @@ from sandbox.workspaces import network, swarm_network, swarm_services
 BACKEND = "swarm"
 #: Where the development worker finds this host's Python (``worker_from_host``).
 HOST_PYTHON = "/opt/sandbox-python"
+#: This host's fonts, which the development worker draws figures with.
+HOST_FONTS = Path("/usr/share/fonts")
 
 
 class SwarmRefused(SandboxError):
@@ -99,7 +101,10 @@ def _worker_cli(
         "-c",
         "from sandbox.cli.main import app; app()",
     ]
-    return command, {repo: repo, str(Path(sys.base_prefix).resolve()): HOST_PYTHON}, environment
+    mounts = {repo: repo, str(Path(sys.base_prefix).resolve()): HOST_PYTHON}
+    if HOST_FONTS.is_dir():  # the figures' CJK font, which the platform's image installs
+        mounts[str(HOST_FONTS)] = str(HOST_FONTS)
+    return command, mounts, environment
 
 
 def _user(swarm: SwarmSettings, settings: Settings) -> str:

@@ -31,6 +31,7 @@ from docker.types import (
     ContainerSpec,
     DNSConfig,
     EndpointSpec,
+    Healthcheck,
     Mount,
     Placement,
     RestartPolicy,
@@ -49,6 +50,18 @@ WORKER_PORT = 8000
 _SYSCTLS = {"net.ipv6.conf.all.disable_ipv6": "1"}
 #: The label the engine puts on a task's container: its service's id.
 _SERVICE_LABEL = "com.docker.swarm.service.id"
+
+
+#: The worker's task runs (and its name resolves on the overlay) once its port answers:
+#: until then a spawn waits, as one host's hub waits for the worker to answer (the hub
+#: cannot reach the overlay to ask). Bash's /dev/tcp, in the worker's image, connects.
+WORKER_HEALTH = Healthcheck(
+    test=["CMD", "bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{WORKER_PORT}"],
+    interval=5 * 10**9,
+    timeout=3 * 10**9,
+    retries=3,
+    start_period=120 * 10**9,
+)
 
 
 def worker_service_name(agreement_id: str) -> str:
@@ -173,6 +186,7 @@ def worker_service(agreement_id: str, overlay: str, plan: WorkerPlan) -> dict:
         sysctls=dict(_SYSCTLS),
         stop_grace_period=STOP_GRACE_NS,
         labels=labels,
+        healthcheck=WORKER_HEALTH,
     )
     task = TaskTemplate(
         container,

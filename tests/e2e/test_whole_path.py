@@ -4,7 +4,8 @@ approves, the operator provisions, alice opens her workspace from the platform's
 sees the welcome notebook in JupyterLab, its cells run in her workspace's kernel and submit
 a table and a figure (and a file lands in the agreement's shared project folder), the
 provider approves both, alice downloads each release bundle and
-``sandbox release verify`` accepts it. Once on Docker workspaces, once on the development
+``sandbox release verify`` accepts it. On Docker workspaces (DockerSpawner, and
+``SANDBOX_HUB_BACKEND=swarm`` on a real single-node swarm), and on the development
 workspace (no Docker).
 
 Everything listens on loopback, or on the agreement network's gateway the test's
@@ -35,6 +36,7 @@ from sandbox.workspaces.names import server_name
 from sandbox.workspaces.welcome import SUBMIT_TAG
 from tests.e2e.jupyter import Kernel
 from tests.second_factor import browser_second_step, demo_code
+from tests.swarm.conftest import swarm_client  # noqa: F401
 from tests.waiting import eventually
 from tests.web.conftest import screenshot
 from tests.workspaces.hub import free_port
@@ -322,12 +324,25 @@ def whole_path(page, run: Run, tmp_path: Path) -> str:  # type: ignore[no-untype
 # --- The two runs ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def docker_run(docker_client, workspace_image: str, tmp_path: Path) -> Iterator[Run]:
+@pytest.fixture(params=["docker", "swarm"])
+def docker_run(request, docker_client, workspace_image: str, tmp_path: Path) -> Iterator[Run]:
+    """``sandbox run`` with DockerSpawner, or with ``SANDBOX_HUB_BACKEND=swarm`` on a real
+    single-node swarm (workers as the agreements' services, run from this checkout)."""
+    from sandbox.provisioning.runtime import WorkspaceStop
+    from sandbox.provisioning.swarm import stop as end_on_swarm
     from sandbox.workspaces import network
 
-    (tmp_path / "docker").mkdir()
-    run = sandbox_run(tmp_path / "docker", "docker", SANDBOX_HUB_IMAGE=workspace_image)
+    backend = request.param
+    extra = {"SANDBOX_HUB_IMAGE": workspace_image}
+    if backend == "swarm":
+        request.getfixturevalue("swarm_client")  # a swarm manager, or the skip saying why
+        extra |= {
+            "SANDBOX_HUB_BACKEND": "swarm",
+            "SANDBOX_HUB_SWARM_WORKER_FROM_HOST": "true",
+            "SANDBOX_HUB_SWARM_WORKER_IMAGE": workspace_image,
+        }
+    (tmp_path / backend).mkdir()
+    run = sandbox_run(tmp_path / backend, "docker", **extra)
     try:
         yield run
     finally:
@@ -335,6 +350,9 @@ def docker_run(docker_client, workspace_image: str, tmp_path: Path) -> Iterator[
         # `sandbox run` leaves networks and homes to the agreements' lifecycle: this
         # run's go with it.
         for agreement_id in set(re.findall(r"query worker for (AGR-[\w-]+)", output)):
+            if backend == "swarm":
+                end_on_swarm(docker_client, WorkspaceStop(agreement_id, "terminated"), ended=True)
+                continue
             network.destroy_home_volumes(docker_client, agreement_id)
             network.teardown(docker_client, agreement_id)
 

@@ -136,6 +136,9 @@ def test_a_workspace_queries_the_real_worker_over_verified_tls_until_its_token_i
     worker = running_task(swarm_client, swarm_services.worker_service_name(agreement_id))
     command = worker["Spec"]["ContainerSpec"]["Command"]
     assert "query-worker" in command and "--tls-cert" in command
+    container_id = worker["Status"]["ContainerStatus"]["ContainerID"]
+    health = swarm_client.api.inspect_container(container_id)["State"]["Health"]
+    assert health["Status"] == "healthy"  # its task runs once its port answers
     attached = {n["Network"]["Spec"]["Name"] for n in worker["NetworksAttachments"]}
     assert attached == {provisioned.nets.overlay}  # not on the door: no way off the overlay
 
