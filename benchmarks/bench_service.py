@@ -45,10 +45,10 @@ from query_guard.keys import NOISE_SECRET_FILE
 from sandbox.accounts.models import Role
 from sandbox.accounts.service import create_user, issue_workspace_token
 from sandbox.agreements.models import AgreementRecord
+from sandbox.apps.tables import metadata
 from sandbox.apps.worker import create_worker_app
 from sandbox.catalog.models import Dataset
 from sandbox.db.base import make_sessionmaker, transaction
-from sandbox.db.registry import metadata
 from sandbox.db.schema import ensure_schema
 from sandbox.db.sealed import platform_engine
 from sandbox.settings import Settings

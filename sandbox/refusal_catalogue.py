@@ -284,7 +284,7 @@ RULES: dict[str, Rule] = {
     "preview-rows": Rule((), ("sandbox.preview.service",)),
     "preview-suspended": Rule(("Shanghai Art.22",), ("sandbox.preview.service",)),
     "provider-organisation": Rule((), ("sandbox.identity.organisations",)),
-    "provider-owns": Rule((), ("sandbox.catalog.service", "sandbox.permissions")),
+    "provider-owns": Rule((), ("sandbox.accounts.permissions", "sandbox.catalog.service")),
     "publish-preview": Rule((), ("sandbox.web.pages.publish",)),
     "quality-task-dup": Rule((), ("sandbox.oversight.quality",)),
     "quality-task-incomplete": Rule(("Wuxi Art.13",), ("sandbox.oversight.quality",)),
@@ -302,7 +302,7 @@ RULES: dict[str, Rule] = {
     "resident-id-duplicate": Rule((), ("sandbox.identity.organisations",)),
     "restore-dialect": Rule((), ("sandbox.backup.service",)),
     "restore-empty": Rule((), ("sandbox.backup.database", "sandbox.backup.service")),
-    "role": Rule((), ("sandbox.catalog.review", "sandbox.permissions")),
+    "role": Rule((), ("sandbox.accounts.permissions", "sandbox.catalog.review")),
     "row-filter": Rule((), ("sandbox.contracts.validation",)),
     "sdc-input": Rule((), ("export_review.disclosure",)),
     "sign-in-backoff-account": Rule((), ("sandbox.accounts.backoff",)),
@@ -368,7 +368,7 @@ RULES: dict[str, Rule] = {
 }  # fmt: skip
 
 ENTRIES: tuple[tuple[str, ...], ...] = (
-    # Who may do what (sandbox/permissions.py, sandbox/http/deps.py, sandbox/web/csrf.py)
+    # Who may do what (sandbox/accounts/permissions.py, sandbox/http/deps.py, sandbox/web/csrf.py)
     ("role", "this action needs the role {roles}; you are signed in as {role}", "此操作需要{roles:roles}角色；您当前的角色是{role:roles}"),
     ("provider-owns", "only the provider {provider} may do this; you act for {actor}", "只有开放主体 {provider} 可以执行此操作；您代表 {actor}"),
     ("provider-owns", "dataset {name} belongs to {provider}", "数据集 {name} 属于 {provider}"),

@@ -16,12 +16,12 @@ from query_guard.early_warning.detect import DETECTORS, Observation
 from query_guard.early_warning.models import Alert, AlertStatus
 from query_guard.service.models import QueryLog
 from sandbox.accounts.models import Role, User
+from sandbox.accounts.permissions import require_role
 from sandbox.agreements.models import AgreementRecord
 from sandbox.audit.record import record
 from sandbox.contracts.agreement import Agreement
 from sandbox.db.base import utcnow
 from sandbox.errors import Conflict, NotFound
-from sandbox.permissions import require_role
 
 ARTICLE = "Shanghai Art.37; Rizhao Art.21"
 

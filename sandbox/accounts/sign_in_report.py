@@ -20,7 +20,7 @@ from sandbox.accounts.attempts import (
 )
 from sandbox.accounts.backoff import account_wait, address_wait
 from sandbox.accounts.models import Role, User
-from sandbox.permissions import require_role
+from sandbox.accounts.permissions import require_role
 
 #: The longest look back the operator can ask for (a month).
 MAX_HOURS = 24 * 31

@@ -26,12 +26,12 @@ from sqlalchemy import ForeignKey, LargeBinary, String, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from sandbox.accounts.models import ApiToken, Role, User
+from sandbox.accounts.permissions import require_role
 from sandbox.accounts.secret_box import account_key, seal, unseal
 from sandbox.audit.record import record
 from sandbox.db.base import Base, utcnow
 from sandbox.db.sealed import session_key_store
 from sandbox.errors import Conflict, NotFound
-from sandbox.permissions import require_role
 
 ISSUER = "Data sandbox"
 RECOVERY_CODES = 10

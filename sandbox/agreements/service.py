@@ -12,16 +12,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sandbox.accounts.models import ApiToken, Role, User
+from sandbox.accounts.permissions import can_see_agreement, require_provider_of, require_role
 from sandbox.agreements.lifecycle import ENDED, AgreementAction, next_status
 from sandbox.agreements.models import AgreementRecord, AgreementStatus, AgreementVersion
+from sandbox.audit.filings import file_with_authority
 from sandbox.audit.record import record
 from sandbox.catalog.service import catalog_entries, dataset_versions, suspended_datasets
 from sandbox.contracts import Agreement, dump_agreement, load_agreement_text
 from sandbox.contracts.validation import validate_agreement
 from sandbox.db.base import utcnow
 from sandbox.errors import Conflict, NotFound, PermissionDenied, PolicyViolation, ValidationFailed
-from sandbox.filings import file_with_authority
-from sandbox.permissions import can_see_agreement, require_provider_of, require_role
 
 ART_SIGNED = "Rizhao Art.20"
 ART_RECTIFY = "Shanghai Art.26, 36"

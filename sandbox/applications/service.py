@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sandbox.accounts.models import Role, User
+from sandbox.accounts.permissions import require_provider_of, require_role
 from sandbox.agreements.models import AgreementRecord
 from sandbox.agreements.service import import_agreement
 from sandbox.applications.models import Application, ApplicationStatus, ApplicationType
@@ -32,7 +33,6 @@ from sandbox.errors import (
     ValidationFailed,
 )
 from sandbox.identity.organisations import require_real_name
-from sandbox.permissions import require_provider_of, require_role
 from sandbox.workcalendar import WorkCalendar
 
 REVIEW_WORKING_DAYS = 10

@@ -39,8 +39,8 @@ from sandbox.db.schema import ensure_schema
 from sandbox.db.sealed import field_keys, platform_engine
 from sandbox.errors import SandboxError
 from sandbox.http.http_errors import http_headers, http_status
+from sandbox.http.metrics import PlatformCollector
 from sandbox.http.request_checks import check_request, refuse_invalid_input
-from sandbox.metrics import PlatformCollector
 from sandbox.settings import Settings, get_settings
 from sandbox.tls.web import install_https
 from sandbox.workcalendar import calendar_from_settings

@@ -32,6 +32,7 @@ from export_review.models import ExportFile, ExportRequest
 from export_review.signing import load_public_key, signing_key_path
 from export_review.workflow import ExportStatus
 from sandbox.accounts.models import Role, User
+from sandbox.accounts.permissions import require_role
 from sandbox.agreements.lifecycle import ENDED
 from sandbox.agreements.models import AgreementRecord
 from sandbox.audit.models import AuditEvent
@@ -53,7 +54,6 @@ from sandbox.db.schema import ensure_schema
 from sandbox.db.sealed import bind_field_keys, field_keys
 from sandbox.errors import Conflict, NotFound, PolicyViolation, SandboxError, ValidationFailed
 from sandbox.keys.store import KeyStore, key_store
-from sandbox.permissions import require_role
 from sandbox.provisioning.models import Workspace
 from sandbox.settings import Settings
 

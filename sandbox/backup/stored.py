@@ -25,9 +25,9 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import Role, User
+from sandbox.accounts.permissions import require_role
 from sandbox.backup import crypto
 from sandbox.backup.service import BackupResult, create_backup, write_backup
-from sandbox.permissions import require_role
 from sandbox.settings import Settings
 
 PREFIX = "sandbox-backup-"

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sandbox.accounts.models import Role, User
+from sandbox.audit.filings import file_with_authority
 from sandbox.audit.models import AuditEvent
 from sandbox.audit.record import record
 from sandbox.catalog.discard import DISCARDING, discard_proposed_version
@@ -52,7 +53,6 @@ from sandbox.errors import (
     PolicyViolation,
     ValidationFailed,
 )
-from sandbox.filings import file_with_authority
 
 ARTICLE = "Shanghai Art.12; Wuxi Art.11-12"
 CLASS_ARTICLE = "Shanghai Art.11; Rizhao Art.17"

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from query_guard.compile import source_digest
 from sandbox.accounts.models import User
+from sandbox.accounts.permissions import require_provider_of
 from sandbox.audit.record import record
 from sandbox.catalog.encryption import content_digest, write_version
 from sandbox.catalog.models import CatalogReview, Dataset, DatasetStatus, DatasetVersion, ReviewKind
@@ -33,7 +34,6 @@ from sandbox.contracts import CatalogEntry, OpenClass
 from sandbox.contracts.frequency import due_after
 from sandbox.errors import InvalidStateTransition, NotFound, PermissionDenied
 from sandbox.keys.store import dataset_version_key, key_store
-from sandbox.permissions import require_provider_of
 from sandbox.settings import Settings
 
 

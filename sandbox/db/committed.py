@@ -1,5 +1,5 @@
 """What to count once a transaction commits: rows that Core statements insert, which no ORM
-flush sees (:mod:`sandbox.metrics` counts them with the rows it sees flushed).
+flush sees (:mod:`sandbox.http.metrics` counts them with the rows it sees flushed).
 
 An observation is a tuple whose first item names its kind: ``("audit",)`` for one event
 linked into the record, ``("query", decision, mode, duration_ms)`` for one query logged.

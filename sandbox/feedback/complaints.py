@@ -14,13 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sandbox.accounts.models import Role, User
+from sandbox.accounts.permissions import require_provider_of
 from sandbox.audit.record import record
 from sandbox.catalog.models import Dataset, DatasetStatus
 from sandbox.catalog.service import get_public_dataset
 from sandbox.db.base import utcnow
 from sandbox.errors import InvalidStateTransition, NotFound, ValidationFailed
 from sandbox.feedback.models import Complaint, ComplaintStatus
-from sandbox.permissions import require_provider_of
 
 ARTICLE = "Shanghai Art.22; Wuxi Art.23; Rizhao Art.21"
 KINDS = ("privacy", "trade_secret", "other")

@@ -14,10 +14,10 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.accounts.models import Role, User
+from sandbox.accounts.permissions import require_role
 from sandbox.accounts.service import resolve_token
 from sandbox.db.base import read_only, transaction
 from sandbox.errors import PermissionDenied
-from sandbox.permissions import require_role
 from sandbox.settings import Settings
 from sandbox.workcalendar import WorkCalendar
 

@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from fastapi import Request
 from sqlalchemy.orm import Session
 
-from sandbox import metrics
 from sandbox.accounts.backoff import authenticate_with_backoff
 from sandbox.accounts.models import User
 from sandbox.accounts.second_factor import present_second_factor, requires_second_factor
 from sandbox.errors import PolicyViolation, TooManyAttempts
+from sandbox.http import metrics
 from sandbox.http.client_address import client_address
 
 

@@ -40,12 +40,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from sandbox.accounts.models import Role, User
+from sandbox.accounts.permissions import require_role
 from sandbox.audit.record import record
 from sandbox.db.base import utcnow
 from sandbox.errors import Conflict, Kind, NotFound, PolicyViolation, SandboxError
 from sandbox.identity.models import OidcLink, OidcLoginAttempt
 from sandbox.identity.organisations import find_user
-from sandbox.permissions import require_role
 from sandbox.settings import Settings
 
 #: Identity authentication is a required technical safeguard (Rizhao Art.29).

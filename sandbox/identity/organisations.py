@@ -32,12 +32,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sandbox.accounts.models import Role, User
+from sandbox.accounts.permissions import require_role
 from sandbox.audit.record import record
 from sandbox.catalog.identifiers import is_credit_code, is_resident_id
 from sandbox.db.base import utcnow
 from sandbox.errors import Conflict, NotFound, PolicyViolation, ValidationFailed
 from sandbox.identity.models import Membership, Organisation, OrgRole, PersonIdentity
-from sandbox.permissions import require_role
 
 IDENTIFIER_ARTICLE = "Rizhao Art.10"
 REAL_NAME_ARTICLE = "Wuxi Art.6"

@@ -18,13 +18,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from query_guard.at_rest import is_encrypted_parquet
 from query_guard.compile import source_digest
 from sandbox.accounts.models import Role, User
+from sandbox.accounts.permissions import require_role
 from sandbox.audit.record import record
 from sandbox.catalog.discard import discarded_version_ids
 from sandbox.catalog.encryption import version_key_ref, write_version
 from sandbox.catalog.models import Dataset, DatasetVersion
 from sandbox.db.base import transaction
 from sandbox.keys.store import Rotation, key_store
-from sandbox.permissions import require_role
 from sandbox.settings import Settings
 
 

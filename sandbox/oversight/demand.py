@@ -13,13 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sandbox.accounts.models import Role, User
+from sandbox.accounts.permissions import require_provider_of, require_role
 from sandbox.audit.record import record
 from sandbox.catalog.service import get_public_dataset
 from sandbox.errors import NotFound, ValidationFailed
 from sandbox.oversight.models import Demand, DemandStatus
 from sandbox.oversight.receipts import new_receipt
 from sandbox.oversight.workflow import Workflow, advance
-from sandbox.permissions import require_provider_of, require_role
 
 ARTICLE = "Shanghai Art.10; Wuxi Art.9"
 TITLE_MAX = 200

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sandbox.accounts.models import Role, User
+from sandbox.accounts.permissions import require_provider_of, require_role
 from sandbox.audit.record import record
 from sandbox.catalog.models import Dataset
 from sandbox.catalog.service import get_dataset, latest_version
@@ -23,7 +24,6 @@ from sandbox.errors import Conflict, NotFound, PolicyViolation, ValidationFailed
 from sandbox.feedback.models import Objection, ObjectionStatus
 from sandbox.oversight.models import QualityTask, QualityTaskStatus
 from sandbox.oversight.workflow import Workflow, advance
-from sandbox.permissions import require_provider_of, require_role
 from sandbox.workcalendar import WorkCalendar
 
 ARTICLE = "Wuxi Art.13"

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sandbox.accounts.models import Role, User
+from sandbox.accounts.permissions import require_role
 from sandbox.agreements.service import visible_agreement
 from sandbox.audit.record import record
 from sandbox.catalog.service import get_public_dataset
@@ -22,7 +23,6 @@ from sandbox.errors import NotFound, ValidationFailed
 from sandbox.oversight.models import TipOff, TipOffStatus
 from sandbox.oversight.receipts import new_receipt
 from sandbox.oversight.workflow import Workflow, advance
-from sandbox.permissions import require_role
 
 ARTICLE = "Shanghai Art.27; Wuxi Art.17"
 #: kind -> the article that lets anyone send it.

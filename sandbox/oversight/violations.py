@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from query_guard.early_warning.models import Alert
 from sandbox.accounts.models import Role, User
+from sandbox.accounts.permissions import require_provider_of, require_role
 from sandbox.agreements.lifecycle import AgreementAction
 from sandbox.agreements.models import AgreementRecord, AgreementStatus
 from sandbox.agreements.service import change_status, get_agreement
@@ -31,7 +32,6 @@ from sandbox.errors import Conflict, NotFound, ValidationFailed
 from sandbox.oversight import tipoffs
 from sandbox.oversight.models import TipOff, TipOffStatus, Violation, ViolationStatus
 from sandbox.oversight.workflow import Workflow, advance
-from sandbox.permissions import require_provider_of, require_role
 
 ARTICLE = "Shanghai Art.28"
 #: kind -> the article it breaches (Shanghai Art.28 items, with Art.36 and 43 where they apply).

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from export_review.ledger import DELTA_UNIT, EPSILON_UNIT, BudgetState, delta_units, epsilon_units
 from sandbox.accounts.models import User
+from sandbox.accounts.permissions import require_provider_of
 from sandbox.audit.record import record
 from sandbox.catalog.encryption import version_key
 from sandbox.catalog.models import Dataset, DatasetStatus, DatasetVersion
@@ -34,7 +35,6 @@ from sandbox.contracts import OpenClass
 from sandbox.db.base import transaction
 from sandbox.errors import NotFound, PolicyViolation, ValidationFailed
 from sandbox.keys.store import key_store
-from sandbox.permissions import require_provider_of
 from sandbox.preview import ledger
 from sandbox.preview.marginals import measure, plan_columns, prepare
 from sandbox.preview.models import SyntheticPreview

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from export_review.retention import destroy_ended_exports
 from sandbox.accounts.models import Role, User
+from sandbox.accounts.permissions import require_role
 from sandbox.agreements.lifecycle import ENDED
 from sandbox.agreements.models import AgreementRecord, AgreementStatus
 from sandbox.agreements.service import get_agreement
@@ -18,7 +19,6 @@ from sandbox.audit.record import record
 from sandbox.catalog.service import dataset_versions
 from sandbox.db.base import utcnow
 from sandbox.errors import PolicyViolation
-from sandbox.permissions import require_role
 from sandbox.provisioning.database import build_database, destroy_database
 from sandbox.provisioning.models import Workspace, WorkspaceStatus
 from sandbox.provisioning.runtime import deliver_database, prepare_network

@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 
 from export_review.models import ExportRequest
 from sandbox.accounts.models import Role, User
+from sandbox.accounts.permissions import require_role
 from sandbox.agreements.models import AgreementRecord
 from sandbox.applications.models import Application, ApplicationStatus
 from sandbox.applications.service import is_overdue
 from sandbox.catalog.models import CatalogReview, Dataset
 from sandbox.oversight.models import QualityTask, Violation
-from sandbox.permissions import require_role
 from sandbox.workcalendar import WorkCalendar
 
 ARTICLE = "Shanghai Art.41; Wuxi Art.26"

@@ -28,9 +28,9 @@ from sandbox.db.base import read_only
 from sandbox.errors import SandboxError
 from sandbox.http.deps import DbDep, MaybeUserDep
 from sandbox.http.http_errors import http_headers, http_status
+from sandbox.identity.providers import registered_names
 from sandbox.input_limits import input_refusal
 from sandbox.notifications.service import list_notifications
-from sandbox.providers import registered_names
 from sandbox.refusal_text import say, say_article
 from sandbox.settings import Settings
 from sandbox.web.csrf import CSRF_COOKIE, csrf_protect, new_nonce, request_token

@@ -16,9 +16,9 @@ from sandbox.applications.service import (
     refuse_application,
     submit_application,
 )
+from sandbox.audit.filings import Filing
 from sandbox.db.base import transaction
 from sandbox.errors import Conflict, NotFound, PolicyViolation, ValidationFailed
-from sandbox.filings import Filing
 from sandbox.workcalendar import WorkCalendar
 from tests.control_plane.conftest import login
 from tests.control_plane.helpers import agreement, complete_application, publish_all

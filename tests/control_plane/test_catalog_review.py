@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from sandbox.agreements.service import import_agreement
 from sandbox.applications.service import create_application, submit_application
+from sandbox.audit.filings import list_filings
 from sandbox.audit.models import AuditEvent
 from sandbox.catalog.models import CatalogReview, ClassChange, ReviewStatus
 from sandbox.catalog.review import Decision, check_can_decide, decide_review
@@ -44,7 +45,6 @@ from sandbox.errors import (
     PolicyViolation,
     ValidationFailed,
 )
-from sandbox.filings import list_filings
 from sandbox.workcalendar import WorkCalendar
 from tests.control_plane.conftest import login
 from tests.control_plane.helpers import agreement, complete_application, publish_approved

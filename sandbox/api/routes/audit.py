@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from sandbox.accounts.models import Role
+from sandbox.accounts.permissions import require_role
 from sandbox.audit.authority_copy import authority_entry, checkpoints_after
 from sandbox.audit.checkpoint import load_signing_key, make_checkpoint, public_key_hex, signed
 from sandbox.audit.export import export_record
@@ -18,7 +19,6 @@ from sandbox.audit.models import AuditEvent
 from sandbox.audit.record import record
 from sandbox.audit.verify import verify_chain
 from sandbox.http.deps import DbDep, OversightDep, SettingsDep, UserDep
-from sandbox.permissions import require_role
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 

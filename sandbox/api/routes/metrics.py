@@ -13,8 +13,8 @@ from ipaddress import ip_address
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from sandbox import metrics
 from sandbox.errors import PermissionDenied
+from sandbox.http import metrics
 from sandbox.http.deps import bearer_token
 
 RULE = "metrics-token"

@@ -9,19 +9,19 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from sandbox.accounts.models import Role
+from sandbox.accounts.permissions import require_role
 from sandbox.api.views import application_view, complaint_view, objection_view
 from sandbox.applications.models import Application, ApplicationStatus
 from sandbox.applications.service import is_overdue
+from sandbox.audit.filings import list_filings
 from sandbox.catalog.models import Dataset
 from sandbox.clock import today
 from sandbox.feedback.complaints import handle_complaint, list_complaints
 from sandbox.feedback.models import ComplaintStatus, ObjectionStatus
 from sandbox.feedback.objections import handle_objection, list_objections
 from sandbox.feedback.usage import overdue_reports
-from sandbox.filings import list_filings
 from sandbox.http.deps import DbDep, OversightDep, ProviderDep, SettingsDep, UserDep
 from sandbox.input_limits import LongText
-from sandbox.permissions import require_role
 from sandbox.provisioning.service import rebuild_for_dataset
 
 router = APIRouter(prefix="/api", tags=["oversight"])

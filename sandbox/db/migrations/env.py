@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from sandbox.db.registry import metadata
+from sandbox.apps.tables import metadata
 
 config = context.config
 

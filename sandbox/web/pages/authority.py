@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 from sandbox.applications.models import Application, ApplicationStatus
 from sandbox.applications.service import is_overdue
 from sandbox.audit.checkpoint import load_signing_key, public_key_hex, stored_checkpoints
+from sandbox.audit.filings import list_filings
 from sandbox.audit.models import AuditEvent
 from sandbox.audit.verify import VerifyResult, verify_chain
 from sandbox.clock import today
 from sandbox.errors import SandboxError
 from sandbox.feedback.usage import overdue_reports
-from sandbox.filings import list_filings
 from sandbox.http.deps import DbDep, OversightDep, SettingsDep
 from sandbox.settings import Settings
 from sandbox.web.rendering import page_router, render

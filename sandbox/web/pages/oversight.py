@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
 
 from sandbox.accounts.models import Role
+from sandbox.accounts.permissions import require_role
 from sandbox.clock import today
 from sandbox.http.deps import CalendarDep, DbDep, MaybeUserDep, SettingsDep, UserDep
 from sandbox.input_limits import Days, LongText, Name, RowId, Title
@@ -31,7 +32,6 @@ from sandbox.oversight.views import (
     tipoff_view,
     violation_view,
 )
-from sandbox.permissions import require_role
 from sandbox.provisioning.runtime import enforce_agreement_status
 from sandbox.web.i18n import language, translator
 from sandbox.web.rendering import page_router, render, see_other

@@ -5,13 +5,13 @@ from export_review import ledger  # noqa: F401
 from export_review import models as export_requests  # noqa: F401
 from query_guard.early_warning import models as early_warning  # noqa: F401
 from query_guard.service import models as query_service  # noqa: F401
-from sandbox import filings  # noqa: F401
 from sandbox.accounts import attempts as sign_in_attempts  # noqa: F401
 from sandbox.accounts import models as accounts  # noqa: F401
 from sandbox.accounts import pending as pending_sign_ins  # noqa: F401
 from sandbox.accounts import totp as totp_factors  # noqa: F401
 from sandbox.agreements import models as agreements  # noqa: F401
 from sandbox.applications import models as applications  # noqa: F401
+from sandbox.audit import filings  # noqa: F401
 from sandbox.audit import models as audit  # noqa: F401
 from sandbox.catalog import models as catalog  # noqa: F401
 from sandbox.db.base import Base
