@@ -26,7 +26,7 @@ from __future__ import annotations
 import io
 import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -40,14 +40,19 @@ def _export_context(request_id: int, name: str) -> str:
     return f"export {request_id}/{name}"
 
 
+def export_sealer(
+    store: KeyStore, agreement_id: str, request_id: int, name: str
+) -> Callable[[bytes], bytes]:
+    """Seals the content of the request's file ``name`` under the agreement's data key."""
+    context = _export_context(request_id, name)
+    return lambda data: seal_file(store, agreement_key(agreement_id), context, data)
+
+
 def write_export_file(
     store: KeyStore, agreement_id: str, request_id: int, path: Path, data: bytes
 ) -> None:
     """Keep ``data`` at ``path`` sealed under the agreement's data key."""
-    sealed = seal_file(
-        store, agreement_key(agreement_id), _export_context(request_id, path.name), data
-    )
-    path.write_bytes(sealed)
+    path.write_bytes(export_sealer(store, agreement_id, request_id, path.name)(data))
 
 
 def read_export_file(store: KeyStore, agreement_id: str, f: ExportFile) -> bytes:

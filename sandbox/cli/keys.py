@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from export_review.sealing import seal_plain_outputs
 from sandbox.cli.common import (
     AS_OPTION,
     acting_user,
@@ -41,3 +42,14 @@ def encrypt_datasets(as_user: str = AS_OPTION) -> None:
         with platform_sessions() as factory:
             done = encrypt_plain_versions(factory=factory, settings=get_settings(), actor=actor)
         typer.echo(f"encrypted {len(done)} dataset version(s): {', '.join(done) or 'none'}")
+
+
+@keys_app.command("encrypt-exports")
+def encrypt_exports(as_user: str = AS_OPTION) -> None:
+    """Seal every export file and released bundle's file kept in clear before encryption at
+    rest (export_review/sealing.py); running it again finishes an interrupted run."""
+    with refusals_exit(), unit_of_work() as session:
+        files, released = seal_plain_outputs(
+            session=session, settings=get_settings(), actor=acting_user(session, as_user)
+        )
+        typer.echo(f"sealed {files} export file(s) and {released} release bundle file(s)")

@@ -15,17 +15,21 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from export_review.at_rest import bundle_opener
-from export_review.bundle import verify_bundle
+from export_review.bundle import MANIFEST, SIGNATURE, verify_bundle
 from export_review.signing import load_or_create_signing_key, signing_key_path
 from sandbox.agreements.lifecycle import AgreementAction
 from sandbox.agreements.service import change_status
 from sandbox.audit.models import AuditEvent
+from sandbox.cli.main import app
 from sandbox.db.base import transaction
-from sandbox.keys.store import DataKeyMissing, key_store
+from sandbox.keys.files import is_sealed, open_file
+from sandbox.keys.store import DataKeyMissing, agreement_key, key_store
 from tests.control_plane.conftest import (  # noqa: F401
     catalog_dir,
+    cli_env,
     client,
     db_url,
     factory,
@@ -104,3 +108,39 @@ def test_export_files_and_bundles_are_sealed_at_rest(client, world, settings, fa
     assert revoked.status_code == 200, revoked.text
     with pytest.raises(DataKeyMissing):  # a kept copy of a revoked bundle opens no more
         bundle_opener(store, bundle.name)("files/table.csv", sealed_copy)
+
+
+def test_outputs_kept_in_clear_from_before_are_sealed_by_the_command(
+    client,  # noqa: ANN001, F811
+    world,  # noqa: ANN001, F811
+    settings,  # noqa: ANN001, F811
+    factory,  # noqa: ANN001, F811
+    cli_env,  # noqa: ANN001, F811
+) -> None:
+    alice, health, health2 = (login(client, u) for u in ("alice", "health", "health2"))
+    rid = _draft(client, "AGR-T-0001", {"table.csv": TABLE})
+    for move, who in (("submit", alice), ("start_review", health), ("approve", health)):
+        client.post(f"/api/exports/{rid}/{move}", headers=who, json={})
+    assert client.post(f"/api/exports/{rid}/approve", headers=health2, json={}).is_success
+    store = key_store(settings)
+    export = settings.data_dir / "exports" / str(rid) / "table.csv"
+    bundle = settings.data_dir / "releases" / f"AGR-T-0001-export-{rid}"
+    opener = bundle_opener(store, bundle.name)
+    # As written before encryption at rest: the same content, in clear.
+    context = f"export {rid}/table.csv"
+    export.write_bytes(open_file(store, agreement_key("AGR-T-0001"), context, export.read_bytes()))
+    kept = [p for p in bundle.rglob("*") if p.is_file() and p.name not in (MANIFEST, SIGNATURE)]
+    for path in kept:
+        path.write_bytes(opener(path.relative_to(bundle).as_posix(), path.read_bytes()))
+    assert export.read_bytes().endswith(TABLE)
+
+    done = CliRunner().invoke(app, ["keys", "encrypt-exports", "--as", "ops"])
+    assert done.exit_code == 0 and "sealed 1 export file(s) and 2 release" in done.output, (
+        done.output
+    )
+    assert is_sealed(export.read_bytes()) and all(is_sealed(p.read_bytes()) for p in kept)
+    assert client.get(f"/api/exports/{rid}/files/table.csv", headers=alice).content.endswith(TABLE)
+    public = load_or_create_signing_key(signing_key_path(settings.keys_dir)).public_key()
+    assert verify_bundle(bundle, public, opener) == []
+    again = CliRunner().invoke(app, ["keys", "encrypt-exports", "--as", "ops"])
+    assert "sealed 0 export file(s) and 0 release" in again.output, again.output
