@@ -55,6 +55,16 @@ def _joined_world(root: Path) -> GuardContext:
     return GuardContext(load_agreement(root / "agreement.yaml"), load_catalog(root / "catalog"))
 
 
+def _raw_join(root: Path, sql: str) -> list[tuple]:
+    """``sql``, which joins ``pay a`` with ``persons p``, on the raw files."""
+    catalog = root / "catalog"
+    files = [str(catalog / "pay.parquet"), str(catalog / "persons.parquet")]
+    raw = sql.replace("FROM pay", "FROM read_parquet(?)").replace(
+        "JOIN persons", "JOIN read_parquet(?)"
+    )
+    return duckdb.connect().execute(raw, files).fetchall()
+
+
 def test_inner_joins_on_the_entity_take_the_fast_path_within_the_bound(tmp_path: Path) -> None:
     """Joined on the person, a person has (rows in pay) x (rows in persons) rows, at most
     3 x 1: large groups are settled in one pass and agree with the raw join within the
@@ -66,14 +76,8 @@ def test_inner_joins_on_the_entity_take_the_fast_path_within_the_bound(tmp_path:
         "ON a.person_id = p.person_id GROUP BY 1 ORDER BY 1"
     )
     assert _settled_by_the_bound(ctx, db, sql) == 2
-    catalog = tmp_path / "catalog"
-    raw = duckdb.connect().execute(
-        sql.replace("FROM pay", "FROM read_parquet(?)").replace(
-            "JOIN persons", "JOIN read_parquet(?)"
-        ),
-        [str(catalog / "pay.parquet"), str(catalog / "persons.parquet")],
-    )
-    for (sex, n, total), exact in zip(_values(_run(ctx, db, sql)), raw.fetchall(), strict=True):
+    raw = _raw_join(tmp_path, sql)
+    for (sex, n, total), exact in zip(_values(_run(ctx, db, sql)), raw, strict=True):
         # 2 layers (group key, column), at most 3 sd each, scaled to 3 x 1 rows of <= 100.
         assert sex == exact[0] and abs(n - exact[1]) <= 2 * 3 * 3 + 0.5
         assert abs(total - exact[2]) <= 2 * 3 * 300
@@ -91,14 +95,7 @@ def test_a_joins_buckets_left_to_the_exact_way_read_the_joined_rows(tmp_path: Pa
         "ON a.person_id = p.person_id WHERE p.sex = 'F' GROUP BY 1 ORDER BY 1"
     )
     assert _settled_by_the_bound(ctx, db, sql) == 0
-    catalog = tmp_path / "catalog"
-    raw = duckdb.connect().execute(
-        sql.replace("FROM pay", "FROM read_parquet(?)").replace(
-            "JOIN persons", "JOIN read_parquet(?)"
-        ),
-        [str(catalog / "pay.parquet"), str(catalog / "persons.parquet")],
-    )
-    exact = dict(raw.fetchall())
+    exact = dict(_raw_join(tmp_path, sql))
     shown = dict(_values(_run(ctx, db, sql)))
     assert len(shown) >= 0.8 * len(exact)
     # 3 layers (condition, key, column) of at most 3 sd, scaled to at most 3 rows, and
