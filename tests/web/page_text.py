@@ -30,6 +30,7 @@ LATIN_IN_CHINESE = frozenset({
     "systemd", "cron", "SIGTERM", "SIGINT", "Bearer", "debootstrap", "pip", "age", "root",
     "TLS", "CA", "HSTS", "GET", "HEAD", "nginx", "Caddy", "Firefox", "Chromium", "curl",
     "AES", "GCM", "AES-GCM", "SM3", "SM4", "SM4-GCM", "PCG", "OpenSSL", "WAL", "KMS", "LUKS",
+    "HKDF",
     "Python", "pyarrow", "IPv6", "REST", "RBAC", "seccomp", "sysctl", "tmpfs",
     "Kubernetes", "kubectl", "kubelet", "kubernetes-validate", "KubeSpawner", "DockerSpawner",
     "Calico", "Cilium", "flannel",
