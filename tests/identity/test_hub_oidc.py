@@ -25,6 +25,9 @@ from tests.resources import require_docker
 from tests.workspaces.hub import Hub
 
 HUB_TOKEN = "hub-token-for-tests"
+# A real hub, as in tests/workspaces/test_hub.py: with the other tests that start hubs and
+# containers on this engine, one after another (make test uses --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("host-firewall")
 
 
 @pytest.fixture
